@@ -1,0 +1,101 @@
+"""Composition root: Settings -> wired objects. Nothing is wired at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from outbound.channels.base import ChannelPort
+from outbound.channels.log import LogChannel, OutcomeRule, default_outcome
+from outbound.config import Settings
+from outbound.dispatch import Dispatcher, system_clock
+from outbound.domain import Channel, RetryPolicy
+from outbound.policy import load_rules_file
+from outbound.policy.model import Rules
+from outbound.scheduling import Scheduler
+from outbound.store.db import make_engine, require_current_schema
+from outbound.store.outcomes import Ladder
+from outbound.triggers import Expiry
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    rules: Rules
+    expiry: Expiry
+    ladder: Ladder
+    clock: Callable[[], datetime]
+
+    def log_channels(self, outcome: OutcomeRule = default_outcome) -> dict[Channel, ChannelPort]:
+        return {c: LogChannel(self.engine, c, outcome, self.clock) for c in Channel}
+
+    def dispatcher(self, channels: dict[Channel, ChannelPort] | None = None) -> Dispatcher:
+        worker = self.settings.values["worker"]
+        return Dispatcher(
+            engine=self.engine,
+            rules=self.rules,
+            channels=channels if channels is not None else self.log_channels(),
+            ladder=self.ladder,
+            clock=self.clock,
+            batch=int(worker["batch_size"]),
+            lease=timedelta(seconds=float(worker["lease_seconds"])),
+            reap_every=timedelta(seconds=float(self.settings.get("scheduler", "reap_seconds"))),
+        )
+
+    def scheduler(self) -> Scheduler:
+        sched = self.settings.values["scheduler"]
+        return Scheduler(
+            engine=self.engine,
+            rules=self.rules,
+            expiry=self.expiry,
+            clock=self.clock,
+            reap_seconds=float(sched["reap_seconds"]),
+            reload_seconds=float(sched["reload_seconds"]),
+            lock_file=str(sched["lock_file"]),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = system_clock,
+    check_schema: bool = True,
+    engine: Engine | None = None,
+) -> App:
+    engine = engine or make_engine(settings.database_url)
+    if check_schema:
+        require_current_schema(engine, settings.database_url)
+    rules = load_rules_file(settings.policies_file, list(settings.operator_caps))
+    worker, ladder, expiry = (
+        settings.values["worker"],
+        settings.values["ladder"],
+        settings.values["expiry"],
+    )
+    retry = RetryPolicy(
+        max_attempts=int(worker["max_attempts"]),
+        base=timedelta(seconds=float(worker["retry_base_seconds"])),
+        ceiling=timedelta(seconds=float(worker["retry_ceiling_seconds"])),
+    )
+    return App(
+        settings=settings,
+        engine=engine,
+        rules=rules,
+        expiry=Expiry(
+            shipping=timedelta(hours=float(expiry["shipping_hours"])),
+            price_drop=timedelta(hours=float(expiry["price_drop_hours"])),
+        ),
+        ladder=Ladder(
+            next_rung_delay=timedelta(seconds=float(ladder["next_rung_delay_seconds"])),
+            voice_retries=int(ladder["voice_no_answer_retries"]),
+            voice_retry_delay=timedelta(seconds=float(ladder["voice_retry_delay_seconds"])),
+            retry=retry,
+        ),
+        clock=clock,
+    )

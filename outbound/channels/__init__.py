@@ -1,0 +1,1 @@
+"""Channel adapters behind one port (``base.ChannelPort``)."""

@@ -1,0 +1,227 @@
+"""Values shared by every layer: kinds, channels, purposes, statuses, outcomes, decisions.
+
+States are ``str`` Enums stored by value; values are frozen dataclasses; datetimes are always
+timezone-aware (a naive datetime is a bug and is rejected where a value is built).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+
+class Kind(str, Enum):
+    SHIPPING = "shipping"
+    RENEWAL = "renewal"
+    PRICE_DROP = "price_drop"
+
+
+class Channel(str, Enum):
+    PUSH = "push"
+    SMS = "sms"
+    VOICE = "voice"
+
+
+class Purpose(str, Enum):
+    """Why we contact the customer; consent and legal caps are per purpose."""
+
+    TRANSACTIONAL = "transactional"
+    SERVICE = "service"
+    MARKETING = "marketing"
+
+
+KIND_PURPOSE: dict[Kind, Purpose] = {
+    Kind.SHIPPING: Purpose.TRANSACTIONAL,
+    Kind.RENEWAL: Purpose.SERVICE,
+    Kind.PRICE_DROP: Purpose.MARKETING,
+}
+
+#: The channels a kind may use at all, in the default order for a customer without a preference.
+KIND_CHANNELS: dict[Kind, tuple[Channel, ...]] = {
+    Kind.SHIPPING: (Channel.PUSH, Channel.SMS, Channel.VOICE),
+    Kind.RENEWAL: (Channel.PUSH, Channel.SMS, Channel.VOICE),
+    Kind.PRICE_DROP: (Channel.PUSH, Channel.SMS, Channel.VOICE),
+}
+
+
+class ConsentAction(str, Enum):
+    GRANT = "grant"
+    REVOKE = "revoke"
+
+
+class NotificationStatus(str, Enum):
+    PENDING = "pending"  # has a queued or in-flight delivery
+    REACHED = "reached"  # a delivery reached the customer; the ladder ended
+    SUPPRESSED = "suppressed"  # policy said no on every channel
+    EXHAUSTED = "exhausted"  # every channel of the ladder was tried and failed
+    EXPIRED = "expired"  # stale before it could go out
+
+
+class DeliveryStatus(str, Enum):
+    QUEUED = "queued"
+    LEASED = "leased"
+    SENT = "sent"  # provider accepted; final outcome may follow (receipt)
+    DONE = "done"  # final outcome recorded
+    SUPPRESSED = "suppressed"
+    EXPIRED = "expired"
+
+
+class Outcome(str, Enum):
+    """One normalized outcome model for every channel."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"
+    ANSWERED = "answered"
+
+    @property
+    def reached(self) -> bool:
+        """A reached customer ends the ladder."""
+        return self in (Outcome.DELIVERED, Outcome.ANSWERED, Outcome.VOICEMAIL)
+
+    @property
+    def moves_ladder(self) -> bool:
+        """Outcomes that plan the next channel of the preference.
+
+        Voicemail also moves on: a recorded message is not a confirmed contact.
+        """
+        return self in (
+            Outcome.FAILED,
+            Outcome.REJECTED,
+            Outcome.NO_ANSWER,
+            Outcome.BUSY,
+            Outcome.VOICEMAIL,
+        )
+
+
+class Intent(str, Enum):
+    """What a customer answered the voice robot."""
+
+    CONFIRMED = "confirmed"
+    REPEAT = "repeat"
+    AGENT = "agent"
+    OPT_OUT = "opt_out"
+    NO_INPUT = "no_input"
+    NOT_UNDERSTOOD = "not_understood"
+
+
+def require_aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One rule evaluated by the policy engine, in order."""
+
+    rule: str
+    channel: Channel | None
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "channel": self.channel.value if self.channel else None,
+            "ok": self.ok,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TraceStep:
+        ch = data.get("channel")
+        return cls(data["rule"], Channel(ch) if ch else None, bool(data["ok"]), data["detail"])
+
+
+@dataclass(frozen=True)
+class CapCheck:
+    """An atomic cap reservation the store performs in the claim transaction.
+
+    ``UPDATE cap_counters SET n = n + 1 WHERE key = :key AND <sum of n over window_keys> < :limit``.
+    Calendar windows have ``window_keys == (key,)``; rolling windows sum day buckets.
+    """
+
+    rule: str
+    key: str
+    limit: int
+    window_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Send:
+    channel: Channel
+    at: datetime
+    caps: tuple[CapCheck, ...] = ()
+    trace: tuple[TraceStep, ...] = ()
+
+    def __post_init__(self) -> None:
+        require_aware(self.at, "Send.at")
+
+
+@dataclass(frozen=True)
+class Defer:
+    until: datetime
+    channel: Channel | None
+    reason: str
+    trace: tuple[TraceStep, ...] = ()
+
+    def __post_init__(self) -> None:
+        require_aware(self.until, "Defer.until")
+
+
+@dataclass(frozen=True)
+class Suppress:
+    reason: str
+    trace: tuple[TraceStep, ...] = ()
+
+
+Decision = Send | Defer | Suppress
+
+
+def decision_to_json(decision: Decision) -> dict[str, Any]:
+    base: dict[str, Any] = {"trace": [s.to_json() for s in decision.trace]}
+    if isinstance(decision, Send):
+        base.update(
+            type="send",
+            channel=decision.channel.value,
+            at=decision.at.isoformat(),
+            caps=[c.key for c in decision.caps],
+        )
+    elif isinstance(decision, Defer):
+        base.update(
+            type="defer",
+            until=decision.until.isoformat(),
+            channel=decision.channel.value if decision.channel else None,
+            reason=decision.reason,
+        )
+    else:
+        base.update(type="suppress", reason=decision.reason)
+    return base
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a channel adapter reports for one attempt."""
+
+    outcome: Outcome
+    provider_ref: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base: timedelta = timedelta(seconds=30)
+    factor: float = 2.0
+    ceiling: timedelta = timedelta(hours=1)
+
+    def backoff(self, attempt: int) -> timedelta:
+        """Delay before the ``attempt``-th retry (1-based), exponential and capped."""
+        seconds = self.base.total_seconds() * (self.factor ** max(attempt - 1, 0))
+        return min(timedelta(seconds=seconds), self.ceiling)

@@ -1,0 +1,29 @@
+"""Masking of phone numbers and secrets for logs, errors and audit text."""
+
+from __future__ import annotations
+
+import re
+
+_PHONE = re.compile(r"\+\d{7,15}")
+
+
+def mask_phone(phone: str | None) -> str:
+    """``+8613800135678`` -> ``+86*******5678``: country prefix and last four digits stay."""
+    if not phone:
+        return ""
+    digits = phone.lstrip("+")
+    if len(digits) <= 6:
+        return "+" + "*" * len(digits)
+    keep_head = 2 if len(digits) > 10 else 1
+    return "+" + digits[:keep_head] + "*" * (len(digits) - keep_head - 4) + digits[-4:]
+
+
+def mask_secret(secret: str | None) -> str:
+    if not secret:
+        return ""
+    return secret[:2] + "…" + "*" * 6 if len(secret) > 8 else "*" * 6
+
+
+def mask_text(text: str) -> str:
+    """Mask every E.164-looking number inside free text."""
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)

@@ -1,0 +1,119 @@
+"""The inputs of the policy: rules (from config/policies.toml) and a snapshot of one customer.
+
+Everything here is an immutable value. The store builds a ``Snapshot``; the engine is a pure
+function of (notification, snapshot, rules) -> Decision, so the same decision can be replayed
+and explained (``outbound why``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Literal
+
+from outbound.domain import Channel, ConsentAction, Kind, Purpose, require_aware
+
+ConsentDefault = Literal["implied", "explicit"]
+CapWindow = Literal["day", "week", "rolling"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A daily window in local time during which contact is allowed: ``start <= t < end``."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class CapRule:
+    """At most ``limit`` contacts per customer in a window.
+
+    Scope: ``channel`` and/or ``purpose`` (None = any). ``day`` / ``week`` are calendar windows
+    in the customer's local time (ISO week, Monday start); ``rolling`` is ``days`` consecutive
+    days counted in UTC day buckets (conservatively ``days + 1`` buckets).
+    ``legal`` caps come from policies.toml and are evaluated before operator caps.
+    """
+
+    name: str
+    limit: int
+    window: CapWindow
+    days: int = 1
+    channel: Channel | None = None
+    purpose: Purpose | None = None
+    legal: bool = False
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    code: str
+    #: allowed local contact window per channel; a channel missing here has no quiet hours
+    windows: Mapping[Channel, Window]
+    consent_default: Mapping[Purpose, ConsentDefault]
+    #: prerecorded/robot voice for marketing needs explicit *written* consent (TCPA)
+    voice_marketing_requires_written: bool = True
+    caps: tuple[CapRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rules:
+    jurisdictions: Mapping[str, Jurisdiction]
+    default: Jurisdiction
+    #: country code (ISO 3166 alpha-2) -> jurisdiction code, e.g. "DE" -> "EU"
+    country_map: Mapping[str, str] = field(default_factory=dict)
+    operator_caps: tuple[CapRule, ...] = ()
+
+    def for_country(self, country: str | None) -> Jurisdiction:
+        if country:
+            code = self.country_map.get(country.upper(), country.upper())
+            if code in self.jurisdictions:
+                return self.jurisdictions[code]
+        return self.default
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One row of the append-only consent ledger. ``None`` channel/purpose = all of them."""
+
+    channel: Channel | None
+    purpose: Purpose | None
+    action: ConsentAction
+    at: datetime
+    written: bool = False  # evidence is explicit written consent naming the number
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        require_aware(self.at, "ConsentRecord.at")
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    id: int
+    country: str | None
+    timezone: str | None
+    phone_e164: str | None
+    has_push: bool
+    preference: tuple[Channel, ...]
+    suppressed: str | None = None  # reason, when the customer/number is on the do-not-contact list
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    kind: Kind
+    purpose: Purpose
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    customer: CustomerView
+    consents: tuple[ConsentRecord, ...]
+    #: cap counter values by key (missing key = 0)
+    counters: Mapping[str, int]
+    now: datetime
+    #: channels already tried for this notification (earlier rungs of the ladder)
+    tried: frozenset[Channel] = frozenset()
+
+    def __post_init__(self) -> None:
+        require_aware(self.now, "Snapshot.now")

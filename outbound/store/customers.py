@@ -1,0 +1,165 @@
+"""Customers, preferences, push subscriptions, wishlists, the consent ledger and suppressions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from outbound.customers import CustomerRecord
+from outbound.domain import Channel, ConsentAction, Purpose
+from outbound.errors import NotFoundError
+from outbound.masking import mask_phone
+from outbound.store import audit
+from outbound.store.tables import (
+    consents,
+    customers,
+    preferences,
+    push_subscriptions,
+    suppressions,
+    wishlist_items,
+)
+
+
+def _profile(record: CustomerRecord) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "locale": record.locale,
+        "timezone": record.timezone,
+        "phone_e164": record.phone_e164,
+        "country": record.country,
+        "membership_tier": record.membership_tier,
+        "membership_expires_on": record.membership_expires_on,
+        "attributes": dict(record.attributes),
+    }
+
+
+def upsert_customer(
+    conn: Connection, record: CustomerRecord, *, now: datetime, actor: str, source: str
+) -> tuple[int, bool]:
+    """Insert or update one customer with everything it carries; returns (id, created)."""
+    existing = conn.execute(
+        select(customers.c.id).where(customers.c.external_id == record.external_id)
+    ).scalar_one_or_none()
+    if existing is None:
+        cid = int(
+            conn.execute(
+                insert(customers)
+                .values(external_id=record.external_id, created_at=now, **_profile(record))
+                .returning(customers.c.id)
+            ).scalar_one()
+        )
+    else:
+        cid = int(existing)
+        conn.execute(update(customers).where(customers.c.id == cid).values(**_profile(record)))
+    _replace_children(conn, cid, record, now)
+    for opt in record.opt_ins:
+        add_consent(
+            conn, cid, opt.channel, opt.purpose, ConsentAction.GRANT,
+            source=source, evidence=f"opt-in carried by {source}", actor=actor,
+            written=opt.written, now=now, log=False,
+        )
+    event = audit.Event(
+        actor, "customer.created" if existing is None else "customer.updated",
+        f"customer:{record.external_id}",
+        {"phone": mask_phone(record.phone_e164), "country": record.country,
+         "timezone": record.timezone, "preference": [c.value for c in record.preference],
+         "opt_ins": [f"{o.channel.value}:{o.purpose.value}" for o in record.opt_ins],
+         "source": source},
+    )
+    audit.append(conn, [event], now)
+    return cid, existing is None
+
+
+def _replace_children(conn: Connection, cid: int, record: CustomerRecord, now: datetime) -> None:
+    conn.execute(delete(preferences).where(preferences.c.customer_id == cid))
+    if record.preference:
+        conn.execute(
+            insert(preferences),
+            [{"customer_id": cid, "rank": i, "channel": c.value} for i, c in enumerate(record.preference)],
+        )
+    conn.execute(delete(wishlist_items).where(wishlist_items.c.customer_id == cid))
+    if record.wishlist:
+        conn.execute(insert(wishlist_items), [{"customer_id": cid, "sku": s} for s in record.wishlist])
+    for kind, endpoint in record.push_endpoints:
+        known = conn.execute(
+            select(push_subscriptions.c.id).where(
+                push_subscriptions.c.customer_id == cid, push_subscriptions.c.endpoint == endpoint
+            )
+        ).first()
+        if known is None:
+            conn.execute(
+                insert(push_subscriptions).values(
+                    customer_id=cid, kind=kind, endpoint=endpoint, keys={}, created_at=now
+                )
+            )
+
+
+def customer_id_for(conn: Connection, ref: str) -> int:
+    """Resolve an operator's reference: external id first, then ``#<internal id>``/digits."""
+    row = conn.execute(select(customers.c.id).where(customers.c.external_id == ref)).first()
+    if row is None and ref.lstrip("#").isdigit():
+        row = conn.execute(select(customers.c.id).where(customers.c.id == int(ref.lstrip("#")))).first()
+    if row is None:
+        raise NotFoundError(f"customer {ref!r} not found; list them with: outbound customer list")
+    return int(row.id)
+
+
+def add_consent(
+    conn: Connection,
+    customer_id: int,
+    channel: Channel | None,
+    purpose: Purpose | None,
+    action: ConsentAction,
+    *,
+    source: str,
+    evidence: str,
+    actor: str,
+    now: datetime,
+    written: bool = False,
+    log: bool = True,
+) -> None:
+    """Append to the consent ledger (never update) and audit it in the same transaction."""
+    conn.execute(
+        insert(consents).values(
+            customer_id=customer_id,
+            channel=channel.value if channel else None,
+            purpose=purpose.value if purpose else None,
+            action=action.value, written=written, source=source,
+            evidence=evidence, actor=actor, at=now,
+        )
+    )
+    if log:
+        data = {"channel": channel.value if channel else "all",
+                "purpose": purpose.value if purpose else "all",
+                "written": written, "source": source, "evidence": evidence}
+        audit.append(conn, [audit.Event(actor, f"consent.{action.value}", f"customer#{customer_id}", data)], now)
+
+
+def add_suppression(
+    conn: Connection, customer_id: int, reason: str, *, actor: str, now: datetime
+) -> None:
+    """Put the customer and their number on the internal do-not-contact list."""
+    phone = conn.execute(
+        select(customers.c.phone_e164).where(customers.c.id == customer_id)
+    ).scalar_one_or_none()
+    conn.execute(
+        insert(suppressions).values(customer_id=customer_id, phone_e164=phone, reason=reason, at=now)
+    )
+    audit.append(
+        conn,
+        [audit.Event(actor, "suppression.added", f"customer#{customer_id}",
+                     {"reason": reason, "phone": mask_phone(phone)})],
+        now,
+    )
+
+
+def customers_with_sku(conn: Connection, sku: str) -> Iterable[int]:
+    return [
+        int(cid)
+        for cid in conn.execute(
+            select(wishlist_items.c.customer_id).where(wishlist_items.c.sku == sku)
+        ).scalars()
+    ]

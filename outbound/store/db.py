@@ -1,0 +1,125 @@
+"""Engines, transactions and the schema-version gate.
+
+SQLite (embedded default): WAL, a generous busy timeout, foreign keys on, and every transaction
+opened with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the write lock instead of
+failing on a read→write upgrade. PostgreSQL (scale-out): psycopg 3, READ COMMITTED, and claims
+use ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from outbound.errors import ConfigError, SchemaError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` use psycopg 3; anything else must be SQLite."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("postgresql+psycopg://", "sqlite://")):
+        return url
+    raise ConfigError(
+        f"database url {make_url_safe(url)!r} is not supported; "
+        "use sqlite:///path/to/outbound.db or postgresql://user@host:port/dbname"
+    )
+
+
+def make_url_safe(url: str) -> str:
+    """The url with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable url is shown as a placeholder
+        return "<unparsable url>"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 60000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, pool: bool = True) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, poolclass=NullPool if not pool else None)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(_bare_config())
+    head = script.get_current_head()
+    assert head is not None  # the package always ships at least one migration
+    return head
+
+
+def _bare_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Migrate to head; returns (from, to)."""
+    from alembic import command
+
+    before = current_revision(engine)
+    command.upgrade(alembic_config(engine), "head")
+    return before, head_revision()
+
+
+def require_current_schema(engine: Engine, url: str) -> None:
+    """Refuse an unmigrated or newer-schema database with the command that fixes it."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    shown = make_url_safe(url)
+    if current is None:
+        raise SchemaError(
+            f"database {shown} is not initialised; run: outbound --db '{shown}' db upgrade"
+        )
+    known = {rev.revision for rev in ScriptDirectory.from_config(_bare_config()).walk_revisions()}
+    if current not in known:
+        raise SchemaError(
+            f"database {shown} is at schema {current!r}, newer than this outbound "
+            f"(knows up to {head!r}); upgrade outbound (pip install -U outbound) before serving it"
+        )
+    raise SchemaError(
+        f"database {shown} is at schema {current!r}, older than {head!r}; "
+        f"run: outbound --db '{shown}' db upgrade"
+    )

@@ -1,0 +1,254 @@
+"""SQLAlchemy Core tables. Migrations in ``outbound/store/migrations`` create exactly these.
+
+Explicit columns (JSON only for free-form payloads and traces); enums stored by value;
+timestamps stored as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every engine.
+
+    SQLite has no time zone type: values are stored as naive UTC so string order is time order.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a timestamp column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# BigInteger primary keys that still autoincrement on SQLite (which wants INTEGER).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+TS = UTCDateTime()
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("external_id", String(128), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("locale", String(16), nullable=False, default="en-US"),
+    Column("timezone", String(64)),
+    Column("phone_e164", String(16)),
+    Column("country", String(2)),
+    Column("membership_tier", String(32)),
+    Column("membership_expires_on", Date),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("created_at", TS, nullable=False),
+    Index("ix_customers_membership_expires_on", "membership_expires_on"),
+)
+
+wishlist_items = Table(
+    "wishlist_items",
+    metadata,
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("sku", String(64), primary_key=True),
+    Index("ix_wishlist_items_sku", "sku"),
+)
+
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # webpush | fcm
+    Column("endpoint", Text, nullable=False),
+    Column("keys", JSON, nullable=False, default=dict),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("customer_id", "endpoint", name="uq_push_subscriptions_customer_endpoint"),
+)
+
+preferences = Table(
+    "preferences",
+    metadata,
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("rank", Integer, primary_key=True),
+    Column("channel", String(8), nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(8)),  # NULL = every channel
+    Column("purpose", String(16)),  # NULL = every purpose
+    Column("action", String(8), nullable=False),
+    Column("written", Boolean, nullable=False, default=False),
+    Column("source", String(64), nullable=False),
+    Column("evidence", Text, nullable=False, default=""),
+    Column("actor", String(128), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_consents_customer_id", "customer_id"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE")),
+    Column("phone_e164", String(16)),
+    Column("reason", String(200), nullable=False),
+    Column("at", TS, nullable=False),
+    Index("ix_suppressions_customer_id", "customer_id"),
+    Index("ix_suppressions_phone_e164", "phone_e164"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("segment", JSON, nullable=False, default=dict),
+    Column("params", JSON, nullable=False, default=dict),
+    Column("schedule", String(64), nullable=False),  # crontab, 5 fields
+    Column("timezone", String(64), nullable=False),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("created_at", TS, nullable=False),
+)
+
+campaign_runs = Table(
+    "campaign_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("campaign_id", Id, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("fire_time", TS, nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("selected", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    UniqueConstraint("campaign_id", "fire_time", name="uq_campaign_runs_campaign_fire"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("dedupe_key", String(255), nullable=False, unique=True),
+    Column("campaign_id", Id, ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("source", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS),
+    Column("decisions", JSON, nullable=False, default=list),  # every decision with its trace
+    Index("ix_notifications_customer_id", "customer_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "notification_id",
+        Id,
+        ForeignKey("notifications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("channel", String(8)),  # planned channel; re-decided at claim time
+    Column("rung", Integer, nullable=False, default=0),
+    Column("due_at", TS, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lease_until", TS),
+    Column("lease_owner", String(64)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("caps_reserved", JSON),  # CapCheck keys reserved for this delivery, released on reject
+    Column("provider_ref", String(128)),
+    Column("outcome", String(16)),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_deliveries_status_due_at", "status", "due_at"),
+    Index("ix_deliveries_notification_id", "notification_id"),
+)
+
+cap_counters = Table(
+    "cap_counters",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("n", Integer, nullable=False, default=0),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("at", TS, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("data", Text, nullable=False),  # canonical JSON, phones masked
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row (id=1): the head of the audit chain. Updating it serializes appenders on every engine.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Stand-in provider for the embedded default: what the log channel "sent", once per delivery.
+log_sends = Table(
+    "log_sends",
+    metadata,
+    Column("idempotency_key", String(64), primary_key=True),
+    Column("channel", String(8), nullable=False),
+    Column("customer_id", Id, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("at", TS, nullable=False),
+)
