@@ -53,18 +53,29 @@ def validate_spec(spec: CampaignSpec) -> None:
     if not spec.name or len(spec.name) > 128:
         problems.append(FieldProblem("name", spec.name, "is required (at most 128 characters)"))
     if spec.kind is Kind.SHIPPING:
-        problems.append(FieldProblem("kind", "shipping", "is event-driven; use renewal or price_drop"))
+        problems.append(
+            FieldProblem("kind", "shipping", "is event-driven; use renewal or price_drop")
+        )
     if spec.timezone not in _zones():
         problems.append(FieldProblem("timezone", spec.timezone, "is not an IANA time zone"))
     unknown = set(spec.segment) - SEGMENT_KEYS
-    problems.extend(FieldProblem(f"segment.{k}", spec.segment[k], f"is unknown; known: {sorted(SEGMENT_KEYS)}") for k in unknown)
+    problems.extend(
+        FieldProblem(f"segment.{k}", spec.segment[k], f"is unknown; known: {sorted(SEGMENT_KEYS)}")
+        for k in unknown
+    )
     days = spec.segment.get("expires_within_days")
     if spec.kind is Kind.RENEWAL and not (isinstance(days, int) and 0 <= days <= 366):
         problems.append(FieldProblem("segment.expires_within_days", days, "is required: 0..366"))
     if spec.kind is Kind.PRICE_DROP and not spec.segment.get("wishlist_sku"):
         problems.append(FieldProblem("segment.wishlist_sku", None, "is required for price_drop"))
     if spec.kind is Kind.RENEWAL and "renew_url" not in spec.params:
-        problems.append(FieldProblem("params.renew_url", None, "is required, e.g. https://shop.example/renew?c={external_id}"))
+        problems.append(
+            FieldProblem(
+                "params.renew_url",
+                None,
+                "is required, e.g. https://shop.example/renew?c={external_id}",
+            )
+        )
     if problems:
         raise ValidationError(problems, where=f"campaign {spec.name!r}")
 
@@ -73,15 +84,42 @@ def create(conn: Connection, spec: CampaignSpec, *, now: datetime, actor: str) -
     validate_spec(spec)
     try:
         with conn.begin_nested():
-            cid = conn.execute(insert(campaigns).values(
-                name=spec.name, kind=spec.kind.value, schedule=spec.schedule, timezone=spec.timezone,
-                segment=dict(spec.segment), params=dict(spec.params), status="active", created_at=now,
-            ).returning(campaigns.c.id)).scalar_one()
+            cid = conn.execute(
+                insert(campaigns)
+                .values(
+                    name=spec.name,
+                    kind=spec.kind.value,
+                    schedule=spec.schedule,
+                    timezone=spec.timezone,
+                    segment=dict(spec.segment),
+                    params=dict(spec.params),
+                    status="active",
+                    created_at=now,
+                )
+                .returning(campaigns.c.id)
+            ).scalar_one()
     except IntegrityError:
-        raise ValidationError([FieldProblem("name", spec.name, "is taken; pick another name")]) from None
-    audit.append(conn, [audit.Event(actor, "campaign.created", f"campaign#{cid}", {
-        "name": spec.name, "kind": spec.kind.value, "schedule": spec.schedule,
-        "timezone": spec.timezone, "segment": dict(spec.segment)})], now)
+        raise ValidationError(
+            [FieldProblem("name", spec.name, "is taken; pick another name")]
+        ) from None
+    audit.append(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "campaign.created",
+                f"campaign#{cid}",
+                {
+                    "name": spec.name,
+                    "kind": spec.kind.value,
+                    "schedule": spec.schedule,
+                    "timezone": spec.timezone,
+                    "segment": dict(spec.segment),
+                },
+            )
+        ],
+        now,
+    )
     return int(cid)
 
 
@@ -96,32 +134,49 @@ def get(conn: Connection, ref: str | int) -> Any:
 def set_status(conn: Connection, ref: str | int, status: str, *, now: datetime, actor: str) -> None:
     row = get(conn, ref)
     conn.execute(update(campaigns).where(campaigns.c.id == row.id).values(status=status))
-    audit.append(conn, [audit.Event(actor, f"campaign.{status}", f"campaign#{row.id}", {"name": row.name})], now)
+    audit.append(
+        conn,
+        [audit.Event(actor, f"campaign.{status}", f"campaign#{row.id}", {"name": row.name})],
+        now,
+    )
 
 
 def segment_query(campaign: Any, now: datetime) -> Select[Any]:
     seg = campaign.segment
-    query = select(customers.c.id, customers.c.external_id, customers.c.timezone,
-                   customers.c.membership_tier, customers.c.membership_expires_on)
+    query = select(
+        customers.c.id,
+        customers.c.external_id,
+        customers.c.timezone,
+        customers.c.membership_tier,
+        customers.c.membership_expires_on,
+    )
     if Kind(campaign.kind) is Kind.RENEWAL:
         today = now.astimezone(ZoneInfo(campaign.timezone)).date()
         until = today + timedelta(days=int(seg["expires_within_days"]))
-        query = query.where(customers.c.membership_expires_on >= today,
-                            customers.c.membership_expires_on <= until)
+        query = query.where(
+            customers.c.membership_expires_on >= today, customers.c.membership_expires_on <= until
+        )
     if seg.get("tiers"):
         query = query.where(customers.c.membership_tier.in_(list(seg["tiers"])))
     if seg.get("countries"):
         query = query.where(customers.c.country.in_([c.upper() for c in seg["countries"]]))
     if seg.get("wishlist_sku"):
-        query = query.where(customers.c.id.in_(
-            select(wishlist_items.c.customer_id).where(wishlist_items.c.sku == seg["wishlist_sku"])))
+        query = query.where(
+            customers.c.id.in_(
+                select(wishlist_items.c.customer_id).where(
+                    wishlist_items.c.sku == seg["wishlist_sku"]
+                )
+            )
+        )
     return query.order_by(customers.c.id)
 
 
 def _segment_chunks(conn: Connection, campaign: Any, now: datetime) -> Iterator[list[Any]]:
     last = 0
     while True:
-        rows = conn.execute(segment_query(campaign, now).where(customers.c.id > last).limit(CHUNK)).all()
+        rows = conn.execute(
+            segment_query(campaign, now).where(customers.c.id > last).limit(CHUNK)
+        ).all()
         if not rows:
             return
         yield list(rows)
@@ -132,19 +187,31 @@ def payload_for(campaign: Any, customer: Any) -> dict[str, Any]:
     params = dict(campaign.params)
     if Kind(campaign.kind) is Kind.RENEWAL:
         expires: date = customer.membership_expires_on
-        return {"tier": customer.membership_tier or params.get("tier", "member"),
-                "expires_on": expires.isoformat(),
-                "renew_url": str(params["renew_url"]).replace("{external_id}", customer.external_id)}
-    return {k: params[k] for k in ("title", "old_price", "new_price", "currency", "url") if k in params} | {
-        "sku": campaign.segment["wishlist_sku"]}
+        return {
+            "tier": customer.membership_tier or params.get("tier", "member"),
+            "expires_on": expires.isoformat(),
+            "renew_url": str(params["renew_url"]).replace("{external_id}", customer.external_id),
+        }
+    return {
+        k: params[k] for k in ("title", "old_price", "new_price", "currency", "url") if k in params
+    } | {"sku": campaign.segment["wishlist_sku"]}
 
 
 def _requests(campaign: Any, rows: list[Any], now: datetime, expiry: triggers.Expiry) -> list[Any]:
     out = []
     for r in rows:
-        out.append(triggers.prepare(Kind(campaign.kind), r.id, r.timezone, payload_for(campaign, r),
-                                    now=now, expiry=expiry, source=f"campaign:{campaign.name}",
-                                    campaign_id=campaign.id))
+        out.append(
+            triggers.prepare(
+                Kind(campaign.kind),
+                r.id,
+                r.timezone,
+                payload_for(campaign, r),
+                now=now,
+                expiry=expiry,
+                source=f"campaign:{campaign.name}",
+                campaign_id=campaign.id,
+            )
+        )
     return out
 
 
@@ -159,8 +226,14 @@ class RunReport:
 
 
 def run(
-    engine: Engine, ref: str | int, *, fire_time: datetime, rules: Rules, now: datetime,
-    expiry: triggers.Expiry, actor: str = "scheduler",
+    engine: Engine,
+    ref: str | int,
+    *,
+    fire_time: datetime,
+    rules: Rules,
+    now: datetime,
+    expiry: triggers.Expiry,
+    actor: str = "scheduler",
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:
     """Fan out one firing; a second call with the same fire_time is a no-op (ran=False)."""
@@ -168,13 +241,29 @@ def run(
         campaign = get(conn, ref)
         try:
             with conn.begin_nested():
-                run_id = conn.execute(insert(campaign_runs).values(
-                    campaign_id=campaign.id, fire_time=fire_time.astimezone(UTC), started_at=now,
-                ).returning(campaign_runs.c.id)).scalar_one()
+                run_id = conn.execute(
+                    insert(campaign_runs)
+                    .values(
+                        campaign_id=campaign.id,
+                        fire_time=fire_time.astimezone(UTC),
+                        started_at=now,
+                    )
+                    .returning(campaign_runs.c.id)
+                ).scalar_one()
         except IntegrityError:
             return RunReport(campaign.name, fire_time, ran=False)
-        audit.append(conn, [audit.Event(actor, "campaign.fired", f"campaign#{campaign.id}",
-                                        {"fire_time": fire_time.isoformat(), "run": run_id})], now)
+        audit.append(
+            conn,
+            [
+                audit.Event(
+                    actor,
+                    "campaign.fired",
+                    f"campaign#{campaign.id}",
+                    {"fire_time": fire_time.isoformat(), "run": run_id},
+                )
+            ],
+            now,
+        )
     report = RunReport(campaign.name, fire_time, ran=True)
     last = 0
     while True:  # one transaction per chunk: progress is durable, a crash resumes by dedupe key
@@ -193,8 +282,11 @@ def run(
         if progress:
             progress(len(rows))
     with engine.begin() as conn:
-        conn.execute(update(campaign_runs).where(campaign_runs.c.id == run_id).values(
-            finished_at=now, selected=report.selected, created=report.created))
+        conn.execute(
+            update(campaign_runs)
+            .where(campaign_runs.c.id == run_id)
+            .values(finished_at=now, selected=report.selected, created=report.created)
+        )
     return report
 
 
@@ -208,21 +300,32 @@ class Preview:
     suppressed: Counter[str] = field(default_factory=Counter)
 
 
-def preview(conn: Connection, ref: str | int, *, rules: Rules, now: datetime, expiry: triggers.Expiry) -> Preview:
+def preview(
+    conn: Connection, ref: str | int, *, rules: Rules, now: datetime, expiry: triggers.Expiry
+) -> Preview:
     """Dry run: what a run now would do, per channel and reason. Writes nothing."""
     campaign = get(conn, ref)
     out = Preview()
     for rows in _segment_chunks(conn, campaign, now):
         reqs = _requests(campaign, rows, now, expiry)
-        known = set(conn.execute(select(notifications.c.dedupe_key).where(
-            notifications.c.dedupe_key.in_([r.dedupe_key for r in reqs]))).scalars())
+        known = set(
+            conn.execute(
+                select(notifications.c.dedupe_key).where(
+                    notifications.c.dedupe_key.in_([r.dedupe_key for r in reqs])
+                )
+            ).scalars()
+        )
         snaps = load_snapshots(conn, [r.customer_id for r in reqs], now)
         out.selected += len(reqs)
         for req in reqs:
             if req.dedupe_key in known:
                 out.duplicates += 1
                 continue
-            d = decide(NotificationView(req.kind, req.purpose, req.expires_at), snaps[req.customer_id], rules)
+            d = decide(
+                NotificationView(req.kind, req.purpose, req.expires_at),
+                snaps[req.customer_id],
+                rules,
+            )
             _tally(out, d)
     return out
 

@@ -92,9 +92,7 @@ def _coerce(section: str, key: str, raw: Any, default: Any, origin: str) -> Any:
     )
 
 
-def _merge(
-    values: dict[str, dict[str, Any]], layer: Mapping[str, Any], origin: str
-) -> None:
+def _merge(values: dict[str, dict[str, Any]], layer: Mapping[str, Any], origin: str) -> None:
     for section, entries in layer.items():
         if section == "caps":
             continue

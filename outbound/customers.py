@@ -95,7 +95,9 @@ def _channels(value: Any, problems: list[FieldProblem]) -> tuple[Channel, ...]:
         try:
             channel = Channel(item.lower())
         except ValueError:
-            problems.append(FieldProblem("preference", item, "is not a channel; use push, sms, voice"))
+            problems.append(
+                FieldProblem("preference", item, "is not a channel; use push, sms, voice")
+            )
             continue
         if channel in out:
             problems.append(FieldProblem("preference", item, "is listed twice"))
@@ -114,7 +116,9 @@ def _opt_ins(value: Any, problems: list[FieldProblem]) -> tuple[OptIn, ...]:
             out.append(OptIn(Channel(parts[0]), Purpose(parts[1]), written))
         except ValueError:
             problems.append(
-                FieldProblem("opt_in", item, "expected CHANNEL:PURPOSE[:written], e.g. sms:marketing")
+                FieldProblem(
+                    "opt_in", item, "expected CHANNEL:PURPOSE[:written], e.g. sms:marketing"
+                )
             )
     return tuple(out)
 
@@ -147,7 +151,9 @@ def validate_record(raw: Mapping[str, Any]) -> CustomerRecord:
         )
     locale = _text(raw, "locale") or "en-US"
     if not _LOCALE.match(locale):
-        problems.append(FieldProblem("locale", locale, "is not a locale; expected like en-US, zh-CN"))
+        problems.append(
+            FieldProblem("locale", locale, "is not a locale; expected like en-US, zh-CN")
+        )
     country = (_text(raw, "country") or region or "").upper() or None
     if country and (len(country) != 2 or not country.isalpha()):
         problems.append(FieldProblem("country", country, "is not ISO 3166 alpha-2; e.g. US, DE"))
@@ -171,7 +177,9 @@ def validate_record(raw: Mapping[str, Any]) -> CustomerRecord:
         country=country,
         preference=_channels(raw.get("preference"), problems),
         membership_tier=_text(raw, "membership_tier") or None,
-        membership_expires_on=_date(_text(raw, "membership_expires_on"), "membership_expires_on", problems),
+        membership_expires_on=_date(
+            _text(raw, "membership_expires_on"), "membership_expires_on", problems
+        ),
         wishlist=tuple(dict.fromkeys(wishlist)),
         push_endpoints=endpoints,
         opt_ins=_opt_ins(raw.get("opt_in"), problems),

@@ -64,8 +64,13 @@ class Dispatcher:
         self._maybe_reap(now)
         with self.engine.begin() as conn:
             claimed = claim(
-                conn, owner=self.owner, limit=self.batch, lease=self.lease, now=now,
-                rules=self.rules, voice_retries=self.ladder.voice_retries,
+                conn,
+                owner=self.owner,
+                limit=self.batch,
+                lease=self.lease,
+                now=now,
+                rules=self.rules,
+                voice_retries=self.ladder.voice_retries,
             )
             messages = self._messages(conn, claimed) if claimed else {}
         self.stats.claimed += len(claimed)
@@ -108,8 +113,14 @@ class Dispatcher:
             person = people[c.customer_id]
             to = tokens.get(c.customer_id, "") if c.channel is Channel.PUSH else person.phone_e164
             out[c.delivery_id] = Message(
-                c.delivery_id, c.channel, c.kind, c.customer_id, to or "", person.locale,
-                render(c.kind, person.locale, c.payload, self.brand), c.payload,
+                c.delivery_id,
+                c.channel,
+                c.kind,
+                c.customer_id,
+                to or "",
+                person.locale,
+                render(c.kind, person.locale, c.payload, self.brand),
+                c.payload,
             )
         return out
 
@@ -118,7 +129,9 @@ class Dispatcher:
         result: SendResult | ChannelError
         try:
             if adapter is None:
-                raise TransientChannelError(f"no adapter configured for channel {item.channel.value}")
+                raise TransientChannelError(
+                    f"no adapter configured for channel {item.channel.value}"
+                )
             result = adapter.send(message)
         except ChannelError as exc:
             result = exc

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     SHIPPING = "shipping"
     RENEWAL = "renewal"
     PRICE_DROP = "price_drop"
 
 
-class Channel(str, Enum):
+class Channel(StrEnum):
     PUSH = "push"
     SMS = "sms"
     VOICE = "voice"
 
 
-class Purpose(str, Enum):
+class Purpose(StrEnum):
     """Why we contact the customer; consent and legal caps are per purpose."""
 
     TRANSACTIONAL = "transactional"
@@ -46,12 +46,12 @@ KIND_CHANNELS: dict[Kind, tuple[Channel, ...]] = {
 }
 
 
-class ConsentAction(str, Enum):
+class ConsentAction(StrEnum):
     GRANT = "grant"
     REVOKE = "revoke"
 
 
-class NotificationStatus(str, Enum):
+class NotificationStatus(StrEnum):
     PENDING = "pending"  # has a queued or in-flight delivery
     REACHED = "reached"  # a delivery reached the customer; the ladder ended
     SUPPRESSED = "suppressed"  # policy said no on every channel
@@ -59,7 +59,7 @@ class NotificationStatus(str, Enum):
     EXPIRED = "expired"  # stale before it could go out
 
 
-class DeliveryStatus(str, Enum):
+class DeliveryStatus(StrEnum):
     QUEUED = "queued"
     LEASED = "leased"
     SENT = "sent"  # provider accepted; final outcome may follow (receipt)
@@ -68,7 +68,7 @@ class DeliveryStatus(str, Enum):
     EXPIRED = "expired"
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """One normalized outcome model for every channel."""
 
     DELIVERED = "delivered"
@@ -99,7 +99,7 @@ class Outcome(str, Enum):
         )
 
 
-class Intent(str, Enum):
+class Intent(StrEnum):
     """What a customer answered the voice robot."""
 
     CONFIRMED = "confirmed"

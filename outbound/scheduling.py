@@ -37,13 +37,22 @@ ADVISORY_KEY = 0x0B0B_5C4E  # "outbound scheduler"
 def validate_schedule(expr: str, timezone: str) -> CronTrigger:
     try:
         zone = ZoneInfo(timezone)
-    except Exception:  # noqa: BLE001 - zoneinfo raises several types
-        raise ValidationError([FieldProblem("timezone", timezone, "is not an IANA time zone")]) from None
+    except Exception:
+        raise ValidationError(
+            [FieldProblem("timezone", timezone, "is not an IANA time zone")]
+        ) from None
     try:
         return CronTrigger.from_crontab(expr, timezone=zone)
     except ValueError as exc:
-        raise ValidationError([FieldProblem(
-            "schedule", expr, f"is not a 5-field crontab ({exc}); e.g. '0 10 * * *' = 10:00 daily")]) from None
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "schedule",
+                    expr,
+                    f"is not a 5-field crontab ({exc}); e.g. '0 10 * * *' = 10:00 daily",
+                )
+            ]
+        ) from None
 
 
 def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
@@ -76,7 +85,9 @@ class LeaderLock:
     def acquire(self) -> bool:
         if self.engine.dialect.name == "postgresql":
             conn = self.engine.connect()
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar())
+            got = bool(
+                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
+            )
             conn.commit()
             if got:
                 self._conn = conn
@@ -122,12 +133,21 @@ class Scheduler:
     leader: bool = False
 
     def __post_init__(self) -> None:
-        self._aps = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
+        self._aps = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
         self._lock = LeaderLock(self.engine, self.lock_file)
 
     def start(self) -> None:
         self._aps.start()
-        self._aps.add_job(self._try_lead, "interval", seconds=max(self.reload_seconds / 3, 1), id="lead", next_run_time=self.clock())
+        self._aps.add_job(
+            self._try_lead,
+            "interval",
+            seconds=max(self.reload_seconds / 3, 1),
+            id="lead",
+            next_run_time=self.clock(),
+        )
 
     def stop(self) -> None:
         self._aps.shutdown(wait=True)
@@ -139,7 +159,13 @@ class Scheduler:
             self.leader = True
             log.info("this node leads the scheduler")
             self._aps.add_job(self._reap, "interval", seconds=self.reap_seconds, id="reap")
-            self._aps.add_job(self.reload, "interval", seconds=self.reload_seconds, id="reload", next_run_time=self.clock())
+            self._aps.add_job(
+                self.reload,
+                "interval",
+                seconds=self.reload_seconds,
+                id="reload",
+                next_run_time=self.clock(),
+            )
 
     def _reap(self) -> None:
         with self.engine.begin() as conn:
@@ -150,7 +176,9 @@ class Scheduler:
     def reload(self) -> None:
         """Rebuild campaign jobs from the table: add new, drop paused/deleted, replace changed."""
         with self.engine.begin() as conn:
-            rows = conn.execute(select(campaigns_table).where(campaigns_table.c.status == "active")).all()
+            rows = conn.execute(
+                select(campaigns_table).where(campaigns_table.c.status == "active")
+            ).all()
         wanted = {r.id: (r.schedule, r.timezone, r.name) for r in rows}
         for cid in [c for c in self._loaded if wanted.get(c) != self._loaded[c]]:
             self._aps.remove_job(f"campaign-{cid}")
@@ -161,17 +189,33 @@ class Scheduler:
                 self._aps.add_job(self.fire, trigger, args=[cid], id=f"campaign-{cid}")
                 self._loaded[cid] = spec
 
-    def fire(self, campaign_id: int, fire_time: datetime | None = None) -> campaigns.RunReport | None:
+    def fire(
+        self, campaign_id: int, fire_time: datetime | None = None
+    ) -> campaigns.RunReport | None:
         now = self.clock()
         if fire_time is None:
             with self.engine.begin() as conn:
                 row = campaigns.get(conn, campaign_id)
             fire_time = last_fire_time(validate_schedule(row.schedule, row.timezone), now) or now
-        report = campaigns.run(self.engine, campaign_id, fire_time=fire_time, rules=self.rules,
-                               now=now, expiry=self.expiry)
-        log.info("campaign %s fire %s: ran=%s created=%d", report.campaign, fire_time.isoformat(), report.ran, report.created)
+        report = campaigns.run(
+            self.engine,
+            campaign_id,
+            fire_time=fire_time,
+            rules=self.rules,
+            now=now,
+            expiry=self.expiry,
+        )
+        log.info(
+            "campaign %s fire %s: ran=%s created=%d",
+            report.campaign,
+            fire_time.isoformat(),
+            report.ran,
+            report.created,
+        )
         return report
 
     def fire_now(self, campaign_id: int) -> Any:
         """Queue an immediate firing on the scheduler's own thread pool (the demo uses it)."""
-        return self._aps.add_job(self.fire, args=[campaign_id, self.clock()], next_run_time=self.clock())
+        return self._aps.add_job(
+            self.fire, args=[campaign_id, self.clock()], next_run_time=self.clock()
+        )

@@ -20,6 +20,7 @@ from outbound.domain import KIND_PURPOSE, Kind
 from outbound.errors import FieldProblem, ValidationError
 from outbound.policy.model import Rules
 from outbound.store import outbox
+from outbound.store.customers import customers_with_sku
 
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -110,7 +111,9 @@ def parse_kind(raw: str) -> Kind:
         return Kind(raw)
     except ValueError:
         known = ", ".join(k.value for k in Kind)
-        raise ValidationError([FieldProblem("kind", raw, f"is not a notification kind; use {known}")]) from None
+        raise ValidationError(
+            [FieldProblem("kind", raw, f"is not a notification kind; use {known}")]
+        ) from None
 
 
 def validate_payload(kind: Kind, payload: Any) -> dict[str, Any]:
@@ -122,8 +125,13 @@ def validate_payload(kind: Kind, payload: Any) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for name in payload:
         if name not in schema:
-            problems.append(FieldProblem(f"data.{name}", payload[name],
-                                         f"is not a {kind.value} field; known: {', '.join(schema)}"))
+            problems.append(
+                FieldProblem(
+                    f"data.{name}",
+                    payload[name],
+                    f"is not a {kind.value} field; known: {', '.join(schema)}",
+                )
+            )
     for name, (check, required) in schema.items():
         if name not in payload or payload[name] is None:
             if required:
@@ -133,9 +141,18 @@ def validate_payload(kind: Kind, payload: Any) -> dict[str, Any]:
             clean[name] = check(payload[name])
         except ValueError as exc:
             problems.append(FieldProblem(f"data.{name}", payload[name], str(exc)))
-    if kind is Kind.PRICE_DROP and not problems and Decimal(clean["new_price"]) >= Decimal(clean["old_price"]):
-        problems.append(FieldProblem("data.new_price", clean["new_price"],
-                                     f"is not lower than old_price {clean['old_price']}"))
+    if (
+        kind is Kind.PRICE_DROP
+        and not problems
+        and Decimal(clean["new_price"]) >= Decimal(clean["old_price"])
+    ):
+        problems.append(
+            FieldProblem(
+                "data.new_price",
+                clean["new_price"],
+                f"is not lower than old_price {clean['old_price']}",
+            )
+        )
     if problems:
         raise ValidationError(problems)
     return clean
@@ -155,7 +172,9 @@ class Expiry:
     shipping: timedelta = timedelta(hours=72)
     price_drop: timedelta = timedelta(hours=24)
 
-    def expires_at(self, kind: Kind, payload: Mapping[str, Any], now: datetime, tz: str | None) -> datetime:
+    def expires_at(
+        self, kind: Kind, payload: Mapping[str, Any], now: datetime, tz: str | None
+    ) -> datetime:
         if kind is Kind.RENEWAL:
             # after the expiry date ends in the customer's zone, a reminder is pointless
             zone = ZoneInfo(tz) if tz else UTC
@@ -198,3 +217,26 @@ def enqueue(
 ) -> list[outbox.Enqueued]:
     """Plan and store notifications in the caller's transaction; duplicates return the original."""
     return outbox.enqueue(conn, items, rules=rules, now=now, actor=actor)
+
+
+def price_drop_fanout(
+    conn: Connection,
+    raw_payload: Any,
+    *,
+    rules: Rules,
+    now: datetime,
+    expiry: Expiry,
+    source: str,
+    actor: str,
+) -> list[outbox.Enqueued]:
+    """One ``price.dropped`` event per SKU -> one notification per customer wishing for it.
+
+    Deduplicated per customer x SKU x new price, so a repeated event notifies nobody twice.
+    """
+    payload = validate_payload(Kind.PRICE_DROP, raw_payload)
+    ids = customers_with_sku(conn, payload["sku"])
+    requests = [
+        prepare(Kind.PRICE_DROP, cid, None, payload, now=now, expiry=expiry, source=source)
+        for cid in ids
+    ]
+    return enqueue(conn, requests, rules=rules, now=now, actor=actor)

@@ -39,9 +39,12 @@ class LogChannel:
     def send(self, message: Message) -> SendResult:
         outcome = self._outcome(message)
         row = {
-            "idempotency_key": message.idempotency_key, "channel": message.channel.value,
-            "customer_id": message.customer_id, "text": message.text,
-            "outcome": outcome.value, "at": self._clock(),
+            "idempotency_key": message.idempotency_key,
+            "channel": message.channel.value,
+            "customer_id": message.customer_id,
+            "text": message.text,
+            "outcome": outcome.value,
+            "at": self._clock(),
         }
         with self.engine.begin() as conn:
             insert_ignore(conn, log_sends, [row], ["idempotency_key"])

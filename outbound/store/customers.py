@@ -57,17 +57,30 @@ def upsert_customer(
     _replace_children(conn, cid, record, now)
     for opt in record.opt_ins:
         add_consent(
-            conn, cid, opt.channel, opt.purpose, ConsentAction.GRANT,
-            source=source, evidence=f"opt-in carried by {source}", actor=actor,
-            written=opt.written, now=now, log=False,
+            conn,
+            cid,
+            opt.channel,
+            opt.purpose,
+            ConsentAction.GRANT,
+            source=source,
+            evidence=f"opt-in carried by {source}",
+            actor=actor,
+            written=opt.written,
+            now=now,
+            log=False,
         )
     event = audit.Event(
-        actor, "customer.created" if existing is None else "customer.updated",
+        actor,
+        "customer.created" if existing is None else "customer.updated",
         f"customer:{record.external_id}",
-        {"phone": mask_phone(record.phone_e164), "country": record.country,
-         "timezone": record.timezone, "preference": [c.value for c in record.preference],
-         "opt_ins": [f"{o.channel.value}:{o.purpose.value}" for o in record.opt_ins],
-         "source": source},
+        {
+            "phone": mask_phone(record.phone_e164),
+            "country": record.country,
+            "timezone": record.timezone,
+            "preference": [c.value for c in record.preference],
+            "opt_ins": [f"{o.channel.value}:{o.purpose.value}" for o in record.opt_ins],
+            "source": source,
+        },
     )
     audit.append(conn, [event], now)
     return cid, existing is None
@@ -78,11 +91,16 @@ def _replace_children(conn: Connection, cid: int, record: CustomerRecord, now: d
     if record.preference:
         conn.execute(
             insert(preferences),
-            [{"customer_id": cid, "rank": i, "channel": c.value} for i, c in enumerate(record.preference)],
+            [
+                {"customer_id": cid, "rank": i, "channel": c.value}
+                for i, c in enumerate(record.preference)
+            ],
         )
     conn.execute(delete(wishlist_items).where(wishlist_items.c.customer_id == cid))
     if record.wishlist:
-        conn.execute(insert(wishlist_items), [{"customer_id": cid, "sku": s} for s in record.wishlist])
+        conn.execute(
+            insert(wishlist_items), [{"customer_id": cid, "sku": s} for s in record.wishlist]
+        )
     for kind, endpoint in record.push_endpoints:
         known = conn.execute(
             select(push_subscriptions.c.id).where(
@@ -101,7 +119,9 @@ def customer_id_for(conn: Connection, ref: str) -> int:
     """Resolve an operator's reference: external id first, then ``#<internal id>``/digits."""
     row = conn.execute(select(customers.c.id).where(customers.c.external_id == ref)).first()
     if row is None and ref.lstrip("#").isdigit():
-        row = conn.execute(select(customers.c.id).where(customers.c.id == int(ref.lstrip("#")))).first()
+        row = conn.execute(
+            select(customers.c.id).where(customers.c.id == int(ref.lstrip("#")))
+        ).first()
     if row is None:
         raise NotFoundError(f"customer {ref!r} not found; list them with: outbound customer list")
     return int(row.id)
@@ -127,15 +147,27 @@ def add_consent(
             customer_id=customer_id,
             channel=channel.value if channel else None,
             purpose=purpose.value if purpose else None,
-            action=action.value, written=written, source=source,
-            evidence=evidence, actor=actor, at=now,
+            action=action.value,
+            written=written,
+            source=source,
+            evidence=evidence,
+            actor=actor,
+            at=now,
         )
     )
     if log:
-        data = {"channel": channel.value if channel else "all",
-                "purpose": purpose.value if purpose else "all",
-                "written": written, "source": source, "evidence": evidence}
-        audit.append(conn, [audit.Event(actor, f"consent.{action.value}", f"customer#{customer_id}", data)], now)
+        data = {
+            "channel": channel.value if channel else "all",
+            "purpose": purpose.value if purpose else "all",
+            "written": written,
+            "source": source,
+            "evidence": evidence,
+        }
+        audit.append(
+            conn,
+            [audit.Event(actor, f"consent.{action.value}", f"customer#{customer_id}", data)],
+            now,
+        )
 
 
 def add_suppression(
@@ -146,12 +178,20 @@ def add_suppression(
         select(customers.c.phone_e164).where(customers.c.id == customer_id)
     ).scalar_one_or_none()
     conn.execute(
-        insert(suppressions).values(customer_id=customer_id, phone_e164=phone, reason=reason, at=now)
+        insert(suppressions).values(
+            customer_id=customer_id, phone_e164=phone, reason=reason, at=now
+        )
     )
     audit.append(
         conn,
-        [audit.Event(actor, "suppression.added", f"customer#{customer_id}",
-                     {"reason": reason, "phone": mask_phone(phone)})],
+        [
+            audit.Event(
+                actor,
+                "suppression.added",
+                f"customer#{customer_id}",
+                {"reason": reason, "phone": mask_phone(phone)},
+            )
+        ],
         now,
     )
 

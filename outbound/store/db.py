@@ -40,7 +40,7 @@ def make_url_safe(url: str) -> str:
     """The url with its password hidden, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable url is shown as a placeholder
+    except Exception:
         return "<unparsable url>"
 
 

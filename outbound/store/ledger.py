@@ -18,7 +18,9 @@ from outbound.domain import CapCheck
 from outbound.store.tables import cap_counters
 
 
-def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+def insert_ignore(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
+) -> None:
     """INSERT … ON CONFLICT DO NOTHING on both engines."""
     if not rows:
         return

@@ -97,10 +97,17 @@ def enqueue(
     planned = [(i, _plan(i, snaps[i.customer_id], rules)) for i in fresh if i.customer_id in snaps]
     rows = [
         {
-            "kind": i.kind.value, "purpose": i.purpose.value, "customer_id": i.customer_id,
-            "payload": i.payload, "dedupe_key": i.dedupe_key, "campaign_id": i.campaign_id,
-            "source": i.source, "status": _status_for(d, 0).value, "created_at": now,
-            "expires_at": i.expires_at, "decisions": [decision_record(d, now, 0)],
+            "kind": i.kind.value,
+            "purpose": i.purpose.value,
+            "customer_id": i.customer_id,
+            "payload": i.payload,
+            "dedupe_key": i.dedupe_key,
+            "campaign_id": i.campaign_id,
+            "source": i.source,
+            "status": _status_for(d, 0).value,
+            "created_at": now,
+            "expires_at": i.expires_at,
+            "decisions": [decision_record(d, now, 0)],
         }
         for i, d in planned
     ]
@@ -113,9 +120,20 @@ def enqueue(
         results[item.dedupe_key] = Enqueued(nid, True, item.dedupe_key, decision)
         if not isinstance(decision, Suppress):
             new_rows.append(_delivery_row(nid, decision, 0, now))
-        events.append(audit.Event(actor, "notification.created", f"notification#{nid}", {
-            "kind": item.kind.value, "customer": item.customer_id, "source": item.source,
-            "dedupe_key": item.dedupe_key, "decision": decision_summary(decision)}))
+        events.append(
+            audit.Event(
+                actor,
+                "notification.created",
+                f"notification#{nid}",
+                {
+                    "kind": item.kind.value,
+                    "customer": item.customer_id,
+                    "source": item.source,
+                    "dedupe_key": item.dedupe_key,
+                    "decision": decision_summary(decision),
+                },
+            )
+        )
     if new_rows:
         conn.execute(deliveries.insert(), new_rows)
     audit.append(conn, events, now)
@@ -143,9 +161,15 @@ def _delivery_row(nid: int, decision: Send | Defer, rung: int, now: datetime) ->
     due = decision.at if isinstance(decision, Send) else decision.until
     channel = decision.channel
     return {
-        "notification_id": nid, "channel": channel.value if channel else None, "rung": rung,
-        "due_at": due, "status": DeliveryStatus.QUEUED.value, "attempts": 0,
-        "detail": {}, "created_at": now, "updated_at": now,
+        "notification_id": nid,
+        "channel": channel.value if channel else None,
+        "rung": rung,
+        "due_at": due,
+        "status": DeliveryStatus.QUEUED.value,
+        "attempts": 0,
+        "detail": {},
+        "created_at": now,
+        "updated_at": now,
     }
 
 
@@ -177,8 +201,11 @@ def _take(conn: Connection, owner: str, limit: int, lease: timedelta, now: datet
         update(deliveries)
         .where(deliveries.c.id.in_(due.scalar_subquery()))
         .values(
-            status=DeliveryStatus.LEASED.value, lease_until=now + lease, lease_owner=owner,
-            attempts=deliveries.c.attempts + 1, updated_at=now,
+            status=DeliveryStatus.LEASED.value,
+            lease_until=now + lease,
+            lease_owner=owner,
+            attempts=deliveries.c.attempts + 1,
+            updated_at=now,
         )
         .returning(*deliveries.c)
     )
@@ -216,15 +243,15 @@ def claim(
     if not taken:
         return []
     nids = sorted({r.notification_id for r in taken})
-    notes = {r.id: r for r in conn.execute(select(notifications).where(notifications.c.id.in_(nids)))}
+    notes = {
+        r.id: r for r in conn.execute(select(notifications).where(notifications.c.id.in_(nids)))
+    }
     history: dict[int, list[Any]] = defaultdict(list)
     for r in conn.execute(
         select(deliveries).where(deliveries.c.notification_id.in_(nids)).order_by(deliveries.c.id)
     ):
         history[r.notification_id].append(r)
-    tried = {
-        notes[n].customer_id: tried_channels(history[n], voice_retries) for n in nids
-    }
+    tried = {notes[n].customer_id: tried_channels(history[n], voice_retries) for n in nids}
     snaps = load_snapshots(conn, [n.customer_id for n in notes.values()], now, tried)
     out: list[Claimed] = []
     events: list[audit.Event] = []
@@ -248,61 +275,130 @@ def _own_reservations(snap: Snapshot, reserved: Sequence[str] | None) -> Snapsho
 
 
 def _recheck(
-    conn: Connection, row: Any, note: Any, snap: Snapshot, rules: Rules,
-    now: datetime, actor: str, events: list[audit.Event],
+    conn: Connection,
+    row: Any,
+    note: Any,
+    snap: Snapshot,
+    rules: Rules,
+    now: datetime,
+    actor: str,
+    events: list[audit.Event],
 ) -> Claimed | None:
     if note.status != NotificationStatus.PENDING.value:
-        _finish(conn, row.id, DeliveryStatus.SUPPRESSED, now, {"reason": f"notification {note.status}"})
+        _finish(
+            conn, row.id, DeliveryStatus.SUPPRESSED, now, {"reason": f"notification {note.status}"}
+        )
         return None
     view = NotificationView(Kind(note.kind), Purpose(note.purpose), note.expires_at)
     decision = decide(view, _own_reservations(snap, row.caps_reserved), rules)
     _log_decision(conn, note, decision, now, row.rung)
-    events.append(audit.Event(actor, "delivery.decided", f"delivery#{row.id}", {
-        "notification": note.id, "rung": row.rung, "decision": decision_summary(decision)}))
+    events.append(
+        audit.Event(
+            actor,
+            "delivery.decided",
+            f"delivery#{row.id}",
+            {"notification": note.id, "rung": row.rung, "decision": decision_summary(decision)},
+        )
+    )
     if isinstance(decision, Send):
         return _reserve_and_claim(conn, row, note, decision, now)
     release(conn, row.caps_reserved or [])
     if isinstance(decision, Defer):
-        conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(
-            status=DeliveryStatus.QUEUED.value, due_at=decision.until, lease_until=None,
-            lease_owner=None, attempts=row.attempts - 1, caps_reserved=None, updated_at=now,
-            channel=decision.channel.value if decision.channel else row.channel))
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == row.id)
+            .values(
+                status=DeliveryStatus.QUEUED.value,
+                due_at=decision.until,
+                lease_until=None,
+                lease_owner=None,
+                attempts=row.attempts - 1,
+                caps_reserved=None,
+                updated_at=now,
+                channel=decision.channel.value if decision.channel else row.channel,
+            )
+        )
         return None
     status = _status_for(decision, row.rung)
-    final = DeliveryStatus.EXPIRED if status is NotificationStatus.EXPIRED else DeliveryStatus.SUPPRESSED
+    final = (
+        DeliveryStatus.EXPIRED
+        if status is NotificationStatus.EXPIRED
+        else DeliveryStatus.SUPPRESSED
+    )
     _finish(conn, row.id, final, now, {"reason": decision.reason})
     set_notification_status(conn, note.id, status)
     return None
 
 
-def _reserve_and_claim(conn: Connection, row: Any, note: Any, decision: Send, now: datetime) -> Claimed | None:
+def _reserve_and_claim(
+    conn: Connection, row: Any, note: Any, decision: Send, now: datetime
+) -> Claimed | None:
     held = list(row.caps_reserved or [])
     wanted = [c for c in decision.caps if c.key not in held]
     stale = [k for k in held if k not in {c.key for c in decision.caps}]
     keys, full = reserve(conn, wanted)
     if full is not None:  # a concurrent worker took the last unit: decide again shortly
-        conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(
-            status=DeliveryStatus.QUEUED.value, due_at=now + timedelta(seconds=5), lease_until=None,
-            lease_owner=None, attempts=row.attempts - 1, updated_at=now))
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == row.id)
+            .values(
+                status=DeliveryStatus.QUEUED.value,
+                due_at=now + timedelta(seconds=5),
+                lease_until=None,
+                lease_owner=None,
+                attempts=row.attempts - 1,
+                updated_at=now,
+            )
+        )
         return None
     release(conn, stale)
     caps = tuple(k for k in held if k not in stale) + tuple(keys)
-    conn.execute(update(deliveries).where(deliveries.c.id == row.id).values(
-        channel=decision.channel.value, caps_reserved=list(caps)))
-    return Claimed(row.id, note.id, note.customer_id, Kind(note.kind), decision.channel,
-                   dict(note.payload), row.rung, row.attempts, caps)
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == row.id)
+        .values(channel=decision.channel.value, caps_reserved=list(caps))
+    )
+    return Claimed(
+        row.id,
+        note.id,
+        note.customer_id,
+        Kind(note.kind),
+        decision.channel,
+        dict(note.payload),
+        row.rung,
+        row.attempts,
+        caps,
+    )
 
 
-def _log_decision(conn: Connection, note: Any, decision: Decision, now: datetime, rung: int) -> None:
+def _log_decision(
+    conn: Connection, note: Any, decision: Decision, now: datetime, rung: int
+) -> None:
     log = [*note.decisions, decision_record(decision, now, rung)][-50:]
     conn.execute(update(notifications).where(notifications.c.id == note.id).values(decisions=log))
 
 
-def _finish(conn: Connection, delivery_id: int, status: DeliveryStatus, now: datetime,
-            detail: dict[str, Any], outcome: str | None = None, provider_ref: str | None = None) -> None:
-    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(
-        status=status.value, lease_until=None, updated_at=now, detail=detail,
-        outcome=outcome, provider_ref=provider_ref))
+def _finish(
+    conn: Connection,
+    delivery_id: int,
+    status: DeliveryStatus,
+    now: datetime,
+    detail: dict[str, Any],
+    outcome: str | None = None,
+    provider_ref: str | None = None,
+) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(
+            status=status.value,
+            lease_until=None,
+            updated_at=now,
+            detail=detail,
+            outcome=outcome,
+            provider_ref=provider_ref,
+        )
+    )
 
 
 def set_notification_status(conn: Connection, nid: int, status: NotificationStatus) -> None:
@@ -314,6 +410,8 @@ def reap(conn: Connection, now: datetime) -> int:
     result = conn.execute(
         update(deliveries)
         .where(deliveries.c.status == DeliveryStatus.LEASED.value, deliveries.c.lease_until < now)
-        .values(status=DeliveryStatus.QUEUED.value, lease_until=None, lease_owner=None, updated_at=now)
+        .values(
+            status=DeliveryStatus.QUEUED.value, lease_until=None, lease_owner=None, updated_at=now
+        )
     )
     return int(result.rowcount or 0)

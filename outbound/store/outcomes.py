@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,18 +29,32 @@ class Ladder:
     next_rung_delay: timedelta = timedelta(0)
     voice_retries: int = 1
     voice_retry_delay: timedelta = timedelta(minutes=15)
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 def record_result(
-    conn: Connection, claimed: Claimed, result: SendResult, *, now: datetime, ladder: Ladder,
+    conn: Connection,
+    claimed: Claimed,
+    result: SendResult,
+    *,
+    now: datetime,
+    ladder: Ladder,
     actor: str = "dispatcher",
 ) -> int | None:
     """Store the outcome; returns the id of the next-rung delivery when the ladder moves on."""
     detail = {k: v for k, v in result.detail.items()}
-    conn.execute(update(deliveries).where(deliveries.c.id == claimed.delivery_id).values(
-        status=DeliveryStatus.DONE.value, outcome=result.outcome.value, lease_until=None,
-        provider_ref=result.provider_ref, detail=detail, updated_at=now))
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == claimed.delivery_id)
+        .values(
+            status=DeliveryStatus.DONE.value,
+            outcome=result.outcome.value,
+            lease_until=None,
+            provider_ref=result.provider_ref,
+            detail=detail,
+            updated_at=now,
+        )
+    )
     if result.outcome is Outcome.REJECTED:
         release(conn, claimed.caps)
     next_id = None
@@ -48,15 +62,35 @@ def record_result(
         set_notification_status(conn, claimed.notification_id, NotificationStatus.REACHED)
     elif result.outcome.moves_ladder:
         next_id = _next_rung(conn, claimed, now, ladder)
-    audit.append(conn, [audit.Event(actor, "delivery.outcome", f"delivery#{claimed.delivery_id}", {
-        "notification": claimed.notification_id, "channel": claimed.channel.value,
-        "outcome": result.outcome.value, "provider_ref": result.provider_ref,
-        "detail": detail, "next_rung_delivery": next_id})], now)
+    audit.append(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "delivery.outcome",
+                f"delivery#{claimed.delivery_id}",
+                {
+                    "notification": claimed.notification_id,
+                    "channel": claimed.channel.value,
+                    "outcome": result.outcome.value,
+                    "provider_ref": result.provider_ref,
+                    "detail": detail,
+                    "next_rung_delivery": next_id,
+                },
+            )
+        ],
+        now,
+    )
     return next_id
 
 
 def record_error(
-    conn: Connection, claimed: Claimed, error: ChannelError, *, now: datetime, ladder: Ladder,
+    conn: Connection,
+    claimed: Claimed,
+    error: ChannelError,
+    *,
+    now: datetime,
+    ladder: Ladder,
     actor: str = "dispatcher",
 ) -> int | None:
     """Transient errors are retried with backoff; permanent ones (or too many) move the ladder."""
@@ -65,11 +99,34 @@ def record_error(
         wait = ladder.retry.backoff(claimed.attempts)
         if error.retry_after is not None:
             wait = max(wait, timedelta(seconds=error.retry_after))
-        conn.execute(update(deliveries).where(deliveries.c.id == claimed.delivery_id).values(
-            status=DeliveryStatus.QUEUED.value, due_at=now + wait, lease_until=None,
-            lease_owner=None, updated_at=now, detail={"last_error": message}))
-        audit.append(conn, [audit.Event(actor, "delivery.retry", f"delivery#{claimed.delivery_id}", {
-            "error": message, "attempt": claimed.attempts, "retry_at": (now + wait).isoformat()})], now)
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == claimed.delivery_id)
+            .values(
+                status=DeliveryStatus.QUEUED.value,
+                due_at=now + wait,
+                lease_until=None,
+                lease_owner=None,
+                updated_at=now,
+                detail={"last_error": message},
+            )
+        )
+        audit.append(
+            conn,
+            [
+                audit.Event(
+                    actor,
+                    "delivery.retry",
+                    f"delivery#{claimed.delivery_id}",
+                    {
+                        "error": message,
+                        "attempt": claimed.attempts,
+                        "retry_at": (now + wait).isoformat(),
+                    },
+                )
+            ],
+            now,
+        )
         return None
     outcome = Outcome.FAILED if isinstance(error, TransientChannelError) else Outcome.REJECTED
     result = SendResult(outcome, None, {"error": message, "attempts": claimed.attempts})
@@ -86,9 +143,16 @@ def _next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: Ladder
     voice_again = claimed.channel is Channel.VOICE and Channel.VOICE not in tried
     delay = ladder.voice_retry_delay if voice_again else ladder.next_rung_delay
     row: dict[str, Any] = {
-        "notification_id": claimed.notification_id, "channel": None, "rung": claimed.rung + 1,
-        "due_at": now + delay, "status": DeliveryStatus.QUEUED.value, "attempts": 0,
+        "notification_id": claimed.notification_id,
+        "channel": None,
+        "rung": claimed.rung + 1,
+        "due_at": now + delay,
+        "status": DeliveryStatus.QUEUED.value,
+        "attempts": 0,
         "detail": {"after": f"{claimed.channel.value} rung {claimed.rung}"},
-        "created_at": now, "updated_at": now,
+        "created_at": now,
+        "updated_at": now,
     }
-    return int(conn.execute(deliveries.insert().values(**row).returning(deliveries.c.id)).scalar_one())
+    return int(
+        conn.execute(deliveries.insert().values(**row).returning(deliveries.c.id)).scalar_one()
+    )

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import ColumnElement, Connection, or_, select
 
 from outbound.domain import Channel, ConsentAction, Purpose
 from outbound.errors import NotFoundError
@@ -65,7 +65,7 @@ def _suppressed(conn: Connection, rows: Iterable[Any]) -> dict[int, str]:
     ids = [r.id for r in rows]
     out: dict[int, str] = {}
     query = select(suppressions.c.customer_id, suppressions.c.phone_e164, suppressions.c.reason)
-    cond = suppressions.c.customer_id.in_(ids)
+    cond: ColumnElement[bool] = suppressions.c.customer_id.in_(ids)
     if by_phone:
         cond = or_(cond, suppressions.c.phone_e164.in_(list(by_phone)))
     for r in conn.execute(query.where(cond)):
@@ -98,17 +98,25 @@ def load_snapshots(
             ).scalars()
         )
         consent_map, counters, suppressed = (
-            _consents(conn, ids), _counters(conn, ids), _suppressed(conn, rows),
+            _consents(conn, ids),
+            _counters(conn, ids),
+            _suppressed(conn, rows),
         )
         for r in rows:
             view = CustomerView(
-                id=r.id, country=r.country, timezone=r.timezone, phone_e164=r.phone_e164,
-                has_push=r.id in push, preference=tuple(prefs.get(r.id, ())),
+                id=r.id,
+                country=r.country,
+                timezone=r.timezone,
+                phone_e164=r.phone_e164,
+                has_push=r.id in push,
+                preference=tuple(prefs.get(r.id, ())),
                 suppressed=suppressed.get(r.id),
             )
             result[r.id] = Snapshot(
-                customer=view, consents=tuple(consent_map.get(r.id, ())),
-                counters=counters.get(r.id, {}), now=now,
+                customer=view,
+                consents=tuple(consent_map.get(r.id, ())),
+                counters=counters.get(r.id, {}),
+                now=now,
                 tried=(tried or {}).get(r.id, frozenset()),
             )
     return result

@@ -16,8 +16,8 @@ KOLKATA = ZoneInfo("Asia/Kolkata")
 US_CALLS = Window(time(8), time(21))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_voice_call_deferred_until_0800_local_when_triggered_at_2230() -> None:

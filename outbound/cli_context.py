@@ -1,0 +1,41 @@
+"""Shared pieces of the command line: the context object, output options, errors."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import NoReturn
+
+import click
+
+from outbound import bootstrap
+from outbound.config import Settings, load_settings
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+
+
+class Ctx:
+    def __init__(self, db: str | None, config_dir: str | None) -> None:
+        self.db, self.config_dir = db, config_dir
+        self._app: bootstrap.App | None = None
+
+    def settings(self) -> Settings:
+        overrides = {"database": {"url": self.db}} if self.db else None
+        return load_settings(self.config_dir, overrides)
+
+    def app(self, check_schema: bool = True) -> bootstrap.App:
+        if self._app is None:
+            self._app = bootstrap.build(self.settings(), check_schema=check_schema)
+        return self._app
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
