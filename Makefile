@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup system-deps demo test lint unit bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+system-deps:
+	./scripts/install-system-deps.sh
+
+demo: setup
+	$(BIN)/outbound demo
+
+lint: setup
+	$(BIN)/ruff check outbound tests benchmarks
+	$(BIN)/ruff format --check outbound tests benchmarks
+	$(BIN)/mypy outbound
+
+test: system-deps setup lint
+	CI=$${CI:-} $(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+unit: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) outbound-demo.db* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,138 @@
+"""Shared fixtures: a throwaway PostgreSQL cluster, fresh migrated databases, a frozen clock.
+
+Store tests are parametrized over SQLite and PostgreSQL. The PostgreSQL cluster is started by
+the fixture itself (initdb + pg_ctl on a free loopback port). Locally a missing PostgreSQL
+skips those tests; in CI (``CI`` set) it is a failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from outbound import bootstrap
+from outbound.config import load_settings
+from outbound.store.db import make_engine, upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+
+
+def _pg_bindir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class PgServer:
+    port: int
+    admin_url: str
+
+    def new_database(self) -> str:
+        name = "t_" + uuid.uuid4().hex[:12]
+        engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    bindir = _pg_bindir()
+    if bindir is None:
+        message = "PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    base = Path(tempfile.mkdtemp(prefix="outbound-pg-"))
+    base.chmod(0o755)
+    data, port = base / "data", _free_port()
+    data.mkdir()
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        os.chown(data, user.pw_uid, user.pw_gid)
+    run = lambda *cmd: subprocess.run(_as_postgres([*cmd]), check=True, capture_output=True)  # noqa: E731
+    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
+    try:
+        yield PgServer(port, f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database on each engine."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'outbound.db'}"
+    else:
+        url = request.getfixturevalue("pg_server").new_database()
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+class FrozenClock:
+    """Time is injected: tests move it by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    # Thursday 2026-11-26 15:00 UTC: 10:00 in New York, 16:00 in Berlin, 23:00 in Shanghai.
+    return FrozenClock(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def make_app(db_url: str, clock: FrozenClock) -> Iterator[Callable[..., bootstrap.App]]:
+    apps: list[bootstrap.App] = []
+
+    def build(**overrides: dict[str, object]) -> bootstrap.App:
+        settings = load_settings(CONFIG_DIR, {"database": {"url": db_url}, **overrides}, environ={})
+        app = bootstrap.build(settings, clock=clock)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.close()
