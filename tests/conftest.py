@@ -67,7 +67,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def pg_server() -> Iterator[PgServer]:
     bindir = _pg_bindir()
     if bindir is None:
-        message = "PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql"
+        message = (
+            "PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -80,14 +82,39 @@ def pg_server() -> Iterator[PgServer]:
         os.chown(base, user.pw_uid, user.pw_gid)
         os.chown(data, user.pw_uid, user.pw_gid)
     run = lambda *cmd: subprocess.run(_as_postgres([*cmd]), check=True, capture_output=True)  # noqa: E731
-    run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
+    run(
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "--no-sync",
+        "-E",
+        "UTF8",
+    )
+    options = (
+        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    )
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(base / "log"),
+        "-w",
+        "start",
+    )
     try:
         yield PgServer(port, f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
     finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 
