@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -251,17 +251,27 @@ def claim(
         select(deliveries).where(deliveries.c.notification_id.in_(nids)).order_by(deliveries.c.id)
     ):
         history[r.notification_id].append(r)
-    tried = {notes[n].customer_id: tried_channels(history[n], voice_retries) for n in nids}
-    snaps = load_snapshots(conn, [n.customer_id for n in notes.values()], now, tried)
+    snaps = load_snapshots(conn, [n.customer_id for n in notes.values()], now)
     out: list[Claimed] = []
     events: list[audit.Event] = []
     for row in taken:
         note = notes[row.notification_id]
-        claimed = _recheck(conn, row, note, snaps[note.customer_id], rules, now, actor, events)
+        tried = tried_channels(history[note.id], voice_retries)  # per notification, not customer
+        snap = replace(snaps[note.customer_id], tried=tried)
+        claimed = _recheck(conn, row, note, snap, rules, now, actor, events)
         if claimed is not None:
             out.append(claimed)
+            snaps[note.customer_id] = _with_reserved(snaps[note.customer_id], claimed.caps)
     audit.append(conn, events, now)
     return out
+
+
+def _with_reserved(snap: Snapshot, keys: Sequence[str]) -> Snapshot:
+    """The snapshot as the next delivery of the same batch must see it."""
+    counters = dict(snap.counters)
+    for key in keys:
+        counters[key] = counters.get(key, 0) + 1
+    return replace(snap, counters=counters)
 
 
 def _own_reservations(snap: Snapshot, reserved: Sequence[str] | None) -> Snapshot:
@@ -271,7 +281,7 @@ def _own_reservations(snap: Snapshot, reserved: Sequence[str] | None) -> Snapsho
     counters = dict(snap.counters)
     for key in reserved:
         counters[key] = max(counters.get(key, 0) - 1, 0)
-    return Snapshot(snap.customer, snap.consents, counters, snap.now, snap.tried)
+    return replace(snap, counters=counters)
 
 
 def _recheck(

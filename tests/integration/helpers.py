@@ -1,0 +1,73 @@
+"""Small builders shared by the integration tests (real databases, no mocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Table, func, select
+
+from outbound import bootstrap, triggers
+from outbound.channels.base import Message
+from outbound.customers import validate_record
+from outbound.domain import Channel, Kind, Outcome, SendResult
+from outbound.errors import ChannelError
+from outbound.store.customers import upsert_customer
+from outbound.store.outbox import Enqueued
+
+
+NY = "+12125550123"  # America/New_York
+BERLIN = "+4915112345678"  # Europe/Berlin
+SHANGHAI = "+8613800138000"  # Asia/Shanghai
+
+
+def add_customer(app: bootstrap.App, ext: str, phone: str, **fields: Any) -> int:
+    raw = {"external_id": ext, "phone": phone, **fields}
+    with app.engine.begin() as conn:
+        cid, _ = upsert_customer(
+            conn, validate_record(raw), now=app.clock(), actor="test", source="test"
+        )
+    return cid
+
+
+def shipping(order: str = "A1") -> dict[str, Any]:
+    return {"order_id": order, "carrier": "DHL", "tracking_no": f"T-{order}", "eta": "2026-11-28"}
+
+
+def trigger(app: bootstrap.App, kind: Kind, cid: int, payload: dict[str, Any]) -> Enqueued:
+    with app.engine.begin() as conn:
+        req = triggers.prepare(
+            kind, cid, None, payload, now=app.clock(), expiry=app.expiry, source="test"
+        )
+        (result,) = triggers.enqueue(conn, [req], rules=app.rules, now=app.clock(), actor="test")
+    return result
+
+
+def count(app: bootstrap.App, table: Table, *where: Any) -> int:
+    with app.engine.begin() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+class ScriptedChannel:
+    """A channel adapter for tests: answers from a script, records what it was asked to send."""
+
+    def __init__(
+        self, channel: Channel, answer: Callable[[Message], SendResult | ChannelError]
+    ) -> None:
+        self.channel = channel
+        self.answer = answer
+        self.sent: list[Message] = []
+
+    def send(self, message: Message) -> SendResult:
+        self.sent.append(message)
+        result = self.answer(message)
+        if isinstance(result, ChannelError):
+            raise result
+        return result
+
+    def close(self) -> None:
+        return None
+
+
+def always(outcome: Outcome) -> Callable[[Message], SendResult]:
+    return lambda m: SendResult(outcome, f"ref-{m.delivery_id}")
