@@ -15,7 +15,6 @@ from outbound.errors import ChannelError
 from outbound.store.customers import upsert_customer
 from outbound.store.outbox import Enqueued
 
-
 NY = "+12125550123"  # America/New_York
 BERLIN = "+4915112345678"  # Europe/Berlin
 SHANGHAI = "+8613800138000"  # Asia/Shanghai

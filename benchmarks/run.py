@@ -1,0 +1,202 @@
+"""Run the benchmark suite: ``python -m benchmarks.run [--customers N] [--deliveries M]``.
+
+Prints a table and writes ``benchmarks/results/latest.json``. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import sqlite3
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+
+from benchmarks import dispatch, fanout
+from benchmarks.common import RESULTS_DIR, open_places
+
+FANOUT_TARGET = 0.5  # raw / fan-out, from the issue
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="outbound benchmarks: campaign fan-out and dispatch throughput on SQLite.",
+    )
+    parser.add_argument(
+        "--customers", type=int, default=1_000_000, help="fan-out size (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--deliveries", type=int, default=50_000, help="dispatch backlog size (default 50,000)"
+    )
+    parser.add_argument(
+        "--threads",
+        default="1,2",
+        help="comma-separated dispatch thread counts to measure (default 1,2)",
+    )
+    parser.add_argument(
+        "--only", choices=("fanout", "dispatch"), help="run only one of the two benchmarks"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="where the SQLite files go (default: a temporary directory, removed afterwards)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run under cProfile and write benchmarks/results/*.prof and *-profile.txt "
+        "(timings are then inflated and marked as profiled)",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=RESULTS_DIR / "latest.json", help="JSON results file"
+    )
+    return parser.parse_args(argv)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _dump_profile(name: str, profiles: list[cProfile.Profile]) -> str:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stats = pstats.Stats(profiles[0])
+    for extra in profiles[1:]:
+        stats.add(extra)
+    stats.dump_stats(str(RESULTS_DIR / f"{name}.prof"))
+    text = io.StringIO()
+    stats.stream = text  # type: ignore[attr-defined]
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(30)
+    out = RESULTS_DIR / f"{name}-profile.txt"
+    out.write_text(text.getvalue(), encoding="utf-8")
+    return str(out)
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _report(results: dict[str, Any]) -> str:
+    lines = [
+        f"outbound benchmarks — {results['when']} — {results['machine']['cpus']} CPUs, "
+        f"Python {results['machine']['python']}, SQLite {results['machine']['sqlite']}",
+        f"time zones used (local time inside 10:00-17:00): {', '.join(results['zones'])}",
+    ]
+    f = results.get("fanout")
+    if f:
+        verdict = "meets" if f["ratio"] >= FANOUT_TARGET else "misses"
+        lines += [
+            "",
+            f"1. Campaign fan-out (renewal, {f['customers']:,} customers)"
+            + (" [PROFILED: inflated]" if f["profiled"] else ""),
+            _table(
+                [
+                    ("seed (Core bulk insert)", f"{f['seed_seconds']:.1f} s"),
+                    ("fan-out campaigns.run", f"{f['fanout_seconds']:.1f} s"),
+                    ("fan-out rate", f"{f['customers_per_second']:,.0f} customers/s"),
+                    ("raw Core insert, same rows", f"{f['raw_seconds']:.1f} s"),
+                    ("raw insert rate", f"{f['raw_rows_per_second']:,.0f} rows/s"),
+                    (
+                        "ratio raw / fan-out",
+                        f"{f['ratio']:.3f} (target ≥ {FANOUT_TARGET}: {verdict})",
+                    ),
+                    (
+                        "notifications / deliveries",
+                        f"{f['created']:,} / {f['deliveries']:,} "
+                        f"(deferred {f['deferred']:,}, suppressed {f['suppressed']:,})",
+                    ),
+                    (
+                        "channels",
+                        ", ".join(f"{k} {v:,}" for k, v in sorted(f["channels"].items())),
+                    ),
+                    ("audit events / db size", f"{f['audit_events']:,} / {f['db_megabytes']} MB"),
+                ]
+            ),
+        ]
+    runs = results.get("dispatch") or []
+    if runs:
+        lines += [
+            "",
+            f"2. Dispatch to the log channel ({runs[0]['deliveries']:,} deliveries due at once)",
+            "  threads  seconds  deliveries/s  lag p50  lag p99  lag max  claim→sent p50/p99"
+            "  statuses",
+        ]
+        for r in runs:
+            statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(r["statuses"].items()))
+            lines.append(
+                f"  {r['threads']:>7}  {r['seconds']:>7.1f}  {r['deliveries_per_second']:>12,.0f}"
+                f"  {r['lag_p50_seconds']:>6.1f}s  {r['lag_p99_seconds']:>6.1f}s"
+                f"  {r['lag_max_seconds']:>6.1f}s  {r['service_p50_seconds'] * 1000:>8.0f}"
+                f" / {r['service_p99_seconds'] * 1000:.0f} ms  {statuses}"
+                + ("  [PROFILED]" if r["profiled"] else "")
+            )
+        lines.append("  lag = log_sends.at − max(due_at, worker start); see benchmarks/README.md")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    now = datetime.now(UTC).replace(microsecond=0)
+    places = open_places(now)
+    results: dict[str, Any] = {
+        "when": now.isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "sqlalchemy": sqlalchemy.__version__,
+        },
+        "params": {
+            "customers": args.customers,
+            "deliveries": args.deliveries,
+            "threads": threads,
+            "profile": args.profile,
+        },
+        "zones": [p.zone for p in places],
+        "profiles": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="outbound-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        if args.only in (None, "fanout"):
+            prof = cProfile.Profile() if args.profile else None
+            res = fanout.run(workdir, args.customers, now, places, profile=prof, say=_say)
+            results["fanout"] = res.as_dict()
+            if prof is not None:
+                results["profiles"]["fanout"] = _dump_profile("fanout", [prof])
+            if args.workdir is None:  # a 1M-customer file is ~2 GB; keep only on request
+                (workdir / "fanout.db").unlink(missing_ok=True)
+        if args.only in (None, "dispatch"):
+            template = dispatch.prepare(workdir, args.deliveries, now, places, _say)
+            results["dispatch"] = []
+            for n in threads:
+                _say(f"dispatch: {n} thread(s) …")
+                profiles: list[cProfile.Profile] | None = [] if args.profile else None
+                res_d = dispatch.run(template, workdir, n, profiles=profiles)
+                results["dispatch"].append(res_d.as_dict())
+                if profiles:
+                    results["profiles"][f"dispatch-{n}"] = _dump_profile(
+                        f"dispatch-{n}", profiles
+                    )
+    print(_report(results))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"\nresults written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
