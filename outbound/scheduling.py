@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -32,6 +32,11 @@ from outbound.store.tables import campaigns as campaigns_table
 
 log = logging.getLogger("outbound.scheduling")
 ADVISORY_KEY = 0x0B0B_5C4E  # "outbound scheduler"
+
+
+def _wall() -> datetime:
+    """APScheduler runs on the wall clock; our rules run on the injected clock."""
+    return datetime.now(UTC)
 
 
 def validate_schedule(expr: str, timezone: str) -> CronTrigger:
@@ -109,8 +114,14 @@ class LeaderLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            self._conn.close()  # closing the session releases the advisory lock
-            self._conn = None
+            # a pooled connection outlives close(): unlock explicitly, then drop it for good
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                self._conn.commit()
+            finally:
+                self._conn.invalidate()
+                self._conn.close()
+                self._conn = None
         if self._handle is not None:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
@@ -146,7 +157,7 @@ class Scheduler:
             "interval",
             seconds=max(self.reload_seconds / 3, 1),
             id="lead",
-            next_run_time=self.clock(),
+            next_run_time=_wall(),
         )
 
     def stop(self) -> None:
@@ -164,7 +175,7 @@ class Scheduler:
                 "interval",
                 seconds=self.reload_seconds,
                 id="reload",
-                next_run_time=self.clock(),
+                next_run_time=_wall(),
             )
 
     def _reap(self) -> None:
@@ -216,6 +227,4 @@ class Scheduler:
 
     def fire_now(self, campaign_id: int) -> Any:
         """Queue an immediate firing on the scheduler's own thread pool (the demo uses it)."""
-        return self._aps.add_job(
-            self.fire, args=[campaign_id, self.clock()], next_run_time=self.clock()
-        )
+        return self._aps.add_job(self.fire, args=[campaign_id, self.clock()], next_run_time=_wall())
