@@ -67,7 +67,7 @@ def _split(value: Any) -> list[str]:
 
 def parse_phone(raw: str, problems: list[FieldProblem]) -> tuple[str | None, str | None]:
     """Return (E.164, region) or record a problem. Only strict E.164 input is accepted."""
-    shown = mask_phone(raw) if raw.startswith("+") else raw[:3] + "…"
+    shown = mask_phone(raw)
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
@@ -79,7 +79,14 @@ def parse_phone(raw: str, problems: list[FieldProblem]) -> tuple[str | None, str
         return None, None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if e164 != raw:
-        problems.append(FieldProblem("phone", shown, f"is not in E.164 form; write it as {e164}"))
+        problems.append(
+            FieldProblem(
+                "phone",
+                shown,
+                f"is not in E.164 form; write it as {mask_phone(e164)} "
+                "(a plus sign and digits only, no spaces or punctuation)",
+            )
+        )
         return None, None
     return e164, phonenumbers.region_code_for_number(number)
 

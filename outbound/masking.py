@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
+
 _PHONE = re.compile(r"\+\d{7,15}")
 
 
 def mask_phone(phone: str | None) -> str:
-    """``+8613800135678`` -> ``+86*******5678``: country prefix and last four digits stay."""
+    """``+8613800135678`` -> ``+86*******5678``: country code and last four digits stay."""
     if not phone:
         return ""
-    digits = phone.lstrip("+")
+    digits = re.sub(r"\D", "", phone)
     if len(digits) <= 6:
         return "+" + "*" * len(digits)
-    keep_head = 2 if len(digits) > 10 else 1
-    return "+" + digits[:keep_head] + "*" * (len(digits) - keep_head - 4) + digits[-4:]
+    try:
+        head = str(phonenumbers.parse("+" + digits, None).country_code)
+    except phonenumbers.NumberParseException:
+        head = digits[:1]
+    return "+" + head + "*" * (len(digits) - len(head) - 4) + digits[-4:]
 
 
 def mask_secret(secret: str | None) -> str:

@@ -187,6 +187,8 @@ class Claimed:
     rung: int
     attempts: int
     caps: tuple[str, ...]
+    #: the subset of ``caps`` this claim reserved (the rest were held from an earlier lease)
+    fresh_caps: tuple[str, ...] = ()
 
 
 def _take(conn: Connection, owner: str, limit: int, lease: timedelta, now: datetime) -> list[Any]:
@@ -261,7 +263,7 @@ def claim(
         claimed = _recheck(conn, row, note, snap, rules, now, actor, events)
         if claimed is not None:
             out.append(claimed)
-            snaps[note.customer_id] = _with_reserved(snaps[note.customer_id], claimed.caps)
+            snaps[note.customer_id] = _with_reserved(snaps[note.customer_id], claimed.fresh_caps)
     audit.append(conn, events, now)
     return out
 
@@ -378,6 +380,7 @@ def _reserve_and_claim(
         row.rung,
         row.attempts,
         caps,
+        tuple(keys),
     )
 
 
