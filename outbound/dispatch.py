@@ -71,6 +71,7 @@ class Dispatcher:
                 now=now,
                 rules=self.rules,
                 voice_retries=self.ladder.voice_retries,
+                serves=frozenset(self.channels),
             )
             messages = self._messages(conn, claimed) if claimed else {}
         self.stats.claimed += len(claimed)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from outbound.domain import (
     Channel,
@@ -191,14 +191,22 @@ class Claimed:
     fresh_caps: tuple[str, ...] = ()
 
 
-def _take(conn: Connection, owner: str, limit: int, lease: timedelta, now: datetime) -> list[Any]:
-    due = (
-        select(deliveries.c.id)
-        .where(deliveries.c.status == DeliveryStatus.QUEUED.value, deliveries.c.due_at <= now)
-        .order_by(deliveries.c.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+def _take(
+    conn: Connection,
+    owner: str,
+    limit: int,
+    lease: timedelta,
+    now: datetime,
+    serves: frozenset[Channel] | None,
+) -> list[Any]:
+    due = select(deliveries.c.id).where(
+        deliveries.c.status == DeliveryStatus.QUEUED.value, deliveries.c.due_at <= now
     )
+    if serves is not None:  # unplanned rungs (NULL channel) are anyone's to decide
+        due = due.where(
+            or_(deliveries.c.channel.is_(None), deliveries.c.channel.in_([c.value for c in serves]))
+        )
+    due = due.order_by(deliveries.c.due_at).limit(limit).with_for_update(skip_locked=True)
     stmt = (
         update(deliveries)
         .where(deliveries.c.id.in_(due.scalar_subquery()))
@@ -239,9 +247,10 @@ def claim(
     rules: Rules,
     voice_retries: int,
     actor: str = "dispatcher",
+    serves: frozenset[Channel] | None = None,
 ) -> list[Claimed]:
     """Lease due deliveries, re-check policy, reserve caps; return those to send now."""
-    taken = _take(conn, owner, limit, lease, now)
+    taken = _take(conn, owner, limit, lease, now, serves)
     if not taken:
         return []
     nids = sorted({r.notification_id for r in taken})
@@ -260,7 +269,7 @@ def claim(
         note = notes[row.notification_id]
         tried = tried_channels(history[note.id], voice_retries)  # per notification, not customer
         snap = replace(snaps[note.customer_id], tried=tried)
-        claimed = _recheck(conn, row, note, snap, rules, now, actor, events)
+        claimed = _recheck(conn, row, note, snap, rules, now, actor, events, serves)
         if claimed is not None:
             out.append(claimed)
             snaps[note.customer_id] = _with_reserved(snaps[note.customer_id], claimed.fresh_caps)
@@ -295,6 +304,7 @@ def _recheck(
     now: datetime,
     actor: str,
     events: list[audit.Event],
+    serves: frozenset[Channel] | None = None,
 ) -> Claimed | None:
     if note.status != NotificationStatus.PENDING.value:
         _finish(
@@ -312,9 +322,11 @@ def _recheck(
             {"notification": note.id, "rung": row.rung, "decision": decision_summary(decision)},
         )
     )
-    if isinstance(decision, Send):
+    if isinstance(decision, Send) and (serves is None or decision.channel in serves):
         return _reserve_and_claim(conn, row, note, decision, now)
     release(conn, row.caps_reserved or [])
+    if isinstance(decision, Send):  # hand over to a worker of that channel (e.g. a dialer)
+        decision = Defer(now, decision.channel, "handed to a worker of this channel")
     if isinstance(decision, Defer):
         conn.execute(
             update(deliveries)

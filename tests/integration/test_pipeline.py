@@ -303,3 +303,40 @@ def test_purpose_of_each_kind_is_recorded(make_app: AppFactory) -> None:
     )
     with app.engine.begin() as conn:
         assert conn.execute(select(notifications.c.purpose)).scalar_one() == Purpose.SERVICE.value
+
+
+def test_worker_hands_a_delivery_for_another_channel_to_that_channels_worker(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    cid = add_customer(app, "C1", NY, preference="voice>sms")
+    trigger(app, Kind.SHIPPING, cid, shipping())
+    sms_only = {Channel.SMS: ScriptedChannel(Channel.SMS, always(Outcome.DELIVERED))}
+    assert app.dispatcher(sms_only).run_once() == 0  # type: ignore[arg-type]
+    with app.engine.begin() as conn:
+        row = conn.execute(select(deliveries)).one()
+    assert (row.status, row.channel, row.attempts) == ("queued", "voice", 0)
+    dialer = {Channel.VOICE: ScriptedChannel(Channel.VOICE, always(Outcome.ANSWERED))}
+    assert app.dispatcher(dialer).run_once() == 1  # type: ignore[arg-type]
+    assert sms_only[Channel.SMS].sent == [] and len(dialer[Channel.VOICE].sent) == 1
+
+
+def test_two_notifications_of_one_customer_keep_separate_ladders(make_app: AppFactory) -> None:
+    app = make_app()
+    cid = add_customer(app, "C1", NY, preference="sms>voice")
+    trigger(app, Kind.SHIPPING, cid, shipping("A1"))
+    channels = _channels(
+        sms=lambda m: SendResult(Outcome.FAILED if m.delivery_id == 1 else Outcome.DELIVERED)
+    )
+    worker = app.dispatcher(channels)  # type: ignore[arg-type]
+    worker.run_once()  # A1 by sms fails -> rung 1 queued
+    trigger(app, Kind.SHIPPING, cid, shipping("A2"))
+    worker.run_once()  # rung 1 of A1 goes by voice, A2 still starts with sms
+    with app.engine.begin() as conn:
+        rows = conn.execute(
+            select(notifications.c.dedupe_key, deliveries.c.rung, deliveries.c.channel)
+            .join(notifications)
+            .order_by(deliveries.c.id)
+        ).all()
+    by_order = {(r.dedupe_key.split(":")[2], r.rung): r.channel for r in rows}
+    assert by_order == {("A1", 0): "sms", ("A1", 1): "voice", ("A2", 0): "sms"}
