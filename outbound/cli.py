@@ -7,7 +7,6 @@ import logging
 import shutil
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,9 @@ import click
 from sqlalchemy import select
 
 from outbound import triggers
+from outbound.cli_api import api_group, source
 from outbound.cli_campaigns import campaign
-from outbound.cli_context import JSON_OPTION, Ctx, fail, now, pass_ctx
+from outbound.cli_context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
 from outbound.config import find_config_dir
 from outbound.domain import Channel, ConsentAction, Purpose
 from outbound.errors import ConfigError, NotFoundError, OutboundError, ValidationError
@@ -180,17 +180,15 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
         )
     created = updated = 0
     stamp = now()
-    with (
-        app.engine.begin() as conn,
-        click.progressbar(
-            good, label="importing", file=sys.stderr, hidden=as_json or len(good) < 200
-        ) as rows,
-    ):
-        for _line, record in rows:
+    progress = Progress("importing", len(good), enabled=not as_json and len(good) >= 200)
+    with app.engine.begin() as conn:
+        for _line, record in good:
             _cid, new = upsert_customer(
                 conn, record, now=stamp, actor="cli", source=f"import:{file.name}"
             )
+            progress.update(1)
             created, updated = created + new, updated + (not new)
+    progress.close()
     result = {"created": created, "updated": updated, "invalid": len(bad), "file": file.name}
     emit_json(result) if as_json else click.echo(
         f"imported {file.name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
@@ -531,52 +529,41 @@ def audit_list(
 
 @cli.command()
 @click.option(
-    "--role", type=click.Choice(["all", "worker", "scheduler"]), default="all", show_default=True
+    "--role",
+    type=click.Choice(["all", "api", "worker", "scheduler"]),
+    default="all",
+    show_default=True,
 )
 @click.option("--threads", type=int, help="Worker threads (default from [worker] threads).")
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is due (batch jobs, tests).")
+@click.option("--host", help="API bind address (default from [api] host).")
+@click.option("--port", type=int, help="API port (default from [api] port).")
 @pass_ctx
-def serve(ctx: Ctx, role: str, threads: int | None, until_idle: bool) -> None:
-    """Run the service: scheduler (leader-elected) and dispatch workers.
+def serve(
+    ctx: Ctx, role: str, threads: int | None, until_idle: bool, host: str | None, port: int | None
+) -> None:
+    """Run the service: HTTP API, scheduler (leader-elected) and dispatch workers.
 
     Refuses an unmigrated or newer-schema database. Stops cleanly on SIGTERM / Ctrl-C.
 
     \b
     Example:
-      outbound serve                       # everything, embedded SQLite
+      outbound serve                       # everything, embedded SQLite, API on 127.0.0.1:8080
       outbound --db postgresql://… serve --role worker --threads 4
+      outbound --db postgresql://… serve --role api --host 0.0.0.0 --port 8080
     """
+    from outbound.service import Service
+
     app = ctx.app()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    scheduler = app.scheduler() if role in ("all", "scheduler") else None
-    if scheduler:
-        scheduler.start()
-    count = 0 if role == "scheduler" else (threads or int(app.settings.get("worker", "threads")))
-    poll = float(app.settings.get("worker", "poll_seconds"))
-    workers = [
-        threading.Thread(
-            target=app.dispatcher().run, args=(stop, poll, until_idle), name=f"worker-{i}"
-        )
-        for i in range(count)
-    ]
-    for w in workers:
-        w.start()
-    click.echo(
-        f"outbound serving ({role}, {count} worker threads) on {make_url_safe(app.settings.database_url)}",
-        err=True,
-    )
+    service = Service(app, role=role, threads=threads, until_idle=until_idle, host=host, port=port)
+    signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
+    click.echo(f"outbound serving: {service.describe()}", err=True)
     try:
-        while any(w.is_alive() for w in workers) or (scheduler and not until_idle):
-            if stop.wait(0.5):
-                break
+        service.run()
     except KeyboardInterrupt:
-        pass
-    stop.set()
-    for w in workers:
-        w.join()
-    if scheduler:
-        scheduler.stop()
+        service.stop.set()
+    finally:
+        service.shutdown()
 
 
 @cli.command()
@@ -688,3 +675,5 @@ def main() -> None:
 
 
 cli.add_command(campaign)
+cli.add_command(source)
+cli.add_command(api_group)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 from sqlalchemy import func, select
 
 from outbound import campaigns
-from outbound.cli_context import JSON_OPTION, Ctx, now, pass_ctx
+from outbound.cli_context import JSON_OPTION, Ctx, Progress, now, pass_ctx
 from outbound.domain import Kind
 from outbound.errors import FieldProblem, ValidationError
 from outbound.scheduling import validate_schedule
@@ -239,7 +238,8 @@ def run(ctx: Ctx, ref: str, as_json: bool) -> None:
     """
     app = ctx.app()
     stamp = now()
-    with click.progressbar(length=0, label="fanning out", file=sys.stderr, hidden=as_json) as bar:
+    bar = Progress("customers fanned out", None, enabled=not as_json)
+    try:
         report = campaigns.run(
             app.engine,
             ref,
@@ -250,6 +250,8 @@ def run(ctx: Ctx, ref: str, as_json: bool) -> None:
             actor="cli",
             progress=bar.update,
         )
+    finally:
+        bar.close()
     data = {
         "campaign": report.campaign,
         "ran": report.ran,

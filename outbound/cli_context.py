@@ -39,3 +39,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+class Progress:
+    """A progress line on stderr for long operations; silent for --json or small jobs."""
+
+    def __init__(self, label: str, total: int | None, enabled: bool) -> None:
+        self.label, self.total, self.enabled = label, total, enabled
+        self.done = 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.enabled:
+            of = f"/{self.total}" if self.total else ""
+            click.echo(f"\r{self.label}: {self.done}{of}", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.enabled and self.done:
+            click.echo("", err=True)

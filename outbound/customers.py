@@ -197,13 +197,31 @@ def validate_record(raw: Mapping[str, Any]) -> CustomerRecord:
 
 
 def _push(raw: Mapping[str, Any], problems: list[FieldProblem]) -> tuple[tuple[str, str], ...]:
-    token = _text(raw, "push_token")
-    if not token:
-        return ()
-    kind = (_text(raw, "push_kind") or "fcm").lower()
-    if kind not in ("fcm", "webpush"):
-        problems.append(FieldProblem("push_kind", kind, "must be fcm or webpush"))
-    return ((kind, token),)
+    """``push_token`` (+ ``push_kind``) from a file row, or ``push_subscriptions`` from the API."""
+    items: list[Any] = list(raw.get("push_subscriptions") or [])
+    if _text(raw, "push_token"):
+        items.append(
+            {"kind": _text(raw, "push_kind") or "fcm", "endpoint": _text(raw, "push_token")}
+        )
+    out = []
+    for i, item in enumerate(items):
+        kind = str(item.get("kind", "fcm")).lower() if isinstance(item, Mapping) else ""
+        endpoint = str(item.get("endpoint", "")).strip() if isinstance(item, Mapping) else ""
+        if kind not in ("fcm", "webpush"):
+            problems.append(
+                FieldProblem(f"push_subscriptions[{i}].kind", kind, "must be fcm or webpush")
+            )
+        elif not endpoint or len(endpoint) > 2000:
+            problems.append(
+                FieldProblem(
+                    f"push_subscriptions[{i}].endpoint",
+                    "",
+                    "is required (token or URL, at most 2000)",
+                )
+            )
+        else:
+            out.append((kind, endpoint))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -252,3 +252,42 @@ log_sends = Table(
     Column("outcome", String(16), nullable=False),
     Column("at", TS, nullable=False),
 )
+
+# --- webhook sources (HTTP API) -------------------------------------------------------------
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("events", JSON, nullable=False),  # allowed event types
+    Column("rate_per_second", Integer, nullable=False),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("created_at", TS, nullable=False),
+)
+
+# Several live secrets per source make rotation seamless; an old one expires at expires_at.
+source_secrets = Table(
+    "source_secrets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_id", Id, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS),
+    Index("ix_source_secrets_source_id", "source_id"),
+)
+
+# One row per accepted webhook-id: the idempotent answer to a retry, and replay protection.
+webhook_receipts = Table(
+    "webhook_receipts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source_id", Id, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("webhook_id", String(255), nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("source_id", "webhook_id", name="uq_webhook_receipts_source_webhook"),
+)

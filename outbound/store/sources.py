@@ -1,0 +1,183 @@
+"""Webhook sources, their secrets (several live at once for rotation) and receipts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from outbound.errors import FieldProblem, NotFoundError, ValidationError
+from outbound.store import audit
+from outbound.store.tables import source_secrets, sources, webhook_receipts
+from outbound.webhooks import new_secret
+
+EVENT_TYPES = (
+    "shipping.dispatched",
+    "membership.expiring",
+    "price.dropped",
+    "customer.upserted",
+    "consent.changed",
+)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Source:
+    id: int
+    name: str
+    events: tuple[str, ...]
+    rate_per_second: int
+    secrets: tuple[str, ...]
+
+
+def _check(name: str, events: list[str], rate: int) -> None:
+    problems = []
+    if not _NAME.match(name):
+        problems.append(FieldProblem("name", name, "must be 1-64 of a-z 0-9 _ - (e.g. shopify-eu)"))
+    problems.extend(
+        FieldProblem("events", e, f"is not an event type; known: {', '.join(EVENT_TYPES)}")
+        for e in events
+        if e not in EVENT_TYPES
+    )
+    if not 1 <= rate <= 100_000:
+        problems.append(FieldProblem("rate", rate, "must be 1..100000 requests per second"))
+    if problems:
+        raise ValidationError(problems)
+
+
+def add_source(
+    conn: Connection, name: str, events: list[str], rate: int, *, now: datetime, actor: str
+) -> str:
+    """Create a source and return its first secret (shown once, never logged)."""
+    _check(name, events, rate)
+    try:
+        with conn.begin_nested():
+            sid = conn.execute(
+                insert(sources)
+                .values(
+                    name=name,
+                    events=events,
+                    rate_per_second=rate,
+                    status="active",
+                    created_at=now,
+                )
+                .returning(sources.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        raise ValidationError(
+            [FieldProblem("name", name, "exists; use `outbound source rotate`")]
+        ) from None
+    secret = new_secret()
+    conn.execute(insert(source_secrets).values(source_id=sid, secret=secret, created_at=now))
+    audit.append(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "source.created",
+                f"source:{name}",
+                {"events": events, "rate_per_second": rate},
+            )
+        ],
+        now,
+    )
+    return secret
+
+
+def rotate(conn: Connection, name: str, keep_old: timedelta, *, now: datetime, actor: str) -> str:
+    """Add a new secret; the current ones stay valid for ``keep_old`` so senders can switch."""
+    sid = _id(conn, name)
+    conn.execute(
+        update(source_secrets)
+        .where(
+            source_secrets.c.source_id == sid,
+            or_(
+                source_secrets.c.expires_at.is_(None), source_secrets.c.expires_at > now + keep_old
+            ),
+        )
+        .values(expires_at=now + keep_old)
+    )
+    secret = new_secret()
+    conn.execute(insert(source_secrets).values(source_id=sid, secret=secret, created_at=now))
+    audit.append(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "source.rotated",
+                f"source:{name}",
+                {"old_secrets_expire": (now + keep_old).isoformat()},
+            )
+        ],
+        now,
+    )
+    return secret
+
+
+def _id(conn: Connection, name: str) -> int:
+    sid = conn.execute(select(sources.c.id).where(sources.c.name == name)).scalar_one_or_none()
+    if sid is None:
+        raise NotFoundError(f"source {name!r} not found; see: outbound source list")
+    return int(sid)
+
+
+def active_sources(conn: Connection, now: datetime) -> list[Source]:
+    rows = conn.execute(
+        select(sources).where(sources.c.status == "active").order_by(sources.c.id)
+    ).all()
+    live: dict[int, list[str]] = {}
+    for r in conn.execute(
+        select(source_secrets)
+        .where(or_(source_secrets.c.expires_at.is_(None), source_secrets.c.expires_at > now))
+        .order_by(source_secrets.c.id.desc())
+    ):
+        live.setdefault(r.source_id, []).append(r.secret)
+    return [
+        Source(r.id, r.name, tuple(r.events), r.rate_per_second, tuple(live.get(r.id, ())))
+        for r in rows
+    ]
+
+
+def list_sources(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": s.name,
+            "events": list(s.events),
+            "rate_per_second": s.rate_per_second,
+            "live_secrets": len(s.secrets),
+        }
+        for s in active_sources(conn, now)
+    ]
+
+
+def find_receipt(conn: Connection, source_id: int, webhook_id: str) -> Any:
+    return conn.execute(
+        select(webhook_receipts).where(
+            webhook_receipts.c.source_id == source_id, webhook_receipts.c.webhook_id == webhook_id
+        )
+    ).first()
+
+
+def store_receipt(
+    conn: Connection,
+    source_id: int,
+    webhook_id: str,
+    body_sha256: str,
+    status_code: int,
+    response: dict[str, Any],
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(webhook_receipts).values(
+            source_id=source_id,
+            webhook_id=webhook_id,
+            body_sha256=body_sha256,
+            status_code=status_code,
+            response=response,
+            created_at=now,
+        )
+    )
