@@ -84,8 +84,9 @@ class Bucket:
 class Gate:
     """Sources (cached briefly, so rotation takes effect within seconds) and rate limits."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, cache_seconds: float = SOURCE_CACHE_SECONDS) -> None:
         self.app = app
+        self.cache_seconds = cache_seconds
         self._sources: list[source_store.Source] = []
         self._loaded = 0.0
         self._buckets: dict[str, Bucket] = {}
@@ -93,7 +94,7 @@ class Gate:
 
     def sources(self) -> list[source_store.Source]:
         with self._lock:
-            if time.monotonic() - self._loaded > SOURCE_CACHE_SECONDS:
+            if time.monotonic() - self._loaded > self.cache_seconds or not self._sources:
                 with self.app.engine.begin() as conn:
                     self._sources = source_store.active_sources(conn, self.app.clock())
                 self._loaded = time.monotonic()
@@ -190,9 +191,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(app: App) -> FastAPI:
+def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> FastAPI:
     api = FastAPI(title="outbound", version="1", description=__doc__)
-    gate = Gate(app)
+    gate = Gate(app, source_cache_seconds)
 
     @api.exception_handler(Refused)
     async def refused(_request: Request, exc: Refused) -> JSONResponse:

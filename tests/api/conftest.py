@@ -1,0 +1,84 @@
+"""A real API server per test: uvicorn on a free loopback port, in a thread, on a real database."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from outbound import bootstrap
+from outbound.api import create_app
+from outbound.store.sources import EVENT_TYPES, add_source
+from outbound.webhooks import sign
+from tests.conftest import _free_port
+
+
+@dataclass
+class Server:
+    url: str
+    app: bootstrap.App
+    secret: str
+    uvicorn: uvicorn.Server
+
+    def signed(
+        self,
+        body: bytes,
+        *,
+        secret: str | None = None,
+        webhook_id: str | None = None,
+        offset: float = 0,
+    ) -> dict[str, str]:
+        ts = int(self.app.clock().timestamp() + offset)
+        wid = webhook_id or f"msg_{uuid.uuid4().hex}"
+        return {
+            "webhook-id": wid,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign(secret or self.secret, wid, ts, body),
+            "content-type": "application/json",
+        }
+
+    def post(self, event: dict[str, Any], **kw: Any) -> httpx.Response:
+        body = json.dumps(event).encode()
+        return httpx.post(
+            f"{self.url}/v1/events", content=body, headers=self.signed(body, **kw), timeout=30
+        )
+
+
+def start_server(app: bootstrap.App, secret: str) -> Server:
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(app, source_cache_seconds=0),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    return Server(f"http://127.0.0.1:{port}", app, secret, server)
+
+
+@pytest.fixture
+def server(make_app: Callable[..., bootstrap.App]) -> Iterator[Server]:
+    app = make_app()
+    with app.engine.begin() as conn:
+        secret = add_source(conn, "shop", list(EVENT_TYPES), 10_000, now=app.clock(), actor="test")
+    srv = start_server(app, secret)
+    try:
+        yield srv
+    finally:
+        srv.uvicorn.should_exit = True
+        time.sleep(0.05)

@@ -1,0 +1,270 @@
+"""The webhook API over real HTTP: signatures, idempotency, limits, errors, outages."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from outbound.store.sources import add_source, rotate
+from outbound.store.tables import consents, customers, notifications, webhook_receipts
+from tests.api.conftest import Server
+from tests.integration.helpers import NY, add_customer, count
+
+
+def shipping_event(order: str = "A1", customer: str = "C1") -> dict[str, Any]:
+    return {
+        "type": "shipping.dispatched",
+        "data": {
+            "customer": customer,
+            "order_id": order,
+            "carrier": "DHL",
+            "tracking_no": f"T-{order}",
+            "eta": "2026-11-28",
+        },
+    }
+
+
+def test_signed_event_is_accepted_and_its_status_readable(server: Server) -> None:
+    add_customer(server.app, "C1", NY, preference="sms")
+    response = server.post(shipping_event())
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["created"] is True and len(body["notification_ids"]) == 1
+    nid = body["notification_ids"][0]
+    status = httpx.get(f"{server.url}/v1/notifications/{nid}", headers=server.signed(b""))
+    assert status.status_code == 200
+    assert status.json()["kind"] == "shipping" and status.json()["decisions"][0]["type"] == "send"
+
+
+def test_wrong_secret_is_refused_and_nothing_is_stored(server: Server) -> None:
+    add_customer(server.app, "C1", NY)
+    response = server.post(shipping_event(), secret="whsec_" + "A" * 44)
+    assert response.status_code == 401
+    assert "signature does not match" in response.json()["detail"]
+    assert count(server.app, notifications) == 0 and count(server.app, webhook_receipts) == 0
+
+
+def test_unsigned_request_is_refused_with_the_missing_header_named(server: Server) -> None:
+    response = httpx.post(f"{server.url}/v1/events", json=shipping_event())
+    assert response.status_code == 401 and "missing webhook-id header" in response.json()["detail"]
+
+
+def test_timestamps_more_than_five_minutes_off_are_refused_both_ways(server: Server) -> None:
+    add_customer(server.app, "C1", NY)
+    old = server.post(shipping_event("A1"), offset=-301)
+    future = server.post(shipping_event("A2"), offset=301)
+    within = server.post(shipping_event("A3"), offset=-290)
+    assert (old.status_code, future.status_code, within.status_code) == (401, 401, 202)
+    assert "more than 5 minutes old" in old.json()["detail"]
+    assert "in the future" in future.json()["detail"]
+
+
+def test_rotated_secret_and_the_old_one_both_work_until_the_old_expires(server: Server) -> None:
+    add_customer(server.app, "C1", NY)
+    app = server.app
+    with app.engine.begin() as conn:
+        new = rotate(conn, "shop", timedelta(hours=1), now=app.clock(), actor="test")
+    assert server.post(shipping_event("A1"), secret=new).status_code == 202
+    assert server.post(shipping_event("A2")).status_code == 202  # the old secret, still live
+    app.clock.advance(hours=1, seconds=1)  # type: ignore[attr-defined]
+    assert server.post(shipping_event("A3")).status_code == 401
+    assert server.post(shipping_event("A4"), secret=new).status_code == 202
+
+
+def test_retry_with_the_same_id_returns_the_original_and_a_changed_body_is_a_replay(
+    server: Server,
+) -> None:
+    add_customer(server.app, "C1", NY)
+    first = server.post(shipping_event("A1"), webhook_id="msg_1")
+    retry = server.post(shipping_event("A1"), webhook_id="msg_1")
+    replay = server.post(shipping_event("A9"), webhook_id="msg_1")
+    assert first.status_code == 202 and retry.status_code == 202
+    assert retry.json()["notification_ids"] == first.json()["notification_ids"]
+    assert retry.json()["duplicate"] is True
+    assert replay.status_code == 401 and "replay" in replay.json()["detail"]
+    assert count(server.app, notifications) == 1
+
+
+def test_same_business_key_under_another_id_returns_the_same_notification(server: Server) -> None:
+    add_customer(server.app, "C1", NY)
+    a = server.post(shipping_event("A1"))
+    b = server.post(shipping_event("A1"))
+    assert a.json()["notification_ids"] == b.json()["notification_ids"]
+    assert b.json()["created"] is False
+
+
+def test_hundred_identical_events_at_once_make_one_notification(server: Server) -> None:
+    add_customer(server.app, "C1", NY)
+    body = json.dumps(shipping_event("A1")).encode()
+    same_id = server.signed(body, webhook_id="msg_same")
+
+    def send(i: int) -> httpx.Response:
+        headers = same_id if i % 2 == 0 else server.signed(body)  # same id, or same business key
+        return httpx.post(f"{server.url}/v1/events", content=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=25) as pool:
+        responses = list(pool.map(send, range(100)))
+    assert {r.status_code for r in responses} == {202}
+    assert len({tuple(r.json()["notification_ids"]) for r in responses}) == 1
+    assert count(server.app, notifications) == 1
+
+
+def test_oversized_wrong_type_and_malformed_bodies_get_their_own_codes(server: Server) -> None:
+    big = json.dumps({"type": "price.dropped", "data": {"title": "x" * 70_000}}).encode()
+    assert (
+        httpx.post(f"{server.url}/v1/events", content=big, headers=server.signed(big)).status_code
+        == 413
+    )
+    plain = b"type=shipping"
+    headers = {**server.signed(plain), "content-type": "text/plain"}
+    assert httpx.post(f"{server.url}/v1/events", content=plain, headers=headers).status_code == 415
+    bad = {
+        "type": "shipping.dispatched",
+        "data": {
+            "customer": "C1",
+            "order_id": "A1",
+            "carrier": "DHL",
+            "tracking_no": "T1",
+            "eta": "tomorrow",
+            "colour": "red",
+        },
+    }
+    response = server.post(bad)
+    assert response.status_code == 422
+    problems = {tuple(p["loc"][-1:]) for p in response.json()["detail"]}
+    assert ("colour",) in problems
+
+
+def test_value_errors_name_the_field_and_the_value(server: Server) -> None:
+    add_customer(server.app, "C1", NY)
+    response = server.post(
+        shipping_event("A1") | {"data": {**shipping_event("A1")["data"], "eta": "28/11"}}
+    )
+    assert response.status_code == 422
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", "data", "eta"] and problem["input"] == "28/11"
+    unknown = server.post(shipping_event("A1", customer="nobody"))
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["input"] == "nobody"
+    assert count(server.app, notifications) == 0
+
+
+def test_rate_limit_answers_429_with_retry_after(server: Server) -> None:
+    app = server.app
+    with app.engine.begin() as conn:
+        slow = add_source(conn, "slow", ["shipping.dispatched"], 1, now=app.clock(), actor="test")
+    add_customer(app, "C1", NY)
+    codes = [server.post(shipping_event(f"A{i}"), secret=slow) for i in range(4)]
+    limited = [r for r in codes if r.status_code == 429]
+    assert limited and int(limited[0].headers["retry-after"]) >= 1
+    assert codes[0].status_code == 202
+
+
+def test_source_may_only_send_its_allowed_event_types(server: Server) -> None:
+    app = server.app
+    with app.engine.begin() as conn:
+        narrow = add_source(conn, "crm", ["customer.upserted"], 100, now=app.clock(), actor="test")
+    add_customer(app, "C1", NY)
+    response = server.post(shipping_event(), secret=narrow)
+    assert (
+        response.status_code == 401
+        and "may not send 'shipping.dispatched'" in response.json()["detail"]
+    )
+
+
+def test_customer_and_consent_events_sync_the_profile_and_the_ledger(server: Server) -> None:
+    upsert = {
+        "type": "customer.upserted",
+        "data": {
+            "external_id": "C7",
+            "phone": "+4915112345678",
+            "locale": "de-DE",
+            "preference": ["push", "sms"],
+            "push_subscriptions": [{"kind": "fcm", "endpoint": "tok-7"}],
+            "wishlist": ["SKU-1"],
+            "membership": {"tier": "gold", "expires_on": "2026-12-31"},
+        },
+    }
+    assert server.post(upsert).status_code == 202
+    consent = {
+        "type": "consent.changed",
+        "data": {
+            "customer": "C7",
+            "action": "grant",
+            "channel": "sms",
+            "purpose": "marketing",
+            "source": "web",
+            "evidence": "form v2",
+        },
+    }
+    assert server.post(consent).status_code == 202
+    drop = {
+        "type": "price.dropped",
+        "data": {
+            "sku": "SKU-1",
+            "title": "Kettle",
+            "old_price": "30",
+            "new_price": "20",
+            "currency": "EUR",
+            "url": "https://s.example/k",
+        },
+    }
+    dropped = server.post(drop)
+    assert dropped.status_code == 202 and len(dropped.json()["notification_ids"]) == 1
+    with server.app.engine.begin() as conn:
+        row = conn.execute(select(customers).where(customers.c.external_id == "C7")).one()
+        ledger = conn.execute(
+            select(consents.c.action, consents.c.channel, consents.c.source)
+        ).all()
+    assert (row.country, str(row.membership_expires_on)) == ("DE", "2026-12-31")
+    assert [tuple(r) for r in ledger] == [("grant", "sms", "web")]
+
+
+def test_health_and_readiness(server: Server) -> None:
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def test_unknown_notification_is_404_and_unsigned_status_read_is_401(server: Server) -> None:
+    assert (
+        httpx.get(f"{server.url}/v1/notifications/999", headers=server.signed(b"")).status_code
+        == 404
+    )
+    assert httpx.get(f"{server.url}/v1/notifications/1").status_code == 401
+
+
+def test_openapi_declares_every_status_code_the_event_endpoint_returns(server: Server) -> None:
+    document = httpx.get(f"{server.url}/openapi.json").json()
+    declared = set(document["paths"]["/v1/events"]["post"]["responses"])
+    assert {"200", "202", "401", "413", "415", "422", "429", "503"} <= declared
+    assert "Event" in document["components"]["schemas"]
+
+
+def test_secret_never_appears_in_responses_or_audit(server: Server) -> None:
+    add_customer(server.app, "C1", NY)
+    response = server.post(shipping_event(), secret="whsec_" + "B" * 44)
+    assert server.secret not in response.text and "BBBB" not in response.text
+    from outbound.store.tables import audit_events
+
+    with server.app.engine.begin() as conn:
+        text = " ".join(conn.execute(select(audit_events.c.data)).scalars())
+    assert server.secret not in text and server.secret[6:20] not in text
+
+
+def _unique() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def test_concurrent_distinct_events_each_get_their_own_notification(server: Server) -> None:
+    add_customer(server.app, "C1", NY)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(
+            pool.map(lambda i: server.post(shipping_event(f"O{i}-{_unique()}")), range(30))
+        )
+    assert [r.status_code for r in responses] == [202] * 30
+    assert count(server.app, notifications) == 30  # every 202 was committed before it was sent
