@@ -22,7 +22,7 @@ from outbound.errors import ChannelError, TransientChannelError
 from outbound.masking import mask_text
 from outbound.messages import render
 from outbound.policy.model import Rules
-from outbound.store.outbox import Claimed, claim, reap
+from outbound.store.outbox import Claimed, claim, in_flight_or_due, reap
 from outbound.store.outcomes import Ladder, record_error, record_result
 from outbound.store.tables import customers, push_subscriptions
 
@@ -88,9 +88,14 @@ class Dispatcher:
                 log.exception("dispatch batch failed; retrying after %.1fs", poll)
                 worked = 0
             if worked == 0:
-                if until_idle:
+                if until_idle and self.idle():
                     return
                 stop.wait(poll)
+
+    def idle(self, horizon: timedelta = timedelta(seconds=10)) -> bool:
+        """Nothing in flight (by anyone) and nothing of ours due within ``horizon``."""
+        with self.engine.begin() as conn:
+            return in_flight_or_due(conn, self.clock() + horizon, frozenset(self.channels)) == 0
 
     def _maybe_reap(self, now: datetime) -> None:
         if self._last_reap is not None and now - self._last_reap < self.reap_every:

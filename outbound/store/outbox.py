@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from outbound.domain import (
     Channel,
@@ -440,3 +440,16 @@ def reap(conn: Connection, now: datetime) -> int:
         )
     )
     return int(result.rowcount or 0)
+
+
+def in_flight_or_due(conn: Connection, horizon: datetime, serves: frozenset[Channel]) -> int:
+    """Leased deliveries plus queued ones for these channels due before ``horizon``."""
+    channels = [c.value for c in serves]
+    due = (
+        (deliveries.c.status == DeliveryStatus.QUEUED.value)
+        & (deliveries.c.due_at <= horizon)
+        & or_(deliveries.c.channel.is_(None), deliveries.c.channel.in_(channels))
+    )
+    leased = deliveries.c.status == DeliveryStatus.LEASED.value
+    query = select(func.count()).select_from(deliveries).where(or_(due, leased))
+    return int(conn.execute(query).scalar_one())
