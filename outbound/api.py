@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi import Path as FastPath
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from outbound import events
@@ -133,14 +134,25 @@ def _check_envelope(request: Request) -> None:
         raise Refused(415, f"content-type {kind or 'missing'!r} is not application/json")
 
 
+def _shown(value: Any) -> Any:
+    """An input value as JSON can carry it back (raw bytes of a broken body are cut and quoted)."""
+    if isinstance(value, bytes):
+        return value[:200].decode("utf-8", "replace")
+    return value
+
+
 def _parse(body: bytes) -> Any:
+    if b"\\u0000" in body:  # PostgreSQL text cannot hold NUL: refuse it as a value error
+        raise Refused(
+            422, [{"loc": ["body"], "msg": "text may not contain NUL (\\u0000)", "input": None}]
+        )
     try:
         return events.EVENT.validate_json(body)
     except PydanticError as exc:
         raise Refused(
             422,
             [
-                {"loc": list(e["loc"]), "msg": e["msg"], "input": e.get("input")}
+                {"loc": list(e["loc"]), "msg": e["msg"], "input": _shown(e.get("input"))}
                 for e in exc.errors(include_url=False, include_context=False)
             ],
         ) from None
@@ -199,6 +211,19 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
     async def refused(_request: Request, exc: Refused) -> JSONResponse:
         return exc.response
 
+    @api.exception_handler(DataError)
+    async def unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        return _problem(
+            422,
+            [
+                {
+                    "loc": ["body"],
+                    "msg": "a value cannot be stored (out of range or invalid text)",
+                    "input": None,
+                }
+            ],
+        )
+
     @api.exception_handler(DBAPIError)
     async def database_down(_request: Request, exc: DBAPIError) -> JSONResponse:
         log.warning(
@@ -240,7 +265,9 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
             503: RESPONSES[503],
         },
     )
-    async def get_notification(notification_id: int, request: Request) -> dict[str, Any]:
+    async def get_notification(
+        request: Request, notification_id: int = FastPath(ge=1, le=2**63 - 1)
+    ) -> dict[str, Any]:
         """Status, decision trace, deliveries and outcomes (signed like the webhooks, empty body)."""
         await run_in_threadpool(gate.identify, dict(request.headers), b"")
         return await run_in_threadpool(_notification, app, notification_id)

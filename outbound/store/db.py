@@ -8,6 +8,7 @@ use ``FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +55,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+class _WriteGate:
+    """One writer at a time per process, queued on a lock instead of SQLite's busy-sleep.
+
+    SQLite's busy handler sleeps in growing steps (up to 100 ms) while another connection holds
+    the write lock; threads of one process waiting on a Python lock instead are woken at once.
+    Other processes still meet at SQLite's own lock (busy_timeout).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def begin(self, conn: Any) -> None:
+        self.lock.acquire()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        conn.info["outbound_write_gate"] = True
+
+    def end(self, conn: Any) -> None:
+        if conn.info.pop("outbound_write_gate", False):
+            self.lock.release()
 
 
 def make_engine(url: str, *, pool: bool = True) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, poolclass=NullPool if not pool else None)
+        gate = _WriteGate()
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", gate.begin)
+        event.listen(engine, "commit", gate.end, retval=False)
+        event.listen(engine, "rollback", gate.end, retval=False)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
