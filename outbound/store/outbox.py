@@ -31,7 +31,7 @@ from outbound.domain import (
 from outbound.policy import decide
 from outbound.policy.model import NotificationView, Rules, Snapshot
 from outbound.store import audit
-from outbound.store.ledger import insert_ignore, release, reserve
+from outbound.store.ledger import insert_ignore_stmt, release, reserve
 from outbound.store.snapshots import chunks, load_snapshots
 from outbound.store.tables import deliveries, notifications
 
@@ -60,11 +60,13 @@ def decision_record(decision: Decision, now: datetime, rung: int) -> dict[str, A
     return {"at": now.isoformat(), "rung": rung, **decision_to_json(decision)}
 
 
-def decision_summary(decision: Decision) -> dict[str, Any]:
-    """What the audit row keeps of a decision: its verdict and every rule that said no."""
-    data = decision_to_json(decision)
-    data["trace"] = [s for s in data["trace"] if not s["ok"]] or "all rules passed"
-    return data
+def decision_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What the audit row keeps of a decision record: its verdict and every rule that said no."""
+    failed = [s for s in record["trace"] if not s["ok"]]
+    return {
+        **{k: v for k, v in record.items() if k not in ("at", "rung")},
+        "trace": failed or "all rules passed",
+    }
 
 
 def _status_for(decision: Decision, rung: int) -> NotificationStatus:
@@ -95,6 +97,7 @@ def enqueue(
     fresh = list({i.dedupe_key: i for i in items if i.dedupe_key not in existing}.values())
     snaps = load_snapshots(conn, [i.customer_id for i in fresh], now)
     planned = [(i, _plan(i, snaps[i.customer_id], rules)) for i in fresh if i.customer_id in snaps]
+    records = {i.dedupe_key: decision_record(d, now, 0) for i, d in planned}
     rows = [
         {
             "kind": i.kind.value,
@@ -107,7 +110,7 @@ def enqueue(
             "status": _status_for(d, 0).value,
             "created_at": now,
             "expires_at": i.expires_at,
-            "decisions": [decision_record(d, now, 0)],
+            "decisions": [records[i.dedupe_key]],
         }
         for i, d in planned
     ]
@@ -130,7 +133,7 @@ def enqueue(
                     "customer": item.customer_id,
                     "source": item.source,
                     "dedupe_key": item.dedupe_key,
-                    "decision": decision_summary(decision),
+                    "decision": decision_summary(records[item.dedupe_key]),
                 },
             )
         )
@@ -149,12 +152,13 @@ def _plan(item: NewNotification, snap: Snapshot, rules: Rules) -> Decision:
 
 
 def _insert_notifications(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert, skipping dedupe keys a concurrent twin already wrote; returns the new ids."""
     if not rows:
         return {}
-    before = _existing(conn, [r["dedupe_key"] for r in rows])
-    insert_ignore(conn, notifications, rows, ["dedupe_key"])
-    after = _existing(conn, [r["dedupe_key"] for r in rows])
-    return {k: v for k, v in after.items() if k not in before}
+    stmt = insert_ignore_stmt(conn, notifications, ["dedupe_key"]).returning(
+        notifications.c.id, notifications.c.dedupe_key
+    )
+    return {r.dedupe_key: int(r.id) for r in conn.execute(stmt, rows)}
 
 
 def _delivery_row(nid: int, decision: Send | Defer, rung: int, now: datetime) -> dict[str, Any]:
@@ -265,7 +269,8 @@ def claim(
     snaps = load_snapshots(conn, [n.customer_id for n in notes.values()], now)
     out: list[Claimed] = []
     events: list[audit.Event] = []
-    for row in taken:
+    # one global lock order for cap counters (customer, then key): no deadlock between batches
+    for row in sorted(taken, key=lambda r: (notes[r.notification_id].customer_id, r.id)):
         note = notes[row.notification_id]
         tried = tried_channels(history[note.id], voice_retries)  # per notification, not customer
         snap = replace(snaps[note.customer_id], tried=tried)
@@ -313,13 +318,14 @@ def _recheck(
         return None
     view = NotificationView(Kind(note.kind), Purpose(note.purpose), note.expires_at)
     decision = decide(view, _own_reservations(snap, row.caps_reserved), rules)
-    _log_decision(conn, note, decision, now, row.rung)
+    record = decision_record(decision, now, row.rung)
+    _log_decision(conn, note, record)
     events.append(
         audit.Event(
             actor,
             "delivery.decided",
             f"delivery#{row.id}",
-            {"notification": note.id, "rung": row.rung, "decision": decision_summary(decision)},
+            {"notification": note.id, "rung": row.rung, "decision": decision_summary(record)},
         )
     )
     if isinstance(decision, Send) and (serves is None or decision.channel in serves):
@@ -396,10 +402,8 @@ def _reserve_and_claim(
     )
 
 
-def _log_decision(
-    conn: Connection, note: Any, decision: Decision, now: datetime, rung: int
-) -> None:
-    log = [*note.decisions, decision_record(decision, now, rung)][-50:]
+def _log_decision(conn: Connection, note: Any, record: dict[str, Any]) -> None:
+    log = [*note.decisions, record][-50:]
     conn.execute(update(notifications).where(notifications.c.id == note.id).values(decisions=log))
 
 

@@ -50,13 +50,11 @@ def _consents(conn: Connection, ids: Sequence[int]) -> dict[int, list[ConsentRec
 
 def _counters(conn: Connection, ids: Sequence[int]) -> dict[int, dict[str, int]]:
     out: dict[int, dict[str, int]] = defaultdict(dict)
-    clauses = [
-        (cap_counters.c.key >= f"c{cid}:") & (cap_counters.c.key < f"c{cid};") for cid in ids
-    ]
-    for part in chunks(clauses, 200):
-        for r in conn.execute(select(cap_counters.c.key, cap_counters.c.n).where(or_(*part))):
-            cid = int(r.key[1 : r.key.index(":")])
-            out[cid][r.key] = int(r.n)
+    query = select(cap_counters.c.customer_id, cap_counters.c.key, cap_counters.c.n).where(
+        cap_counters.c.customer_id.in_(ids)
+    )
+    for r in conn.execute(query):
+        out[int(r.customer_id)][r.key] = int(r.n)
     return out
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from typing import Any
 
 from outbound import bootstrap
 from outbound.channels.base import ChannelPort, Message
 from outbound.config import load_settings
-from outbound.domain import Channel, SendResult
+from outbound.domain import Channel
 
 
 class SlowProvider:
@@ -27,7 +28,7 @@ class SlowProvider:
         self._inner = inner
         self._delay = delay
 
-    def send(self, message: Message) -> SendResult:
+    def send(self, message: Message) -> Any:  # whatever the wrapped adapter answers
         time.sleep(self._delay)
         return self._inner.send(message)
 

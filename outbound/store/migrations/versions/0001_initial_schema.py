@@ -64,9 +64,13 @@ def upgrade() -> None:
     op.create_table(
         "cap_counters",
         sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column(
+            "customer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_cap_counters")),
     )
+    op.create_index("ix_cap_counters_customer_id", "cap_counters", ["customer_id"], unique=False)
     op.create_table(
         "customers",
         sa.Column(
