@@ -11,7 +11,7 @@ import random
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -115,8 +115,14 @@ def remove_db(path: Path) -> None:
 
 def checkpoint(engine: Engine) -> None:
     """Fold the WAL into the main file (before copying it, and between phases)."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    # A raw connection: outside SQLAlchemy's BEGIN IMMEDIATE, in which a checkpoint can't run.
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.close()
+    finally:
+        raw.close()
     engine.dispose()
 
 
@@ -125,11 +131,19 @@ def copy_db(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
+_BASE_SETTINGS: list[Settings] = []
+
+
 def settings_for(path: Path) -> Settings:
-    """The repository's config dir (with its operator caps), pointed at ``path``; env ignored."""
-    return load_settings(
-        CONFIG_DIR, overrides={"database": {"url": f"sqlite:///{path}"}}, environ={}
-    )
+    """The repository's config dir (with its operator caps), pointed at ``path``; env ignored.
+
+    Read once per process, so every phase of a run uses the same configuration.
+    """
+    if not _BASE_SETTINGS:
+        _BASE_SETTINGS.append(load_settings(CONFIG_DIR, environ={}))
+    base = _BASE_SETTINGS[0]
+    values = {**base.values, "database": {**base.values["database"], "url": f"sqlite:///{path}"}}
+    return replace(base, values=values)
 
 
 def build_app(path: Path, engine: Engine, clock: Clock = system_clock) -> bootstrap.App:

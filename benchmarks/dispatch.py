@@ -109,7 +109,8 @@ def run(
     copy_db(template, path)
     engine = make_engine(f"sqlite:///{path}")
     app = build_app(path, engine)
-    workers = [app.dispatcher() for _ in range(threads)]
+    # the embedded log sink on every channel, whatever adapters the config selects
+    workers = [app.dispatcher(app.log_channels()) for _ in range(threads)]
     own = [cProfile.Profile() if profiles is not None else None for _ in workers]
     stop = threading.Event()
     pool = [

@@ -85,7 +85,7 @@ def scratch_table(metadata: MetaData) -> Table:
     """A table shaped like ``notifications`` (same columns, keys and index), for the raw insert."""
     columns = []
     for col in notifications.columns:
-        fks = [ForeignKey(fk.target_fullname) for fk in col.foreign_keys]
+        fks = [ForeignKey(fk.column, ondelete=fk.ondelete) for fk in col.foreign_keys]
         columns.append(
             Column(
                 col.name,
@@ -180,9 +180,7 @@ def run(
     say(f"fan-out: {report.created:,} notifications in {fan.seconds:.1f}s; raw insert …")
 
     with engine.connect() as conn:
-        sample = conn.execute(
-            select(notifications).order_by(notifications.c.id).limit(1)
-        ).one()
+        sample = conn.execute(select(notifications).order_by(notifications.c.id).limit(1)).one()
         channels = {
             str(ch): int(n)
             for ch, n in conn.execute(

@@ -82,6 +82,12 @@ def _dump_profile(name: str, profiles: list[cProfile.Profile]) -> str:
     return str(out)
 
 
+def _save(path: Path, results: dict[str, Any]) -> None:
+    """Written after every phase, so a long run that fails late keeps what it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def _table(rows: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
@@ -90,7 +96,9 @@ def _table(rows: list[tuple[str, str]]) -> str:
 def _report(results: dict[str, Any]) -> str:
     lines = [
         f"outbound benchmarks — {results['when']} — {results['machine']['cpus']} CPUs, "
-        f"Python {results['machine']['python']}, SQLite {results['machine']['sqlite']}",
+        f"Python {results['machine']['python']}, SQLite {results['machine']['sqlite']}, "
+        f"load average {results['machine']['loadavg_start'][0]} at start, "
+        f"{results['machine']['loadavg_end'][0]} at end",
         f"time zones used (local time inside 10:00-17:00): {', '.join(results['zones'])}",
     ]
     f = results.get("fanout")
@@ -158,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "sqlite": sqlite3.sqlite_version,
             "sqlalchemy": sqlalchemy.__version__,
+            # other work on the machine skews every figure: compare runs at similar load
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         },
         "params": {
             "customers": args.customers,
@@ -167,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "zones": [p.zone for p in places],
         "profiles": {},
+        "complete": False,
     }
     with tempfile.TemporaryDirectory(prefix="outbound-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
@@ -175,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             prof = cProfile.Profile() if args.profile else None
             res = fanout.run(workdir, args.customers, now, places, profile=prof, say=_say)
             results["fanout"] = res.as_dict()
+            _save(args.output, results)
             if prof is not None:
                 results["profiles"]["fanout"] = _dump_profile("fanout", [prof])
             if args.workdir is None:  # a 1M-customer file is ~2 GB; keep only on request
@@ -187,13 +199,13 @@ def main(argv: list[str] | None = None) -> int:
                 profiles: list[cProfile.Profile] | None = [] if args.profile else None
                 res_d = dispatch.run(template, workdir, n, profiles=profiles)
                 results["dispatch"].append(res_d.as_dict())
+                _save(args.output, results)
                 if profiles:
-                    results["profiles"][f"dispatch-{n}"] = _dump_profile(
-                        f"dispatch-{n}", profiles
-                    )
+                    results["profiles"][f"dispatch-{n}"] = _dump_profile(f"dispatch-{n}", profiles)
+    results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["complete"] = True
+    _save(args.output, results)
     print(_report(results))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nresults written to {args.output}")
     return 0
 

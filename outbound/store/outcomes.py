@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from outbound.domain import (
+    Accepted,
     Channel,
     DeliveryStatus,
+    Kind,
     NotificationStatus,
     Outcome,
     RetryPolicy,
@@ -19,9 +21,9 @@ from outbound.domain import (
 from outbound.errors import ChannelError, TransientChannelError
 from outbound.masking import mask_text
 from outbound.store import audit
-from outbound.store.ledger import release
+from outbound.store.ledger import insert_ignore, release
 from outbound.store.outbox import Claimed, set_notification_status, tried_channels
-from outbound.store.tables import deliveries
+from outbound.store.tables import deliveries, notifications, provider_refs
 
 
 @dataclass(frozen=True)
@@ -156,3 +158,119 @@ def _next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: Ladder
     return int(
         conn.execute(deliveries.insert().values(**row).returning(deliveries.c.id)).scalar_one()
     )
+
+
+# --- sent, awaiting a receipt ---------------------------------------------------------------
+
+
+def record_sent(
+    conn: Connection,
+    claimed: Claimed,
+    accepted: Accepted,
+    *,
+    now: datetime,
+    ladder: Ladder,
+    actor: str = "dispatcher",
+) -> int | None:
+    """The provider took the message: status ``sent``, no outcome until its receipts arrive.
+
+    Receipts that arrived before this record (fast SMSCs do that) settle it right away.
+    """
+    channel, refs = claimed.channel.value, accepted.provider_refs
+    detail = {**accepted.detail, "refs": list(refs)}
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == claimed.delivery_id)
+        .values(
+            status=DeliveryStatus.SENT.value,
+            outcome=None,
+            lease_until=None,
+            provider_ref=refs[0],
+            detail=detail,
+            updated_at=now,
+        )
+    )
+    rows = [{"channel": channel, "ref": r, "created_at": now} for r in refs]
+    insert_ignore(conn, provider_refs, rows, ["channel", "ref"])
+    conn.execute(
+        update(provider_refs)
+        .where(provider_refs.c.channel == channel, provider_refs.c.ref.in_(refs))
+        .values(delivery_id=claimed.delivery_id)
+    )
+    data = {"notification": claimed.notification_id, "channel": channel, "detail": detail}
+    event = audit.Event(actor, "delivery.sent", f"delivery#{claimed.delivery_id}", data)
+    audit.append(conn, [event], now)
+    return _settle(conn, claimed.delivery_id, claimed.channel, now=now, ladder=ladder, actor=actor)
+
+
+def record_receipt(
+    conn: Connection,
+    channel: Channel,
+    ref: str,
+    outcome: Outcome,
+    detail: dict[str, Any],
+    *,
+    now: datetime,
+    ladder: Ladder,
+    actor: str = "receipts",
+) -> int | None:
+    """Apply one provider receipt; returns the delivery id when it settled the delivery.
+
+    Every part of a long SMS has its own receipt: one failed part fails the delivery (and moves
+    the ladder), all parts delivered deliver it. A receipt for a ref not yet recorded as sent
+    waits in ``provider_refs``; a repeated receipt changes nothing.
+    """
+    row = {"channel": channel.value, "ref": ref, "created_at": now}
+    insert_ignore(conn, provider_refs, [row], ["channel", "ref"])
+    key = (provider_refs.c.channel == channel.value, provider_refs.c.ref == ref)
+    conn.execute(update(provider_refs).where(*key).values(outcome=outcome.value, detail=detail))
+    delivery_id = conn.execute(select(provider_refs.c.delivery_id).where(*key)).scalar_one()
+    if delivery_id is None:
+        return None
+    return _settle(conn, int(delivery_id), channel, now=now, ladder=ladder, actor=actor)
+
+
+def _settle(
+    conn: Connection,
+    delivery_id: int,
+    channel: Channel,
+    *,
+    now: datetime,
+    ladder: Ladder,
+    actor: str,
+) -> int | None:
+    """Record the final outcome once every part has a receipt (or one part failed)."""
+    parts = conn.execute(
+        select(provider_refs.c.outcome, provider_refs.c.detail).where(
+            provider_refs.c.delivery_id == delivery_id
+        )
+    ).all()
+    failed = [p for p in parts if p.outcome not in (None, Outcome.DELIVERED.value)]
+    if not parts or (not failed and any(p.outcome is None for p in parts)):
+        return None
+    final = failed[0] if failed else parts[-1]
+    row = conn.execute(
+        select(
+            deliveries, notifications.c.customer_id, notifications.c.kind, notifications.c.payload
+        )
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(deliveries.c.id == delivery_id)
+    ).one()
+    if row.status != DeliveryStatus.SENT.value:
+        return None  # already settled (a repeated receipt), or not recorded as sent yet
+    claimed = Claimed(
+        int(row.id),
+        int(row.notification_id),
+        int(row.customer_id),
+        Kind(row.kind),
+        channel,
+        dict(row.payload),
+        int(row.rung),
+        int(row.attempts),
+        tuple(row.caps_reserved or ()),
+    )
+    result = SendResult(
+        Outcome(final.outcome), row.provider_ref, {**row.detail, "receipt": final.detail}
+    )
+    record_result(conn, claimed, result, now=now, ladder=ladder, actor=actor)
+    return int(row.id)

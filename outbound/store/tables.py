@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -212,11 +213,15 @@ deliveries = Table(
     Index("ix_deliveries_notification_id", "notification_id"),
 )
 
+# Keys look like "c<customer id>:<rule>:…" (policy/caps.py); customer_id repeats the id so a
+# customer's counters are one indexed IN-query when snapshots are built in bulk.
 cap_counters = Table(
     "cap_counters",
     metadata,
     Column("key", String(200), primary_key=True),
+    Column("customer_id", Id, nullable=False),
     Column("n", Integer, nullable=False, default=0),
+    Index("ix_cap_counters_customer_id", "customer_id"),
 )
 
 audit_events = Table(
@@ -290,4 +295,30 @@ webhook_receipts = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", TS, nullable=False),
     UniqueConstraint("source_id", "webhook_id", name="uq_webhook_receipts_source_webhook"),
+)
+
+# --- provider state (SMS, push) ---------------------------------------------------------------
+
+# Token buckets shared by every worker process: one row per provider limit, taken by a single
+# conditional UPDATE (see outbound/store/throttle.py). Times are epoch seconds.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("stamp", Float, nullable=False),
+)
+
+# Every provider message id of a delivery (a long SMS has one per part): receipts find it here.
+# A receipt can beat the "sent" record of its delivery; it waits here with delivery_id NULL.
+provider_refs = Table(
+    "provider_refs",
+    metadata,
+    Column("channel", String(8), primary_key=True),
+    Column("ref", String(128), primary_key=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id", ondelete="CASCADE")),
+    Column("outcome", String(16)),  # per part, from its receipt
+    Column("detail", JSON),  # the receipt's state and error code
+    Column("created_at", TS, nullable=False),
+    Index("ix_provider_refs_delivery_id", "delivery_id"),
 )
