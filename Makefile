@@ -24,7 +24,13 @@ lint: setup
 	$(BIN)/ruff format --check outbound tests benchmarks
 	$(BIN)/mypy outbound
 
-test: system-deps setup lint
+# The loopback SMSC of tests/sms (npm package smpp, pinned in its package-lock.json).
+SMSC_MODULES := tests/sms/node_modules/.package-lock.json
+$(SMSC_MODULES): tests/sms/package.json tests/sms/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm" >&2; exit 1; }
+	cd tests/sms && npm ci --no-audit --no-fund
+
+test: system-deps setup lint $(SMSC_MODULES)
 	CI=$${CI:-} $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 unit: setup

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -29,6 +29,25 @@ class App:
     expiry: Expiry
     ladder: Ladder
     clock: Callable[[], datetime]
+    _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
+
+    def channels(self) -> dict[Channel, ChannelPort]:
+        """The configured adapters: the log sink unless ``[sms] adapter = "smpp"``.
+
+        A real adapter is built once per process and shared by its worker threads.
+        """
+        chosen = self.log_channels()
+        if self.settings.get("sms", "adapter") == "smpp":
+            if Channel.SMS not in self._adapters:
+                from outbound.sms_wiring import build_smpp_sms
+
+                sms = build_smpp_sms(
+                    self.settings, self.engine, self.rules, self.ladder, self.clock
+                )
+                sms.start()  # bound from now on: receipts and MO arrive even before a send
+                self._adapters[Channel.SMS] = sms
+            chosen[Channel.SMS] = self._adapters[Channel.SMS]
+        return chosen
 
     def log_channels(self, outcome: OutcomeRule = default_outcome) -> dict[Channel, ChannelPort]:
         return {c: LogChannel(self.engine, c, outcome, self.clock) for c in Channel}
@@ -38,7 +57,7 @@ class App:
         return Dispatcher(
             engine=self.engine,
             rules=self.rules,
-            channels=channels if channels is not None else self.log_channels(),
+            channels=channels if channels is not None else self.channels(),
             ladder=self.ladder,
             clock=self.clock,
             batch=int(worker["batch_size"]),
@@ -59,6 +78,8 @@ class App:
         )
 
     def close(self) -> None:
+        for adapter in self._adapters.values():
+            adapter.close()
         self.engine.dispose()
 
 

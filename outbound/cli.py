@@ -18,6 +18,7 @@ from outbound.cli_api import api_group, source
 from outbound.cli_campaigns import campaign
 from outbound.cli_context import JSON_OPTION, Ctx, fail, now, pass_ctx
 from outbound.cli_customers import consent, customer
+from outbound.cli_voice import flow_group
 from outbound.config import find_config_dir
 from outbound.errors import ConfigError, NotFoundError, OutboundError, ValidationError
 from outbound.store import audit
@@ -305,7 +306,7 @@ def audit_list(
 @cli.command()
 @click.option(
     "--role",
-    type=click.Choice(["all", "api", "worker", "scheduler"]),
+    type=click.Choice(["all", "api", "worker", "scheduler", "dialer"]),
     default="all",
     show_default=True,
 )
@@ -452,5 +453,6 @@ def main() -> None:
 cli.add_command(campaign)
 cli.add_command(customer)
 cli.add_command(consent)
+cli.add_command(flow_group)
 cli.add_command(source)
 cli.add_command(api_group)

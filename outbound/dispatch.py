@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, select
 
 from outbound.channels.base import ChannelPort, Message
-from outbound.domain import Channel, SendResult
+from outbound.domain import Accepted, Channel, SendResult
 from outbound.errors import ChannelError, TransientChannelError
 from outbound.masking import mask_text
 from outbound.messages import render
 from outbound.policy.model import Rules
 from outbound.store.outbox import Claimed, claim, in_flight_or_due, reap
-from outbound.store.outcomes import Ladder, record_error, record_result
+from outbound.store.outcomes import Ladder, record_error, record_result, record_sent
 from outbound.store.tables import customers, push_subscriptions
 
 log = logging.getLogger("outbound.dispatch")
@@ -132,7 +132,7 @@ class Dispatcher:
 
     def _deliver(self, item: Claimed, message: Message) -> None:
         adapter = self.channels.get(item.channel)
-        result: SendResult | ChannelError
+        result: SendResult | Accepted | ChannelError
         try:
             if adapter is None:
                 raise TransientChannelError(
@@ -150,6 +150,9 @@ class Dispatcher:
                 self.stats.errors += 1
                 log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
                 record_error(conn, item, result, now=now, ladder=self.ladder)
+            elif isinstance(result, Accepted):  # the outcome arrives later, by receipt
+                self.stats.sent += 1
+                record_sent(conn, item, result, now=now, ladder=self.ladder)
             else:
                 self.stats.sent += 1
                 record_result(conn, item, result, now=now, ladder=self.ladder)

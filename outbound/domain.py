@@ -215,6 +215,22 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """The provider took the message; the real outcome arrives later by receipt (SMS DLR).
+
+    The delivery stays ``sent`` with no outcome until ``outbound.store.outcomes.record_receipt``
+    finds it by one of ``provider_refs`` (a long SMS has one id per part).
+    """
+
+    provider_refs: tuple[str, ...]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.provider_refs:
+            raise ValueError("Accepted needs at least one provider reference")
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 5
     base: timedelta = timedelta(seconds=30)

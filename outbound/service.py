@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,14 +25,24 @@ class Service:
     _threads: list[threading.Thread] = field(default_factory=list)
     _api: Any = None
     _scheduler: Any = None
+    _dialers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def _worker_count(self) -> int:
         if self.role not in ("all", "worker"):
             return 0
         return self.threads or int(self.app.settings.get("worker", "threads"))
 
+    def _dialer_count(self) -> int:
+        if self.role not in ("all", "dialer"):
+            return 0
+        return int(self.app.settings.get("voice", "dialers"))
+
     def describe(self) -> str:
-        parts = [f"role {self.role}", f"{self._worker_count()} worker threads"]
+        parts = [
+            f"role {self.role}",
+            f"{self._worker_count()} worker threads",
+            f"{self._dialer_count()} voice dialer processes",
+        ]
         if self._serves_api():
             parts.append(f"API on http://{self._host()}:{self._port()}")
         return ", ".join(parts) + f"; database {make_url_safe(self.app.settings.database_url)}"
@@ -54,9 +67,13 @@ class Service:
             self._start(f"worker-{i}", worker.run, self.stop, poll, self.until_idle)
         if self._serves_api():
             self._start_api()
-        waiting_for_workers = self.until_idle and self._threads
+        self._start_dialers()
+        waiting_for_workers = self.until_idle and (self._threads or self._dialers)
         while not self.stop.is_set():
-            if waiting_for_workers and not any(t.is_alive() for t in self._threads):
+            alive = any(t.is_alive() for t in self._threads) or any(
+                d.poll() is None for d in self._dialers
+            )
+            if waiting_for_workers and not alive:
                 break
             if not waiting_for_workers and self.until_idle:
                 break
@@ -82,8 +99,32 @@ class Service:
         self._api = uvicorn.Server(config)
         self._start("api", self._api.run)
 
+    def _start_dialers(self) -> None:
+        """One pjsua2 Endpoint per process (4 calls each): voice scales by dialer processes."""
+        settings = self.app.settings
+        command = [
+            sys.executable,
+            "-m",
+            "outbound.voice.dialer",
+            "--config-dir",
+            str(settings.config_dir),
+        ]
+        if self.until_idle:
+            command.append("--until-idle")
+        # the URL may hold a password: pass it by environment, never on a visible command line
+        env = {**os.environ, "OUTBOUND_DATABASE_URL": settings.database_url}
+        self._dialers = [subprocess.Popen(command, env=env) for _ in range(self._dialer_count())]
+
     def shutdown(self) -> None:
         self.stop.set()
+        for dialer in self._dialers:  # SIGTERM: calls are hung up and recorded, then exit
+            if dialer.poll() is None:
+                dialer.terminate()
+        for dialer in self._dialers:
+            try:
+                dialer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                dialer.kill()
         if self._api is not None:
             self._api.should_exit = True
         for thread in self._threads:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from outbound.domain import Channel, Kind, SendResult
+from outbound.domain import Accepted, Channel, Kind, SendResult
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,6 @@ class Message:
 class ChannelPort(Protocol):
     channel: Channel
 
-    def send(self, message: Message) -> SendResult: ...
+    def send(self, message: Message) -> SendResult | Accepted: ...
 
     def close(self) -> None: ...

@@ -48,7 +48,8 @@ E = TypeVar("E", Channel, Purpose)
 SOURCE = "policies.toml"
 _RESERVED = frozenset({"country_map", "default"})
 _JURISDICTION_KEYS = frozenset(
-    {"windows", "consent_default", "voice_marketing_requires_written", "caps"}
+    # "messaging" (keywords, footers) is read by outbound/policy/messaging.py
+    {"windows", "consent_default", "voice_marketing_requires_written", "caps", "messaging"}
 )
 _CAP_KEYS = frozenset({"name", "limit", "window", "days", "channel", "purpose"})
 _CAP_WINDOWS: tuple[CapWindow, ...] = ("day", "week", "rolling")

@@ -1,0 +1,146 @@
+"""The voice robot channel: a delivery becomes one SIP call running the kind's flow.
+
+SIP results map onto the one outcome model: 486/600 busy; 408/480/ring timeout no answer;
+404/484 invalid number (``PermanentChannelError``); 5xx ``TransientChannelError`` (retried);
+answered -> ``answered`` (or ``voicemail``) with intent, transcript, confidence, DTMF, duration
+and SIP codes in the detail. In-call opt-outs and SMS-link requests are applied by
+``apply_actions`` in the outcome's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from outbound.channels.base import Message
+from outbound.domain import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
+from outbound.errors import PermanentChannelError, TransientChannelError
+from outbound.masking import mask_phone
+from outbound.policy.model import Rules
+from outbound.store import outbox
+from outbound.store.customers import add_consent, add_suppression
+from outbound.store.outbox import Claimed
+from outbound.store.tables import notifications
+from outbound.voice.asr import Recognizers
+from outbound.voice.call import BUSY, INVALID, NO_ANSWER, CallLimits, CallReport, place_call
+from outbound.voice.flow import Flow
+from outbound.voice.sip import SipEngine, SipError
+from outbound.voice.tts import Tts
+
+
+def target_uri(to: str, trunk_uri: str) -> str:
+    """A SIP URI as is; an E.164 number through the trunk template (``sip:{number}@host``)."""
+    if to.startswith(("sip:", "sips:")):
+        return to
+    if not trunk_uri:
+        raise PermanentChannelError(
+            f"no [voice] trunk_uri configured to call {mask_phone(to)}; set e.g. "
+            "trunk_uri = 'sip:{number}@sip.example.net'"
+        )
+    return trunk_uri.format(number=to)
+
+
+def result_for(report: CallReport) -> SendResult:
+    """Map what happened on the wire to a typed outcome (or raise the matching error)."""
+    base: dict[str, Any] = {"sip_codes": report.codes, "sip_reason": report.reason}
+    if report.run is not None:
+        run = report.run
+        detail = {**base, **run.detail(), "duration_s": run.seconds}
+        return SendResult(Outcome.VOICEMAIL if run.voicemail else Outcome.ANSWERED, None, detail)
+    code = report.last_code
+    if report.ring_timeout or code in NO_ANSWER:
+        return SendResult(Outcome.NO_ANSWER, None, {**base, "ring_timeout": report.ring_timeout})
+    if code in BUSY:
+        return SendResult(Outcome.BUSY, None, base)
+    if code in INVALID:
+        raise PermanentChannelError(f"SIP {code} {report.reason}: invalid number")
+    raise TransientChannelError(f"SIP {code} {report.reason}: call failed, will retry")
+
+
+class SipVoice:
+    """ChannelPort for voice; ``send`` blocks for the call while the engine's thread polls."""
+
+    channel = Channel.VOICE
+
+    def __init__(
+        self,
+        engine: SipEngine,
+        voice: Mapping[str, Any],
+        flows: Mapping[Kind, Flow],
+        tts: Tts,
+        asr: Recognizers,
+        limits: CallLimits,
+    ) -> None:
+        self.engine, self.voice, self.flows = engine, voice, flows
+        self.tts, self.asr, self.limits = tts, asr, limits
+
+    def send(self, message: Message) -> SendResult:
+        uri = target_uri(message.to, str(self.voice["trunk_uri"]))
+        values = {
+            **message.payload,
+            "brand": self.voice["brand"],
+            "callback": self.voice["callback_number"],
+            "agent_uri": self.voice["agent_uri"],
+        }
+        try:
+            report = place_call(
+                self.engine,
+                uri,
+                flow=self.flows[message.kind],
+                locale=message.locale or "en-US",
+                values=values,
+                tts=self.tts,
+                asr=self.asr,
+                limits=self.limits,
+            )
+        except SipError as exc:
+            raise TransientChannelError(f"call not placed: {exc}") from None
+        result = result_for(report)
+        return SendResult(result.outcome, message.idempotency_key, result.detail)
+
+    def close(self) -> None:
+        return None
+
+
+def apply_actions(
+    conn: Connection,
+    claimed: Claimed,
+    result: SendResult,
+    *,
+    rules: Rules,
+    now: datetime,
+    actor: str,
+) -> None:
+    """In-call opt-out and SMS-link requests, in the caller's (the outcome's) transaction."""
+    actions = result.detail.get("actions") or []
+    if "opt_out" in actions:
+        add_consent(
+            conn,
+            claimed.customer_id,
+            Channel.VOICE,
+            None,
+            ConsentAction.REVOKE,
+            source="voice",
+            evidence=f"in-call opt-out on delivery#{claimed.delivery_id} "
+            f"(dtmf {result.detail.get('dtmf')!r}, said {result.detail.get('transcript')!r})",
+            actor=actor,
+            now=now,
+        )
+        add_suppression(conn, claimed.customer_id, "in-call opt-out", actor=actor, now=now)
+    if "send_sms_link" in actions:
+        note = conn.execute(
+            select(notifications).where(notifications.c.id == claimed.notification_id)
+        ).one()
+        follow = outbox.NewNotification(
+            kind=claimed.kind,
+            purpose=Purpose(note.purpose),
+            customer_id=claimed.customer_id,
+            payload=dict(note.payload),
+            dedupe_key=f"{note.dedupe_key}:sms_link",
+            expires_at=note.expires_at,
+            source=f"voice:delivery#{claimed.delivery_id}",
+        )
+        outbox.enqueue(conn, [follow], rules=rules, now=now, actor=actor)

@@ -1,0 +1,1 @@
+"""Voice robot: flows, runner, TTS, ASR and SIP (pjsua2 only in sip.py)."""

@@ -1,0 +1,220 @@
+"""Run a voice flow against a ``CallSession``: a real SIP call, the terminal simulator or a test.
+
+The runner decides what to say and where to go; the session only plays text, listens for an
+answer within a grammar, transfers and hangs up. Side effects that touch the database (opt-out,
+SMS link) are returned as ``actions`` so the dialer records them in the outcome's transaction.
+"""
+
+from __future__ import annotations
+
+import string
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from outbound.domain import Intent
+from outbound.voice.flow import Flow, IntentRule, Step
+
+#: flow intent name -> the normalized intent recorded in the outcome detail
+INTENT_OF: dict[str, Intent] = {
+    "confirm": Intent.CONFIRMED,
+    "repeat": Intent.REPEAT,
+    "agent": Intent.AGENT,
+    "stop": Intent.OPT_OUT,
+}
+MAX_STEPS = 30  # a callee pressing "repeat" forever still gets a goodbye
+
+
+class PlayEnd(StrEnum):
+    DONE = "done"  # the prompt played to its end
+    INPUT = "input"  # the callee pressed a key during the prompt (barge-in)
+    HANGUP = "hangup"  # the callee hung up during the prompt
+    MACHINE = "machine"  # an answering machine greeting was detected and has ended
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One answer: digits, recognised words, or nothing (silence); ``hangup`` ends the call."""
+
+    dtmf: str = ""
+    text: str = ""
+    confidence: float | None = None
+    hangup: bool = False
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """What may be said at an ask step: the phrases for the recogniser, the keys for DTMF."""
+
+    phrases: Mapping[str, tuple[str, ...]]  # intent -> phrases
+    keys: Mapping[str, str]  # digit -> intent
+
+    def all_phrases(self) -> list[str]:
+        return sorted({p for ps in self.phrases.values() for p in ps})
+
+    def match(self, heard: Heard) -> str | None:
+        if heard.dtmf:
+            return self.keys.get(heard.dtmf[0])
+        words = heard.text.strip().lower()
+        for intent, phrases in self.phrases.items():
+            if any(p.lower() in words for p in phrases if p):
+                return intent
+        return None
+
+
+class CallSession(Protocol):
+    #: False when no recogniser exists for the call's locale: prompts then ask for keys only
+    speech: bool
+
+    def play(self, text: str, *, locale: str, barge_in: bool) -> PlayEnd: ...
+
+    def listen(self, grammar: Grammar, *, locale: str, timeout: float) -> Heard: ...
+
+    def transfer(self, target: str) -> bool: ...
+
+    def hangup(self) -> None: ...
+
+
+@dataclass
+class RunResult:
+    intent: Intent = Intent.NO_INPUT
+    intents: list[str] = field(default_factory=list)
+    transcript: list[str] = field(default_factory=list)
+    confidence: float | None = None
+    dtmf: str = ""
+    actions: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    transferred: bool = False
+    voicemail: bool = False
+    callee_hung_up: bool = False
+    seconds: float = 0.0
+
+    def detail(self) -> dict[str, Any]:
+        return {
+            "intent": self.intent.value,
+            "intents": self.intents,
+            "transcript": " | ".join(self.transcript),
+            "confidence": self.confidence,
+            "dtmf": self.dtmf,
+            "actions": self.actions,
+            "transferred": self.transferred,
+            "hangup_mid_prompt": self.callee_hung_up,
+            "prompts": len(self.prompts),
+        }
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(template: str, values: Mapping[str, Any]) -> str:
+    return string.Formatter().vformat(template, (), _Blank(values))
+
+
+def grammar_for(step: Step, locale: str) -> Grammar:
+    phrases = {i.name: tuple(i.speech.get(locale, ())) for i in step.intents}
+    keys = {i.dtmf: i.name for i in step.intents if i.dtmf}
+    return Grammar(phrases, keys)
+
+
+@dataclass
+class FlowRunner:
+    flow: Flow
+    session: CallSession
+    locale: str
+    values: Mapping[str, Any]
+    result: RunResult = field(default_factory=RunResult)
+
+    def run(self) -> RunResult:
+        started = time.monotonic()
+        self.locale = self.flow.locale_for(self.locale)
+        name: str | None = self.flow.start
+        tries: dict[str, int] = {}
+        for _ in range(MAX_STEPS):
+            if name is None:
+                break
+            name = self._step(self.flow.steps[name], tries)
+        else:
+            self.session.hangup()
+        self.result.seconds = round(time.monotonic() - started, 3)
+        return self.result
+
+    def _text(self, step: Step) -> str:
+        return render(step.text.get(self.locale, ""), self.values)
+
+    def _play(self, text: str, barge_in: bool = False) -> PlayEnd:
+        self.result.prompts.append(text)
+        end = self.session.play(text, locale=self.locale, barge_in=barge_in)
+        if end is PlayEnd.HANGUP:
+            self.result.callee_hung_up = True
+        elif end is PlayEnd.MACHINE:
+            self.result.voicemail = True
+            self.result.prompts.append(render(self.flow.voicemail[self.locale], self.values))
+            self.session.play(self.result.prompts[-1], locale=self.locale, barge_in=False)
+            self.session.hangup()
+        return end
+
+    def _step(self, step: Step, tries: dict[str, int]) -> str | None:
+        if step.type == "action":
+            self.result.actions.append(str(step.action))
+            return step.next
+        if step.type == "ask":
+            return self._ask(step, tries)
+        if step.type == "transfer":
+            if step.text and self._play(self._text(step)) is not PlayEnd.DONE:
+                return None
+            self.result.transferred = self.session.transfer(render(str(step.target), self.values))
+            return None if self.result.transferred else step.next
+        ended = self._play(self._text(step)) if step.text else PlayEnd.DONE
+        if step.type == "hangup":
+            if ended is PlayEnd.DONE:
+                self.session.hangup()
+            return None
+        return step.next if ended is PlayEnd.DONE else None
+
+    def _ask(self, step: Step, tries: dict[str, int]) -> str | None:
+        text = self._text(step)
+        if not self.session.speech:
+            text = f"{text} {render(self.flow.dtmf_only.get(self.locale, ''), self.values)}"
+        ended = self._play(text, barge_in=True)
+        if ended in (PlayEnd.HANGUP, PlayEnd.MACHINE):
+            return None
+        grammar = grammar_for(step, self.locale)
+        heard = self.session.listen(grammar, locale=self.locale, timeout=step.timeout)
+        if heard.hangup:
+            self.result.callee_hung_up = True
+            return None
+        intent = grammar.match(heard)
+        self._note(heard, intent)
+        if intent is not None:
+            rule = next(i for i in step.intents if i.name == intent)
+            return self._follow(rule)
+        tries[step.name] = tries.get(step.name, 0) + 1
+        if tries[step.name] <= step.retries:
+            return step.name
+        return step.no_input if not (heard.dtmf or heard.text) else step.not_understood
+
+    def _note(self, heard: Heard, intent: str | None) -> None:
+        r = self.result
+        r.dtmf += heard.dtmf
+        if heard.text:
+            r.transcript.append(heard.text)
+            r.confidence = heard.confidence
+        if intent is not None:
+            r.intents.append(intent)
+            r.intent = INTENT_OF[intent]
+        else:
+            silent = not (heard.dtmf or heard.text)
+            r.intents.append("no_input" if silent else "not_understood")
+            if r.intent in (Intent.NO_INPUT, Intent.NOT_UNDERSTOOD, Intent.REPEAT):
+                r.intent = Intent.NO_INPUT if silent else Intent.NOT_UNDERSTOOD
+
+    def _follow(self, rule: IntentRule) -> str:
+        return rule.next
+
+
+def run_flow(flow: Flow, session: CallSession, locale: str, values: Mapping[str, Any]) -> RunResult:
+    return FlowRunner(flow, session, locale, values).run()

@@ -1,0 +1,102 @@
+"""Prompt audio: gTTS when it works, espeak-ng when it does not (offline), cached as WAV.
+
+Each prompt is rendered once per (engine, voice, text, rate) into the cache directory as 16-bit
+mono PCM WAV at the call's clock rate, so a cached prompt starts playing without any work.
+Dialer processes share the cache: files are written to a temp name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import miniaudio
+from gtts import gTTS
+from gtts.tts import gTTSError
+
+log = logging.getLogger("outbound.voice.tts")
+
+#: locale -> (gTTS lang, gTTS tld, espeak-ng voice)
+VOICES: dict[str, tuple[str, str, str]] = {
+    "en-US": ("en", "us", "en-us"),
+    "zh-CN": ("zh-CN", "com", "cmn"),
+    "ko-KR": ("ko", "com", "ko"),
+}
+_AUDIO_CACHE = Path(__file__).resolve().parents[2] / "audio" / "cache"
+OFFLINE_RETRY_SECONDS = 600.0
+
+
+def voice_for(locale: str) -> tuple[str, str, str]:
+    if locale in VOICES:
+        return VOICES[locale]
+    lang = locale.split("-")[0].lower()
+    return next((v for k, v in VOICES.items() if k.lower().startswith(lang)), VOICES["en-US"])
+
+
+class Tts:
+    def __init__(
+        self, cache_dir: str | Path = "", clock_rate: int = 16000, engine: str = "gtts"
+    ) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir else _AUDIO_CACHE
+        self.rate = clock_rate
+        self.engine = engine
+        self._offline_until = 0.0 if engine == "gtts" else float("inf")
+
+    def _path(self, engine: str, voice: str, text: str) -> Path:
+        digest = hashlib.sha256(f"{engine}|{voice}|{self.rate}|{text}".encode()).hexdigest()
+        return self.cache_dir / f"{engine}-{voice}-{self.rate}-{digest[:20]}.wav"
+
+    def wav_for(self, text: str, locale: str) -> Path:
+        """The cached WAV for ``text`` spoken in ``locale``; renders it on first use."""
+        lang, tld, espeak_voice = voice_for(locale)
+        online = self._path("gtts", f"{lang}.{tld}", text)
+        if online.exists():
+            return online
+        offline = self._path("espeak", espeak_voice, text)
+        if time.monotonic() >= self._offline_until:
+            try:
+                self._store(online, self._gtts(text, lang, tld))
+                return online
+            except (gTTSError, OSError, ValueError, miniaudio.DecodeError) as exc:
+                log.warning("gTTS unavailable (%s); speaking with espeak-ng", type(exc).__name__)
+                self._offline_until = time.monotonic() + OFFLINE_RETRY_SECONDS
+        if not offline.exists():
+            self._store(offline, self._espeak(text, espeak_voice))
+        return offline
+
+    def _gtts(self, text: str, lang: str, tld: str) -> bytes:
+        with tempfile.TemporaryFile() as buf:
+            gTTS(text, lang=lang, tld=tld, timeout=5).write_to_fp(buf)
+            buf.seek(0)
+            return self._pcm(buf.read())
+
+    def _espeak(self, text: str, voice: str) -> bytes:
+        done = subprocess.run(
+            ["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True
+        )
+        return self._pcm(done.stdout)
+
+    def _pcm(self, encoded: bytes) -> bytes:
+        decoded = miniaudio.decode(
+            encoded,
+            output_format=miniaudio.SampleFormat.SIGNED16,
+            nchannels=1,
+            sample_rate=self.rate,
+        )
+        return bytes(decoded.samples.tobytes())
+
+    def _store(self, path: Path, pcm: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(self.rate)
+            out.writeframes(pcm)
+        os.replace(tmp, path)

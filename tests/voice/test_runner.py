@@ -1,0 +1,130 @@
+"""The flow runner against a scripted CallSession: the same flows a real call runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from outbound.domain import Intent
+from outbound.voice.flow import flows_dir, load_kind
+from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, run_flow
+
+VALUES = {"brand": "Shop", "callback": "1 800 555 0100", "agent_uri": "sip:agent@127.0.0.1"}
+
+
+@dataclass
+class ScriptedSession:
+    answers: list[Heard]
+    speech: bool = True
+    plays: Sequence[PlayEnd] = ()
+    agent_free: bool = True
+    said: list[str] = field(default_factory=list)
+    transferred_to: list[str] = field(default_factory=list)
+    hung_up: bool = False
+
+    def play(self, text: str, *, locale: str, barge_in: bool) -> PlayEnd:
+        self.said.append(text)
+        return self.plays[len(self.said) - 1] if len(self.said) <= len(self.plays) else PlayEnd.DONE
+
+    def listen(self, grammar: Grammar, *, locale: str, timeout: float) -> Heard:
+        return self.answers.pop(0) if self.answers else Heard()
+
+    def transfer(self, target: str) -> bool:
+        self.transferred_to.append(target)
+        return self.agent_free
+
+    def hangup(self) -> None:
+        self.hung_up = True
+
+
+def _run(kind: str, session: ScriptedSession, locale: str = "en-US") -> RunResult:
+    return run_flow(load_kind(kind, flows_dir()), session, locale, {**VALUES, "tier": "Gold"})
+
+
+def test_first_prompt_identifies_business_and_offers_opt_out() -> None:
+    session = ScriptedSession([Heard(dtmf="2")])
+    _run("shipping", session)
+    assert session.said[0].startswith("Hello, this is Shop. To stop these calls, press 9")
+
+
+def test_renewal_yes_by_speech_confirms_and_asks_for_sms_link() -> None:
+    session = ScriptedSession([Heard(text="yes", confidence=0.9)])
+    result = _run("renewal", session)
+    assert result.intent is Intent.CONFIRMED
+    assert result.actions == ["send_sms_link"]
+    assert result.transcript == ["yes"] and result.confidence == 0.9
+    assert session.hung_up
+
+
+def test_price_drop_key_2_sends_sms_link_in_korean() -> None:
+    session = ScriptedSession([Heard(dtmf="2")])
+    result = _run("price_drop", session, "ko-KR")
+    assert result.actions == ["send_sms_link"]
+    assert "링크" in session.said[-1]
+
+
+def test_repeat_then_confirm_plays_the_prompt_twice() -> None:
+    session = ScriptedSession([Heard(dtmf="1"), Heard(dtmf="2")])
+    result = _run("shipping", session)
+    assert result.intents == ["repeat", "confirm"] and result.dtmf == "12"
+    assert session.said[0] == session.said[1]
+    assert result.intent is Intent.CONFIRMED
+
+
+def test_silence_gets_one_reprompt_then_goodbye() -> None:
+    session = ScriptedSession([])
+    result = _run("shipping", session)
+    assert result.intent is Intent.NO_INPUT
+    assert result.intents == ["no_input", "no_input"]
+    assert len(session.said) == 3 and "did not hear" in session.said[-1]
+
+
+def test_stop_in_chinese_returns_opt_out_action_and_says_goodbye() -> None:
+    session = ScriptedSession([Heard(text="停止")])
+    result = _run("shipping", session, "zh-CN")
+    assert result.intent is Intent.OPT_OUT and result.actions == ["opt_out"]
+    assert "退订" in session.said[-1] and session.hung_up
+
+
+def test_agent_key_transfers_to_configured_uri() -> None:
+    session = ScriptedSession([Heard(dtmf="0")])
+    result = _run("renewal", session)
+    assert result.transferred and session.transferred_to == ["sip:agent@127.0.0.1"]
+    assert result.intent is Intent.AGENT
+
+
+def test_failed_transfer_gives_callback_number() -> None:
+    session = ScriptedSession([Heard(dtmf="0")], agent_free=False)
+    result = _run("shipping", session)
+    assert not result.transferred and "1 800 555 0100" in session.said[-1]
+
+
+def test_locale_without_speech_model_asks_for_keys() -> None:
+    session = ScriptedSession([Heard(dtmf="9")], speech=False)
+    _run("shipping", session, "en-US")
+    assert session.said[0].endswith("Please answer with your phone keypad.")
+
+
+def test_unrecognised_words_count_as_not_understood() -> None:
+    session = ScriptedSession([Heard(text="banana"), Heard(text="banana")])
+    result = _run("shipping", session)
+    assert result.intent is Intent.NOT_UNDERSTOOD
+
+
+def test_answering_machine_gets_voicemail_with_callback_and_hangup() -> None:
+    session = ScriptedSession([], plays=[PlayEnd.MACHINE])
+    result = _run("shipping", session)
+    assert result.voicemail and session.hung_up
+    assert "1 800 555 0100" in session.said[-1]
+
+
+def test_hangup_mid_prompt_is_recorded() -> None:
+    session = ScriptedSession([], plays=[PlayEnd.HANGUP])
+    result = _run("shipping", session)
+    assert result.callee_hung_up and len(session.said) == 1
+
+
+def test_korean_locale_prefix_matches_flow_locale() -> None:
+    session = ScriptedSession([Heard(text="상담원")])
+    result = _run("shipping", session, "ko")
+    assert result.intent is Intent.AGENT
