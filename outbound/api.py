@@ -187,6 +187,16 @@ def _apply(
         raise Refused(422, detail or str(exc)) from None
 
 
+def _accept(app: App, gate: Gate, headers: dict[str, str], body: bytes) -> JSONResponse:
+    """Everything after the body is read, in one worker-thread hop."""
+    source, webhook_id = gate.identify(headers, body)
+    gate.throttle(source)
+    event = _parse(body)
+    if event.type not in source.events:
+        raise Refused(401, f"source {source.name!r} may not send {event.type!r}")
+    return _apply(app, source, webhook_id, body, event)
+
+
 def _replayed(seen: Any, digest: str) -> JSONResponse:
     if seen.body_sha256 != digest:
         raise Refused(401, "webhook-id was already used with a different body (replay refused)")
@@ -250,12 +260,7 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
         """Trigger a notification or sync a customer/consent (Standard Webhooks signed)."""
         _check_envelope(request)
         body = await _read(request)
-        source, webhook_id = await run_in_threadpool(gate.identify, dict(request.headers), body)
-        gate.throttle(source)
-        event = _parse(body)
-        if event.type not in source.events:
-            raise Refused(401, f"source {source.name!r} may not send {event.type!r}")
-        return await run_in_threadpool(_apply, app, source, webhook_id, body, event)
+        return await run_in_threadpool(_accept, app, gate, dict(request.headers), body)
 
     @api.get(
         "/v1/notifications/{notification_id}",
