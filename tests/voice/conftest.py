@@ -22,7 +22,7 @@ from outbound.config import load_settings
 from outbound.store.db import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT.parent / "shared" / "reference" / "sipp"
+REFERENCE = Path(__file__).resolve().parent / "sipp"  # copied from shared/reference/sipp
 
 
 def require_tool(name: str) -> str:
