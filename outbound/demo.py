@@ -242,7 +242,11 @@ def _dispatch(app: bootstrap.App, say: Callable[[str], None]) -> None:
         w.start()
     for w in workers:
         w.join(timeout=40)
-    say("dispatch workers drained everything due now (policy re-checked at claim, caps reserved)")
+    say(
+        "dispatch workers drained everything due now (policy re-checked at claim, caps reserved); "
+        "providers: the embedded log channel with scripted outcomes (some SMS bounce, some calls "
+        'go unanswered) — configure [sms] adapter = "smpp" for a real SMSC'
+    )
 
 
 def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
@@ -261,7 +265,7 @@ def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
     deferred: dict[str, list[datetime]] = {}
     for r in rows:
         if r.status == "queued" and r.due_at > now:
-            deferred.setdefault(r.channel or "next rung", []).append(r.due_at)
+            deferred.setdefault(r.channel or "next rung (retry)", []).append(r.due_at)
     suppressed = Counter(
         n.decisions[-1].get("reason", "?")
         for n in notes
