@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from outbound import events
 from outbound.bootstrap import App
 from outbound.errors import OutboundError, SchemaError, ValidationError
+from outbound.receipts import PushReceipt, apply_receipt
 from outbound.report import notification_report
 from outbound.store import sources as source_store
 from outbound.store.db import require_current_schema
@@ -197,6 +198,31 @@ def _accept(app: App, gate: Gate, headers: dict[str, str], body: bytes) -> JSONR
     return _apply(app, source, webhook_id, body, event)
 
 
+def _accept_receipt(app: App, gate: Gate, headers: dict[str, str], body: bytes) -> JSONResponse:
+    """``POST /v1/receipts`` after the body is read: the same checks and replay rules as events."""
+    source, webhook_id = gate.identify(headers, body)
+    gate.throttle(source)
+    if "push.receipt" not in source.events:
+        raise Refused(401, f"source {source.name!r} may not send 'push.receipt'")
+    try:
+        receipt = PushReceipt.model_validate_json(body)
+    except PydanticError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        raise Refused(422, [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]) from None
+    digest = hashlib.sha256(body).hexdigest()
+    try:
+        with app.engine.begin() as conn:
+            seen = source_store.find_receipt(conn, source.id, webhook_id)
+            if seen is not None:
+                return _replayed(seen, digest)
+            out = apply_receipt(conn, receipt, now=app.clock(), source=source.name)
+            source_store.store_receipt(conn, source.id, webhook_id, digest, 202, out, app.clock())
+    except ValidationError as exc:
+        detail = [{"loc": ["body", p.field], "msg": p.hint, "input": p.value} for p in exc.problems]
+        raise Refused(422, detail) from None
+    return JSONResponse(out, status_code=202)
+
+
 def _replayed(seen: Any, digest: str) -> JSONResponse:
     if seen.body_sha256 != digest:
         raise Refused(401, "webhook-id was already used with a different body (replay refused)")
@@ -261,6 +287,23 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
         _check_envelope(request)
         body = await _read(request)
         return await run_in_threadpool(_accept, app, gate, dict(request.headers), body)
+
+    @api.post(
+        "/v1/receipts",
+        status_code=202,
+        responses={200: {"description": "Duplicate: the original answer"}, **RESPONSES},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PushReceipt.model_json_schema()}},
+            }
+        },
+    )
+    async def post_receipt(request: Request) -> JSONResponse:
+        """The shop's app reports a push delivered or opened (signed like the webhooks)."""
+        _check_envelope(request)
+        body = await _read(request)
+        return await run_in_threadpool(_accept_receipt, app, gate, dict(request.headers), body)
 
     @api.get(
         "/v1/notifications/{notification_id}",

@@ -15,6 +15,7 @@ from outbound.dispatch import Dispatcher, system_clock
 from outbound.domain import Channel, RetryPolicy
 from outbound.policy import load_rules_file
 from outbound.policy.model import Rules
+from outbound.receipts import Escalation, escalation_delays
 from outbound.scheduling import Scheduler
 from outbound.store.db import make_engine, require_current_schema
 from outbound.store.outcomes import Ladder
@@ -32,7 +33,8 @@ class App:
     _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
 
     def channels(self) -> dict[Channel, ChannelPort]:
-        """The configured adapters: the log sink unless ``[sms] adapter = "smpp"``.
+        """The configured adapters: the log sink unless ``[sms] adapter = "smpp"`` or
+        ``[push] adapter = "real"``.
 
         A real adapter is built once per process and shared by its worker threads.
         """
@@ -47,6 +49,12 @@ class App:
                 sms.start()  # bound from now on: receipts and MO arrive even before a send
                 self._adapters[Channel.SMS] = sms
             chosen[Channel.SMS] = self._adapters[Channel.SMS]
+        if self.settings.get("push", "adapter") == "real":
+            if Channel.PUSH not in self._adapters:
+                from outbound.push_wiring import build_push
+
+                self._adapters[Channel.PUSH] = build_push(self.settings, self.engine, self.clock)
+            chosen[Channel.PUSH] = self._adapters[Channel.PUSH]
         return chosen
 
     def log_channels(self, outcome: OutcomeRule = default_outcome) -> dict[Channel, ChannelPort]:
@@ -66,7 +74,7 @@ class App:
         )
 
     def scheduler(self) -> Scheduler:
-        sched = self.settings.values["scheduler"]
+        sched, escalation = self.settings.values["scheduler"], self.escalation()
         return Scheduler(
             engine=self.engine,
             rules=self.rules,
@@ -75,7 +83,13 @@ class App:
             reap_seconds=float(sched["reap_seconds"]),
             reload_seconds=float(sched["reload_seconds"]),
             lock_file=str(sched["lock_file"]),
+            escalate=escalation.run_once if escalation.delays else None,
         )
+
+    def escalation(self) -> Escalation:
+        """Unopened pushes -> next channel, per ``[push] escalate_unopened_minutes_<kind>``."""
+        delays = escalation_delays(self.settings.values["push"])
+        return Escalation(self.engine, delays, self.ladder, self.clock)
 
     def close(self) -> None:
         for adapter in self._adapters.values():

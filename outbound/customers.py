@@ -6,6 +6,8 @@ one pass; nothing is imported unless all rows are valid (or ``--skip-invalid``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import json
 import re
@@ -48,6 +50,7 @@ class CustomerRecord:
     membership_expires_on: date | None = None
     wishlist: tuple[str, ...] = ()
     push_endpoints: tuple[tuple[str, str], ...] = ()  # (kind, endpoint/token)
+    push_keys: tuple[tuple[str, str, str], ...] = ()  # (endpoint, p256dh, auth) for webpush
     opt_ins: tuple[OptIn, ...] = ()
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
@@ -175,6 +178,7 @@ def validate_record(raw: Mapping[str, Any]) -> CustomerRecord:
         if not _SKU.match(sku)
     )
     endpoints = _push(raw, problems)
+    push_keys = _push_keys(raw, problems)
     record = CustomerRecord(
         external_id=external_id,
         name=_text(raw, "name"),
@@ -189,6 +193,7 @@ def validate_record(raw: Mapping[str, Any]) -> CustomerRecord:
         ),
         wishlist=tuple(dict.fromkeys(wishlist)),
         push_endpoints=endpoints,
+        push_keys=push_keys,
         opt_ins=_opt_ins(raw.get("opt_in"), problems),
     )
     if problems:
@@ -221,6 +226,36 @@ def _push(raw: Mapping[str, Any], problems: list[FieldProblem]) -> tuple[tuple[s
             )
         else:
             out.append((kind, endpoint))
+    return tuple(out)
+
+
+def _b64url_len(value: str) -> int:
+    try:
+        return len(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, binascii.Error):
+        return -1
+
+
+def _push_keys(
+    raw: Mapping[str, Any], problems: list[FieldProblem]
+) -> tuple[tuple[str, str, str], ...]:
+    """Web Push ``keys`` (RFC 8291): p256dh = an uncompressed P-256 point, auth = 16 bytes."""
+    out = []
+    for i, item in enumerate(raw.get("push_subscriptions") or []):
+        keys = item.get("keys") if isinstance(item, Mapping) else None
+        if not keys:
+            continue
+        p256dh, auth = str(keys.get("p256dh", "")), str(keys.get("auth", ""))
+        if _b64url_len(p256dh) != 65:
+            hint = "is not a base64url P-256 public key (65 bytes uncompressed)"
+            problems.append(
+                FieldProblem(f"push_subscriptions[{i}].keys.p256dh", p256dh[:100], hint)
+            )
+        elif _b64url_len(auth) != 16:
+            hint = "is not a base64url 16-byte auth secret"
+            problems.append(FieldProblem(f"push_subscriptions[{i}].keys.auth", auth[:100], hint))
+        else:
+            out.append((str(item.get("endpoint", "")).strip(), p256dh, auth))
     return tuple(out)
 
 

@@ -111,7 +111,9 @@ class Dispatcher:
         people = {r.id: r for r in conn.execute(select(customers).where(customers.c.id.in_(ids)))}
         tokens: dict[int, str] = {}
         for r in conn.execute(
-            select(push_subscriptions).where(push_subscriptions.c.customer_id.in_(ids))
+            select(push_subscriptions)
+            .where(push_subscriptions.c.customer_id.in_(ids))
+            .order_by(push_subscriptions.c.id)  # the oldest first: a stable choice
         ):
             tokens.setdefault(r.customer_id, r.endpoint)
         out = {}

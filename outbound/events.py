@@ -53,10 +53,19 @@ class PriceData(BaseModel):
     url: Annotated[str, Field(max_length=2000)]
 
 
+class PushKeys(BaseModel):
+    """A browser's PushSubscription.keys (RFC 8291), base64url."""
+
+    model_config = Strict
+    p256dh: Annotated[str, Field(min_length=1, max_length=200)]
+    auth: Annotated[str, Field(min_length=1, max_length=100)]
+
+
 class PushSubscription(BaseModel):
     model_config = Strict
     kind: Literal["fcm", "webpush"]
     endpoint: Annotated[str, Field(min_length=1, max_length=2000)]
+    keys: PushKeys | None = Field(None, description="Web Push only: p256dh and auth")
 
 
 class Membership(BaseModel):
@@ -189,7 +198,7 @@ def _upsert(conn: Connection, app: App, data: CustomerData, actor: str) -> dict[
         exclude={"membership", "preference", "push_subscriptions"}, exclude_none=True
     )
     raw["preference"] = [c.value for c in data.preference]
-    raw["push_subscriptions"] = [p.model_dump() for p in data.push_subscriptions]
+    raw["push_subscriptions"] = [p.model_dump(exclude_none=True) for p in data.push_subscriptions]
     if data.membership:
         raw["membership_tier"], raw["membership_expires_on"] = (
             data.membership.tier,

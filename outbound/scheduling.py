@@ -137,6 +137,8 @@ class Scheduler:
     reap_seconds: float = 15
     reload_seconds: float = 30
     lock_file: str = ""
+    #: leader-only periodic job (every ``reap_seconds``): escalate unopened pushes
+    escalate: Callable[[], object] | None = None
     _aps: BackgroundScheduler = field(init=False)
     _lock: LeaderLock = field(init=False)
     _loaded: dict[int, tuple[str, str, str]] = field(default_factory=dict)
@@ -170,6 +172,10 @@ class Scheduler:
             self.leader = True
             log.info("this node leads the scheduler")
             self._aps.add_job(self._reap, "interval", seconds=self.reap_seconds, id="reap")
+            if self.escalate is not None:
+                self._aps.add_job(
+                    self.escalate, "interval", seconds=self.reap_seconds, id="escalate"
+                )
             self._aps.add_job(
                 self.reload,
                 "interval",

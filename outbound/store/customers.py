@@ -101,7 +101,9 @@ def _replace_children(conn: Connection, cid: int, record: CustomerRecord, now: d
         conn.execute(
             insert(wishlist_items), [{"customer_id": cid, "sku": s} for s in record.wishlist]
         )
+    web_keys = {e: {"p256dh": p, "auth": a} for e, p, a in record.push_keys}
     for kind, endpoint in record.push_endpoints:
+        keys = web_keys.get(endpoint, {}) if kind == "webpush" else {}
         known = conn.execute(
             select(push_subscriptions.c.id).where(
                 push_subscriptions.c.customer_id == cid, push_subscriptions.c.endpoint == endpoint
@@ -110,8 +112,14 @@ def _replace_children(conn: Connection, cid: int, record: CustomerRecord, now: d
         if known is None:
             conn.execute(
                 insert(push_subscriptions).values(
-                    customer_id=cid, kind=kind, endpoint=endpoint, keys={}, created_at=now
+                    customer_id=cid, kind=kind, endpoint=endpoint, keys=keys, created_at=now
                 )
+            )
+        elif keys:  # a browser re-subscribed with new keys on the same endpoint
+            conn.execute(
+                update(push_subscriptions)
+                .where(push_subscriptions.c.id == known.id)
+                .values(keys=keys)
             )
 
 

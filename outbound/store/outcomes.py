@@ -135,6 +135,11 @@ def record_error(
     return record_result(conn, claimed, result, now=now, ladder=ladder, actor=actor)
 
 
+def plan_next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: Ladder) -> int:
+    """Queue the ladder's next channel after ``claimed`` (also used to escalate unopened pushes)."""
+    return _next_rung(conn, claimed, now, ladder)
+
+
 def _next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: Ladder) -> int:
     history = conn.execute(
         select(deliveries.c.channel, deliveries.c.outcome)

@@ -21,6 +21,7 @@ EVENT_TYPES = (
     "price.dropped",
     "customer.upserted",
     "consent.changed",
+    "push.receipt",  # POST /v1/receipts: the shop's app reports a push delivered / opened
 )
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

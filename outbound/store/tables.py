@@ -322,3 +322,15 @@ provider_refs = Table(
     Column("created_at", TS, nullable=False),
     Index("ix_provider_refs_delivery_id", "delivery_id"),
 )
+
+# What the shop's app reported about a push (POST /v1/receipts), and whether an unopened push
+# was escalated to the next channel of the ladder.
+push_receipts = Table(
+    "push_receipts",
+    metadata,
+    Column("delivery_id", Id, ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True),
+    Column("delivered_at", TS),
+    Column("opened_at", TS),
+    Column("escalated_to", Id),  # the next-rung delivery made when it stayed unopened
+    Column("updated_at", TS, nullable=False),
+)

@@ -1,0 +1,58 @@
+"""Small values of the push channel: Retry-After, subscription keys, token commands, config."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from outbound.channels.push import retry_after
+from outbound.channels.push_auth import CommandTokens
+from outbound.config import load_settings
+from outbound.customers import validate_record
+from outbound.errors import TransientChannelError, ValidationError
+from outbound.store.push import mask_endpoint
+from tests.conftest import CONFIG_DIR
+from tests.push.peers import UserAgent
+
+NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+
+
+def test_retry_after_accepts_seconds_and_http_dates_and_ignores_garbage() -> None:
+    assert retry_after("120", NOW) == 120.0
+    assert retry_after(format_datetime(NOW + timedelta(minutes=5), usegmt=True), NOW) == 300.0
+    assert retry_after(format_datetime(NOW - timedelta(minutes=5), usegmt=True), NOW) == 0.0
+    assert retry_after("soon", NOW) is None and retry_after(None, NOW) is None
+
+
+def test_webpush_keys_are_kept_per_endpoint_and_bad_keys_are_named() -> None:
+    keys = UserAgent("ua").keys()
+    sub = {"kind": "webpush", "endpoint": "https://push.example/abc", "keys": keys}
+    record = validate_record({"external_id": "C1", "push_subscriptions": [sub]})
+    assert record.push_keys == (("https://push.example/abc", keys["p256dh"], keys["auth"]),)
+    bad = {**sub, "keys": {"p256dh": "AAAA", "auth": keys["auth"]}}
+    with pytest.raises(ValidationError, match=r"push_subscriptions\[0\]\.keys\.p256dh"):
+        validate_record({"external_id": "C1", "push_subscriptions": [bad]})
+
+
+def test_a_failing_token_command_is_transient_and_does_not_show_its_output() -> None:
+    tokens = CommandTokens("sh -c 'echo secret-ish >&2; exit 3'")
+    with pytest.raises(TransientChannelError, match="exited 3") as caught:
+        tokens.token()
+    assert "secret-ish" not in str(caught.value)
+    assert CommandTokens("printf tok-1").token() == "tok-1"
+
+
+def test_endpoints_are_masked_to_origin_and_last_four() -> None:
+    assert mask_endpoint("https://fcm.googleapis.com/fcm/send/abcdef123456") == (
+        "https://fcm.googleapis.com/…3456"
+    )
+    assert mask_endpoint("app-token-9876") == "…9876"
+
+
+def test_push_stays_on_the_log_sink_by_default() -> None:
+    settings = load_settings(CONFIG_DIR, environ={})
+    assert settings.get("push", "adapter") == "log"
+    assert settings.get("push", "webpush_max_bytes") == 4096
+    assert settings.get("push", "fcm_max_bytes") == 4000
