@@ -14,6 +14,7 @@ from outbound.config import Settings
 from outbound.dispatch import Dispatcher, system_clock
 from outbound.domain import Channel, RetryPolicy
 from outbound.policy import load_rules_file
+from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.receipts import Escalation, escalation_delays
 from outbound.scheduling import Scheduler
@@ -31,6 +32,7 @@ class App:
     ladder: Ladder
     clock: Callable[[], datetime]
     _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
+    _messaging: MessagingRules | None = None
 
     def channels(self) -> dict[Channel, ChannelPort]:
         """The configured adapters: the log sink unless ``[sms] adapter = "smpp"`` or
@@ -71,7 +73,14 @@ class App:
             batch=int(worker["batch_size"]),
             lease=timedelta(seconds=float(worker["lease_seconds"])),
             reap_every=timedelta(seconds=float(self.settings.get("scheduler", "reap_seconds"))),
+            messaging=self.messaging(),
         )
+
+    def messaging(self) -> MessagingRules:
+        """Per-jurisdiction keywords and footer channels (policies.toml), read once."""
+        if self._messaging is None:
+            self._messaging = load_messaging(self.settings.policies_file)
+        return self._messaging
 
     def scheduler(self) -> Scheduler:
         sched, escalation = self.settings.values["scheduler"], self.escalation()

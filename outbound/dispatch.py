@@ -20,7 +20,8 @@ from outbound.channels.base import ChannelPort, Message
 from outbound.domain import Accepted, Channel, SendResult
 from outbound.errors import ChannelError, TransientChannelError
 from outbound.masking import mask_text
-from outbound.messages import render
+from outbound.messages import render_message
+from outbound.policy.messaging import MessagingRules
 from outbound.policy.model import Rules
 from outbound.store.outbox import Claimed, claim, in_flight_or_due, reap
 from outbound.store.outcomes import Ladder, record_error, record_result, record_sent
@@ -56,6 +57,7 @@ class Dispatcher:
     brand: str = "Shop"
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     stats: DispatchStats = field(default_factory=DispatchStats)
+    messaging: MessagingRules | None = None
     _last_reap: datetime | None = None
 
     def run_once(self) -> int:
@@ -127,10 +129,24 @@ class Dispatcher:
                 c.customer_id,
                 to or "",
                 person.locale,
-                render(c.kind, person.locale, c.payload, self.brand),
+                render_message(
+                    c.kind,
+                    c.channel,
+                    person.locale,
+                    c.payload,
+                    brand=self.brand,
+                    footer=self._footer(person.country, c.channel),
+                ),
                 c.payload,
             )
         return out
+
+    def _footer(self, country: str | None, channel: Channel) -> bool:
+        """The opt-out footer where the customer's jurisdiction requires it (SMS by default)."""
+        if self.messaging is None:
+            return channel is Channel.SMS
+        code = self.rules.for_country(country).code
+        return channel in self.messaging.for_code(code).footer_channels
 
     def _deliver(self, item: Claimed, message: Message) -> None:
         adapter = self.channels.get(item.channel)

@@ -340,3 +340,17 @@ def test_two_notifications_of_one_customer_keep_separate_ladders(make_app: AppFa
         ).all()
     by_order = {(r.dedupe_key.split(":")[2], r.rung): r.channel for r in rows}
     assert by_order == {("A1", 0): "sms", ("A1", 1): "voice", ("A2", 0): "sms"}
+
+
+def test_opt_out_footer_goes_on_sms_but_not_on_push(make_app: AppFactory) -> None:
+    app = make_app()
+    cid = add_customer(app, "C1", NY, preference="push>sms", push_token="tok-1")
+    trigger(app, Kind.SHIPPING, cid, shipping())
+    channels = _channels(push=always(Outcome.FAILED))
+    worker = app.dispatcher(channels)  # type: ignore[arg-type]
+    worker.run_once()
+    worker.run_once()
+    (push,) = channels[Channel.PUSH].sent
+    (sms,) = channels[Channel.SMS].sent
+    assert "A1" in push.text and "STOP" not in push.text
+    assert sms.text.endswith("Reply STOP to opt out.")
