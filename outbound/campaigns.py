@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from outbound import triggers
+from outbound import messages, triggers
 from outbound.customers import _zones
-from outbound.domain import Defer, Kind, Send
+from outbound.domain import Channel, Defer, Kind, Send
 from outbound.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.policy import decide
 from outbound.policy.model import NotificationView, Rules
@@ -146,6 +146,7 @@ def segment_query(campaign: Any, now: datetime) -> Select[Any]:
     query = select(
         customers.c.id,
         customers.c.external_id,
+        customers.c.locale,
         customers.c.timezone,
         customers.c.membership_tier,
         customers.c.membership_expires_on,
@@ -298,6 +299,9 @@ class Preview:
     deferred: Counter[str] = field(default_factory=Counter)
     first_resume: dict[str, datetime] = field(default_factory=dict)
     suppressed: Counter[str] = field(default_factory=Counter)
+    #: SMS that would go out (now or deferred): "2 parts, ucs2" -> count; longest text in chars
+    sms_parts: Counter[str] = field(default_factory=Counter)
+    sms_longest: int = 0
 
 
 def preview(
@@ -316,6 +320,7 @@ def preview(
             ).scalars()
         )
         snaps = load_snapshots(conn, [r.customer_id for r in reqs], now)
+        locales = {r.id: r.locale for r in rows}
         out.selected += len(reqs)
         for req in reqs:
             if req.dedupe_key in known:
@@ -327,7 +332,17 @@ def preview(
                 rules,
             )
             _tally(out, d)
+            if isinstance(d, (Send, Defer)) and d.channel is Channel.SMS:
+                _sms_size(
+                    out,
+                    messages.preview(req.kind, Channel.SMS, locales[req.customer_id], req.payload),
+                )
     return out
+
+
+def _sms_size(out: Preview, sms: messages.Preview) -> None:
+    out.sms_parts[f"{sms.parts} part{'s' if sms.parts > 1 else ''}, {sms.encoding}"] += 1
+    out.sms_longest = max(out.sms_longest, sms.chars)
 
 
 def _tally(out: Preview, d: Any) -> None:

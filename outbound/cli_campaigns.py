@@ -290,6 +290,8 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
         "deferred": dict(result.deferred),
         "first_resume": result.first_resume,
         "suppressed": dict(result.suppressed),
+        "sms_parts": dict(result.sms_parts),
+        "sms_longest_chars": result.sms_longest,
     }
     if as_json:
         emit_json(data)
@@ -303,4 +305,8 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
         for ch, n in sorted(result.deferred.items())
     ]
     rows += [["suppressed", "-", n, reason] for reason, n in result.suppressed.most_common()]
+    rows += [
+        ["sms size", "sms", n, f"{size} (longest {result.sms_longest} chars)"]
+        for size, n in sorted(result.sms_parts.items())
+    ]
     click.echo(table(["outcome", "channel", "count", "note"], rows))

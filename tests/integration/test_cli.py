@@ -150,6 +150,8 @@ def test_campaign_preview_counts_without_writing_and_run_is_idempotent_per_fire(
         + sum(preview["suppressed"].values())
         == 1
     )
+    assert preview["sms_parts"] == {"1 part, gsm7": 1}  # C1 prefers SMS: its size is known
+    assert 60 < preview["sms_longest_chars"] <= 160
     assert json.loads(run(home, "customer", "show", "C1", "--json").stdout)["history"] == []
     ran = json.loads(run(home, "campaign", "run", "r14", "--json").stdout)
     assert (ran["selected"], ran["created"]) == (1, 1)
