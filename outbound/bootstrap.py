@@ -19,7 +19,7 @@ from outbound.policy.model import Rules
 from outbound.receipts import Escalation, escalation_delays
 from outbound.scheduling import Scheduler
 from outbound.store.db import make_engine, require_current_schema
-from outbound.store.outcomes import Ladder
+from outbound.store.outcomes import Ladder, settle_silent
 from outbound.triggers import Expiry
 
 
@@ -92,13 +92,27 @@ class App:
             reap_seconds=float(sched["reap_seconds"]),
             reload_seconds=float(sched["reload_seconds"]),
             lock_file=str(sched["lock_file"]),
-            escalate=escalation.run_once if escalation.delays else None,
+            housekeeping=self._housekeeping(escalation),
         )
 
     def escalation(self) -> Escalation:
         """Unopened pushes -> next channel, per ``[push] escalate_unopened_minutes_<kind>``."""
         delays = escalation_delays(self.settings.values["push"])
         return Escalation(self.engine, delays, self.ladder, self.clock)
+
+    def _housekeeping(self, escalation: Escalation) -> dict[str, Callable[[], object]]:
+        jobs: dict[str, Callable[[], object]] = {"silent_receipts": self.settle_silent}
+        if escalation.delays:
+            jobs["escalate"] = escalation.run_once
+        return jobs
+
+    def settle_silent(self) -> int:
+        """Close ``sent`` deliveries whose receipts never came ([sms] receipt_timeout_hours)."""
+        hours = float(self.settings.get("sms", "receipt_timeout_hours"))
+        with self.engine.begin() as conn:
+            return settle_silent(
+                conn, now=self.clock(), older_than=timedelta(hours=hours), ladder=self.ladder
+            )
 
     def close(self) -> None:
         for adapter in self._adapters.values():

@@ -54,6 +54,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "program": "Shop alerts",
         "frequency": "Msg frequency varies",
         "support": "support@shop.example",
+        "receipt_timeout_hours": 48.0,
     },
     "voice": {
         "dialers": 0,

@@ -137,8 +137,9 @@ class Scheduler:
     reap_seconds: float = 15
     reload_seconds: float = 30
     lock_file: str = ""
-    #: leader-only periodic job (every ``reap_seconds``): escalate unopened pushes
-    escalate: Callable[[], object] | None = None
+    #: leader-only periodic jobs (every ``reap_seconds``), e.g. escalate unopened pushes,
+    #: close sent messages whose receipts never came
+    housekeeping: dict[str, Callable[[], object]] = field(default_factory=dict)
     _aps: BackgroundScheduler = field(init=False)
     _lock: LeaderLock = field(init=False)
     _loaded: dict[int, tuple[str, str, str]] = field(default_factory=dict)
@@ -172,10 +173,8 @@ class Scheduler:
             self.leader = True
             log.info("this node leads the scheduler")
             self._aps.add_job(self._reap, "interval", seconds=self.reap_seconds, id="reap")
-            if self.escalate is not None:
-                self._aps.add_job(
-                    self.escalate, "interval", seconds=self.reap_seconds, id="escalate"
-                )
+            for name, job in self.housekeeping.items():
+                self._aps.add_job(job, "interval", seconds=self.reap_seconds, id=name)
             self._aps.add_job(
                 self.reload,
                 "interval",

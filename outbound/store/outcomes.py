@@ -254,6 +254,20 @@ def _settle(
     if not parts or (not failed and any(p.outcome is None for p in parts)):
         return None
     final = failed[0] if failed else parts[-1]
+    row, claimed = _sent_delivery(conn, delivery_id, channel)
+    if claimed is None:
+        return None  # already settled (a repeated receipt), or not recorded as sent yet
+    result = SendResult(
+        Outcome(final.outcome), row.provider_ref, {**row.detail, "receipt": final.detail}
+    )
+    record_result(conn, claimed, result, now=now, ladder=ladder, actor=actor)
+    return int(row.id)
+
+
+def _sent_delivery(
+    conn: Connection, delivery_id: int, channel: Channel
+) -> tuple[Any, Claimed | None]:
+    """The delivery as a Claimed, if it is still waiting for its receipts."""
     row = conn.execute(
         select(
             deliveries, notifications.c.customer_id, notifications.c.kind, notifications.c.payload
@@ -262,7 +276,7 @@ def _settle(
         .where(deliveries.c.id == delivery_id)
     ).one()
     if row.status != DeliveryStatus.SENT.value:
-        return None  # already settled (a repeated receipt), or not recorded as sent yet
+        return row, None
     claimed = Claimed(
         int(row.id),
         int(row.notification_id),
@@ -274,8 +288,31 @@ def _settle(
         int(row.attempts),
         tuple(row.caps_reserved or ()),
     )
-    result = SendResult(
-        Outcome(final.outcome), row.provider_ref, {**row.detail, "receipt": final.detail}
-    )
-    record_result(conn, claimed, result, now=now, ladder=ladder, actor=actor)
-    return int(row.id)
+    return row, claimed
+
+
+def settle_silent(
+    conn: Connection, *, now: datetime, older_than: timedelta, ladder: Ladder, limit: int = 500
+) -> int:
+    """Sent deliveries whose receipts never came are closed as delivered (no receipt).
+
+    Many networks do not return receipts for every message; moving the ladder on silence would
+    notify a customer twice, so silence counts as accepted, and the detail says so.
+    """
+    stale = conn.execute(
+        select(deliveries.c.id, deliveries.c.channel)
+        .where(
+            deliveries.c.status == DeliveryStatus.SENT.value,
+            deliveries.c.updated_at < now - older_than,
+        )
+        .order_by(deliveries.c.id)
+        .limit(limit)
+    ).all()
+    for delivery_id, channel in stale:
+        row, claimed = _sent_delivery(conn, int(delivery_id), Channel(channel))
+        if claimed is None:
+            continue
+        note = f"no receipt within {older_than.total_seconds() / 3600:g} h; counted as delivered"
+        result = SendResult(Outcome.DELIVERED, row.provider_ref, {**row.detail, "receipt": note})
+        record_result(conn, claimed, result, now=now, ladder=ladder, actor="receipts")
+    return len(stale)

@@ -354,3 +354,28 @@ def test_opt_out_footer_goes_on_sms_but_not_on_push(make_app: AppFactory) -> Non
     (sms,) = channels[Channel.SMS].sent
     assert "A1" in push.text and "STOP" not in push.text
     assert sms.text.endswith("Reply STOP to opt out.")
+
+
+def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(
+    make_app: AppFactory, clock: FrozenClock
+) -> None:
+    from outbound.domain import Accepted
+
+    app = make_app()  # [sms] receipt_timeout_hours = 48
+    cid = add_customer(app, "C1", NY, preference="sms>voice")
+    trigger(app, Kind.SHIPPING, cid, shipping())
+    channels = _channels(sms=lambda m: Accepted(("smsc-1",), {}))
+    app.dispatcher(channels).run_once()  # type: ignore[arg-type]
+    clock.advance(hours=47)
+    assert app.settle_silent() == 0
+    with app.engine.begin() as conn:
+        assert conn.execute(select(deliveries.c.status)).scalar_one() == "sent"
+    clock.advance(hours=2)
+    assert app.settle_silent() == 1
+    with app.engine.begin() as conn:
+        rows = conn.execute(
+            select(deliveries.c.status, deliveries.c.outcome, deliveries.c.detail)
+        ).all()
+        status = conn.execute(select(notifications.c.status)).scalar_one()
+    assert [(r.status, r.outcome) for r in rows] == [("done", "delivered")]  # no second channel
+    assert "no receipt within 48 h" in rows[0].detail["receipt"] and status == "reached"
