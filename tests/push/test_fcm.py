@@ -16,7 +16,7 @@ from outbound import bootstrap
 from outbound.channels.base import Message
 from outbound.domain import Channel, Kind
 from outbound.errors import PermanentChannelError
-from outbound.messages import render
+from outbound.messages import render_message
 from outbound.store.tables import deliveries, push_subscriptions
 from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger
@@ -50,7 +50,7 @@ def test_fcm_success_records_delivered_with_the_message_name_as_provider_ref(
     assert sent["token"] == TOKEN
     assert sent["notification"] == {
         "title": "Shop",
-        "body": render(Kind.SHIPPING, "en-US", shipping("A1")),
+        "body": render_message(Kind.SHIPPING, Channel.PUSH, "en-US", shipping("A1"), footer=False),
     }
     assert sent["data"] == {"delivery_id": str(row.id), "kind": "shipping"}
 
