@@ -85,7 +85,7 @@ def test_a_push_not_opened_within_the_kinds_delay_escalates_to_sms_once(
     assert app.escalation().run_once() == []  # escalated once, not at every run
     app.dispatcher().run_once()
     assert _channels(app) == [("push", "delivered"), ("sms", "delivered")]
-    assert app.scheduler().escalate is not None  # the scheduler leader runs it periodically
+    assert "escalate" in app.scheduler().housekeeping  # the scheduler leader runs it periodically
 
 
 def test_a_kind_without_an_escalation_delay_is_never_escalated(
@@ -95,7 +95,7 @@ def test_a_kind_without_an_escalation_delay_is_never_escalated(
     _pushed(app)  # a shipping notice: no delay configured for shipping here
     clock.advance(hours=2)
     assert app.escalation().run_once() == []
-    assert app.scheduler().escalate is not None
+    assert "escalate" in app.scheduler().housekeeping
 
 
 def test_receipts_need_a_signature_the_permission_and_a_known_push_delivery(
