@@ -18,7 +18,7 @@ from outbound.cli_api import api_group, source
 from outbound.cli_campaigns import campaign
 from outbound.cli_context import JSON_OPTION, Ctx, fail, now, pass_ctx
 from outbound.cli_customers import consent, customer
-from outbound.cli_voice import flow_group
+from outbound.cli_voice import call_group, flow_group
 from outbound.config import find_config_dir
 from outbound.errors import ConfigError, NotFoundError, OutboundError, ValidationError
 from outbound.store import audit
@@ -350,15 +350,23 @@ def serve(
     show_default=True,
     help="SQLite file to (re)create for the demo.",
 )
+@click.option(
+    "--log-channel",
+    is_flag=True,
+    help="Send SMS and push to the embedded log channel even when the loopback peers can run.",
+)
 @JSON_OPTION
 @pass_ctx
-def demo(ctx: Ctx, path: str, as_json: bool) -> None:
+def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
     """Watch it work: ~50 customers in 10 time zones, all three kinds, on a fresh SQLite file.
 
     Shipping and price-drop events go through the webhook trigger path, renewals through a
     campaign fired by the scheduler, and in-process workers send through policy, caps and the
-    fallback ladder to the embedded log channel (providers simulated: some SMS bounce, some
-    calls go unanswered). Prints what was sent, deferred (quiet hours) and suppressed, and why.
+    fallback ladder. SMS go over SMPP to a loopback SMSC (tests/sms/smsc.js, npm smpp) when
+    node and tests/sms/node_modules are installed, push to loopback Web Push / FCM services;
+    otherwise (and for voice) to the embedded log channel with scripted outcomes. Some SMS
+    bounce, some push subscriptions are gone, some calls go unanswered. Prints which providers
+    were used, what was sent, deferred (quiet hours) and suppressed, and why.
 
     \b
     Example:
@@ -373,10 +381,11 @@ def demo(ctx: Ctx, path: str, as_json: bool) -> None:
     ctx.db = f"sqlite:///{target}"
     upgrade(make_engine(ctx.db))
     say = (lambda _m: None) if as_json else (lambda m: click.echo(f"- {m}"))
-    result = run_demo(ctx.app(), say)
+    result = run_demo(ctx.app(), say, use_peers=not log_channel)
     if as_json:
         emit_json(
             {
+                "providers": result.providers,
                 "customers": result.customers,
                 "notifications": result.notifications,
                 "sent": {f"{c}:{o}": n for (c, o), n in result.summary["sent"].items()},
@@ -454,5 +463,6 @@ cli.add_command(campaign)
 cli.add_command(customer)
 cli.add_command(consent)
 cli.add_command(flow_group)
+cli.add_command(call_group)
 cli.add_command(source)
 cli.add_command(api_group)

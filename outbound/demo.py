@@ -3,8 +3,11 @@
 Everything goes through the production path: customers through the import validator, shipping
 and price drops through ``triggers`` (what the webhooks call), renewals through a campaign
 fired by the leader-elected scheduler, and in-process dispatch workers through the policy,
-caps and fallback ladder to the embedded log channel. Outcomes are scripted (some SMS
-undeliverable, some calls unanswered) so the fallback ladder can be watched.
+caps and fallback ladder to the providers of ``outbound.demo_peers``: the loopback SMSC over
+SMPP and the loopback Web Push / FCM services when they can run here, else the embedded log
+channel (always for voice). Some SMS are undeliverable (UNDELIV receipts from the SMSC, or
+scripted), some push subscriptions are gone (410 / UNREGISTERED) and some calls go unanswered,
+so the fallback ladder can be watched.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from sqlalchemy import select
 from outbound import bootstrap, triggers
 from outbound.campaigns import CampaignSpec
 from outbound.campaigns import create as create_campaign
-from outbound.channels.base import Message
 from outbound.customers import validate_record
-from outbound.domain import Channel, ConsentAction, Kind, Outcome, Purpose
+from outbound.demo_peers import Providers, open_providers, scripted_outcome
+from outbound.domain import Channel, ConsentAction, Kind, Purpose
 from outbound.store import audit
 from outbound.store.customers import add_consent, add_suppression, upsert_customer
-from outbound.store.tables import customers, deliveries, notifications
+from outbound.store.tables import consents, customers, deliveries, notifications
+
+__all__ = ["DemoResult", "demo_customers", "run_demo", "scripted_outcome", "summarize"]
+
+Subscription = Callable[[int], dict[str, Any] | None]
 
 #: (country, IANA zone or "" to derive it from the number, locale, how many)
 PLACES = [
@@ -62,7 +69,11 @@ def _phone(rng: random.Random, region: str) -> str:
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
 
-def demo_customers(today: datetime, seed: int = 7) -> list[dict[str, Any]]:
+def demo_customers(
+    today: datetime, seed: int = 7, subscription: Subscription | None = None
+) -> list[dict[str, Any]]:
+    """The demo's customers; ``subscription(n)`` gives customer n's push subscription, if any
+    (a loopback Web Push or FCM one), else they get a made-up FCM token."""
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     for country, zone, locale, count in PLACES:
@@ -93,16 +104,11 @@ def demo_customers(today: datetime, seed: int = 7) -> list[dict[str, Any]]:
                     "opt_in": ";".join(opt),
                 }
             )
+            sub = subscription(n) if subscription and rows[-1]["push_token"] else None
+            if sub is not None:
+                rows[-1]["push_token"] = ""
+                rows[-1]["push_subscriptions"] = [sub]
     return rows
-
-
-def scripted_outcome(message: Message) -> Outcome:
-    """Demo provider behaviour: a few SMS bounce, a few calls go unanswered."""
-    if message.channel is Channel.SMS and message.customer_id % 7 in (1, 3):
-        return Outcome.FAILED
-    if message.channel is Channel.VOICE and message.customer_id % 2 == 0:
-        return Outcome.NO_ANSWER
-    return Outcome.ANSWERED if message.channel is Channel.VOICE else Outcome.DELIVERED
 
 
 @dataclass
@@ -113,27 +119,32 @@ class DemoResult:
     why_example: int | None
     audit_events: int
     seconds: float
+    providers: str = ""
 
 
-def _seed(app: bootstrap.App, now: datetime, say: Callable[[str], None]) -> list[int]:
+def _seed(
+    app: bootstrap.App, now: datetime, say: Callable[[str], None], providers: Providers
+) -> list[int]:
     ids = []
+    phones: list[tuple[int, str]] = []
     with app.engine.begin() as conn:
-        for raw in demo_customers(now):
-            cid, _ = upsert_customer(
-                conn, validate_record(raw), now=now, actor="demo", source="demo"
-            )
+        for raw in demo_customers(now, subscription=providers.subscription):
+            record = validate_record(raw)
+            cid, _ = upsert_customer(conn, record, now=now, actor="demo", source="demo")
             ids.append(cid)
-        add_consent(
-            conn,
-            ids[6],
-            Channel.SMS,
-            None,
-            ConsentAction.REVOKE,
-            source="sms",
-            evidence="replied STOP",
-            actor="demo",
-            now=now,
-        )
+            phones.append((cid, raw["phone"]))
+        if providers.sms is None:
+            add_consent(
+                conn,
+                ids[6],
+                Channel.SMS,
+                None,
+                ConsentAction.REVOKE,
+                source="sms",
+                evidence="replied STOP",
+                actor="demo",
+                now=now,
+            )
         add_consent(
             conn,
             ids[13],
@@ -150,7 +161,32 @@ def _seed(app: bootstrap.App, now: datetime, say: Callable[[str], None]) -> list
         f"imported {len(ids)} customers in {len({p[0] for p in PLACES})} countries "
         "(mixed preferences, consents, one revoked SMS, one on the do-not-call list)"
     )
+    if providers.sms is not None:
+        providers.script(phones)
+        _reply_stop(app, providers, ids[6], phones[6][1], say)
     return ids
+
+
+def _reply_stop(
+    app: bootstrap.App, providers: Providers, cid: int, phone: str, say: Callable[[str], None]
+) -> None:
+    """Customer ``cid`` texts STOP to the SMSC: an MO over SMPP, through the consent ledger."""
+    providers.channels()  # bound: the SMSC delivers MO only to a bound session
+    providers.sms.command(cmd="mo", **{"from": phone.lstrip("+"), "text": "STOP"})
+    deadline = time.monotonic() + 10
+    revoked = None
+    while revoked is None and time.monotonic() < deadline:
+        with app.engine.begin() as conn:
+            revoked = conn.execute(
+                select(consents.c.id).where(
+                    consents.c.customer_id == cid,
+                    consents.c.channel == Channel.SMS.value,
+                    consents.c.action == ConsentAction.REVOKE.value,
+                )
+            ).first()
+        time.sleep(0.05)
+    outcome = "SMS consent revoked" if revoked else "not handled within 10 s"
+    say(f"customer #{cid} texted STOP to the SMSC (SMPP deliver_sm): {outcome}, confirmation sent")
 
 
 def _trigger(app: bootstrap.App, ids: list[int], now: datetime, say: Callable[[str], None]) -> None:
@@ -230,23 +266,56 @@ def _campaign(app: bootstrap.App, now: datetime, say: Callable[[str], None]) -> 
     )
 
 
-def _dispatch(app: bootstrap.App, say: Callable[[str], None]) -> None:
+def _dispatch(app: bootstrap.App, providers: Providers, say: Callable[[str], None]) -> None:
+    """Workers until idle; with an SMSC, again after the receipts (fallbacks) came in."""
     stop = threading.Event()
-    workers = [
-        threading.Thread(
-            target=app.dispatcher(app.log_channels(scripted_outcome)).run, args=(stop, 0.1, True)
-        )
-        for _ in range(2)
-    ]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=40)
-    say(
-        "dispatch workers drained everything due now (policy re-checked at claim, caps reserved); "
-        "providers: the embedded log channel with scripted outcomes (some SMS bounce, some calls "
-        'go unanswered) — configure [sms] adapter = "smpp" for a real SMSC'
+    deadline = time.monotonic() + 40
+    rounds = 0
+    while time.monotonic() < deadline:
+        rounds += 1
+        workers = [
+            threading.Thread(
+                target=app.dispatcher(providers.channels()).run,
+                args=(stop, 0.1, True),
+                name=f"demo-worker-{i}",
+            )
+            for i in range(2)
+        ]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=max(deadline - time.monotonic(), 1))
+        if not providers.receipts or not _await_receipts(app, deadline):
+            break
+    stop.set()
+    how = (
+        "sent over SMPP, outcomes by delivery receipt"
+        if providers.receipts
+        else "SMS outcomes scripted (some bounce)"
     )
+    say(
+        f"dispatch workers drained everything due now in {rounds} round(s) (policy re-checked at "
+        f"claim, caps reserved); {how}; calls scripted (some go unanswered)"
+    )
+
+
+def _await_receipts(app: bootstrap.App, deadline: float) -> bool:
+    """Wait until no SMS awaits its receipt; True when that left new work due now."""
+    while time.monotonic() < deadline:
+        with app.engine.begin() as conn:
+            waiting = conn.execute(
+                select(deliveries.c.id).where(deliveries.c.status == "sent").limit(1)
+            ).first()
+        if waiting is None:
+            break
+        time.sleep(0.05)
+    with app.engine.begin() as conn:
+        due = conn.execute(
+            select(deliveries.c.id)
+            .where(deliveries.c.status == "queued", deliveries.c.due_at <= app.clock())
+            .limit(1)
+        ).first()
+    return due is not None
 
 
 def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
@@ -283,13 +352,19 @@ def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
     }, example
 
 
-def run_demo(app: bootstrap.App, say: Callable[[str], None]) -> DemoResult:
+def run_demo(
+    app: bootstrap.App, say: Callable[[str], None], *, use_peers: bool = True
+) -> DemoResult:
+    """The demo on ``app``; real peers on loopback when available (``use_peers``), all stopped
+    before this returns."""
     started = time.monotonic()
     now = app.clock()
-    ids = _seed(app, now, say)
-    _trigger(app, ids, now, say)
-    _campaign(app, app.clock(), say)
-    _dispatch(app, say)
+    with open_providers(app, use_peers) as providers:
+        say(providers.description)
+        ids = _seed(app, now, say, providers)
+        _trigger(app, ids, now, say)
+        _campaign(app, app.clock(), say)
+        _dispatch(app, providers, say)
     summary, example = summarize(app)
     with app.engine.begin() as conn:
         checked = audit.verify(conn)
@@ -297,5 +372,11 @@ def run_demo(app: bootstrap.App, say: Callable[[str], None]) -> DemoResult:
     if not checked.ok:
         raise RuntimeError(f"audit chain broken at {checked.broken_at}: {checked.problem}")
     return DemoResult(
-        len(ids), total, summary, example, checked.checked, time.monotonic() - started
+        len(ids),
+        total,
+        summary,
+        example,
+        checked.checked,
+        time.monotonic() - started,
+        providers.description,
     )

@@ -18,6 +18,7 @@ import logging
 import queue
 import random
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -234,6 +235,8 @@ class SmppSms:
             allow_unknown_opt_params=True,
         )
         client.connect()
+        # small PDUs answered one by one: without TCP_NODELAY each submit waits on Nagle (~10 ms)
+        client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             client.bind_transceiver(
                 system_id=s.system_id, password=s.password, system_type=s.system_type

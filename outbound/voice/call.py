@@ -60,16 +60,25 @@ class SipCallSession:
         self.engine, self.h, self.tts, self.asr, self.limits = engine, handle, tts, asr, limits
         self.speech = asr.has(locale)
         self._first_prompt = True
+        self.deadline = (handle.answered_at or time.monotonic()) + limits.max_seconds
+        self.cut_off = False  # the robot hung up at max_call_seconds
+
+    def _over_time(self) -> bool:
+        """Past ``max_call_seconds`` since answer: hang up (once) and say so."""
+        if not self.cut_off and time.monotonic() >= self.deadline:
+            self.cut_off = True
+            self.engine.hangup(self.h)
+        return self.cut_off
 
     def play(self, text: str, *, locale: str, barge_in: bool) -> PlayEnd:
-        if self.h.disconnected.is_set():
+        if self.h.disconnected.is_set() or self._over_time():
             return PlayEnd.HANGUP
         done = threading.Event()
         self.engine.play(self.h, str(self.tts.wav_for(text, locale)), done)
         detect = self._first_prompt and self.limits.machine_seconds > 0
         self._first_prompt = False
         while not done.wait(0.02):
-            if self.h.disconnected.is_set():
+            if self.h.disconnected.is_set() or self._over_time():
                 return PlayEnd.HANGUP
             if barge_in and not self.h.digits.empty():
                 self.engine.stop_playing(self.h)
@@ -82,6 +91,8 @@ class SipCallSession:
     def _await_greeting_end(self) -> PlayEnd:
         deadline = time.monotonic() + self.limits.greeting_max
         while time.monotonic() < deadline and not self.h.disconnected.is_set():
+            if self._over_time():
+                return PlayEnd.HANGUP
             if time.monotonic() - self.h.last_voice > 0.8:
                 return PlayEnd.MACHINE
             time.sleep(0.05)
@@ -90,9 +101,9 @@ class SipCallSession:
     def listen(self, grammar: Grammar, *, locale: str, timeout: float) -> Heard:
         if not self.h.digits.empty():
             return Heard(dtmf=self.h.digits.get())
-        rec = self.asr.start(locale, grammar.all_phrases()) if self.speech else None
         self._drain_audio()
-        self.h.capture = rec is not None
+        self.h.capture = self.speech  # queue the answer while a cold model still loads
+        rec = self.asr.start(locale, grammar.all_phrases()) if self.speech else None
         try:
             return self._listen_loop(rec, timeout)
         finally:
@@ -105,7 +116,7 @@ class SipCallSession:
     def _listen_loop(self, rec: Any, timeout: float) -> Heard:
         start = time.monotonic()
         while True:
-            if self.h.disconnected.is_set():
+            if self.h.disconnected.is_set() or self._over_time():
                 return Heard(hangup=True)
             if not self.h.digits.empty():
                 return Heard(dtmf=self.h.digits.get())
@@ -130,7 +141,7 @@ class SipCallSession:
         if not target:
             return False
         self.engine.transfer(self.h, target)
-        if not self.h.xfer_done.wait(15):
+        if not self.h.xfer_done.wait(max(0.0, min(15.0, self.deadline - time.monotonic()))):
             return False
         return 200 <= self.h.xfer_code < 300
 
@@ -166,6 +177,8 @@ def place_call(
         h.media_ready.wait(5)
         session = SipCallSession(engine, h, tts, asr, locale, limits)
         run = run_flow(flow, session, locale, values)
+        if session.cut_off:
+            run.callee_hung_up, run.cut_off = False, True
         engine.hangup(h)
         h.disconnected.wait(5)
         return CallReport(True, h.codes, h.last_code, h.reason, run=run)

@@ -25,6 +25,13 @@ INTENT_OF: dict[str, Intent] = {
     "stop": Intent.OPT_OUT,
 }
 MAX_STEPS = 30  # a callee pressing "repeat" forever still gets a goodbye
+#: An utterance with phrases of several intents goes to the first one listed here. A grammar
+#: without a garbage word maps noise onto short words ("그만 그만" is heard as "예 그만"), so
+#: an opt-out must never lose to a "yes" heard around it, nor a request for an agent.
+SPEECH_PRIORITY = ("stop", "agent", "repeat", "confirm")
+#: Below this recogniser confidence an utterance is "not understood" (asked again), not acted on:
+#: distorted audio makes a grammar-bound recogniser pick some phrase anyway, with low confidence.
+MIN_CONFIDENCE = 0.6
 
 
 class PlayEnd(StrEnum):
@@ -57,9 +64,12 @@ class Grammar:
     def match(self, heard: Heard) -> str | None:
         if heard.dtmf:
             return self.keys.get(heard.dtmf[0])
+        if heard.confidence is not None and heard.confidence < MIN_CONFIDENCE:
+            return None
         words = heard.text.strip().lower()
-        for intent, phrases in self.phrases.items():
-            if any(p.lower() in words for p in phrases if p):
+        rank = {name: i for i, name in enumerate(SPEECH_PRIORITY)}
+        for intent in sorted(self.phrases, key=lambda name: rank.get(name, len(rank))):
+            if any(p.lower() in words for p in self.phrases[intent] if p):
                 return intent
         return None
 
@@ -89,6 +99,7 @@ class RunResult:
     transferred: bool = False
     voicemail: bool = False
     callee_hung_up: bool = False
+    cut_off: bool = False  # the robot hung up at max_call_seconds
     seconds: float = 0.0
 
     def detail(self) -> dict[str, Any]:
@@ -101,6 +112,7 @@ class RunResult:
             "actions": self.actions,
             "transferred": self.transferred,
             "hangup_mid_prompt": self.callee_hung_up,
+            "max_seconds_reached": self.cut_off,
             "prompts": len(self.prompts),
         }
 

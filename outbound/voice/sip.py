@@ -13,10 +13,12 @@ from __future__ import annotations
 import array
 import contextlib
 import logging
+import os
 import queue
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,6 +31,19 @@ log = logging.getLogger("outbound.voice.sip")
 T = TypeVar("T")
 PJ_ETOOMANY = 70010
 VOICED_RMS = 500  # 16-bit PCM RMS above which a 20 ms frame counts as speech
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Point file descriptor 1 at stderr for a moment: ``--json`` output must stay clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class SipError(Exception):
@@ -161,7 +176,6 @@ class SipEngine:
         self._commands: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._calls: dict[int, _Call] = {}
         self.ep = pj.Endpoint()
-        self.ep.libCreate()
         ep_cfg = pj.EpConfig()
         ep_cfg.uaConfig.threadCnt = 0
         ep_cfg.uaConfig.mainThreadOnly = True
@@ -170,7 +184,9 @@ class SipEngine:
         ep_cfg.logConfig.consoleLevel = 1
         ep_cfg.medConfig.clockRate = cfg.clock_rate
         ep_cfg.medConfig.sndClockRate = cfg.clock_rate
-        self.ep.libInit(ep_cfg)
+        with _stdout_to_stderr():  # pjlib logs its start on stdout, before the log config
+            self.ep.libCreate()
+            self.ep.libInit(ep_cfg)
         self.ep.audDevManager().setNullDev()
         tcfg = pj.TransportConfig()
         tcfg.port = cfg.sip_port
@@ -326,9 +342,10 @@ class SipEngine:
             not c.handle.disconnected.is_set() for c in self._calls.values()
         ):
             self.poll(20)
-        for call in list(self._calls.values()):
+        while self._calls:  # no name may keep a Call alive past libDestroy (that aborts)
+            call = self._calls.popitem()[1]
             call.handle.pj_call = call.handle.listener = call.handle.player = None
-        self._calls.clear()
+            del call
         self.account.shutdown()
         del self.account
         self.ep.libDestroy()

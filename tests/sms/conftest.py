@@ -6,19 +6,18 @@ Makefile's test target runs it too). Locally a missing node skips; in CI it is a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-SMS_DIR = Path(__file__).resolve().parent
+from outbound.testing import smsc as loopback
+
+SMS_DIR = loopback.SMS_DIR
 SYSTEM_ID, PASSWORD = "outbound", "s3cr3t"  # SMPP passwords are at most 8 chars
 
 
@@ -51,46 +50,11 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "con
         time.sleep(0.02)
 
 
-class Smsc:
-    """The SMSC process: JSON-line commands on stdin, JSON-line events on stdout."""
+class Smsc(loopback.Smsc):
+    """The SMSC process (outbound.testing.smsc): JSON-line commands in, JSON-line events out."""
 
     def __init__(self, node: str) -> None:
-        self.proc = subprocess.Popen(
-            [node, str(SMS_DIR / "smsc.js"), SYSTEM_ID, PASSWORD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-        )
-        self._events: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.port = int(eventually(lambda: self._first("listening"), 15, "SMSC to listen")["port"])
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self._events.append(json.loads(line))
-
-    def _first(self, ev: str) -> dict[str, Any] | None:
-        found = self.events(ev)
-        return found[0] if found else None
-
-    def events(self, ev: str, **match: Any) -> list[dict[str, Any]]:
-        with self._lock:
-            return [
-                e
-                for e in self._events
-                if e["ev"] == ev and all(e.get(k) == v for k, v in match.items())
-            ]
-
-    def command(self, **cmd: Any) -> None:
-        assert self.proc.stdin is not None
-        before = len(self.events("ok"))
-        self.proc.stdin.write(json.dumps(cmd, ensure_ascii=False) + "\n")
-        self.proc.stdin.flush()
-        eventually(lambda: len(self.events("ok")) > before, 5, f"SMSC to take {cmd}")
+        super().__init__(SYSTEM_ID, PASSWORD, node=node)
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -104,10 +68,6 @@ class Smsc:
             "throughput_per_second": 200.0,
             **extra,
         }
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
 
 
 @pytest.fixture

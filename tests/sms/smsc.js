@@ -71,13 +71,11 @@ function flushReceipts() {
   const session = sessions.values().next().value;
   while (session && outbox.length) {
     const receipt = outbox.shift();
-    let acked = false;
+    const requeue = () => outbox.push(receipt); // the session died before acknowledging
+    session.once("close", requeue);
     session.deliver_sm(receipt.pdu, (resp) => {
-      acked = true;
+      session.removeListener("close", requeue);
       emit({ ev: "receipt_resp", id: receipt.id, stat: receipt.stat, status: resp.command_status });
-    });
-    session.once("close", () => {
-      if (!acked) outbox.push(receipt);
     });
   }
 }
@@ -137,6 +135,7 @@ function onSubmit(session, pdu) {
 
 const server = smpp.createServer((session) => {
   let bound = false;
+  session.setMaxListeners(0); // one "close" listener per receipt in flight (benchmarks: many)
   session.on("bind_transceiver", (pdu) => {
     const ok = pdu.system_id === systemId && pdu.password === password;
     emit({ ev: "bind", system_id: pdu.system_id, ok });

@@ -128,3 +128,13 @@ def test_korean_locale_prefix_matches_flow_locale() -> None:
     session = ScriptedSession([Heard(text="상담원")])
     result = _run("shipping", session, "ko")
     assert result.intent is Intent.AGENT
+
+
+def test_low_confidence_speech_is_asked_again_and_stop_outranks_yes() -> None:
+    session = ScriptedSession(
+        [Heard(text="네 확인", confidence=0.55), Heard(text="그만 예 그만", confidence=0.9)]
+    )
+    result = _run("shipping", session, "ko-KR")
+    assert result.intents == ["not_understood", "stop"]
+    assert result.intent is Intent.OPT_OUT and result.actions == ["opt_out"]
+    assert result.transcript == ["네 확인", "그만 예 그만"]

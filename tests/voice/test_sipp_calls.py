@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,8 +14,8 @@ from sqlalchemy import select
 
 from outbound.domain import Channel, Kind
 from outbound.store.tables import consents, deliveries, suppressions
-from tests.integration.helpers import NY, add_customer, shipping, trigger
-from tests.voice.conftest import REFERENCE, VoiceEnv, midday_zone
+from tests.integration.helpers import NY, add_customer, count, shipping, trigger
+from tests.voice.conftest import REFERENCE, ROOT, VoiceEnv, midday_zone
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +151,34 @@ def test_404_is_rejected_as_invalid_number(
 ) -> None:
     rows = _call(voice_env, sipp_uas, _rejecting("404 Not Found"))
     assert rows[0].outcome == "rejected" and "invalid number" in rows[0].detail["error"]
+
+
+def test_sigterm_mid_call_hangs_up_records_the_call_and_exits_cleanly(
+    voice_env: VoiceEnv, sipp_uas: Callable[[str], int]
+) -> None:
+    port = sipp_uas(_answering_with_keys())  # answers, never presses a key
+    voice_env.env["OUTBOUND_VOICE_TRUNK_URI"] = f"sip:{{number}}@127.0.0.1:{port}"
+    app = voice_env.app()
+    cid = add_customer(app, "C1", NY, preference="voice", timezone=midday_zone())
+    trigger(app, Kind.SHIPPING, cid, shipping("A1"))
+    cmd = [sys.executable, "-m", "outbound.voice.dialer", "--db", voice_env.db_url]
+    cmd += ["--config-dir", str(ROOT / "config"), "--until-idle"]
+    proc = subprocess.Popen(cmd, env=voice_env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not count(
+            app, deliveries, deliveries.c.status == "leased"
+        ):
+            time.sleep(0.1)
+        time.sleep(1.5)  # the prompt is playing
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 0, err[-2000:]
+    with app.engine.begin() as conn:
+        row = conn.execute(select(deliveries)).one()
+    app.close()
+    assert row.outcome == "answered" and 200 in row.detail["sip_codes"], row
