@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, select
 from outbound.errors import NotFoundError
 from outbound.masking import mask_phone
 from outbound.store.tables import (
+    audit_events,
     consents,
     customers,
     deliveries,
@@ -101,7 +103,33 @@ def customer_report(conn: Connection, cid: int) -> dict[str, Any]:
             }
             for h in history
         ],
+        "events": _events(conn, cid, row.external_id, [h.did for h in history if h.did]),
     }
+
+
+def _events(
+    conn: Connection, cid: int, external_id: str, delivery_ids: list[int]
+) -> list[dict[str, Any]]:
+    """The customer's audit trail: profile and consent changes, inbound messages, receipts,
+    outcomes — every event about the customer or one of their last 200 deliveries."""
+    subjects = [f"customer#{cid}", f"customer:{external_id}"]
+    subjects += [f"delivery#{d}" for d in sorted(delivery_ids)[-200:]]
+    rows = conn.execute(
+        select(audit_events)
+        .where(audit_events.c.subject.in_(subjects))
+        .order_by(audit_events.c.seq)
+    ).all()
+    return [
+        {
+            "seq": r.seq,
+            "at": r.at,
+            "action": r.action,
+            "subject": r.subject,
+            "actor": r.actor,
+            "data": json.loads(r.data),
+        }
+        for r in rows
+    ]
 
 
 def render_customer(data: dict[str, Any]) -> str:
@@ -143,7 +171,20 @@ def render_customer(data: dict[str, Any]) -> str:
         [list(h.values()) for h in data["history"]],
         title="\nhistory (all channels)",
     )
-    return "\n".join([*head, cons, hist])
+    events = table(
+        ["seq", "at", "action", "subject", "actor", "detail"],
+        [
+            [e["seq"], e["at"], e["action"], e["subject"], e["actor"], _brief(e["data"])]
+            for e in data["events"]
+        ],
+        title="\naudit trail (consent, inbound messages, receipts, outcomes)",
+    )
+    return "\n".join([*head, cons, hist, events])
+
+
+def _brief(data: Any, width: int = 70) -> str:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def notification_report(conn: Connection, nid: int) -> dict[str, Any]:

@@ -69,6 +69,7 @@ def test_import_with_skip_invalid_keeps_the_good_rows(home: Path) -> None:
     shown = json.loads(run(home, "customer", "show", "C2", "--json").stdout)
     assert shown["timezone"] is None and shown["country"] == "DE"
     assert shown["phone"] == "+49*******5678"  # masked everywhere but the customer table
+    assert [e["action"] for e in shown["events"]] == ["customer.created"]  # the audit trail
 
 
 def test_send_rejects_unknown_kind_and_bad_json_and_writes_nothing(home: Path) -> None:
