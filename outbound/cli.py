@@ -21,6 +21,7 @@ from outbound.cli_customers import consent, customer
 from outbound.cli_voice import call_group, flow_group
 from outbound.config import find_config_dir
 from outbound.errors import ConfigError, NotFoundError, OutboundError, ValidationError
+from outbound.masking import configure_logging
 from outbound.store import audit
 from outbound.store.customers import customer_id_for
 from outbound.store.db import make_engine, make_url_safe, upgrade
@@ -49,9 +50,7 @@ def cli(ctx: click.Context, db: str | None, config_dir: str | None, verbose: int
       outbound serve
     """
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    configure_logging(max(level, logging.DEBUG))
     ctx.obj = Ctx(db, config_dir)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import phonenumbers
@@ -32,3 +33,18 @@ def mask_secret(secret: str | None) -> str:
 def mask_text(text: str) -> str:
     """Mask every E.164-looking number inside free text."""
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+class MaskingFormatter(logging.Formatter):
+    """Masks phone numbers in every formatted log line, tracebacks included (a safety net:
+    code masks what it logs, but a library's exception text may carry a number)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(super().format(record))
+
+
+def configure_logging(level: int) -> None:
+    """Root logging for outbound processes: one stderr handler with masking."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)

@@ -83,14 +83,17 @@ class _WriteGate:
 def make_engine(url: str, *, pool: bool = True) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool if not pool else None)
+        engine = create_engine(url, poolclass=NullPool if not pool else None, hide_parameters=True)
         gate = _WriteGate()
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", gate.begin)
         event.listen(engine, "commit", gate.end, retval=False)
         event.listen(engine, "rollback", gate.end, retval=False)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # hide_parameters: error messages must never carry a phone number or a secret
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
+    )
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

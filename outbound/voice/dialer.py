@@ -23,7 +23,7 @@ from outbound.config import Settings, load_settings
 from outbound.dispatch import Dispatcher
 from outbound.domain import Channel, Kind, SendResult
 from outbound.errors import ChannelError, TransientChannelError
-from outbound.masking import mask_text
+from outbound.masking import configure_logging, mask_text
 from outbound.store.outbox import Claimed
 from outbound.store.outcomes import record_error, record_result
 from outbound.voice.asr import Recognizers, specs_from_settings
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config-dir", help="directory with outbound.toml and policies.toml")
     parser.add_argument("--until-idle", action="store_true", help="exit when nothing is due")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    configure_logging(logging.WARNING)
     settings = load_settings(args.config_dir, {"database": {"url": args.db}} if args.db else None)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

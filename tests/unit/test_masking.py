@@ -16,3 +16,21 @@ def test_numbers_inside_free_text_are_masked() -> None:
 
 def test_short_values_are_fully_masked() -> None:
     assert mask_phone("+1555") == "+****"
+
+
+def test_log_lines_and_tracebacks_are_masked_by_the_formatter() -> None:
+    import logging
+
+    from outbound.masking import MaskingFormatter
+
+    try:
+        raise ValueError("duplicate phone +8613800135678")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "t", logging.ERROR, __file__, 1, "send to %s failed", ("+12125550123",), sys.exc_info()
+        )
+    line = MaskingFormatter("%(message)s").format(record)
+    assert "+12125550123" not in line and "+8613800135678" not in line
+    assert "+1******0123" in line and "+86*******5678" in line
