@@ -142,5 +142,6 @@ def apply_actions(
             dedupe_key=f"{note.dedupe_key}:sms_link",
             expires_at=note.expires_at,
             source=f"voice:delivery#{claimed.delivery_id}",
+            channels=(Channel.SMS,),  # the customer asked for the link by SMS
         )
         outbox.enqueue(conn, [follow], rules=rules, now=now, actor=actor)

@@ -73,7 +73,8 @@ def decide(notification: NotificationView, snapshot: Snapshot, rules: Rules) -> 
     )
     if not _check_expiry(ctx):
         return Suppress("expired", tuple(ctx.trace))
-    ladder = channel_ladder(notification.kind, customer.preference, snapshot.tried)
+    preference = notification.channels if notification.channels is not None else customer.preference
+    ladder = channel_ladder(notification.kind, preference, snapshot.tried)
     _trace_ladder(ctx, ladder)
     skipped: list[str] = []
     waits: list[tuple[datetime, Channel, str]] = []

@@ -103,6 +103,9 @@ class NotificationView:
     kind: Kind
     purpose: Purpose
     expires_at: datetime | None
+    #: an explicit channel list (e.g. the SMS link a customer asked for in a call) replaces the
+    #: customer's preference; consent, quiet hours and caps still apply
+    channels: tuple[Channel, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class NewNotification:
     expires_at: datetime | None
     source: str
     campaign_id: int | None = None
+    channels: tuple[Channel, ...] | None = None  # replaces the customer's preference
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def enqueue(
             "created_at": now,
             "expires_at": i.expires_at,
             "decisions": [records[i.dedupe_key]],
+            "channels": [c.value for c in i.channels] if i.channels is not None else None,
         }
         for i, d in planned
     ]
@@ -148,7 +150,8 @@ def enqueue(
 
 
 def _plan(item: NewNotification, snap: Snapshot, rules: Rules) -> Decision:
-    return decide(NotificationView(item.kind, item.purpose, item.expires_at), snap, rules)
+    view = NotificationView(item.kind, item.purpose, item.expires_at, item.channels)
+    return decide(view, snap, rules)
 
 
 def _insert_notifications(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -316,7 +319,8 @@ def _recheck(
             conn, row.id, DeliveryStatus.SUPPRESSED, now, {"reason": f"notification {note.status}"}
         )
         return None
-    view = NotificationView(Kind(note.kind), Purpose(note.purpose), note.expires_at)
+    channels = tuple(Channel(c) for c in note.channels) if note.channels is not None else None
+    view = NotificationView(Kind(note.kind), Purpose(note.purpose), note.expires_at, channels)
     decision = decide(view, _own_reservations(snap, row.caps_reserved), rules)
     record = decision_record(decision, now, row.rung)
     _log_decision(conn, note, record)

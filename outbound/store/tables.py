@@ -183,6 +183,7 @@ notifications = Table(
     Column("created_at", TS, nullable=False),
     Column("expires_at", TS),
     Column("decisions", JSON, nullable=False, default=list),  # every decision with its trace
+    Column("channels", JSON),  # explicit channel list replacing the customer's preference
     Index("ix_notifications_customer_id", "customer_id"),
 )
 

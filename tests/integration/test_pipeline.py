@@ -379,3 +379,43 @@ def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(
         status = conn.execute(select(notifications.c.status)).scalar_one()
     assert [(r.status, r.outcome) for r in rows] == [("done", "delivered")]  # no second channel
     assert "no receipt within 48 h" in rows[0].detail["receipt"] and status == "reached"
+
+
+def test_explicit_channel_list_replaces_the_preference_but_not_the_policy(
+    make_app: AppFactory,
+) -> None:
+    from outbound.store import outbox
+
+    app = make_app()
+    cid = add_customer(app, "C1", NY, preference="push", push_token="tok-1")
+    link = outbox.NewNotification(
+        kind=Kind.RENEWAL,
+        purpose=Purpose.SERVICE,
+        customer_id=cid,
+        payload={"tier": "gold", "expires_on": "2026-12-05", "renew_url": "https://shop.example/r"},
+        dedupe_key="renewal:link",
+        expires_at=None,
+        source="voice",
+        channels=(Channel.SMS,),
+    )
+    with app.engine.begin() as conn:
+        (done,) = outbox.enqueue(conn, [link], rules=app.rules, now=app.clock(), actor="test")
+    channels = _channels()
+    app.dispatcher(channels).run_once()  # type: ignore[arg-type]
+    assert channels[Channel.PUSH].sent == [] and len(channels[Channel.SMS].sent) == 1
+    with app.engine.begin() as conn:
+        add_consent(
+            conn,
+            cid,
+            Channel.SMS,
+            None,
+            ConsentAction.REVOKE,
+            source="sms",
+            evidence="STOP",
+            actor="test",
+            now=app.clock(),
+        )
+        again = outbox.NewNotification(**{**link.__dict__, "dedupe_key": "renewal:link2"})
+        (second,) = outbox.enqueue(conn, [again], rules=app.rules, now=app.clock(), actor="test")
+    assert done.created and second.decision is not None
+    assert second.decision.reason.startswith("no consented, reachable channel")  # type: ignore[union-attr]
