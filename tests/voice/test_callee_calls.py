@@ -3,7 +3,7 @@
 One dialer run places five Korean shipping calls, three at a time (the callee process is
 pjsua2 too, so it holds 4 calls at most: 3 from the robot plus the transferred one). A callee process answers each by the dialed number's script:
 
-- ``…01`` says "네" after the first prompt (espeak-ng) -> confirmed by speech;
+- ``…01`` says "예" after the first prompt (espeak-ng) -> confirmed by speech;
 - ``…02`` presses 2 during the first prompt (RFC 2833, barge-in) -> confirmed by DTMF;
 - ``…03`` says "상담원" -> the robot transfers it (REFER) to a second callee, the human queue;
 - ``…04`` says "그만 그만" -> opt-out: consent revoked, number suppressed, no voice call after;
@@ -98,7 +98,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
     engine.dispose()
     wavs = tmp / "wav"
     wavs.mkdir()
-    yes = espeak_wav(wavs / "ne.wav", "네")
+    yes = espeak_wav(wavs / "ye.wav", "예", speed=130)
     agent_word = espeak_wav(wavs / "agent.wav", "상담원", speed=130)
     stop_word = espeak_wav(wavs / "stop.wav", "그만 그만", speed=130)
     greeting = espeak_wav(wavs / "greeting.wav", GREETING)
@@ -162,7 +162,7 @@ def test_spoken_yes_is_recognised_live_and_the_recording_matches_the_prompt(batc
     d = row.detail
     # a low-confidence hearing would be asked again (the callee then repeats itself)
     assert d["intent"] == "confirmed" and d["intents"][-1] == "confirm", d
-    assert d["transcript"].endswith("네") and d["confidence"] >= 0.6 and d["dtmf"] == ""
+    assert d["transcript"].endswith("예") and d["confidence"] >= 0.6 and d["dtmf"] == ""
     assert 200 in d["sip_codes"]
     call = batch.call(SAYS_YES)
     prompt = envelope(batch.prompt_wav(SAYS_YES, "intro"))
