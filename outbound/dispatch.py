@@ -58,6 +58,7 @@ class Dispatcher:
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     stats: DispatchStats = field(default_factory=DispatchStats)
     messaging: MessagingRules | None = None
+    actor: str = "dispatcher"
     _last_reap: datetime | None = None
 
     def run_once(self) -> int:
@@ -167,10 +168,16 @@ class Dispatcher:
             if isinstance(result, ChannelError):
                 self.stats.errors += 1
                 log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
-                record_error(conn, item, result, now=now, ladder=self.ladder)
+                record_error(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
             elif isinstance(result, Accepted):  # the outcome arrives later, by receipt
                 self.stats.sent += 1
-                record_sent(conn, item, result, now=now, ladder=self.ladder)
+                record_sent(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
             else:
                 self.stats.sent += 1
-                record_result(conn, item, result, now=now, ladder=self.ladder)
+                record_result(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+                self.after_result(conn, item, result, now)
+
+    def after_result(
+        self, conn: Connection, item: Claimed, result: SendResult, now: datetime
+    ) -> None:
+        """Hook in the outcome's transaction (the dialer applies in-call actions here)."""

@@ -15,17 +15,17 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
 
 from outbound import bootstrap
-from outbound.channels.base import Message
 from outbound.channels.voice import SipVoice, apply_actions
 from outbound.config import Settings, load_settings
 from outbound.dispatch import Dispatcher
 from outbound.domain import Channel, Kind, SendResult
-from outbound.errors import ChannelError, TransientChannelError
-from outbound.masking import configure_logging, mask_text
+from outbound.masking import configure_logging
 from outbound.store.outbox import Claimed
-from outbound.store.outcomes import record_error, record_result
 from outbound.voice.asr import Recognizers, specs_from_settings
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
@@ -39,28 +39,12 @@ log = logging.getLogger("outbound.voice.dialer")
 class VoiceDispatcher(Dispatcher):
     """A Dispatcher whose outcome transaction also applies the call's actions."""
 
-    def _deliver(self, item: Claimed, message: Message) -> None:
-        result: SendResult | ChannelError
-        try:
-            sent = self.channels[Channel.VOICE].send(message)
-            if not isinstance(sent, SendResult):  # a call's outcome is known when it ends
-                raise TransientChannelError("voice adapter returned no final outcome")
-            result = sent
-        except ChannelError as exc:
-            result = exc
-        except Exception as exc:  # a crash must not lose the delivery
-            log.exception("voice call crashed on delivery %d", item.delivery_id)
-            result = TransientChannelError(f"dialer crashed: {type(exc).__name__}")
-        now = self.clock()
-        with self.engine.begin() as conn:
-            if isinstance(result, ChannelError):
-                self.stats.errors += 1
-                log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
-                record_error(conn, item, result, now=now, ladder=self.ladder, actor="dialer")
-                return
-            self.stats.sent += 1
-            record_result(conn, item, result, now=now, ladder=self.ladder, actor="dialer")
-            apply_actions(conn, item, result, rules=self.rules, now=now, actor="dialer")
+    actor: str = "dialer"
+
+    def after_result(
+        self, conn: Connection, item: Claimed, result: SendResult, now: datetime
+    ) -> None:
+        apply_actions(conn, item, result, rules=self.rules, now=now, actor=self.actor)
 
 
 def sip_config(settings: Settings) -> SipConfig:

@@ -32,6 +32,9 @@ SPEECH_PRIORITY = ("stop", "agent", "repeat", "confirm")
 #: Below this recogniser confidence an utterance is "not understood" (asked again), not acted on:
 #: distorted audio makes a grammar-bound recogniser pick some phrase anyway, with low confidence.
 MIN_CONFIDENCE = 0.6
+#: An opt-out is honoured on weaker evidence: a missed "stop" breaks the law (revocation by any
+#: reasonable means), a false one only ends robot calls the customer can re-enable.
+STOP_MIN_CONFIDENCE = 0.35
 
 
 class PlayEnd(StrEnum):
@@ -64,14 +67,18 @@ class Grammar:
     def match(self, heard: Heard) -> str | None:
         if heard.dtmf:
             return self.keys.get(heard.dtmf[0])
-        if heard.confidence is not None and heard.confidence < MIN_CONFIDENCE:
-            return None
         words = heard.text.strip().lower()
+        if heard.confidence is not None and heard.confidence < MIN_CONFIDENCE:
+            weak_stop = heard.confidence >= STOP_MIN_CONFIDENCE and self._says("stop", words)
+            return "stop" if weak_stop else None
         rank = {name: i for i, name in enumerate(SPEECH_PRIORITY)}
         for intent in sorted(self.phrases, key=lambda name: rank.get(name, len(rank))):
-            if any(p.lower() in words for p in self.phrases[intent] if p):
+            if self._says(intent, words):
                 return intent
         return None
+
+    def _says(self, intent: str, words: str) -> bool:
+        return any(p.lower() in words for p in self.phrases.get(intent, ()) if p)
 
 
 class CallSession(Protocol):

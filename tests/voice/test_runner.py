@@ -138,3 +138,14 @@ def test_low_confidence_speech_is_asked_again_and_stop_outranks_yes() -> None:
     assert result.intents == ["not_understood", "stop"]
     assert result.intent is Intent.OPT_OUT and result.actions == ["opt_out"]
     assert result.transcript == ["네 확인", "그만 예 그만"]
+
+
+def test_weakly_heard_stop_is_honoured_but_a_weak_yes_is_asked_again() -> None:
+    grammar = Grammar(
+        phrases={"stop": ("그만", "중지"), "confirm": ("예", "네")},
+        keys={"9": "stop", "2": "confirm"},
+    )
+    assert grammar.match(Heard(text="그만", confidence=0.45)) == "stop"
+    assert grammar.match(Heard(text="네", confidence=0.45)) is None
+    assert grammar.match(Heard(text="그만", confidence=0.2)) is None  # too weak even for stop
+    assert grammar.match(Heard(text="네", confidence=0.9)) == "confirm"
