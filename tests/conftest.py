@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -37,6 +38,20 @@ def _pg_bindir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
+
+
+def unavailable(message: str) -> NoReturn:
+    """A real service the tests need is missing: a failure in CI, a skip on a laptop."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_tool(name: str, hint: str = "run scripts/install-system-deps.sh") -> str:
+    path = shutil.which(name)
+    if path is None:
+        unavailable(f"{name} not installed; {hint}")
+    return path
 
 
 def _free_port() -> int:
@@ -125,9 +140,7 @@ def pg_cluster() -> PgCluster:
         message = (
             "PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql"
         )
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     cluster = PgCluster(bindir)
     cluster.start()
     return cluster

@@ -6,8 +6,6 @@ Makefile's test target runs it too). Locally a missing node skips; in CI it is a
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -16,23 +14,15 @@ from typing import Any
 import pytest
 
 from outbound.testing import smsc as loopback
+from tests.conftest import require_tool
 
 SMS_DIR = loopback.SMS_DIR
 SYSTEM_ID, PASSWORD = "outbound", "s3cr3t"  # SMPP passwords are at most 8 chars
 
 
-def _need(tool: str) -> str:
-    found = shutil.which(tool)
-    if found is None:
-        message = f"{tool} not found; install Node.js 20+ with npm to run the SMPP tests"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
-
-
 def ensure_node_modules() -> str:
-    node, npm = _need("node"), _need("npm")
+    hint = "install Node.js 20+ with npm to run the SMPP tests"
+    node, npm = require_tool("node", hint), require_tool("npm", hint)
     if not (SMS_DIR / "node_modules" / "smpp").is_dir():
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=SMS_DIR, check=True, timeout=300)
     return node

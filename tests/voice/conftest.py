@@ -6,7 +6,6 @@ Missing sipp / espeak-ng skips locally and fails in CI (``CI`` set).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,19 +19,10 @@ import pytest
 from outbound import bootstrap
 from outbound.config import load_settings
 from outbound.store.db import make_engine, upgrade
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = Path(__file__).resolve().parent / "sipp"  # copied from shared/reference/sipp
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} not installed; run scripts/install-system-deps.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def free_udp_port() -> int:

@@ -39,6 +39,7 @@ from outbound.store.tables import (
 from outbound.voice.flow import flows_dir, load_kind
 from outbound.voice.runner import render
 from outbound.voice.tts import Tts
+from tests.conftest import require_tool
 from tests.integration.helpers import add_customer, shipping, trigger
 from tests.voice.callees import (
     Callee,
@@ -48,7 +49,7 @@ from tests.voice.callees import (
     start_callee,
     voiced_seconds,
 )
-from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port, midday_zone, require_tool
+from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port, midday_zone
 
 pytestmark = pytest.mark.slow
 
