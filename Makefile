@@ -24,11 +24,11 @@ lint: setup
 	$(BIN)/ruff format --check outbound tests benchmarks
 	$(BIN)/mypy outbound
 
-# The loopback SMSC of tests/sms (npm package smpp, pinned in its package-lock.json).
-SMSC_MODULES := tests/sms/node_modules/.package-lock.json
-$(SMSC_MODULES): tests/sms/package.json tests/sms/package-lock.json
+# The loopback SMSC of outbound/testing/smsc_js (npm package smpp, pinned in its package-lock.json).
+SMSC_MODULES := outbound/testing/smsc_js/node_modules/.package-lock.json
+$(SMSC_MODULES): outbound/testing/smsc_js/package.json outbound/testing/smsc_js/package-lock.json
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm" >&2; exit 1; }
-	cd tests/sms && npm ci --no-audit --no-fund
+	cd outbound/testing/smsc_js && npm ci --no-audit --no-fund
 
 test: system-deps setup lint $(SMSC_MODULES)
 	CI=$${CI:-} $(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -54,9 +54,9 @@ import httpx
 from sqlalchemy import func, select
 
 from benchmarks.common import RESULTS_DIR, percentile, valid_phones
+from outbound.api.signing import sign
 from outbound.store.db import make_engine
 from outbound.store.tables import notifications, webhook_receipts
-from outbound.webhooks import sign
 
 TARGET_RPS = 2_000
 TARGET_P99_MS = 50.0

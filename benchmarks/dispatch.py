@@ -2,7 +2,7 @@
 
 M renewal notifications (one per customer, so no frequency cap defers anything) are fanned
 out once into a template file; each thread count works its own copy of it, with Dispatchers
-built by ``outbound.bootstrap`` (batch size, lease, ladder from config/outbound.toml) running
+built by ``outbound.bootstrap.app`` (batch size, lease, ladder from config/outbound.toml) running
 ``Dispatcher.run(until_idle=True)`` on the real system clock, one Dispatcher per thread as
 ``outbound serve`` does.
 
@@ -37,8 +37,8 @@ from benchmarks.common import (
     seed_customers,
 )
 from benchmarks.fanout import CAMPAIGN
-from outbound import campaigns
-from outbound.dispatch import Dispatcher
+from outbound.services import campaigns
+from outbound.services.dispatch import Dispatcher
 from outbound.store.db import make_engine
 from outbound.store.tables import audit_events, deliveries, log_sends
 

@@ -2,11 +2,11 @@
 
 ``python -m benchmarks.sms_push [--messages 2000] [--workers 1,4] [--limit-rate 50]
 [--webpush 1000]`` — see benchmarks/README.md. Standalone (like ``benchmarks.api_load``): it
-needs node + tests/sms/node_modules for the SMSC (``cd tests/sms && npm ci``).
+needs node + outbound/testing/smsc_js/node_modules for the SMSC (``cd outbound/testing/smsc_js && npm ci``).
 
 SMS: the production adapter ``outbound.channels.sms.SmppSms`` (smpplib, one
 ``bind_transceiver``) submits single-part GSM-7 messages with ``registered_delivery`` to
-tests/sms/smsc.js (the npm ``smpp`` server) on 127.0.0.1, which acknowledges each submit and
+outbound/testing/smsc_js/smsc.js (the npm ``smpp`` server) on 127.0.0.1, which acknowledges each submit and
 sends a DELIVRD receipt 20 ms later. Every submit takes a token from the production
 ``DbThrottle`` (a row in a fresh SQLite file, shared by all workers and processes). Receipts
 are parsed by the adapter and handed to a counting handler (no database write), and counted

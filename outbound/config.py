@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from outbound.errors import ConfigError
+from outbound.domain.errors import ConfigError
 
 #: Documented defaults; config/outbound.toml repeats them with comments.
 DEFAULTS: dict[str, dict[str, Any]] = {

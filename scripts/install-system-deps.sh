@@ -9,7 +9,7 @@ command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)  # the loopback SMSC (tests/sms)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)  # the loopback SMSC (outbound/testing/smsc_js)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from outbound.domain import Accepted, Channel, Kind, SendResult
+from outbound.domain.values import Accepted, Channel, Kind, SendResult
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from outbound.channels.base import Message
-from outbound.domain import Channel, Outcome, SendResult
+from outbound.domain.values import Channel, Outcome, SendResult
 from outbound.store.ledger import insert_ignore
 from outbound.store.tables import log_sends
 

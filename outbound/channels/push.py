@@ -36,8 +36,8 @@ from sqlalchemy import Engine
 
 from outbound.channels.base import Message
 from outbound.channels.push_auth import TokenProvider
-from outbound.domain import Channel, Outcome, SendResult
-from outbound.errors import PermanentChannelError, TransientChannelError
+from outbound.domain.errors import PermanentChannelError, TransientChannelError
+from outbound.domain.values import Channel, Outcome, SendResult
 from outbound.store.push import Subscription, find_subscription, mask_endpoint, remove_subscription
 
 log = logging.getLogger("outbound.push")

@@ -20,7 +20,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from outbound.errors import ConfigError, TransientChannelError
+from outbound.domain.errors import ConfigError, TransientChannelError
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 _EARLY = 60.0  # refresh this many seconds before the token's stated expiry

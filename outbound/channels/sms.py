@@ -34,9 +34,9 @@ import smpplib.smpp
 from outbound.channels.base import Message
 from outbound.channels.sms_receipts import Receipt, parse_receipt
 from outbound.channels.sms_text import SmsPlan, decode, plan, strip_udh, udh
-from outbound.domain import Accepted, Channel
-from outbound.errors import PermanentChannelError, TransientChannelError
-from outbound.masking import mask_phone, mask_text
+from outbound.domain.errors import PermanentChannelError, TransientChannelError
+from outbound.domain.masking import mask_phone, mask_text
+from outbound.domain.values import Accepted, Channel
 
 log = logging.getLogger("outbound.sms")
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from outbound.domain import Outcome
+from outbound.domain.values import Outcome
 
 #: final receipt states -> outcome; UNDELIV and EXPIRED move the fallback ladder
 STATES: dict[str, Outcome] = {

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from outbound.channels.base import Message
-from outbound.domain import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
-from outbound.errors import PermanentChannelError, TransientChannelError
-from outbound.masking import mask_phone
+from outbound.domain.errors import PermanentChannelError, TransientChannelError
+from outbound.domain.masking import mask_phone
+from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
 from outbound.policy.model import Rules
 from outbound.store import outbox
 from outbound.store.customers import add_consent, add_suppression

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from outbound.domain import CapCheck, Channel, Purpose
+from outbound.domain.values import CapCheck, Channel, Purpose
 from outbound.policy.model import CapRule
 from outbound.policy.quiet_hours import first_instant_at
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from outbound.domain import Channel, ConsentAction, Purpose
+from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.model import ConsentRecord, Jurisdiction
 
 

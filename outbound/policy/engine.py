@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from outbound.domain import CapCheck, Channel, Decision, Defer, Send, Suppress, TraceStep
+from outbound.domain.values import CapCheck, Channel, Decision, Defer, Send, Suppress, TraceStep
 from outbound.policy import caps as cap_rules
 from outbound.policy.consent import consent_ok
 from outbound.policy.model import Jurisdiction, NotificationView, Rules, Snapshot

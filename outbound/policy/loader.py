@@ -32,8 +32,8 @@ from datetime import time
 from pathlib import Path
 from typing import Any, TypeVar
 
-from outbound.domain import Channel, Purpose
-from outbound.errors import ConfigError
+from outbound.domain.errors import ConfigError
+from outbound.domain.values import Channel, Purpose
 from outbound.policy.model import (
     CapRule,
     CapWindow,

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from outbound.domain import Channel
-from outbound.errors import ConfigError
+from outbound.domain.errors import ConfigError
+from outbound.domain.values import Channel
 
 Keyword = Literal["stop", "help", "other"]
 

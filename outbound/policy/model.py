@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Literal
 
-from outbound.domain import Channel, ConsentAction, Kind, Purpose, require_aware
+from outbound.domain.values import Channel, ConsentAction, Kind, Purpose, require_aware
 
 ConsentDefault = Literal["implied", "explicit"]
 CapWindow = Literal["day", "week", "rolling"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from outbound.domain import KIND_CHANNELS, Channel, Kind
+from outbound.domain.values import KIND_CHANNELS, Channel, Kind
 
 
 def channel_ladder(

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from outbound.masking import mask_text
+from outbound.domain.masking import mask_text
 from outbound.store.tables import audit_events, audit_head
 
 GENESIS = "0" * 64

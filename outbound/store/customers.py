@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from outbound.customers import CustomerRecord
-from outbound.domain import Channel, ConsentAction, Purpose
-from outbound.errors import NotFoundError
-from outbound.masking import mask_phone
+from outbound.domain.errors import NotFoundError
+from outbound.domain.masking import mask_phone
+from outbound.domain.values import Channel, ConsentAction, Purpose
+from outbound.schemas.customers import CustomerRecord
 from outbound.store import audit
 from outbound.store.tables import (
     consents,

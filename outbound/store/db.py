@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from outbound.errors import ConfigError, SchemaError
+from outbound.domain.errors import ConfigError, SchemaError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 
-from outbound.domain import CapCheck
+from outbound.domain.values import CapCheck
 from outbound.store.tables import cap_counters
 
 

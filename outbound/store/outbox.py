@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, update
 
-from outbound.domain import (
+from outbound.domain.values import (
     Channel,
     Decision,
     Defer,

@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from outbound.domain import (
+from outbound.domain.errors import ChannelError, TransientChannelError
+from outbound.domain.masking import mask_text
+from outbound.domain.values import (
     Accepted,
     Channel,
     DeliveryStatus,
@@ -18,8 +20,6 @@ from outbound.domain import (
     RetryPolicy,
     SendResult,
 )
-from outbound.errors import ChannelError, TransientChannelError
-from outbound.masking import mask_text
 from outbound.store import audit
 from outbound.store.ledger import insert_ignore, release
 from outbound.store.outbox import Claimed, set_notification_status, tried_channels

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, delete, select, update
 
-from outbound.domain import Channel, Kind, NotificationStatus, Outcome
+from outbound.domain.values import Channel, Kind, NotificationStatus, Outcome
 from outbound.store import audit
 from outbound.store.ledger import insert_ignore
 from outbound.store.outbox import Claimed

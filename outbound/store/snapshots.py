@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, or_, select
 
-from outbound.domain import Channel, ConsentAction, Purpose
-from outbound.errors import NotFoundError
+from outbound.domain.errors import NotFoundError
+from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.model import ConsentRecord, CustomerView, Snapshot
 from outbound.store.tables import (
     cap_counters,

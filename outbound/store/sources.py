@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from outbound.errors import FieldProblem, NotFoundError, ValidationError
+from outbound.api.signing import new_secret
+from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.store import audit
 from outbound.store.tables import source_secrets, sources, webhook_receipts
-from outbound.webhooks import new_secret
 
 EVENT_TYPES = (
     "shipping.dispatched",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, Float, case, literal, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from outbound.errors import TransientChannelError
+from outbound.domain.errors import TransientChannelError
 from outbound.store.ledger import insert_ignore
 from outbound.store.tables import rate_limits
 

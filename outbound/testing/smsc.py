@@ -1,8 +1,9 @@
-"""The loopback SMSC (``tests/sms/smsc.js`` on the npm ``smpp`` server) as a child process.
+"""The loopback SMSC (``smsc_js/smsc.js`` beside this module, on the npm ``smpp`` server) as a
+child process.
 
-Used by the SMPP tests, ``outbound demo`` and the benchmarks. It needs a source checkout (the
-script lives under ``tests/sms``), ``node`` on the PATH and ``tests/sms/node_modules`` (made by
-``cd tests/sms && npm ci``); ``unavailable()`` says what is missing.
+Used by the SMPP tests, ``outbound demo`` and the benchmarks. It needs ``node`` on the PATH and
+``smsc_js/node_modules`` (made by ``make test``, or ``cd outbound/testing/smsc_js && npm ci``);
+``unavailable()`` says what is missing.
 
 Control: JSON lines on the child's stdin (``command``); events: JSON lines on its stdout, kept
 in memory (``events``). See the head of smsc.js for the commands and events.
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-SMS_DIR = Path(__file__).resolve().parents[2] / "tests" / "sms"
+SMS_DIR = Path(__file__).resolve().parent / "smsc_js"
 SMSC_JS = SMS_DIR / "smsc.js"
 
 T = TypeVar("T")
@@ -33,7 +34,7 @@ def unavailable() -> str | None:
     if shutil.which("node") is None:
         return "node is not installed"
     if not (SMS_DIR / "node_modules" / "smpp").is_dir():
-        return "the npm smpp module is not installed (cd tests/sms && npm ci)"
+        return "the npm smpp module is not installed (cd outbound/testing/smsc_js && npm ci)"
     return None
 
 

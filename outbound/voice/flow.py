@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from outbound.errors import OutboundError
+from outbound.domain.errors import OutboundError
 
 STEP_TYPES = ("say", "ask", "transfer", "hangup", "action")
 INTENTS = ("confirm", "repeat", "agent", "stop")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from outbound.domain import Intent
+from outbound.domain.values import Intent
 from outbound.voice.flow import Flow, IntentRule, Step
 
 #: flow intent name -> the normalized intent recorded in the outcome detail

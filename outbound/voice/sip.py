@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import pjsua2 as pj
 
-from outbound.masking import mask_text
+from outbound.domain.masking import mask_text
 
 log = logging.getLogger("outbound.voice.sip")
 T = TypeVar("T")

@@ -15,9 +15,9 @@ import pytest
 import uvicorn
 
 from outbound import bootstrap
-from outbound.api import create_app
+from outbound.api.app import create_app
+from outbound.api.signing import sign
 from outbound.store.sources import EVENT_TYPES, add_source
-from outbound.webhooks import sign
 from tests.conftest import _free_port
 
 

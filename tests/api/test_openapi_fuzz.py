@@ -40,11 +40,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from outbound import bootstrap
-from outbound.api import create_app
+from outbound.api.app import create_app
+from outbound.api.signing import sign
 from outbound.config import load_settings
-from outbound.domain import Kind
+from outbound.domain.values import Kind
 from outbound.store.sources import EVENT_TYPES, add_source
-from outbound.webhooks import sign
 from tests.conftest import CONFIG_DIR, _free_port
 from tests.integration.helpers import BERLIN, NY, add_customer, shipping, trigger
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import Table, func, select
 
-from outbound import bootstrap, triggers
+from outbound import bootstrap
 from outbound.channels.base import Message
-from outbound.customers import validate_record
-from outbound.domain import Channel, Kind, Outcome, SendResult
-from outbound.errors import ChannelError
+from outbound.domain.errors import ChannelError
+from outbound.domain.values import Channel, Kind, Outcome, SendResult
+from outbound.schemas.customers import validate_record
+from outbound.services import notify
 from outbound.store.customers import upsert_customer
 from outbound.store.outbox import Enqueued
 
@@ -35,10 +36,10 @@ def shipping(order: str = "A1") -> dict[str, Any]:
 
 def trigger(app: bootstrap.App, kind: Kind, cid: int, payload: dict[str, Any]) -> Enqueued:
     with app.engine.begin() as conn:
-        req = triggers.prepare(
+        req = notify.prepare(
             kind, cid, None, payload, now=app.clock(), expiry=app.expiry, source="test"
         )
-        (result,) = triggers.enqueue(conn, [req], rules=app.rules, now=app.clock(), actor="test")
+        (result,) = notify.enqueue(conn, [req], rules=app.rules, now=app.clock(), actor="test")
     return result
 
 

@@ -196,7 +196,7 @@ def test_bad_cron_and_timezone_are_named(home: Path) -> None:
 def test_every_command_has_help_with_an_example() -> None:
     from click import Group
 
-    from outbound.cli import cli
+    from outbound.cli.root import cli
 
     def walk(group: Group, prefix: str) -> list[tuple[str, str]]:
         found = []

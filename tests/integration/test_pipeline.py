@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
-from outbound import bootstrap, triggers
-from outbound.domain import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
-from outbound.errors import PermanentChannelError, TransientChannelError, ValidationError
+from outbound import bootstrap
+from outbound.domain.errors import PermanentChannelError, TransientChannelError, ValidationError
+from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
+from outbound.services import notify
 from outbound.store import audit
 from outbound.store.customers import add_consent
 from outbound.store.tables import audit_events, cap_counters, deliveries, notifications
@@ -77,7 +78,7 @@ def test_unknown_kind_is_rejected_with_the_known_kinds() -> None:
         ValidationError,
         match="kind: 'parcel' is not a notification kind; use shipping, renewal, price_drop",
     ):
-        triggers.parse_kind("parcel")
+        notify.parse_kind("parcel")
 
 
 def test_price_drop_fans_out_to_each_wishlist_once_per_new_price(make_app: AppFactory) -> None:
@@ -96,7 +97,7 @@ def test_price_drop_fans_out_to_each_wishlist_once_per_new_price(make_app: AppFa
 
     def fan(p: dict[str, str]) -> list[int]:
         with app.engine.begin() as conn:
-            done = triggers.price_drop_fanout(
+            done = notify.price_drop_fanout(
                 conn, p, rules=app.rules, now=app.clock(), expiry=app.expiry, source="t", actor="t"
             )
         return [d.notification_id for d in done if d.created]
@@ -359,7 +360,7 @@ def test_opt_out_footer_goes_on_sms_but_not_on_push(make_app: AppFactory) -> Non
 def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(
     make_app: AppFactory, clock: FrozenClock
 ) -> None:
-    from outbound.domain import Accepted
+    from outbound.domain.values import Accepted
 
     app = make_app()  # [sms] receipt_timeout_hours = 48
     cid = add_customer(app, "C1", NY, preference="sms>voice")

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from outbound import bootstrap, campaigns
-from outbound.domain import Kind
-from outbound.scheduling import LeaderLock, last_fire_time, validate_schedule
+from outbound import bootstrap
+from outbound.domain.values import Kind
+from outbound.scheduling.scheduler import LeaderLock, last_fire_time, validate_schedule
+from outbound.services import campaigns
 from outbound.store.tables import campaign_runs, notifications
 from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, add_customer, count

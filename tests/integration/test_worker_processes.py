@@ -28,10 +28,11 @@ import phonenumbers
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from outbound import bootstrap, triggers
+from outbound import bootstrap
 from outbound.config import load_settings
-from outbound.customers import validate_record
-from outbound.domain import Channel, DeliveryStatus, Kind, Send
+from outbound.domain.values import Channel, DeliveryStatus, Kind, Send
+from outbound.schemas.customers import validate_record
+from outbound.services import notify
 from outbound.store.customers import upsert_customer
 from outbound.store.tables import cap_counters, deliveries, log_sends
 from tests.conftest import CONFIG_DIR, ROOT
@@ -134,7 +135,7 @@ def enqueue_shipping(
     """One shipping notification per (customer, order id), planned at ``now``; all due now."""
     eta = (now + timedelta(days=2)).date().isoformat()
     requests = [
-        triggers.prepare(
+        notify.prepare(
             Kind.SHIPPING,
             cid,
             zone,
@@ -146,7 +147,7 @@ def enqueue_shipping(
         for cid, order in pairs
     ]
     with app.engine.begin() as conn:
-        done = triggers.enqueue(conn, requests, rules=app.rules, now=now, actor="test")
+        done = notify.enqueue(conn, requests, rules=app.rules, now=now, actor="test")
     planned = {e.decision.channel if isinstance(e.decision, Send) else e.decision for e in done}
     if not all(e.created for e in done) or planned != {Channel.SMS}:
         raise SetupError(f"precondition: every notification is an SMS due now in {zone}: {planned}")

@@ -17,7 +17,7 @@ from typing import Any
 from outbound import bootstrap
 from outbound.channels.base import ChannelPort, Message
 from outbound.config import load_settings
-from outbound.domain import Channel
+from outbound.domain.values import Channel
 
 
 class SlowProvider:

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from outbound import bootstrap
 from outbound.channels.base import Message
-from outbound.domain import Channel, Kind
-from outbound.errors import PermanentChannelError
-from outbound.messages import render_message
+from outbound.domain.errors import PermanentChannelError
+from outbound.domain.values import Channel, Kind
+from outbound.services.render import render_message
 from outbound.store.tables import deliveries, push_subscriptions
 from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger

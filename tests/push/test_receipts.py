@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from outbound import bootstrap
-from outbound.domain import Kind
+from outbound.domain.values import Kind
 from outbound.store.sources import add_source
 from outbound.store.tables import audit_events, deliveries, push_receipts
 from tests.api.conftest import Server, start_server

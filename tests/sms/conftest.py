@@ -1,6 +1,6 @@
-"""A real SMSC on loopback: the npm ``smpp`` server driven by tests/sms/smsc.js.
+"""A real SMSC on loopback: the npm ``smpp`` server driven by outbound/testing/smsc_js/smsc.js.
 
-node and npm are needed; ``npm ci`` runs here when tests/sms/node_modules is missing (the
+node and npm are needed; ``npm ci`` runs here when outbound/testing/smsc_js/node_modules is missing (the
 Makefile's test target runs it too). Locally a missing node skips; in CI it is a failure.
 """
 

@@ -1,4 +1,4 @@
-"""SMS over SMPP against a real SMSC on loopback (tests/sms/smsc.js), on SQLite and PostgreSQL."""
+"""SMS over SMPP against a real SMSC on loopback (outbound/testing/smsc_js/smsc.js), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from outbound import bootstrap
 from outbound.channels.base import Message
-from outbound.domain import Channel, Kind
+from outbound.domain.values import Channel, Kind
 from outbound.store.tables import audit_events, consents, deliveries
 from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, SHANGHAI, add_customer, shipping, trigger

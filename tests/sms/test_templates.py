@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from jinja2.exceptions import SecurityError
 
-from outbound.domain import Channel, Kind
-from outbound.messages import _env, preview, render, render_message
+from outbound.domain.values import Channel, Kind
+from outbound.services.render import _env, preview, render, render_message
 from tests.integration.helpers import shipping
 
 

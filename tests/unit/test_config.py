@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from outbound.config import DEFAULTS, load_settings
-from outbound.errors import ConfigError
+from outbound.domain.errors import ConfigError
 
 POLICIES = Path(__file__).resolve().parents[2] / "config" / "policies.toml"
 

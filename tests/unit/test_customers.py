@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from outbound.customers import validate_record
-from outbound.domain import Channel, Purpose
-from outbound.errors import ValidationError
+from outbound.domain.errors import ValidationError
+from outbound.domain.values import Channel, Purpose
+from outbound.schemas.customers import validate_record
 
 
 def test_valid_row_derives_country_from_the_number() -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from outbound.masking import mask_phone, mask_text
+from outbound.domain.masking import mask_phone, mask_text
 
 
 def test_phone_keeps_country_prefix_and_last_four_digits_only() -> None:
@@ -21,7 +21,7 @@ def test_short_values_are_fully_masked() -> None:
 def test_log_lines_and_tracebacks_are_masked_by_the_formatter() -> None:
     import logging
 
-    from outbound.masking import MaskingFormatter
+    from outbound.domain.masking import MaskingFormatter
 
     try:
         raise ValueError("duplicate phone +8613800135678")

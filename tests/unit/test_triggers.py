@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from outbound.domain import Kind
-from outbound.errors import ValidationError
-from outbound.triggers import Expiry, dedupe_key, validate_payload
+from outbound.domain.errors import ValidationError
+from outbound.domain.values import Kind
+from outbound.services.notify import Expiry, dedupe_key, validate_payload
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 

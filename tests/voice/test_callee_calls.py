@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from outbound.cli_voice import call_values
+from outbound.cli.voice import call_values
 from outbound.config import load_settings
-from outbound.domain import Channel, Kind
+from outbound.domain.values import Channel, Kind
 from outbound.store.db import make_engine, upgrade
 from outbound.store.tables import (
     consents,

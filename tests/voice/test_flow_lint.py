@@ -141,7 +141,7 @@ def test_lint_rejects_flow_breaking_rule_naming_file_step_and_field(
 def test_flow_lint_command_exits_1_and_names_file_step_field(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from outbound.cli import cli
+    from outbound.cli.root import cli
 
     data = _good()
     _no_stop(data)

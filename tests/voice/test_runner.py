@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from outbound.domain import Intent
+from outbound.domain.values import Intent
 from outbound.voice.flow import flows_dir, load_kind
 from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, run_flow
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from outbound.domain import Channel
+from outbound.domain.values import Channel
 from outbound.policy import load_rules_file
 from outbound.policy.model import CustomerView, Rules
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from outbound.domain import Channel, Purpose
+from outbound.domain.values import Channel, Purpose
 from outbound.policy.caps import applicable_caps, cap_check, evaluate_caps
 from outbound.policy.model import CapRule
 

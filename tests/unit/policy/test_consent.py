@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from outbound.domain import Channel, ConsentAction, Purpose
+from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.consent import consent_ok
 from outbound.policy.model import ConsentRecord, Jurisdiction, Rules
 

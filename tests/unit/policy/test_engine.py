@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from outbound.domain import (
+from outbound.domain.values import (
     CapCheck,
     Channel,
     ConsentAction,

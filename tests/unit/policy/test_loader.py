@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from outbound.domain import Channel, Purpose
-from outbound.errors import ConfigError
+from outbound.domain.errors import ConfigError
+from outbound.domain.values import Channel, Purpose
 from outbound.policy import load_rules, load_rules_file
 from outbound.policy.loader import parse_cap
 from outbound.policy.model import CapRule, Rules, Window

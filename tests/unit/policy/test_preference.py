@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from outbound.domain import Channel, Kind
+from outbound.domain.values import Channel, Kind
 from outbound.policy.preference import channel_ladder
 
 PUSH, SMS, VOICE = Channel.PUSH, Channel.SMS, Channel.VOICE

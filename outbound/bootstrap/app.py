@@ -1,0 +1,159 @@
+"""Composition root: Settings -> wired objects. Nothing is wired at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from outbound.channels.base import ChannelPort
+from outbound.channels.log import LogChannel, OutcomeRule, default_outcome
+from outbound.config import Settings
+from outbound.domain.values import Channel, RetryPolicy
+from outbound.policy import load_rules_file
+from outbound.policy.messaging import MessagingRules, load_messaging
+from outbound.policy.model import Rules
+from outbound.scheduling.scheduler import Scheduler
+from outbound.services.dispatch import Dispatcher, system_clock
+from outbound.services.notify import Expiry
+from outbound.services.receipts import Escalation, escalation_delays
+from outbound.store.db import make_engine, require_current_schema
+from outbound.store.outcomes import Ladder, settle_silent
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    rules: Rules
+    expiry: Expiry
+    ladder: Ladder
+    clock: Callable[[], datetime]
+    _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
+    _messaging: MessagingRules | None = None
+
+    def channels(self) -> dict[Channel, ChannelPort]:
+        """The configured adapters: the log sink unless ``[sms] adapter = "smpp"`` or
+        ``[push] adapter = "real"``.
+
+        A real adapter is built once per process and shared by its worker threads.
+        """
+        chosen = self.log_channels()
+        if self.settings.get("sms", "adapter") == "smpp":
+            if Channel.SMS not in self._adapters:
+                from outbound.bootstrap.sms import build_smpp_sms
+
+                sms = build_smpp_sms(
+                    self.settings, self.engine, self.rules, self.ladder, self.clock
+                )
+                sms.start()  # bound from now on: receipts and MO arrive even before a send
+                self._adapters[Channel.SMS] = sms
+            chosen[Channel.SMS] = self._adapters[Channel.SMS]
+        if self.settings.get("push", "adapter") == "real":
+            if Channel.PUSH not in self._adapters:
+                from outbound.bootstrap.push import build_push
+
+                self._adapters[Channel.PUSH] = build_push(self.settings, self.engine, self.clock)
+            chosen[Channel.PUSH] = self._adapters[Channel.PUSH]
+        return chosen
+
+    def log_channels(self, outcome: OutcomeRule = default_outcome) -> dict[Channel, ChannelPort]:
+        return {c: LogChannel(self.engine, c, outcome, self.clock) for c in Channel}
+
+    def dispatcher(self, channels: dict[Channel, ChannelPort] | None = None) -> Dispatcher:
+        worker = self.settings.values["worker"]
+        return Dispatcher(
+            engine=self.engine,
+            rules=self.rules,
+            channels=channels if channels is not None else self.channels(),
+            ladder=self.ladder,
+            clock=self.clock,
+            batch=int(worker["batch_size"]),
+            lease=timedelta(seconds=float(worker["lease_seconds"])),
+            reap_every=timedelta(seconds=float(self.settings.get("scheduler", "reap_seconds"))),
+            messaging=self.messaging(),
+        )
+
+    def messaging(self) -> MessagingRules:
+        """Per-jurisdiction keywords and footer channels (policies.toml), read once."""
+        if self._messaging is None:
+            self._messaging = load_messaging(self.settings.policies_file)
+        return self._messaging
+
+    def scheduler(self) -> Scheduler:
+        sched, escalation = self.settings.values["scheduler"], self.escalation()
+        return Scheduler(
+            engine=self.engine,
+            rules=self.rules,
+            expiry=self.expiry,
+            clock=self.clock,
+            reap_seconds=float(sched["reap_seconds"]),
+            reload_seconds=float(sched["reload_seconds"]),
+            lock_file=str(sched["lock_file"]),
+            housekeeping=self._housekeeping(escalation),
+        )
+
+    def escalation(self) -> Escalation:
+        """Unopened pushes -> next channel, per ``[push] escalate_unopened_minutes_<kind>``."""
+        delays = escalation_delays(self.settings.values["push"])
+        return Escalation(self.engine, delays, self.ladder, self.clock)
+
+    def _housekeeping(self, escalation: Escalation) -> dict[str, Callable[[], object]]:
+        jobs: dict[str, Callable[[], object]] = {"silent_receipts": self.settle_silent}
+        if escalation.delays:
+            jobs["escalate"] = escalation.run_once
+        return jobs
+
+    def settle_silent(self) -> int:
+        """Close ``sent`` deliveries whose receipts never came ([sms] receipt_timeout_hours)."""
+        hours = float(self.settings.get("sms", "receipt_timeout_hours"))
+        with self.engine.begin() as conn:
+            return settle_silent(
+                conn, now=self.clock(), older_than=timedelta(hours=hours), ladder=self.ladder
+            )
+
+    def close(self) -> None:
+        for adapter in self._adapters.values():
+            adapter.close()
+        self.engine.dispose()
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = system_clock,
+    check_schema: bool = True,
+    engine: Engine | None = None,
+) -> App:
+    engine = engine or make_engine(settings.database_url)
+    if check_schema:
+        require_current_schema(engine, settings.database_url)
+    rules = load_rules_file(settings.policies_file, list(settings.operator_caps))
+    worker, ladder, expiry = (
+        settings.values["worker"],
+        settings.values["ladder"],
+        settings.values["expiry"],
+    )
+    retry = RetryPolicy(
+        max_attempts=int(worker["max_attempts"]),
+        base=timedelta(seconds=float(worker["retry_base_seconds"])),
+        ceiling=timedelta(seconds=float(worker["retry_ceiling_seconds"])),
+    )
+    return App(
+        settings=settings,
+        engine=engine,
+        rules=rules,
+        expiry=Expiry(
+            shipping=timedelta(hours=float(expiry["shipping_hours"])),
+            price_drop=timedelta(hours=float(expiry["price_drop_hours"])),
+        ),
+        ladder=Ladder(
+            next_rung_delay=timedelta(seconds=float(ladder["next_rung_delay_seconds"])),
+            voice_retries=int(ladder["voice_no_answer_retries"]),
+            voice_retry_delay=timedelta(seconds=float(ladder["voice_retry_delay_seconds"])),
+            retry=retry,
+        ),
+        clock=clock,
+    )

@@ -1,0 +1,123 @@
+"""A dialer process: one SIP engine, up to 4 calls in flight, voice deliveries only.
+
+The main thread polls pjsua2; each call slot is a thread running a ``VoiceDispatcher`` that
+claims one voice delivery at a time (``serves={VOICE}``), places the call and records the
+outcome — with the in-call opt-out or SMS-link follow-up in the same transaction. SIGTERM hangs
+up every call, records what happened and shuts the library down cleanly.
+
+Run: ``python -m outbound.bootstrap.dialer [--db URL] [--config-dir DIR] [--until-idle]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from outbound import bootstrap
+from outbound.channels.voice import SipVoice, apply_actions
+from outbound.config import Settings, load_settings
+from outbound.domain.masking import configure_logging
+from outbound.domain.values import Channel, Kind, SendResult
+from outbound.services.dispatch import Dispatcher
+from outbound.store.outbox import Claimed
+from outbound.voice.asr import Recognizers, specs_from_settings
+from outbound.voice.call import CallLimits
+from outbound.voice.flow import flows_dir, load_kind
+from outbound.voice.sip import SipConfig, SipEngine
+from outbound.voice.tts import Tts
+
+log = logging.getLogger("outbound.bootstrap.dialer")
+
+
+@dataclass
+class VoiceDispatcher(Dispatcher):
+    """A Dispatcher whose outcome transaction also applies the call's actions."""
+
+    actor: str = "dialer"
+
+    def after_result(
+        self, conn: Connection, item: Claimed, result: SendResult, now: datetime
+    ) -> None:
+        apply_actions(conn, item, result, rules=self.rules, now=now, actor=self.actor)
+
+
+def sip_config(settings: Settings) -> SipConfig:
+    v = settings.values["voice"]
+    return SipConfig(
+        caller_id=str(v["caller_id"]),
+        sip_port=int(v["sip_port"]),
+        rtp_port=int(v["rtp_port"]),
+        sip_user=str(v["sip_user"]),
+        sip_password=str(v["sip_password"]),
+        clock_rate=int(v["clock_rate"]),
+        max_calls=min(int(v["calls_per_dialer"]), 4),
+    )
+
+
+def build_channel(settings: Settings, engine: SipEngine) -> SipVoice:
+    v = settings.values["voice"]
+    directory = flows_dir(str(v["flows_dir"]))
+    flows = {k: load_kind(k.value, directory) for k in Kind}
+    limits = CallLimits(
+        ring_timeout=float(v["ring_timeout_seconds"]),
+        max_seconds=float(v["max_call_seconds"]),
+        machine_seconds=float(v["machine_seconds"]),
+    )
+    tts = Tts(str(v["tts_cache_dir"]), int(v["clock_rate"]), str(v["tts_engine"]))
+    return SipVoice(engine, v, flows, tts, Recognizers(specs_from_settings(v)), limits)
+
+
+def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
+    app = bootstrap.build(settings)
+    engine = SipEngine(sip_config(settings))
+    channel = build_channel(settings, engine)
+    poll = float(settings.get("worker", "poll_seconds"))
+    slots = []
+    for i in range(sip_config(settings).max_calls):
+        worker = VoiceDispatcher(
+            engine=app.engine,
+            rules=app.rules,
+            channels={Channel.VOICE: channel},
+            ladder=app.ladder,
+            clock=app.clock,
+            batch=1,
+            lease=app.dispatcher().lease,
+        )
+        slots.append(
+            threading.Thread(target=worker.run, args=(stop, poll, until_idle), name=f"call-{i}")
+        )
+    for t in slots:
+        t.start()
+    try:
+        while any(t.is_alive() for t in slots):
+            if stop.is_set():
+                engine.hangup_all()
+            engine.poll(10)
+    finally:
+        stop.set()
+        engine.shutdown()
+        app.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="outbound voice dialer process")
+    parser.add_argument("--db", help="database URL")
+    parser.add_argument("--config-dir", help="directory with outbound.toml and policies.toml")
+    parser.add_argument("--until-idle", action="store_true", help="exit when nothing is due")
+    args = parser.parse_args(argv)
+    configure_logging(logging.WARNING)
+    settings = load_settings(args.config_dir, {"database": {"url": args.db}} if args.db else None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_dialer(settings, stop, args.until_idle)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""``outbound campaign …``: create, list, show, pause, resume, run, preview."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from outbound.cli.context import JSON_OPTION, Ctx, Progress, now, pass_ctx
+from outbound.cli.output import emit_json, table
+from outbound.domain.errors import FieldProblem, ValidationError
+from outbound.domain.values import Kind
+from outbound.scheduling.scheduler import validate_schedule
+from outbound.services import campaigns
+from outbound.store.tables import campaign_runs, notifications
+from outbound.store.tables import campaigns as campaigns_table
+
+
+def _json_arg(name: str, raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValidationError([FieldProblem(name, raw, f"is not JSON ({exc.msg})")]) from None
+    if not isinstance(value, dict):
+        raise ValidationError([FieldProblem(name, raw, "must be a JSON object")])
+    return value
+
+
+@click.group()
+def campaign() -> None:
+    """Campaigns: a customer segment, a kind, a cron schedule in a time zone.
+
+    \b
+    Example:
+      outbound campaign create renewals-14d --kind renewal --schedule "0 10 * * *" \\
+          --timezone Europe/Berlin --segment '{"expires_within_days": 14}' \\
+          --params '{"renew_url": "https://shop.example/renew?c={external_id}"}'
+      outbound campaign preview renewals-14d
+    """
+
+
+@campaign.command("create")
+@click.argument("name")
+@click.option(
+    "--kind", type=click.Choice([Kind.RENEWAL.value, Kind.PRICE_DROP.value]), required=True
+)
+@click.option("--schedule", required=True, help="5-field crontab, e.g. '0 10 * * 1-5'.")
+@click.option("--timezone", "tz", required=True, help="IANA zone the schedule is read in.")
+@click.option(
+    "--segment", default="{}", help="JSON: expires_within_days, tiers, countries, wishlist_sku."
+)
+@click.option(
+    "--params",
+    default="{}",
+    help="JSON: renew_url (renewal); title, old_price, new_price, currency, url (price_drop).",
+)
+@pass_ctx
+def create(
+    ctx: Ctx, name: str, kind: str, schedule: str, tz: str, segment: str, params: str
+) -> None:
+    """Create an active campaign.
+
+    \b
+    Example:
+      outbound campaign create gold-renewals --kind renewal --schedule "30 9 * * *" \\
+          --timezone America/New_York --segment '{"expires_within_days": 7, "tiers": ["gold"]}' \\
+          --params '{"renew_url": "https://shop.example/renew?c={external_id}"}'
+    """
+    validate_schedule(schedule, tz)
+    spec = campaigns.CampaignSpec(
+        name, Kind(kind), schedule, tz, _json_arg("segment", segment), _json_arg("params", params)
+    )
+    with ctx.app().engine.begin() as conn:
+        cid = campaigns.create(conn, spec, now=now(), actor="cli")
+    click.echo(f"campaign {cid} {name!r} created; preview it: outbound campaign preview {name}")
+
+
+def _rows(ctx: Ctx) -> list[dict[str, Any]]:
+    with ctx.app().engine.begin() as conn:
+        rows = conn.execute(select(campaigns_table).order_by(campaigns_table.c.id)).all()
+        last: dict[int, Any] = dict(
+            conn.execute(  # type: ignore[arg-type]
+                select(campaign_runs.c.campaign_id, func.max(campaign_runs.c.fire_time)).group_by(
+                    campaign_runs.c.campaign_id
+                )
+            ).all()
+        )
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "kind": r.kind,
+            "schedule": r.schedule,
+            "timezone": r.timezone,
+            "status": r.status,
+            "last_fire": last.get(r.id),
+        }
+        for r in rows
+    ]
+
+
+@campaign.command("list")
+@JSON_OPTION
+@pass_ctx
+def list_(ctx: Ctx, as_json: bool) -> None:
+    """List campaigns with their last firing.
+
+    \b
+    Example:
+      outbound campaign list --json
+    """
+    data = _rows(ctx)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(
+            table(
+                ["id", "name", "kind", "schedule", "timezone", "status", "last fire"],
+                [list(d.values()) for d in data],
+            )
+        )
+
+
+@campaign.command("show")
+@click.argument("ref")
+@JSON_OPTION
+@pass_ctx
+def show(ctx: Ctx, ref: str, as_json: bool) -> None:
+    """A campaign's definition, its runs and what they created.
+
+    \b
+    Example:
+      outbound campaign show renewals-14d
+    """
+    with ctx.app().engine.begin() as conn:
+        row = campaigns.get(conn, ref)
+        runs = conn.execute(
+            select(campaign_runs)
+            .where(campaign_runs.c.campaign_id == row.id)
+            .order_by(campaign_runs.c.fire_time.desc())
+            .limit(20)
+        ).all()
+        statuses: dict[str, int] = dict(
+            conn.execute(  # type: ignore[arg-type]
+                select(notifications.c.status, func.count())
+                .where(notifications.c.campaign_id == row.id)
+                .group_by(notifications.c.status)
+            ).all()
+        )
+    data = {
+        "id": row.id,
+        "name": row.name,
+        "kind": row.kind,
+        "schedule": row.schedule,
+        "timezone": row.timezone,
+        "status": row.status,
+        "segment": row.segment,
+        "params": row.params,
+        "notifications": statuses,
+        "runs": [
+            {
+                "fire_time": r.fire_time,
+                "selected": r.selected,
+                "created": r.created,
+                "finished_at": r.finished_at,
+            }
+            for r in runs
+        ],
+    }
+    if as_json:
+        emit_json(data)
+        return
+    for key in (
+        "id",
+        "name",
+        "kind",
+        "schedule",
+        "timezone",
+        "status",
+        "segment",
+        "params",
+        "notifications",
+    ):
+        click.echo(f"{key:>14}: {data[key]}")
+    click.echo(
+        table(
+            ["fire time", "selected", "created", "finished"],
+            [list(r.values()) for r in data["runs"]],
+            title="\nruns",
+        )
+    )
+
+
+def _set(ctx: Ctx, ref: str, status: str) -> None:
+    with ctx.app().engine.begin() as conn:
+        campaigns.set_status(conn, ref, status, now=now(), actor="cli")
+    click.echo(f"campaign {ref} {status}")
+
+
+@campaign.command("pause")
+@click.argument("ref")
+@pass_ctx
+def pause(ctx: Ctx, ref: str) -> None:
+    """Stop firing (the scheduler drops it at its next reload).
+
+    \b
+    Example:
+      outbound campaign pause renewals-14d
+    """
+    _set(ctx, ref, "paused")
+
+
+@campaign.command("resume")
+@click.argument("ref")
+@pass_ctx
+def resume(ctx: Ctx, ref: str) -> None:
+    """Fire again on schedule.
+
+    \b
+    Example:
+      outbound campaign resume renewals-14d
+    """
+    _set(ctx, ref, "active")
+
+
+@campaign.command("run")
+@click.argument("ref")
+@JSON_OPTION
+@pass_ctx
+def run(ctx: Ctx, ref: str, as_json: bool) -> None:
+    """Fire a campaign now (outside its schedule); workers send what it queues.
+
+    \b
+    Example:
+      outbound campaign run renewals-14d
+    """
+    app = ctx.app()
+    stamp = now()
+    bar = Progress("customers fanned out", None, enabled=not as_json)
+    try:
+        report = campaigns.run(
+            app.engine,
+            ref,
+            fire_time=stamp,
+            rules=app.rules,
+            now=stamp,
+            expiry=app.expiry,
+            actor="cli",
+            progress=bar.update,
+        )
+    finally:
+        bar.close()
+    data = {
+        "campaign": report.campaign,
+        "ran": report.ran,
+        "selected": report.selected,
+        "created": report.created,
+        "duplicates": report.duplicates,
+    }
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(
+            f"{report.campaign}: {report.selected} selected, {report.created} notifications queued, "
+            f"{report.duplicates} already existed"
+        )
+
+
+@campaign.command("preview")
+@click.argument("ref")
+@JSON_OPTION
+@pass_ctx
+def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
+    """Dry run: counts per channel, deferrals and suppression reasons. Writes nothing.
+
+    \b
+    Example:
+      outbound campaign preview renewals-14d --json
+    """
+    app = ctx.app()
+    with app.engine.begin() as conn:
+        result = campaigns.preview(conn, ref, rules=app.rules, now=now(), expiry=app.expiry)
+        conn.rollback()
+    data = {
+        "selected": result.selected,
+        "already_queued": result.duplicates,
+        "send_now": dict(result.send_now),
+        "deferred": dict(result.deferred),
+        "first_resume": result.first_resume,
+        "suppressed": dict(result.suppressed),
+        "sms_parts": dict(result.sms_parts),
+        "sms_longest_chars": result.sms_longest,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(
+        f"{result.selected} customers in the segment, {result.duplicates} already have this notification"
+    )
+    rows: list[list[Any]] = [["send now", ch, n, ""] for ch, n in sorted(result.send_now.items())]
+    rows += [
+        ["deferred", ch, n, f"from {result.first_resume[ch]:%Y-%m-%d %H:%M} UTC"]
+        for ch, n in sorted(result.deferred.items())
+    ]
+    rows += [["suppressed", "-", n, reason] for reason, n in result.suppressed.most_common()]
+    rows += [
+        ["sms size", "sms", n, f"{size} (longest {result.sms_longest} chars)"]
+        for size, n in sorted(result.sms_parts.items())
+    ]
+    click.echo(table(["outcome", "channel", "count", "note"], rows))

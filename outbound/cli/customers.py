@@ -1,0 +1,237 @@
+"""``outbound customer …`` and ``outbound consent …``: profiles, imports, the consent ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
+from outbound.cli.output import emit_json, table
+from outbound.domain.values import Channel, ConsentAction, Purpose
+from outbound.store.customers import add_consent, customer_id_for
+from outbound.store.tables import customers
+
+
+@click.group()
+def customer() -> None:
+    """Import, list and inspect customers.
+
+    \b
+    Example:
+      outbound customer import customers.csv
+      outbound customer show C1001
+    """
+
+
+@customer.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows even if some are bad.")
+@JSON_OPTION
+@pass_ctx
+def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> None:
+    """Import customers from CSV (header row) or JSONL.
+
+    Columns: external_id, name, phone (E.164), timezone (IANA), locale, country, preference
+    (e.g. "push>sms>voice"), membership_tier, membership_expires_on (YYYY-MM-DD), wishlist
+    ("SKU1;SKU2"), push_token, push_kind (fcm|webpush), opt_in ("sms:marketing;voice:marketing:written").
+    Every bad row is reported by line number; nothing is imported unless all rows are valid
+    or --skip-invalid is given.
+
+    \b
+    Example:
+      outbound customer import customers.csv
+      outbound customer import export.jsonl --skip-invalid --json
+    """
+    from outbound.schemas.customers import parse_file
+    from outbound.store.customers import upsert_customer
+
+    app = ctx.app()
+    good, bad = parse_file(file)
+    for problem in bad:
+        click.echo(f"{file.name}: {problem}", err=True)
+    if bad and not skip_invalid:
+        fail(
+            f"{len(bad)} invalid row(s) in {file.name}; nothing imported. Fix them or pass --skip-invalid"
+        )
+    created = updated = 0
+    stamp = now()
+    progress = Progress("importing", len(good), enabled=not as_json and len(good) >= 200)
+    with app.engine.begin() as conn:
+        for _line, record in good:
+            _cid, new = upsert_customer(
+                conn, record, now=stamp, actor="cli", source=f"import:{file.name}"
+            )
+            progress.update(1)
+            created, updated = created + new, updated + (not new)
+    progress.close()
+    result = {"created": created, "updated": updated, "invalid": len(bad), "file": file.name}
+    emit_json(result) if as_json else click.echo(
+        f"imported {file.name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
+    )
+
+
+@customer.command("list")
+@click.option("--limit", default=50, show_default=True)
+@JSON_OPTION
+@pass_ctx
+def customer_list(ctx: Ctx, limit: int, as_json: bool) -> None:
+    """List customers (phones masked).
+
+    \b
+    Example:
+      outbound customer list --limit 20
+    """
+    from outbound.domain.masking import mask_phone
+
+    with ctx.app().engine.begin() as conn:
+        rows = conn.execute(select(customers).order_by(customers.c.id).limit(limit)).all()
+    data = [
+        {
+            "id": r.id,
+            "external_id": r.external_id,
+            "name": r.name,
+            "country": r.country,
+            "timezone": r.timezone,
+            "phone": mask_phone(r.phone_e164),
+            "locale": r.locale,
+        }
+        for r in rows
+    ]
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(table(list(data[0]) if data else ["id"], [list(d.values()) for d in data]))
+
+
+@customer.command("show")
+@click.argument("ref")
+@JSON_OPTION
+@pass_ctx
+def customer_show(ctx: Ctx, ref: str, as_json: bool) -> None:
+    """Profile, preferences, consents and one cross-channel history.
+
+    \b
+    Example:
+      outbound customer show C1001
+    """
+    from outbound.services.reports import customer_report, render_customer
+
+    with ctx.app().engine.begin() as conn:
+        data = customer_report(conn, customer_id_for(conn, ref))
+    emit_json(data) if as_json else click.echo(render_customer(data))
+
+
+def _consent(
+    ctx: Ctx,
+    action: ConsentAction,
+    ref: str,
+    channel: str,
+    purpose: str,
+    source: str,
+    evidence: str,
+    written: bool,
+) -> None:
+    app = ctx.app()
+    with app.engine.begin() as conn:
+        cid = customer_id_for(conn, ref)
+        add_consent(
+            conn,
+            cid,
+            None if channel == "all" else Channel(channel),
+            None if purpose == "all" else Purpose(purpose),
+            action,
+            source=source,
+            evidence=evidence,
+            actor="cli",
+            now=now(),
+            written=written,
+        )
+    click.echo(f"{action.value} recorded for {ref}: channel={channel} purpose={purpose}")
+
+
+CHANNEL_CHOICE = click.Choice(["all", *[c.value for c in Channel]])
+PURPOSE_CHOICE = click.Choice(["all", *[p.value for p in Purpose]])
+
+
+@click.group()
+def consent() -> None:
+    """Grant or revoke consent (an append-only ledger with source and evidence).
+
+    \b
+    Example:
+      outbound consent grant --customer C1001 --channel sms --purpose marketing --evidence "web form v3"
+      outbound consent revoke --customer C1001 --channel all --purpose all --source phone
+    """
+
+
+def _consent_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--customer", "ref", required=True, help="External id (or #internal id)."),
+            click.option("--channel", type=CHANNEL_CHOICE, required=True),
+            click.option("--purpose", type=PURPOSE_CHOICE, required=True),
+            click.option(
+                "--source",
+                default="operator",
+                show_default=True,
+                help="Where it came from (web, phone, sms, import).",
+            ),
+            click.option(
+                "--evidence", default="", help="Wording version / reference that proves it."
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@consent.command("grant")
+@_consent_options
+@click.option(
+    "--written",
+    is_flag=True,
+    help="Explicit written consent (needed for marketing by voice robot).",
+)
+@pass_ctx
+def consent_grant(
+    ctx: Ctx, ref: str, channel: str, purpose: str, source: str, evidence: str, written: bool
+) -> None:
+    """Record a consent grant.
+
+    \b
+    Example:
+      outbound consent grant --customer C1001 --channel voice --purpose marketing --written --evidence "signed form 2026-03"
+    """
+    if not evidence:
+        fail(
+            "--evidence is required for a grant: name the wording version or document that proves it"
+        )
+    _consent(ctx, ConsentAction.GRANT, ref, channel, purpose, source, evidence, written)
+
+
+@consent.command("revoke")
+@_consent_options
+@pass_ctx
+def consent_revoke(
+    ctx: Ctx, ref: str, channel: str, purpose: str, source: str, evidence: str
+) -> None:
+    """Record a revocation; it applies at once to every queued delivery.
+
+    \b
+    Example:
+      outbound consent revoke --customer C1001 --channel all --purpose marketing --source email
+    """
+    _consent(
+        ctx,
+        ConsentAction.REVOKE,
+        ref,
+        channel,
+        purpose,
+        source,
+        evidence or "revoked by operator",
+        False,
+    )

@@ -1,0 +1,127 @@
+"""``outbound source …`` (webhook senders and their secrets) and ``outbound api …``."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import click
+
+from outbound.cli.context import JSON_OPTION, Ctx, now, pass_ctx
+from outbound.cli.output import emit_json, table
+from outbound.store import sources as source_store
+
+
+@click.group()
+def source() -> None:
+    """Systems allowed to call the webhook API, with their signing secrets.
+
+    \b
+    Example:
+      outbound source add shop-eu --events shipping.dispatched,customer.upserted --rate 200
+      outbound source rotate shop-eu --keep-old-hours 24
+    """
+
+
+@source.command("add")
+@click.argument("name")
+@click.option(
+    "--events",
+    default=",".join(source_store.EVENT_TYPES),
+    show_default=True,
+    help="Comma-separated event types this source may send.",
+)
+@click.option("--rate", default=100, show_default=True, help="Requests per second (bursts of 2 s).")
+@pass_ctx
+def add(ctx: Ctx, name: str, events: str, rate: int) -> None:
+    """Register a source and print its signing secret ONCE (it is never logged).
+
+    \b
+    Example:
+      outbound source add shop-eu --events shipping.dispatched,price.dropped
+    """
+    with ctx.app().engine.begin() as conn:
+        secret = source_store.add_source(
+            conn,
+            name,
+            [e.strip() for e in events.split(",") if e.strip()],
+            rate,
+            now=now(),
+            actor="cli",
+        )
+    click.echo(f"source {name!r} created. Its signing secret (shown once, store it now):\n{secret}")
+
+
+@source.command("list")
+@JSON_OPTION
+@pass_ctx
+def list_(ctx: Ctx, as_json: bool) -> None:
+    """Sources with their allowed events and how many secrets are live (never the secrets).
+
+    \b
+    Example:
+      outbound source list --json
+    """
+    with ctx.app().engine.begin() as conn:
+        data = source_store.list_sources(conn, now())
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(
+            table(
+                ["name", "events", "rate/s", "live secrets"],
+                [
+                    [d["name"], ",".join(d["events"]), d["rate_per_second"], d["live_secrets"]]
+                    for d in data
+                ],
+            )
+        )
+
+
+@source.command("rotate")
+@click.argument("name")
+@click.option(
+    "--keep-old-hours",
+    default=24.0,
+    show_default=True,
+    help="How long the current secrets stay valid so the sender can switch.",
+)
+@pass_ctx
+def rotate(ctx: Ctx, name: str, keep_old_hours: float) -> None:
+    """Issue a new secret; old ones keep working for --keep-old-hours.
+
+    \b
+    Example:
+      outbound source rotate shop-eu --keep-old-hours 1
+    """
+    with ctx.app().engine.begin() as conn:
+        secret = source_store.rotate(
+            conn, name, timedelta(hours=keep_old_hours), now=now(), actor="cli"
+        )
+    click.echo(
+        f"new secret for {name!r} (shown once):\n{secret}\nold secrets expire in {keep_old_hours:g} h"
+    )
+
+
+@click.group("api")
+def api_group() -> None:
+    """The HTTP API.
+
+    \b
+    Example:
+      outbound api openapi > openapi.json
+    """
+
+
+@api_group.command("openapi")
+@pass_ctx
+def openapi(ctx: Ctx) -> None:
+    """Print the OpenAPI document (every status code the API can return is declared).
+
+    \b
+    Example:
+      outbound api openapi > openapi.json
+    """
+    from outbound.api.app import create_app
+
+    click.echo(json.dumps(create_app(ctx.app(check_schema=False)).openapi(), indent=2))

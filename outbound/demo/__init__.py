@@ -1,0 +1,1 @@
+"""``outbound demo``: a watched run on embedded SQLite with loopback providers."""

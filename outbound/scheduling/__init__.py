@@ -1,0 +1,1 @@
+"""The only APScheduler import: leader lock, campaign firing, housekeeping jobs."""

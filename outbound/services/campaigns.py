@@ -1,0 +1,357 @@
+"""Campaigns: a segment of customers, a kind, a cron schedule in a time zone.
+
+A run fans the segment out through the same ``triggers`` path as webhooks. Each run is keyed
+by (campaign, fire_time) in ``campaign_runs``, so a double fire does nothing, and every
+notification has a dedupe key, so a run resumed after a crash does not send twice.
+No scheduler import here: ``scheduling`` calls ``run``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, Select, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
+from outbound.domain.values import Channel, Defer, Kind, Send
+from outbound.policy import decide
+from outbound.policy.model import NotificationView, Rules
+from outbound.schemas.customers import _zones
+from outbound.services import notify, render
+from outbound.store import audit
+from outbound.store.snapshots import load_snapshots
+from outbound.store.tables import (
+    campaign_runs,
+    campaigns,
+    customers,
+    notifications,
+    wishlist_items,
+)
+
+CHUNK = 1000
+SEGMENT_KEYS = {"expires_within_days", "tiers", "countries", "wishlist_sku"}
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    name: str
+    kind: Kind
+    schedule: str
+    timezone: str
+    segment: Mapping[str, Any]
+    params: Mapping[str, Any]
+
+
+def validate_spec(spec: CampaignSpec) -> None:
+    problems: list[FieldProblem] = []
+    if not spec.name or len(spec.name) > 128:
+        problems.append(FieldProblem("name", spec.name, "is required (at most 128 characters)"))
+    if spec.kind is Kind.SHIPPING:
+        problems.append(
+            FieldProblem("kind", "shipping", "is event-driven; use renewal or price_drop")
+        )
+    if spec.timezone not in _zones():
+        problems.append(FieldProblem("timezone", spec.timezone, "is not an IANA time zone"))
+    unknown = set(spec.segment) - SEGMENT_KEYS
+    problems.extend(
+        FieldProblem(f"segment.{k}", spec.segment[k], f"is unknown; known: {sorted(SEGMENT_KEYS)}")
+        for k in unknown
+    )
+    days = spec.segment.get("expires_within_days")
+    if spec.kind is Kind.RENEWAL and not (isinstance(days, int) and 0 <= days <= 366):
+        problems.append(FieldProblem("segment.expires_within_days", days, "is required: 0..366"))
+    if spec.kind is Kind.PRICE_DROP and not spec.segment.get("wishlist_sku"):
+        problems.append(FieldProblem("segment.wishlist_sku", None, "is required for price_drop"))
+    if spec.kind is Kind.RENEWAL and "renew_url" not in spec.params:
+        problems.append(
+            FieldProblem(
+                "params.renew_url",
+                None,
+                "is required, e.g. https://shop.example/renew?c={external_id}",
+            )
+        )
+    if problems:
+        raise ValidationError(problems, where=f"campaign {spec.name!r}")
+
+
+def create(conn: Connection, spec: CampaignSpec, *, now: datetime, actor: str) -> int:
+    validate_spec(spec)
+    try:
+        with conn.begin_nested():
+            cid = conn.execute(
+                insert(campaigns)
+                .values(
+                    name=spec.name,
+                    kind=spec.kind.value,
+                    schedule=spec.schedule,
+                    timezone=spec.timezone,
+                    segment=dict(spec.segment),
+                    params=dict(spec.params),
+                    status="active",
+                    created_at=now,
+                )
+                .returning(campaigns.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        raise ValidationError(
+            [FieldProblem("name", spec.name, "is taken; pick another name")]
+        ) from None
+    audit.append(
+        conn,
+        [
+            audit.Event(
+                actor,
+                "campaign.created",
+                f"campaign#{cid}",
+                {
+                    "name": spec.name,
+                    "kind": spec.kind.value,
+                    "schedule": spec.schedule,
+                    "timezone": spec.timezone,
+                    "segment": dict(spec.segment),
+                },
+            )
+        ],
+        now,
+    )
+    return int(cid)
+
+
+def get(conn: Connection, ref: str | int) -> Any:
+    cond = campaigns.c.id == int(ref) if str(ref).isdigit() else campaigns.c.name == str(ref)
+    row = conn.execute(select(campaigns).where(cond)).first()
+    if row is None:
+        raise NotFoundError(f"campaign {ref!r} not found; see: outbound campaign list")
+    return row
+
+
+def set_status(conn: Connection, ref: str | int, status: str, *, now: datetime, actor: str) -> None:
+    row = get(conn, ref)
+    conn.execute(update(campaigns).where(campaigns.c.id == row.id).values(status=status))
+    audit.append(
+        conn,
+        [audit.Event(actor, f"campaign.{status}", f"campaign#{row.id}", {"name": row.name})],
+        now,
+    )
+
+
+def segment_query(campaign: Any, now: datetime) -> Select[Any]:
+    seg = campaign.segment
+    query = select(
+        customers.c.id,
+        customers.c.external_id,
+        customers.c.locale,
+        customers.c.timezone,
+        customers.c.membership_tier,
+        customers.c.membership_expires_on,
+    )
+    if Kind(campaign.kind) is Kind.RENEWAL:
+        today = now.astimezone(ZoneInfo(campaign.timezone)).date()
+        until = today + timedelta(days=int(seg["expires_within_days"]))
+        query = query.where(
+            customers.c.membership_expires_on >= today, customers.c.membership_expires_on <= until
+        )
+    if seg.get("tiers"):
+        query = query.where(customers.c.membership_tier.in_(list(seg["tiers"])))
+    if seg.get("countries"):
+        query = query.where(customers.c.country.in_([c.upper() for c in seg["countries"]]))
+    if seg.get("wishlist_sku"):
+        query = query.where(
+            customers.c.id.in_(
+                select(wishlist_items.c.customer_id).where(
+                    wishlist_items.c.sku == seg["wishlist_sku"]
+                )
+            )
+        )
+    return query.order_by(customers.c.id)
+
+
+def _segment_chunks(conn: Connection, campaign: Any, now: datetime) -> Iterator[list[Any]]:
+    last = 0
+    while True:
+        rows = conn.execute(
+            segment_query(campaign, now).where(customers.c.id > last).limit(CHUNK)
+        ).all()
+        if not rows:
+            return
+        yield list(rows)
+        last = rows[-1].id
+
+
+def payload_for(campaign: Any, customer: Any) -> dict[str, Any]:
+    params = dict(campaign.params)
+    if Kind(campaign.kind) is Kind.RENEWAL:
+        expires: date = customer.membership_expires_on
+        return {
+            "tier": customer.membership_tier or params.get("tier", "member"),
+            "expires_on": expires.isoformat(),
+            "renew_url": str(params["renew_url"]).replace("{external_id}", customer.external_id),
+        }
+    return {
+        k: params[k] for k in ("title", "old_price", "new_price", "currency", "url") if k in params
+    } | {"sku": campaign.segment["wishlist_sku"]}
+
+
+def _requests(campaign: Any, rows: list[Any], now: datetime, expiry: notify.Expiry) -> list[Any]:
+    out = []
+    for r in rows:
+        out.append(
+            notify.prepare(
+                Kind(campaign.kind),
+                r.id,
+                r.timezone,
+                payload_for(campaign, r),
+                now=now,
+                expiry=expiry,
+                source=f"campaign:{campaign.name}",
+                campaign_id=campaign.id,
+            )
+        )
+    return out
+
+
+@dataclass
+class RunReport:
+    campaign: str
+    fire_time: datetime
+    ran: bool
+    selected: int = 0
+    created: int = 0
+    duplicates: int = 0
+
+
+def run(
+    engine: Engine,
+    ref: str | int,
+    *,
+    fire_time: datetime,
+    rules: Rules,
+    now: datetime,
+    expiry: notify.Expiry,
+    actor: str = "scheduler",
+    progress: Callable[[int], None] | None = None,
+) -> RunReport:
+    """Fan out one firing; a second call with the same fire_time is a no-op (ran=False)."""
+    with engine.begin() as conn:
+        campaign = get(conn, ref)
+        try:
+            with conn.begin_nested():
+                run_id = conn.execute(
+                    insert(campaign_runs)
+                    .values(
+                        campaign_id=campaign.id,
+                        fire_time=fire_time.astimezone(UTC),
+                        started_at=now,
+                    )
+                    .returning(campaign_runs.c.id)
+                ).scalar_one()
+        except IntegrityError:
+            return RunReport(campaign.name, fire_time, ran=False)
+        audit.append(
+            conn,
+            [
+                audit.Event(
+                    actor,
+                    "campaign.fired",
+                    f"campaign#{campaign.id}",
+                    {"fire_time": fire_time.isoformat(), "run": run_id},
+                )
+            ],
+            now,
+        )
+    report = RunReport(campaign.name, fire_time, ran=True)
+    last = 0
+    while True:  # one transaction per chunk: progress is durable, a crash resumes by dedupe key
+        with engine.begin() as conn:
+            rows = conn.execute(
+                segment_query(campaign, now).where(customers.c.id > last).limit(CHUNK)
+            ).all()
+            if not rows:
+                break
+            reqs = _requests(campaign, list(rows), now, expiry)
+            done = notify.enqueue(conn, reqs, rules=rules, now=now, actor=actor)
+        last = rows[-1].id
+        report.selected += len(rows)
+        report.created += sum(1 for d in done if d.created)
+        report.duplicates += sum(1 for d in done if not d.created)
+        if progress:
+            progress(len(rows))
+    with engine.begin() as conn:
+        conn.execute(
+            update(campaign_runs)
+            .where(campaign_runs.c.id == run_id)
+            .values(finished_at=now, selected=report.selected, created=report.created)
+        )
+    return report
+
+
+@dataclass
+class Preview:
+    selected: int = 0
+    duplicates: int = 0
+    send_now: Counter[str] = field(default_factory=Counter)
+    deferred: Counter[str] = field(default_factory=Counter)
+    first_resume: dict[str, datetime] = field(default_factory=dict)
+    suppressed: Counter[str] = field(default_factory=Counter)
+    #: SMS that would go out (now or deferred): "2 parts, ucs2" -> count; longest text in chars
+    sms_parts: Counter[str] = field(default_factory=Counter)
+    sms_longest: int = 0
+
+
+def preview(
+    conn: Connection, ref: str | int, *, rules: Rules, now: datetime, expiry: notify.Expiry
+) -> Preview:
+    """Dry run: what a run now would do, per channel and reason. Writes nothing."""
+    campaign = get(conn, ref)
+    out = Preview()
+    for rows in _segment_chunks(conn, campaign, now):
+        reqs = _requests(campaign, rows, now, expiry)
+        known = set(
+            conn.execute(
+                select(notifications.c.dedupe_key).where(
+                    notifications.c.dedupe_key.in_([r.dedupe_key for r in reqs])
+                )
+            ).scalars()
+        )
+        snaps = load_snapshots(conn, [r.customer_id for r in reqs], now)
+        locales = {r.id: r.locale for r in rows}
+        out.selected += len(reqs)
+        for req in reqs:
+            if req.dedupe_key in known:
+                out.duplicates += 1
+                continue
+            d = decide(
+                NotificationView(req.kind, req.purpose, req.expires_at),
+                snaps[req.customer_id],
+                rules,
+            )
+            _tally(out, d)
+            if isinstance(d, (Send, Defer)) and d.channel is Channel.SMS:
+                _sms_size(
+                    out,
+                    render.preview(req.kind, Channel.SMS, locales[req.customer_id], req.payload),
+                )
+    return out
+
+
+def _sms_size(out: Preview, sms: render.Preview) -> None:
+    out.sms_parts[f"{sms.parts} part{'s' if sms.parts > 1 else ''}, {sms.encoding}"] += 1
+    out.sms_longest = max(out.sms_longest, sms.chars)
+
+
+def _tally(out: Preview, d: Any) -> None:
+    if isinstance(d, Send):
+        out.send_now[d.channel.value] += 1
+    elif isinstance(d, Defer):
+        key = d.channel.value if d.channel else "any"
+        out.deferred[key] += 1
+        if key not in out.first_resume or d.until < out.first_resume[key]:
+            out.first_resume[key] = d.until
+    else:
+        out.suppressed[d.reason] += 1

@@ -1,0 +1,183 @@
+"""The worker loop: claim -> policy re-check -> reserve caps -> send -> record -> next rung.
+
+The claim (with its re-check and reservations) is one transaction, the provider call happens
+outside any transaction, and the outcome with its audit row is a second transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, select
+
+from outbound.channels.base import ChannelPort, Message
+from outbound.domain.errors import ChannelError, TransientChannelError
+from outbound.domain.masking import mask_text
+from outbound.domain.values import Accepted, Channel, SendResult
+from outbound.policy.messaging import MessagingRules
+from outbound.policy.model import Rules
+from outbound.services.render import render_message
+from outbound.store.outbox import Claimed, claim, in_flight_or_due, reap
+from outbound.store.outcomes import Ladder, record_error, record_result, record_sent
+from outbound.store.tables import customers, push_subscriptions
+
+log = logging.getLogger("outbound.services.dispatch")
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    errors: int = 0
+    lags: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Dispatcher:
+    engine: Engine
+    rules: Rules
+    channels: Mapping[Channel, ChannelPort]
+    ladder: Ladder = field(default_factory=Ladder)
+    clock: Clock = system_clock
+    batch: int = 50
+    lease: timedelta = timedelta(seconds=60)
+    reap_every: timedelta = timedelta(seconds=15)
+    brand: str = "Shop"
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    stats: DispatchStats = field(default_factory=DispatchStats)
+    messaging: MessagingRules | None = None
+    actor: str = "dispatcher"
+    _last_reap: datetime | None = None
+
+    def run_once(self) -> int:
+        """Claim one batch and work it; returns how many deliveries were claimed for sending."""
+        now = self.clock()
+        self._maybe_reap(now)
+        with self.engine.begin() as conn:
+            claimed = claim(
+                conn,
+                owner=self.owner,
+                limit=self.batch,
+                lease=self.lease,
+                now=now,
+                rules=self.rules,
+                voice_retries=self.ladder.voice_retries,
+                serves=frozenset(self.channels),
+            )
+            messages = self._messages(conn, claimed) if claimed else {}
+        self.stats.claimed += len(claimed)
+        for item in claimed:
+            self._deliver(item, messages[item.delivery_id])
+        return len(claimed)
+
+    def run(self, stop: threading.Event, poll: float = 0.5, until_idle: bool = False) -> None:
+        """Work until ``stop`` is set (or, with ``until_idle``, until nothing is due)."""
+        while not stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # keep the long-running service alive; the lease protects rows
+                log.exception("dispatch batch failed; retrying after %.1fs", poll)
+                worked = 0
+            if worked == 0:
+                if until_idle and self.idle():
+                    return
+                stop.wait(poll)
+
+    def idle(self, horizon: timedelta = timedelta(seconds=10)) -> bool:
+        """Nothing in flight (by anyone) and nothing of ours due within ``horizon``."""
+        with self.engine.begin() as conn:
+            return in_flight_or_due(conn, self.clock() + horizon, frozenset(self.channels)) == 0
+
+    def _maybe_reap(self, now: datetime) -> None:
+        if self._last_reap is not None and now - self._last_reap < self.reap_every:
+            return
+        self._last_reap = now
+        with self.engine.begin() as conn:
+            count = reap(conn, now)
+        if count:
+            log.warning("reaped %d expired leases back to the queue", count)
+
+    def _messages(self, conn: Connection, claimed: list[Claimed]) -> dict[int, Message]:
+        ids = sorted({c.customer_id for c in claimed})
+        people = {r.id: r for r in conn.execute(select(customers).where(customers.c.id.in_(ids)))}
+        tokens: dict[int, str] = {}
+        for r in conn.execute(
+            select(push_subscriptions)
+            .where(push_subscriptions.c.customer_id.in_(ids))
+            .order_by(push_subscriptions.c.id)  # the oldest first: a stable choice
+        ):
+            tokens.setdefault(r.customer_id, r.endpoint)
+        out = {}
+        for c in claimed:
+            person = people[c.customer_id]
+            to = tokens.get(c.customer_id, "") if c.channel is Channel.PUSH else person.phone_e164
+            out[c.delivery_id] = Message(
+                c.delivery_id,
+                c.channel,
+                c.kind,
+                c.customer_id,
+                to or "",
+                person.locale,
+                render_message(
+                    c.kind,
+                    c.channel,
+                    person.locale,
+                    c.payload,
+                    brand=self.brand,
+                    footer=self._footer(person.country, c.channel),
+                ),
+                c.payload,
+            )
+        return out
+
+    def _footer(self, country: str | None, channel: Channel) -> bool:
+        """The opt-out footer where the customer's jurisdiction requires it (SMS by default)."""
+        if self.messaging is None:
+            return channel is Channel.SMS
+        code = self.rules.for_country(country).code
+        return channel in self.messaging.for_code(code).footer_channels
+
+    def _deliver(self, item: Claimed, message: Message) -> None:
+        adapter = self.channels.get(item.channel)
+        result: SendResult | Accepted | ChannelError
+        try:
+            if adapter is None:
+                raise TransientChannelError(
+                    f"no adapter configured for channel {item.channel.value}"
+                )
+            result = adapter.send(message)
+        except ChannelError as exc:
+            result = exc
+        except Exception as exc:  # an adapter bug must not lose the delivery
+            log.exception("adapter %s crashed on delivery %d", item.channel.value, item.delivery_id)
+            result = TransientChannelError(f"adapter crashed: {type(exc).__name__}")
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if isinstance(result, ChannelError):
+                self.stats.errors += 1
+                log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
+                record_error(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+            elif isinstance(result, Accepted):  # the outcome arrives later, by receipt
+                self.stats.sent += 1
+                record_sent(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+            else:
+                self.stats.sent += 1
+                record_result(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+                self.after_result(conn, item, result, now)
+
+    def after_result(
+        self, conn: Connection, item: Claimed, result: SendResult, now: datetime
+    ) -> None:
+        """Hook in the outcome's transaction (the dialer applies in-call actions here)."""

@@ -1,0 +1,273 @@
+"""Read models for people: a customer's one history, and ``why`` a notification went (or not)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from outbound.cli.output import table
+from outbound.domain.errors import NotFoundError
+from outbound.domain.masking import mask_phone
+from outbound.store.tables import (
+    audit_events,
+    consents,
+    customers,
+    deliveries,
+    notifications,
+    preferences,
+    push_subscriptions,
+    suppressions,
+    wishlist_items,
+)
+
+
+def customer_report(conn: Connection, cid: int) -> dict[str, Any]:
+    row = conn.execute(select(customers).where(customers.c.id == cid)).one()
+    prefs = list(
+        conn.execute(
+            select(preferences.c.channel)
+            .where(preferences.c.customer_id == cid)
+            .order_by(preferences.c.rank)
+        ).scalars()
+    )
+    ledger = conn.execute(
+        select(consents).where(consents.c.customer_id == cid).order_by(consents.c.id)
+    ).all()
+    history = conn.execute(
+        select(
+            notifications.c.id.label("nid"),
+            notifications.c.kind,
+            notifications.c.status.label("nstatus"),
+            deliveries.c.id.label("did"),
+            deliveries.c.channel,
+            deliveries.c.rung,
+            deliveries.c.status,
+            deliveries.c.outcome,
+            deliveries.c.due_at,
+            deliveries.c.updated_at,
+        )
+        .select_from(notifications.outerjoin(deliveries))
+        .where(notifications.c.customer_id == cid)
+        .order_by(notifications.c.id, deliveries.c.id)
+    ).all()
+    dnc = conn.execute(
+        select(suppressions.c.reason, suppressions.c.at).where(suppressions.c.customer_id == cid)
+    ).all()
+    return {
+        "id": row.id,
+        "external_id": row.external_id,
+        "name": row.name,
+        "locale": row.locale,
+        "timezone": row.timezone,
+        "phone": mask_phone(row.phone_e164),
+        "country": row.country,
+        "membership": {"tier": row.membership_tier, "expires_on": row.membership_expires_on},
+        "wishlist": list(
+            conn.execute(
+                select(wishlist_items.c.sku).where(wishlist_items.c.customer_id == cid)
+            ).scalars()
+        ),
+        "push_subscriptions": len(
+            conn.execute(
+                select(push_subscriptions.c.id).where(push_subscriptions.c.customer_id == cid)
+            ).all()
+        ),
+        "preference": prefs,
+        "consents": [
+            {
+                "at": c.at,
+                "action": c.action,
+                "channel": c.channel or "all",
+                "purpose": c.purpose or "all",
+                "written": c.written,
+                "source": c.source,
+                "evidence": c.evidence,
+            }
+            for c in ledger
+        ],
+        "suppressions": [{"reason": d.reason, "at": d.at} for d in dnc],
+        "history": [
+            {
+                "notification": h.nid,
+                "kind": h.kind,
+                "notification_status": h.nstatus,
+                "delivery": h.did,
+                "channel": h.channel,
+                "rung": h.rung,
+                "status": h.status,
+                "outcome": h.outcome,
+                "due_at": h.due_at,
+                "updated_at": h.updated_at,
+            }
+            for h in history
+        ],
+        "events": _events(conn, cid, row.external_id, [h.did for h in history if h.did]),
+    }
+
+
+def _events(
+    conn: Connection, cid: int, external_id: str, delivery_ids: list[int]
+) -> list[dict[str, Any]]:
+    """The customer's audit trail: profile and consent changes, inbound messages, receipts,
+    outcomes — every event about the customer or one of their last 200 deliveries."""
+    subjects = [f"customer#{cid}", f"customer:{external_id}"]
+    subjects += [f"delivery#{d}" for d in sorted(delivery_ids)[-200:]]
+    rows = conn.execute(
+        select(audit_events)
+        .where(audit_events.c.subject.in_(subjects))
+        .order_by(audit_events.c.seq)
+    ).all()
+    return [
+        {
+            "seq": r.seq,
+            "at": r.at,
+            "action": r.action,
+            "subject": r.subject,
+            "actor": r.actor,
+            "data": json.loads(r.data),
+        }
+        for r in rows
+    ]
+
+
+def render_customer(data: dict[str, Any]) -> str:
+    head = [
+        f"{k:>12}: {data[k]}"
+        for k in (
+            "id",
+            "external_id",
+            "name",
+            "phone",
+            "country",
+            "timezone",
+            "locale",
+            "preference",
+            "membership",
+            "wishlist",
+            "push_subscriptions",
+            "suppressions",
+        )
+    ]
+    cons = table(
+        ["at", "action", "channel", "purpose", "written", "source", "evidence"],
+        [list(c.values()) for c in data["consents"]],
+        title="\nconsent ledger",
+    )
+    hist = table(
+        [
+            "notif",
+            "kind",
+            "status",
+            "delivery",
+            "channel",
+            "rung",
+            "d.status",
+            "outcome",
+            "due",
+            "updated",
+        ],
+        [list(h.values()) for h in data["history"]],
+        title="\nhistory (all channels)",
+    )
+    events = table(
+        ["seq", "at", "action", "subject", "actor", "detail"],
+        [
+            [e["seq"], e["at"], e["action"], e["subject"], e["actor"], _brief(e["data"])]
+            for e in data["events"]
+        ],
+        title="\naudit trail (consent, inbound messages, receipts, outcomes)",
+    )
+    return "\n".join([*head, cons, hist, events])
+
+
+def _brief(data: Any, width: int = 70) -> str:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
+    note = conn.execute(select(notifications).where(notifications.c.id == nid)).first()
+    if note is None:
+        raise NotFoundError(f"notification {nid} not found")
+    who = conn.execute(
+        select(customers.c.external_id).where(customers.c.id == note.customer_id)
+    ).scalar_one()
+    rows = conn.execute(
+        select(deliveries).where(deliveries.c.notification_id == nid).order_by(deliveries.c.id)
+    ).all()
+    return {
+        "id": note.id,
+        "kind": note.kind,
+        "purpose": note.purpose,
+        "customer": who,
+        "status": note.status,
+        "source": note.source,
+        "dedupe_key": note.dedupe_key,
+        "created_at": note.created_at,
+        "expires_at": note.expires_at,
+        "decisions": note.decisions,
+        "deliveries": [
+            {
+                "id": d.id,
+                "channel": d.channel,
+                "rung": d.rung,
+                "status": d.status,
+                "outcome": d.outcome,
+                "attempts": d.attempts,
+                "due_at": d.due_at,
+                "detail": d.detail,
+            }
+            for d in rows
+        ],
+    }
+
+
+def _verdict(decision: dict[str, Any]) -> str:
+    if decision["type"] == "send":
+        return f"SEND by {decision['channel']} at {decision['at']}"
+    if decision["type"] == "defer":
+        return (
+            f"DEFER {decision.get('channel') or ''} until {decision['until']}: {decision['reason']}"
+        )
+    return f"SUPPRESS: {decision['reason']}"
+
+
+def explain(data: dict[str, Any]) -> str:
+    lines = [
+        f"notification {data['id']}: {data['kind']} ({data['purpose']}) for customer {data['customer']}",
+        f"status {data['status']}; created {data['created_at']:%Y-%m-%d %H:%M UTC} via {data['source']}; "
+        f"expires {data['expires_at']:%Y-%m-%d %H:%M UTC}"
+        if data["expires_at"]
+        else f"status {data['status']}",
+    ]
+    for i, decision in enumerate(data["decisions"], start=1):
+        lines.append(
+            f"\ndecision {i} (rung {decision['rung']}, {decision['at']}): {_verdict(decision)}"
+        )
+        for step in decision["trace"]:
+            mark = "ok " if step["ok"] else "NO "
+            where = f"[{step['channel']}] " if step["channel"] else ""
+            lines.append(f"  {mark} {step['rule']:<12} {where}{step['detail']}")
+    if data["deliveries"]:
+        lines.append("")
+        lines.append(
+            table(
+                ["delivery", "channel", "rung", "status", "outcome", "attempts", "due"],
+                [
+                    [
+                        d["id"],
+                        d["channel"],
+                        d["rung"],
+                        d["status"],
+                        d["outcome"],
+                        d["attempts"],
+                        d["due_at"],
+                    ]
+                    for d in data["deliveries"]
+                ],
+                title="deliveries",
+            )
+        )
+    return "\n".join(lines)
