@@ -8,7 +8,7 @@ SMS: the production adapter ``outbound.channels.sms.SmppSms`` (smpplib, one
 ``bind_transceiver``) submits single-part GSM-7 messages with ``registered_delivery`` to
 outbound/testing/smsc_js/smsc.js (the npm ``smpp`` server) on 127.0.0.1, which acknowledges each submit and
 sends a DELIVRD receipt 20 ms later. Every submit takes a token from the production
-``DbThrottle`` (a row in a fresh SQLite file, shared by all workers and processes). Receipts
+``DbTokenBucket`` (a row in a fresh SQLite file, shared by all workers and processes). Receipts
 are parsed by the adapter and handed to a counting handler (no database write), and counted
 at the SMSC when acknowledged (``receipt_resp``). Workers:
 
@@ -40,8 +40,9 @@ from typing import Any
 from benchmarks.common import RESULTS_DIR, fresh_engine
 from outbound.channels.sms import SmppSettings, SmppSms
 from outbound.channels.sms_receipts import Receipt
+from outbound.channels.throttle import Throttle
 from outbound.store.db import make_engine
-from outbound.store.throttle import DbThrottle
+from outbound.store.throttle import DbTokenBucket
 from outbound.testing import smsc as loopback
 
 SYSTEM_ID, PASSWORD = "bench", "bench123"
@@ -77,14 +78,14 @@ def _link(port: int) -> SmppSettings:
     )
 
 
-def _throttle(db: Path, port: int, rate: float, burst: float) -> DbThrottle:
-    return DbThrottle(
+def _throttle(db: Path, port: int, rate: float, burst: float) -> Throttle:
+    bucket = DbTokenBucket(
         make_engine(f"sqlite:///{db}"),
         key=f"smpp:127.0.0.1:{port}:{SYSTEM_ID}:{rate:g}",
         rate=rate,
         burst=burst,
-        max_wait=30.0,
     )
+    return Throttle(bucket, max_wait=30.0)
 
 
 def _phone(i: int) -> str:
@@ -150,7 +151,7 @@ def sms_threads(
         parsed = inbound.receipts
     finally:
         sms.close()
-        throttle.engine.dispose()
+        throttle.bucket.engine.dispose()  # type: ignore[attr-defined]
     return _result("threads", workers, messages, rate, t0, submitted, done, stamps, parsed)
 
 
@@ -294,7 +295,7 @@ def webpush(messages: int, workers_list: list[int], say: Callable[[str], None]) 
     from py_vapid import Vapid
 
     from outbound.channels.push import PushContent, WebPush, WebPushSettings
-    from outbound.store.push import Subscription
+    from outbound.domain.values import Subscription
 
     results = []
     ctx = multiprocessing.get_context("spawn")

@@ -13,14 +13,16 @@ from outbound.channels.log import LogChannel, OutcomeRule, default_outcome
 from outbound.config import Settings
 from outbound.domain.values import Channel, RetryPolicy
 from outbound.policy import load_rules_file
+from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.scheduling.scheduler import Scheduler
-from outbound.services.dispatch import Dispatcher, system_clock
+from outbound.services.dispatch import AfterResult, Dispatcher, system_clock
 from outbound.services.notify import Expiry
+from outbound.services.outcomes import settle_silent
 from outbound.services.receipts import Escalation, escalation_delays
 from outbound.store.db import make_engine, require_current_schema
-from outbound.store.outcomes import Ladder, settle_silent
+from outbound.store.sendlog import DbSendLog
 
 
 @dataclass
@@ -60,9 +62,16 @@ class App:
         return chosen
 
     def log_channels(self, outcome: OutcomeRule = default_outcome) -> dict[Channel, ChannelPort]:
-        return {c: LogChannel(self.engine, c, outcome, self.clock) for c in Channel}
+        sink = DbSendLog(self.engine)
+        return {c: LogChannel(sink, c, outcome, self.clock) for c in Channel}
 
-    def dispatcher(self, channels: dict[Channel, ChannelPort] | None = None) -> Dispatcher:
+    def dispatcher(
+        self,
+        channels: dict[Channel, ChannelPort] | None = None,
+        *,
+        actor: str = "dispatcher",
+        after_result: AfterResult | None = None,
+    ) -> Dispatcher:
         worker = self.settings.values["worker"]
         return Dispatcher(
             engine=self.engine,
@@ -74,6 +83,8 @@ class App:
             lease=timedelta(seconds=float(worker["lease_seconds"])),
             reap_every=timedelta(seconds=float(self.settings.get("scheduler", "reap_seconds"))),
             messaging=self.messaging(),
+            actor=actor,
+            after_result=after_result,
         )
 
     def messaging(self) -> MessagingRules:

@@ -1,6 +1,6 @@
 """A dialer process: one SIP engine, up to 4 calls in flight, voice deliveries only.
 
-The main thread polls pjsua2; each call slot is a thread running a ``VoiceDispatcher`` that
+The main thread polls pjsua2; each call slot is a thread running a Dispatcher that
 claims one voice delivery at a time (``serves={VOICE}``), places the call and records the
 outcome — with the in-call opt-out or SMS-link follow-up in the same transaction. SIGTERM hangs
 up every call, records what happened and shuts the library down cleanly.
@@ -14,17 +14,16 @@ import argparse
 import logging
 import signal
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
 
 from outbound import bootstrap
-from outbound.channels.voice import SipVoice, apply_actions
+from outbound.channels.voice import SipVoice
 from outbound.config import Settings, load_settings
 from outbound.domain.masking import configure_logging
 from outbound.domain.values import Channel, Kind, SendResult
-from outbound.services.dispatch import Dispatcher
+from outbound.services.calls import apply_actions
 from outbound.store.outbox import Claimed
 from outbound.voice.asr import Recognizers, specs_from_settings
 from outbound.voice.call import CallLimits
@@ -33,18 +32,6 @@ from outbound.voice.sip import SipConfig, SipEngine
 from outbound.voice.tts import Tts
 
 log = logging.getLogger("outbound.bootstrap.dialer")
-
-
-@dataclass
-class VoiceDispatcher(Dispatcher):
-    """A Dispatcher whose outcome transaction also applies the call's actions."""
-
-    actor: str = "dialer"
-
-    def after_result(
-        self, conn: Connection, item: Claimed, result: SendResult, now: datetime
-    ) -> None:
-        apply_actions(conn, item, result, rules=self.rules, now=now, actor=self.actor)
 
 
 def sip_config(settings: Settings) -> SipConfig:
@@ -78,17 +65,15 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
     engine = SipEngine(sip_config(settings))
     channel = build_channel(settings, engine)
     poll = float(settings.get("worker", "poll_seconds"))
+    rules = app.rules
+
+    def actions(conn: Connection, item: Claimed, result: SendResult, now: datetime) -> None:
+        apply_actions(conn, item, result, rules=rules, now=now, actor="dialer")
+
     slots = []
     for i in range(sip_config(settings).max_calls):
-        worker = VoiceDispatcher(
-            engine=app.engine,
-            rules=app.rules,
-            channels={Channel.VOICE: channel},
-            ladder=app.ladder,
-            clock=app.clock,
-            batch=1,
-            lease=app.dispatcher().lease,
-        )
+        worker = app.dispatcher({Channel.VOICE: channel}, actor="dialer", after_result=actions)
+        worker.batch = 1  # one call per slot
         slots.append(
             threading.Thread(target=worker.run, args=(stop, poll, until_idle), name=f"call-{i}")
         )

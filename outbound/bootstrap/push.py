@@ -18,6 +18,7 @@ from outbound.channels.push import FcmPush, FcmSettings, PushChannel, WebPush, W
 from outbound.channels.push_auth import CommandTokens, ServiceAccountTokens, TokenProvider
 from outbound.config import Settings
 from outbound.domain.errors import ConfigError
+from outbound.store.push import DbSubscriptions
 
 
 def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]) -> PushChannel:
@@ -46,7 +47,8 @@ def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]
             '[push] adapter = "real" needs vapid_private_key_file (Web Push) and/or '
             "fcm_project_id with fcm_token_command or fcm_service_account_file (FCM)"
         )
-    return PushChannel(engine, webpush, fcm, client, clock, title=str(push["title"]))
+    subscriptions = DbSubscriptions(engine, clock)
+    return PushChannel(subscriptions, webpush, fcm, client, title=str(push["title"]))
 
 
 def _fcm(

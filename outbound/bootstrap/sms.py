@@ -11,12 +11,13 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from outbound.channels.sms import SmppSettings, SmppSms
+from outbound.channels.throttle import Throttle
 from outbound.config import Settings
+from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import load_messaging
 from outbound.policy.model import Rules
 from outbound.services.inbound import DbSmsInbound, Program
-from outbound.store.outcomes import Ladder
-from outbound.store.throttle import DbThrottle
+from outbound.store.throttle import DbTokenBucket
 
 
 def build_smpp_sms(
@@ -40,13 +41,13 @@ def build_smpp_sms(
         response_timeout_seconds=float(sms["response_timeout_seconds"]),
         reconnect_max_seconds=float(sms["reconnect_max_seconds"]),
     )
-    throttle = DbThrottle(
+    bucket = DbTokenBucket(
         engine,
         key=f"smpp:{link.host}:{link.port}:{link.system_id}",
         rate=float(sms["throughput_per_second"]),
         burst=float(sms["burst"]),
-        max_wait=link.response_timeout_seconds,
     )
+    throttle = Throttle(bucket, max_wait=link.response_timeout_seconds)
     program = Program(
         name=str(sms["program"]),
         frequency=str(sms["frequency"]),

@@ -8,15 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-
-from sqlalchemy import Engine, select
+from typing import Protocol
 
 from outbound.channels.base import Message
 from outbound.domain.values import Channel, Outcome, SendResult
-from outbound.store.ledger import insert_ignore
-from outbound.store.tables import log_sends
 
 OutcomeRule = Callable[[Message], Outcome]
+
+
+class SendLog(Protocol):
+    """Where the sink writes (``store.sendlog.DbSendLog``): once per idempotency key."""
+
+    def record(
+        self,
+        key: str,
+        channel: Channel,
+        customer_id: int,
+        text: str,
+        outcome: Outcome,
+        at: datetime,
+    ) -> Outcome:
+        """Keep the first record of ``key``; returns the outcome that record holds."""
+        ...
 
 
 def default_outcome(message: Message) -> Outcome:
@@ -26,37 +39,30 @@ def default_outcome(message: Message) -> Outcome:
 class LogChannel:
     def __init__(
         self,
-        engine: Engine,
+        sink: SendLog,
         channel: Channel,
         outcome: OutcomeRule = default_outcome,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.engine = engine
+        self.sink = sink
         self.channel = channel
         self._outcome = outcome
         self._clock = clock
 
     def send(self, message: Message) -> SendResult:
         outcome = self._outcome(message)
-        row = {
-            "idempotency_key": message.idempotency_key,
-            "channel": message.channel.value,
-            "customer_id": message.customer_id,
-            "text": message.text,
-            "outcome": outcome.value,
-            "at": self._clock(),
-        }
-        with self.engine.begin() as conn:
-            insert_ignore(conn, log_sends, [row], ["idempotency_key"])
-            stored = conn.execute(
-                select(log_sends.c.outcome).where(
-                    log_sends.c.idempotency_key == message.idempotency_key
-                )
-            ).scalar_one()
+        stored = self.sink.record(
+            message.idempotency_key,
+            message.channel,
+            message.customer_id,
+            message.text,
+            outcome,
+            self._clock(),
+        )
         detail = {"sink": "log"}
-        if message.channel is Channel.VOICE and stored == Outcome.ANSWERED.value:
+        if message.channel is Channel.VOICE and stored is Outcome.ANSWERED:
             detail["intent"] = "confirmed"
-        return SendResult(Outcome(stored), message.idempotency_key, detail)
+        return SendResult(stored, message.idempotency_key, detail)
 
     def close(self) -> None:
         return None

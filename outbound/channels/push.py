@@ -26,19 +26,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 from py_vapid import Vapid
 from pywebpush import WebPusher, WebPushException
-from sqlalchemy import Engine
 
 from outbound.channels.base import Message
 from outbound.channels.push_auth import TokenProvider
 from outbound.domain.errors import PermanentChannelError, TransientChannelError
-from outbound.domain.values import Channel, Outcome, SendResult
-from outbound.store.push import Subscription, find_subscription, mask_endpoint, remove_subscription
+from outbound.domain.masking import mask_endpoint
+from outbound.domain.values import Channel, Outcome, SendResult, Subscription
 
 log = logging.getLogger("outbound.push")
 
@@ -241,6 +240,14 @@ def _fcm_error(resp: httpx.Response) -> tuple[str, str]:
     return str(error.get("status", "")), codes[0] if codes else ""
 
 
+class SubscriptionBook(Protocol):
+    """Where the adapter looks a subscription up and removes one the service called gone."""
+
+    def find(self, customer_id: int, endpoint: str) -> Subscription | None: ...
+
+    def remove(self, sub: Subscription, reason: str) -> bool: ...
+
+
 class PushChannel:
     """The push adapter: picks ``WebPush`` or ``FcmPush`` by the subscription's kind."""
 
@@ -248,25 +255,22 @@ class PushChannel:
 
     def __init__(
         self,
-        engine: Engine,
+        subscriptions: SubscriptionBook,
         webpush: WebPush | None,
         fcm: FcmPush | None,
         client: httpx.Client,
-        clock: Clock,
         title: str = "Shop",
     ) -> None:
-        self.engine = engine
+        self.subscriptions = subscriptions
         self.webpush = webpush
         self.fcm = fcm
         self._client = client
-        self._clock = clock
         self.title = title
 
     def send(self, message: Message) -> SendResult:
         if not message.to:
             raise PermanentChannelError(f"delivery {message.delivery_id}: no push subscription")
-        with self.engine.begin() as conn:
-            sub = find_subscription(conn, message.customer_id, message.to)
+        sub = self.subscriptions.find(message.customer_id, message.to)
         if sub is None:
             raise PermanentChannelError(
                 f"delivery {message.delivery_id}: subscription {mask_endpoint(message.to)} "
@@ -280,8 +284,7 @@ class PushChannel:
         try:
             return sender.send(sub, PushContent.of(message, self.title), message.delivery_id)
         except _Gone as gone:
-            with self.engine.begin() as conn:
-                remove_subscription(conn, sub, str(gone), now=self._clock())
+            self.subscriptions.remove(sub, str(gone))
             log.info("removed a %s subscription of customer %d", sub.kind, sub.customer_id)
             raise
 

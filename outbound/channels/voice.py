@@ -3,27 +3,19 @@
 SIP results map onto the one outcome model: 486/600 busy; 408/480/ring timeout no answer;
 404/484 invalid number (``PermanentChannelError``); 5xx ``TransientChannelError`` (retried);
 answered -> ``answered`` (or ``voicemail``) with intent, transcript, confidence, DTMF, duration
-and SIP codes in the detail. In-call opt-outs and SMS-link requests are applied by
-``apply_actions`` in the outcome's transaction.
+and SIP codes in the detail. In-call opt-outs and SMS-link requests are listed in the detail's
+``actions``; ``outbound.services.calls`` applies them in the outcome's transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
-
-from sqlalchemy import Connection, select
 
 from outbound.channels.base import Message
 from outbound.domain.errors import PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_phone
-from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
-from outbound.policy.model import Rules
-from outbound.store import outbox
-from outbound.store.customers import add_consent, add_suppression
-from outbound.store.outbox import Claimed
-from outbound.store.tables import notifications
+from outbound.domain.values import Channel, Kind, Outcome, SendResult
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import BUSY, INVALID, NO_ANSWER, CallLimits, CallReport, place_call
 from outbound.voice.flow import Flow
@@ -103,45 +95,3 @@ class SipVoice:
 
     def close(self) -> None:
         return None
-
-
-def apply_actions(
-    conn: Connection,
-    claimed: Claimed,
-    result: SendResult,
-    *,
-    rules: Rules,
-    now: datetime,
-    actor: str,
-) -> None:
-    """In-call opt-out and SMS-link requests, in the caller's (the outcome's) transaction."""
-    actions = result.detail.get("actions") or []
-    if "opt_out" in actions:
-        add_consent(
-            conn,
-            claimed.customer_id,
-            Channel.VOICE,
-            None,
-            ConsentAction.REVOKE,
-            source="voice",
-            evidence=f"in-call opt-out on delivery#{claimed.delivery_id} "
-            f"(dtmf {result.detail.get('dtmf')!r}, said {result.detail.get('transcript')!r})",
-            actor=actor,
-            now=now,
-        )
-        add_suppression(conn, claimed.customer_id, "in-call opt-out", actor=actor, now=now)
-    if "send_sms_link" in actions:
-        note = conn.execute(
-            select(notifications).where(notifications.c.id == claimed.notification_id)
-        ).one()
-        follow = outbox.NewNotification(
-            kind=claimed.kind,
-            purpose=Purpose(note.purpose),
-            customer_id=claimed.customer_id,
-            payload=dict(note.payload),
-            dedupe_key=f"{note.dedupe_key}:sms_link",
-            expires_at=note.expires_at,
-            source=f"voice:delivery#{claimed.delivery_id}",
-            channels=(Channel.SMS,),  # the customer asked for the link by SMS
-        )
-        outbox.enqueue(conn, [follow], rules=rules, now=now, actor=actor)

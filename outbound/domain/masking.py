@@ -1,9 +1,10 @@
-"""Masking of phone numbers and secrets for logs, errors and audit text."""
+"""Masking of phone numbers, push endpoints and secrets for logs, errors and audit text."""
 
 from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -28,6 +29,13 @@ def mask_secret(secret: str | None) -> str:
     if not secret:
         return ""
     return secret[:2] + "…" + "*" * 6 if len(secret) > 8 else "*" * 6
+
+
+def mask_endpoint(endpoint: str) -> str:
+    """``https://push.example/wp/abc…xyz`` -> ``https://push.example/…wxyz``; a token -> ``…wxyz``."""
+    parts = urlsplit(endpoint)
+    origin = f"{parts.scheme}://{parts.netloc}/" if parts.scheme and parts.netloc else ""
+    return f"{origin}…{endpoint[-4:]}"
 
 
 def mask_text(text: str) -> str:

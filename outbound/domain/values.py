@@ -6,6 +6,7 @@ timezone-aware (a naive datetime is a bug and is rejected where a value is built
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -110,6 +111,17 @@ class Intent(StrEnum):
     NOT_UNDERSTOOD = "not_understood"
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """A customer's push subscription, as the push adapter needs it."""
+
+    id: int
+    customer_id: int
+    kind: str  # webpush | fcm
+    endpoint: str  # a capability URL (webpush) or an app token (fcm): never logged unmasked
+    keys: Mapping[str, str] = field(default_factory=dict)  # p256dh + auth for webpush
+
+
 def require_aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value!r}")
@@ -175,8 +187,22 @@ class Defer:
         require_aware(self.until, "Defer.until")
 
 
+class SuppressCode(StrEnum):
+    """Why policy said no, as a code: statuses follow from it, never from the prose reason."""
+
+    EXPIRED = "expired"  # stale before it could go out
+    EXPIRES_FIRST = "expires_first"  # the next allowed time is after the expiry
+    LADDER_EXHAUSTED = "ladder_exhausted"  # every allowed channel was already tried
+    NO_CHANNEL = "no_channel"  # no consented, reachable channel
+
+    @property
+    def expired(self) -> bool:
+        return self in (SuppressCode.EXPIRED, SuppressCode.EXPIRES_FIRST)
+
+
 @dataclass(frozen=True)
 class Suppress:
+    code: SuppressCode
     reason: str
     trace: tuple[TraceStep, ...] = ()
 
@@ -201,7 +227,7 @@ def decision_to_json(decision: Decision) -> dict[str, Any]:
             reason=decision.reason,
         )
     else:
-        base.update(type="suppress", reason=decision.reason)
+        base.update(type="suppress", code=decision.code.value, reason=decision.reason)
     return base
 
 

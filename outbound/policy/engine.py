@@ -19,7 +19,16 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from outbound.domain.values import CapCheck, Channel, Decision, Defer, Send, Suppress, TraceStep
+from outbound.domain.values import (
+    CapCheck,
+    Channel,
+    Decision,
+    Defer,
+    Send,
+    Suppress,
+    SuppressCode,
+    TraceStep,
+)
 from outbound.policy import caps as cap_rules
 from outbound.policy.consent import consent_ok
 from outbound.policy.model import Jurisdiction, NotificationView, Rules, Snapshot
@@ -72,7 +81,7 @@ def decide(notification: NotificationView, snapshot: Snapshot, rules: Rules) -> 
         candidate_zones(customer.timezone, customer.phone_e164, customer.country),
     )
     if not _check_expiry(ctx):
-        return Suppress("expired", tuple(ctx.trace))
+        return Suppress(SuppressCode.EXPIRED, "expired", tuple(ctx.trace))
     preference = notification.channels if notification.channels is not None else customer.preference
     ladder = channel_ladder(notification.kind, preference, snapshot.tried)
     _trace_ladder(ctx, ladder)
@@ -219,9 +228,17 @@ def _conclude(
         expires = ctx.notification.expires_at
         if expires is not None and until >= expires:
             return Suppress(
-                f"expires before the next allowed time ({until.isoformat()}; {reason})", trace
+                SuppressCode.EXPIRES_FIRST,
+                f"expires before the next allowed time ({until.isoformat()}; {reason})",
+                trace,
             )
         return Defer(until, channel, reason, trace)
     if not ladder:
-        return Suppress("no channel left to try: every allowed channel was already tried", trace)
-    return Suppress("no consented, reachable channel: " + "; ".join(skipped), trace)
+        return Suppress(
+            SuppressCode.LADDER_EXHAUSTED,
+            "no channel left to try: every allowed channel was already tried",
+            trace,
+        )
+    return Suppress(
+        SuppressCode.NO_CHANNEL, "no consented, reachable channel: " + "; ".join(skipped), trace
+    )

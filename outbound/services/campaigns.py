@@ -24,8 +24,8 @@ from outbound.policy import decide
 from outbound.policy.model import NotificationView, Rules
 from outbound.schemas.customers import _zones
 from outbound.services import notify, render
+from outbound.services.snapshots import load_snapshots
 from outbound.store import audit
-from outbound.store.snapshots import load_snapshots
 from outbound.store.tables import (
     campaign_runs,
     campaigns,

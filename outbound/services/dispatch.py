@@ -20,16 +20,19 @@ from outbound.channels.base import ChannelPort, Message
 from outbound.domain.errors import ChannelError, TransientChannelError
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Accepted, Channel, SendResult
+from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules
 from outbound.policy.model import Rules
+from outbound.services.claims import ClaimRequest, claim
+from outbound.services.outcomes import record_error, record_result, record_sent
 from outbound.services.render import render_message
-from outbound.store.outbox import Claimed, claim, in_flight_or_due, reap
-from outbound.store.outcomes import Ladder, record_error, record_result, record_sent
+from outbound.store.outbox import Claimed, in_flight_or_due, reap
 from outbound.store.tables import customers, push_subscriptions
 
 log = logging.getLogger("outbound.services.dispatch")
 
 Clock = Callable[[], datetime]
+AfterResult = Callable[[Connection, Claimed, SendResult, datetime], None]
 
 
 def system_clock() -> datetime:
@@ -59,6 +62,8 @@ class Dispatcher:
     stats: DispatchStats = field(default_factory=DispatchStats)
     messaging: MessagingRules | None = None
     actor: str = "dispatcher"
+    #: runs in the outcome's transaction (the dialer applies in-call actions here)
+    after_result: AfterResult | None = None
     _last_reap: datetime | None = None
 
     def run_once(self) -> int:
@@ -66,16 +71,10 @@ class Dispatcher:
         now = self.clock()
         self._maybe_reap(now)
         with self.engine.begin() as conn:
-            claimed = claim(
-                conn,
-                owner=self.owner,
-                limit=self.batch,
-                lease=self.lease,
-                now=now,
-                rules=self.rules,
-                voice_retries=self.ladder.voice_retries,
-                serves=frozenset(self.channels),
+            request = ClaimRequest(
+                self.owner, self.batch, self.lease, now, frozenset(self.channels), self.actor
             )
+            claimed = claim(conn, request, rules=self.rules, ladder=self.ladder)
             messages = self._messages(conn, claimed) if claimed else {}
         self.stats.claimed += len(claimed)
         for item in claimed:
@@ -175,9 +174,5 @@ class Dispatcher:
             else:
                 self.stats.sent += 1
                 record_result(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
-                self.after_result(conn, item, result, now)
-
-    def after_result(
-        self, conn: Connection, item: Claimed, result: SendResult, now: datetime
-    ) -> None:
-        """Hook in the outcome's transaction (the dialer applies in-call actions here)."""
+                if self.after_result is not None:
+                    self.after_result(conn, item, result, now)

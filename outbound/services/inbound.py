@@ -21,11 +21,12 @@ from outbound.channels.sms_receipts import Receipt
 from outbound.domain.masking import mask_phone, mask_text
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.consent import latest_record
+from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import Keyword, MessagingRules
 from outbound.policy.model import ConsentRecord, Rules
+from outbound.services.outcomes import record_receipt
 from outbound.store import audit
 from outbound.store.customers import add_consent
-from outbound.store.outcomes import Ladder, record_receipt
 from outbound.store.tables import consents, customers
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import KIND_PURPOSE, Kind
 from outbound.policy.model import Rules
+from outbound.services import planning
 from outbound.store import outbox
 from outbound.store.customers import customers_with_sku
 
@@ -216,7 +217,7 @@ def enqueue(
     actor: str,
 ) -> list[outbox.Enqueued]:
     """Plan and store notifications in the caller's transaction; duplicates return the original."""
-    return outbox.enqueue(conn, items, rules=rules, now=now, actor=actor)
+    return planning.enqueue(conn, items, rules=rules, now=now, actor=actor)
 
 
 def price_drop_fanout(

@@ -20,8 +20,9 @@ from sqlalchemy import Connection, Engine
 
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind, NotificationStatus
+from outbound.policy.ladder import Ladder
+from outbound.services.outcomes import plan_next_rung
 from outbound.store.outbox import set_notification_status
-from outbound.store.outcomes import Ladder, plan_next_rung
 from outbound.store.push import (
     find_push_delivery,
     mark_escalated,

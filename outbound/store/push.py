@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
-from outbound.domain.values import Channel, Kind, NotificationStatus, Outcome
+from outbound.domain.masking import mask_endpoint
+from outbound.domain.values import Channel, Kind, NotificationStatus, Outcome, Subscription
 from outbound.store import audit
 from outbound.store.ledger import insert_ignore
 from outbound.store.outbox import Claimed
 from outbound.store.tables import deliveries, notifications, push_receipts, push_subscriptions
-
-
-@dataclass(frozen=True)
-class Subscription:
-    id: int
-    customer_id: int
-    kind: str  # webpush | fcm
-    endpoint: str  # a capability URL (webpush) or an app token (fcm): never logged unmasked
-    keys: Mapping[str, str] = field(default_factory=dict)  # p256dh + auth for webpush
-
-
-def mask_endpoint(endpoint: str) -> str:
-    """``https://push.example/wp/abc…xyz`` -> ``https://push.example/…wxyz``; a token -> ``…wxyz``."""
-    parts = urlsplit(endpoint)
-    origin = f"{parts.scheme}://{parts.netloc}/" if parts.scheme and parts.netloc else ""
-    return f"{origin}…{endpoint[-4:]}"
 
 
 def find_subscription(conn: Connection, customer_id: int, endpoint: str) -> Subscription | None:
@@ -56,6 +40,22 @@ def remove_subscription(
     event = audit.Event(actor, "push.subscription_removed", f"customer#{sub.customer_id}", data)
     audit.append(conn, [event], now)
     return True
+
+
+@dataclass
+class DbSubscriptions:
+    """The push adapter's view of the subscriptions table (``channels.push.SubscriptionBook``)."""
+
+    engine: Engine
+    clock: Callable[[], datetime]
+
+    def find(self, customer_id: int, endpoint: str) -> Subscription | None:
+        with self.engine.begin() as conn:
+            return find_subscription(conn, customer_id, endpoint)
+
+    def remove(self, sub: Subscription, reason: str) -> bool:
+        with self.engine.begin() as conn:
+            return remove_subscription(conn, sub, reason, now=self.clock())
 
 
 # --- receipts from the shop's app, and escalation of unopened pushes -------------------------

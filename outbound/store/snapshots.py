@@ -1,17 +1,17 @@
-"""Build policy snapshots in bulk: a handful of IN-queries per chunk of customers, not per row."""
+"""What policy decisions read, loaded in bulk: a handful of IN-queries per chunk of customers.
+
+Plain rows only; ``outbound.services.snapshots`` turns them into policy snapshots.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, or_, select
 
-from outbound.domain.errors import NotFoundError
-from outbound.domain.values import Channel, ConsentAction, Purpose
-from outbound.policy.model import ConsentRecord, CustomerView, Snapshot
 from outbound.store.tables import (
     cap_counters,
     consents,
@@ -29,22 +29,13 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _consents(conn: Connection, ids: Sequence[int]) -> dict[int, list[ConsentRecord]]:
-    out: dict[int, list[ConsentRecord]] = defaultdict(list)
+def _consents(conn: Connection, ids: Sequence[int]) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = defaultdict(list)
     rows = conn.execute(
         select(consents).where(consents.c.customer_id.in_(ids)).order_by(consents.c.id)
     )
     for r in rows:
-        out[r.customer_id].append(
-            ConsentRecord(
-                channel=Channel(r.channel) if r.channel else None,
-                purpose=Purpose(r.purpose) if r.purpose else None,
-                action=ConsentAction(r.action),
-                at=r.at,
-                written=bool(r.written),
-                source=r.source,
-            )
-        )
+        out[r.customer_id].append(r)
     return out
 
 
@@ -73,21 +64,28 @@ def _suppressed(conn: Connection, rows: Iterable[Any]) -> dict[int, str]:
     return out
 
 
-def load_snapshots(
-    conn: Connection,
-    customer_ids: Iterable[int],
-    now: datetime,
-    tried: dict[int, frozenset[Channel]] | None = None,
-) -> dict[int, Snapshot]:
-    """Snapshots of many customers; unknown ids are simply absent from the result."""
-    result: dict[int, Snapshot] = {}
+@dataclass(frozen=True)
+class CustomerRows:
+    """What the policy needs to know of one customer, as stored (plain rows and values)."""
+
+    customer: Any  # the customers row
+    preference: tuple[str, ...]  # channels by rank
+    has_push: bool
+    consents: tuple[Any, ...]  # consents rows, oldest first
+    counters: dict[str, int]  # cap counter key -> n
+    suppressed: str | None  # the reason of a suppression list entry
+
+
+def load_customer_rows(conn: Connection, customer_ids: Iterable[int]) -> dict[int, CustomerRows]:
+    """Many customers in a handful of IN-queries per chunk; unknown ids are simply absent."""
+    result: dict[int, CustomerRows] = {}
     for ids in chunks(sorted(set(customer_ids))):
         rows = conn.execute(select(customers).where(customers.c.id.in_(ids))).all()
-        prefs: dict[int, list[Channel]] = defaultdict(list)
+        prefs: dict[int, list[str]] = defaultdict(list)
         for p in conn.execute(
             select(preferences).where(preferences.c.customer_id.in_(ids)).order_by("rank")
         ):
-            prefs[p.customer_id].append(Channel(p.channel))
+            prefs[p.customer_id].append(p.channel)
         push = set(
             conn.execute(
                 select(push_subscriptions.c.customer_id)
@@ -101,29 +99,12 @@ def load_snapshots(
             _suppressed(conn, rows),
         )
         for r in rows:
-            view = CustomerView(
-                id=r.id,
-                country=r.country,
-                timezone=r.timezone,
-                phone_e164=r.phone_e164,
-                has_push=r.id in push,
+            result[r.id] = CustomerRows(
+                customer=r,
                 preference=tuple(prefs.get(r.id, ())),
-                suppressed=suppressed.get(r.id),
-            )
-            result[r.id] = Snapshot(
-                customer=view,
+                has_push=r.id in push,
                 consents=tuple(consent_map.get(r.id, ())),
                 counters=counters.get(r.id, {}),
-                now=now,
-                tried=(tried or {}).get(r.id, frozenset()),
+                suppressed=suppressed.get(r.id),
             )
     return result
-
-
-def load_snapshot(
-    conn: Connection, customer_id: int, now: datetime, tried: frozenset[Channel] = frozenset()
-) -> Snapshot:
-    snaps = load_snapshots(conn, [customer_id], now, {customer_id: tried})
-    if customer_id not in snaps:
-        raise NotFoundError(f"customer #{customer_id} not found")
-    return snaps[customer_id]

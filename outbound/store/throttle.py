@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Float, case, literal, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from outbound.domain.errors import TransientChannelError
 from outbound.store.ledger import insert_ignore
 from outbound.store.tables import rate_limits
 
@@ -50,33 +49,21 @@ def take(conn: Connection, key: str, *, rate: float, burst: float, now: float) -
 
 
 @dataclass
-class DbThrottle:
-    """Blocks a sender until the shared bucket ``key`` gives it a token (bounded wait)."""
+class DbTokenBucket:
+    """The shared bucket ``key`` as a token source: ``take()`` returns 0.0 when a token was
+    taken, else the seconds until one will be available (``channels.throttle`` waits)."""
 
     engine: Engine
     key: str
     rate: float
     burst: float = 1.0
-    max_wait: float = 10.0
     clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = field(default=time.sleep)
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
             raise ValueError(f"throughput {self.rate!r} must be > 0 messages/s")
         self.burst = max(self.burst, 1.0)
 
-    def acquire(self) -> None:
-        """Wait for a token; raise ``TransientChannelError`` when none comes within max_wait."""
-        deadline = time.monotonic() + self.max_wait
-        while True:
-            with self.engine.begin() as conn:
-                wait = take(conn, self.key, rate=self.rate, burst=self.burst, now=self.clock())
-            if wait == 0.0:
-                return
-            if time.monotonic() + wait > deadline:
-                raise TransientChannelError(
-                    f"throughput limit {self.rate:g}/s on {self.key!r} busy for {self.max_wait:g}s",
-                    retry_after=wait,
-                )
-            self.sleep(min(wait, 0.25))
+    def take(self) -> float:
+        with self.engine.begin() as conn:
+            return take(conn, self.key, rate=self.rate, burst=self.burst, now=self.clock())

@@ -385,6 +385,7 @@ def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(
 def test_explicit_channel_list_replaces_the_preference_but_not_the_policy(
     make_app: AppFactory,
 ) -> None:
+    from outbound.services import planning
     from outbound.store import outbox
 
     app = make_app()
@@ -400,7 +401,7 @@ def test_explicit_channel_list_replaces_the_preference_but_not_the_policy(
         channels=(Channel.SMS,),
     )
     with app.engine.begin() as conn:
-        (done,) = outbox.enqueue(conn, [link], rules=app.rules, now=app.clock(), actor="test")
+        (done,) = planning.enqueue(conn, [link], rules=app.rules, now=app.clock(), actor="test")
     channels = _channels()
     app.dispatcher(channels).run_once()  # type: ignore[arg-type]
     assert channels[Channel.PUSH].sent == [] and len(channels[Channel.SMS].sent) == 1
@@ -417,6 +418,6 @@ def test_explicit_channel_list_replaces_the_preference_but_not_the_policy(
             now=app.clock(),
         )
         again = outbox.NewNotification(**{**link.__dict__, "dedupe_key": "renewal:link2"})
-        (second,) = outbox.enqueue(conn, [again], rules=app.rules, now=app.clock(), actor="test")
+        (second,) = planning.enqueue(conn, [again], rules=app.rules, now=app.clock(), actor="test")
     assert done.created and second.decision is not None
     assert second.decision.reason.startswith("no consented, reachable channel")  # type: ignore[union-attr]

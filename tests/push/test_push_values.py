@@ -11,8 +11,8 @@ from outbound.channels.push import retry_after
 from outbound.channels.push_auth import CommandTokens
 from outbound.config import load_settings
 from outbound.domain.errors import TransientChannelError, ValidationError
+from outbound.domain.masking import mask_endpoint
 from outbound.schemas.customers import validate_record
-from outbound.store.push import mask_endpoint
 from tests.conftest import CONFIG_DIR
 from tests.push.peers import UserAgent
 

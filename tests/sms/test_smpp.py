@@ -179,6 +179,8 @@ def test_throttling_holds_the_configured_rate_across_two_workers(
         t.start()
     for t in threads:
         t.join(timeout=30)
+    # the SMSC reports each submit on its stdout, which may trail the worker's last response
+    eventually(lambda: len(smsc.events("submit")) >= count, what=f"{count} submits")
     stamps = sorted(e["t"] for e in smsc.events("submit"))
     assert len(stamps) == count
     achieved = (count - 1) / ((stamps[-1] - stamps[0]) / 1000)

@@ -17,6 +17,7 @@ from outbound.domain.values import (
     Purpose,
     Send,
     Suppress,
+    SuppressCode,
 )
 from outbound.policy import decide
 from outbound.policy.model import (
@@ -190,6 +191,7 @@ def test_marketing_without_an_opt_in_is_suppressed_naming_each_channel(
 ) -> None:
     decision = decide(note(Kind.PRICE_DROP), snap(make_customer(), AFTERNOON), rules)
     assert decision == Suppress(
+        SuppressCode.NO_CHANNEL,
         "no consented, reachable channel: push: no push subscription; "
         "sms: no explicit sms consent for marketing (needs an opt-in); "
         "voice: no explicit voice consent for marketing (needs an opt-in)",
@@ -231,7 +233,7 @@ def test_expired_notification_is_suppressed_before_any_channel_rule(
     rules: Rules, make_customer: MakeCustomer
 ) -> None:
     decision = decide(note(expires_at=AFTERNOON), snap(make_customer(), AFTERNOON), rules)
-    assert isinstance(decision, Suppress) and decision.reason == "expired"
+    assert isinstance(decision, Suppress) and decision.code is SuppressCode.EXPIRED
     assert rules_steps(decision) == [("expiry", None, False)]
 
 
@@ -239,7 +241,7 @@ def test_deferral_past_expiry_becomes_suppress(rules: Rules, make_customer: Make
     expires = datetime(2026, 6, 11, 6, 0, tzinfo=NY)  # 10:00 UTC, before the 12:00 UTC opening
     customer = make_customer(preference=(VOICE,))
     decision = decide(note(expires_at=expires), snap(customer, LATE_EVENING), rules)
-    assert isinstance(decision, Suppress)
+    assert isinstance(decision, Suppress) and decision.code is SuppressCode.EXPIRES_FIRST
     assert decision.reason.startswith(
         "expires before the next allowed time (2026-06-11T12:00:00+00:00"
     )
@@ -258,7 +260,9 @@ def test_unknown_time_zone_fails_closed_for_sms(rules: Rules, make_customer: Mak
     customer = make_customer(country=None, phone_e164="+15555551234", preference=(SMS,))
     decision = decide(note(), snap(customer, AFTERNOON), rules)
     assert decision == Suppress(
-        "no consented, reachable channel: sms: time zone unknown", decision.trace
+        SuppressCode.NO_CHANNEL,
+        "no consented, reachable channel: sms: time zone unknown",
+        decision.trace,
     )
     assert "time zone unknown" in decision.trace[-1].detail
 
@@ -308,7 +312,8 @@ def test_channels_already_tried_are_not_tried_again(
 def test_every_channel_tried_is_suppressed(rules: Rules, make_customer: MakeCustomer) -> None:
     tried = frozenset({PUSH, SMS, VOICE})
     decision = decide(note(), snap(make_customer(), AFTERNOON, tried=tried), rules)
-    assert isinstance(decision, Suppress) and decision.reason.startswith("no channel left")
+    assert isinstance(decision, Suppress) and decision.code is SuppressCode.LADDER_EXHAUSTED
+    assert decision.reason.startswith("no channel left")
 
 
 def test_eu_customer_gets_the_eu_evening_cutoff(rules: Rules, make_customer: MakeCustomer) -> None:
