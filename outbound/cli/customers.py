@@ -118,7 +118,8 @@ def customer_show(ctx: Ctx, ref: str, as_json: bool) -> None:
     Example:
       outbound customer show C1001
     """
-    from outbound.services.reports import customer_report, render_customer
+    from outbound.cli.reports import render_customer
+    from outbound.services.reports import customer_report
 
     with ctx.app().engine.begin() as conn:
         data = customer_report(conn, customer_id_for(conn, ref))

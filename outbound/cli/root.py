@@ -197,7 +197,8 @@ def why(ctx: Ctx, notification_id: int, as_json: bool) -> None:
     Example:
       outbound why 42
     """
-    from outbound.services.reports import explain, notification_report
+    from outbound.cli.reports import explain
+    from outbound.services.reports import notification_report
 
     with ctx.app().engine.begin() as conn:
         data = notification_report(conn, notification_id)

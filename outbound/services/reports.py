@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from outbound.cli.output import table
 from outbound.domain.errors import NotFoundError
 from outbound.domain.masking import mask_phone
 from outbound.store.tables import (
@@ -24,37 +23,29 @@ from outbound.store.tables import (
 
 
 def customer_report(conn: Connection, cid: int) -> dict[str, Any]:
+    """Everything about one customer: profile (phone masked), consent ledger, history, audit."""
     row = conn.execute(select(customers).where(customers.c.id == cid)).one()
-    prefs = list(
-        conn.execute(
-            select(preferences.c.channel)
-            .where(preferences.c.customer_id == cid)
-            .order_by(preferences.c.rank)
-        ).scalars()
-    )
-    ledger = conn.execute(
-        select(consents).where(consents.c.customer_id == cid).order_by(consents.c.id)
-    ).all()
-    history = conn.execute(
-        select(
-            notifications.c.id.label("nid"),
-            notifications.c.kind,
-            notifications.c.status.label("nstatus"),
-            deliveries.c.id.label("did"),
-            deliveries.c.channel,
-            deliveries.c.rung,
-            deliveries.c.status,
-            deliveries.c.outcome,
-            deliveries.c.due_at,
-            deliveries.c.updated_at,
-        )
-        .select_from(notifications.outerjoin(deliveries))
-        .where(notifications.c.customer_id == cid)
-        .order_by(notifications.c.id, deliveries.c.id)
-    ).all()
-    dnc = conn.execute(
-        select(suppressions.c.reason, suppressions.c.at).where(suppressions.c.customer_id == cid)
-    ).all()
+    history = _history(conn, cid)
+    return {
+        **_profile(conn, row),
+        "consents": _ledger(conn, cid),
+        "suppressions": [
+            {"reason": d.reason, "at": d.at}
+            for d in conn.execute(
+                select(suppressions.c.reason, suppressions.c.at).where(
+                    suppressions.c.customer_id == cid
+                )
+            )
+        ],
+        "history": history,
+        "events": _events(
+            conn, cid, row.external_id, [h["delivery"] for h in history if h["delivery"]]
+        ),
+    }
+
+
+def _profile(conn: Connection, row: Any) -> dict[str, Any]:
+    cid = row.id
     return {
         "id": row.id,
         "external_id": row.external_id,
@@ -74,37 +65,67 @@ def customer_report(conn: Connection, cid: int) -> dict[str, Any]:
                 select(push_subscriptions.c.id).where(push_subscriptions.c.customer_id == cid)
             ).all()
         ),
-        "preference": prefs,
-        "consents": [
-            {
-                "at": c.at,
-                "action": c.action,
-                "channel": c.channel or "all",
-                "purpose": c.purpose or "all",
-                "written": c.written,
-                "source": c.source,
-                "evidence": c.evidence,
-            }
-            for c in ledger
-        ],
-        "suppressions": [{"reason": d.reason, "at": d.at} for d in dnc],
-        "history": [
-            {
-                "notification": h.nid,
-                "kind": h.kind,
-                "notification_status": h.nstatus,
-                "delivery": h.did,
-                "channel": h.channel,
-                "rung": h.rung,
-                "status": h.status,
-                "outcome": h.outcome,
-                "due_at": h.due_at,
-                "updated_at": h.updated_at,
-            }
-            for h in history
-        ],
-        "events": _events(conn, cid, row.external_id, [h.did for h in history if h.did]),
+        "preference": list(
+            conn.execute(
+                select(preferences.c.channel)
+                .where(preferences.c.customer_id == cid)
+                .order_by(preferences.c.rank)
+            ).scalars()
+        ),
     }
+
+
+def _ledger(conn: Connection, cid: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(consents).where(consents.c.customer_id == cid).order_by(consents.c.id)
+    )
+    return [
+        {
+            "at": c.at,
+            "action": c.action,
+            "channel": c.channel or "all",
+            "purpose": c.purpose or "all",
+            "written": c.written,
+            "source": c.source,
+            "evidence": c.evidence,
+        }
+        for c in rows
+    ]
+
+
+def _history(conn: Connection, cid: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(
+            notifications.c.id.label("nid"),
+            notifications.c.kind,
+            notifications.c.status.label("nstatus"),
+            deliveries.c.id.label("did"),
+            deliveries.c.channel,
+            deliveries.c.rung,
+            deliveries.c.status,
+            deliveries.c.outcome,
+            deliveries.c.due_at,
+            deliveries.c.updated_at,
+        )
+        .select_from(notifications.outerjoin(deliveries))
+        .where(notifications.c.customer_id == cid)
+        .order_by(notifications.c.id, deliveries.c.id)
+    )
+    return [
+        {
+            "notification": h.nid,
+            "kind": h.kind,
+            "notification_status": h.nstatus,
+            "delivery": h.did,
+            "channel": h.channel,
+            "rung": h.rung,
+            "status": h.status,
+            "outcome": h.outcome,
+            "due_at": h.due_at,
+            "updated_at": h.updated_at,
+        }
+        for h in rows
+    ]
 
 
 def _events(
@@ -130,61 +151,6 @@ def _events(
         }
         for r in rows
     ]
-
-
-def render_customer(data: dict[str, Any]) -> str:
-    head = [
-        f"{k:>12}: {data[k]}"
-        for k in (
-            "id",
-            "external_id",
-            "name",
-            "phone",
-            "country",
-            "timezone",
-            "locale",
-            "preference",
-            "membership",
-            "wishlist",
-            "push_subscriptions",
-            "suppressions",
-        )
-    ]
-    cons = table(
-        ["at", "action", "channel", "purpose", "written", "source", "evidence"],
-        [list(c.values()) for c in data["consents"]],
-        title="\nconsent ledger",
-    )
-    hist = table(
-        [
-            "notif",
-            "kind",
-            "status",
-            "delivery",
-            "channel",
-            "rung",
-            "d.status",
-            "outcome",
-            "due",
-            "updated",
-        ],
-        [list(h.values()) for h in data["history"]],
-        title="\nhistory (all channels)",
-    )
-    events = table(
-        ["seq", "at", "action", "subject", "actor", "detail"],
-        [
-            [e["seq"], e["at"], e["action"], e["subject"], e["actor"], _brief(e["data"])]
-            for e in data["events"]
-        ],
-        title="\naudit trail (consent, inbound messages, receipts, outcomes)",
-    )
-    return "\n".join([*head, cons, hist, events])
-
-
-def _brief(data: Any, width: int = 70) -> str:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
@@ -224,7 +190,8 @@ def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
     }
 
 
-def _verdict(decision: dict[str, Any]) -> str:
+def verdict(decision: dict[str, Any]) -> str:
+    """A decision in plain words (the first line ``why`` prints for it)."""
     if decision["type"] == "send":
         return f"SEND by {decision['channel']} at {decision['at']}"
     if decision["type"] == "defer":
@@ -232,42 +199,3 @@ def _verdict(decision: dict[str, Any]) -> str:
             f"DEFER {decision.get('channel') or ''} until {decision['until']}: {decision['reason']}"
         )
     return f"SUPPRESS: {decision['reason']}"
-
-
-def explain(data: dict[str, Any]) -> str:
-    lines = [
-        f"notification {data['id']}: {data['kind']} ({data['purpose']}) for customer {data['customer']}",
-        f"status {data['status']}; created {data['created_at']:%Y-%m-%d %H:%M UTC} via {data['source']}; "
-        f"expires {data['expires_at']:%Y-%m-%d %H:%M UTC}"
-        if data["expires_at"]
-        else f"status {data['status']}",
-    ]
-    for i, decision in enumerate(data["decisions"], start=1):
-        lines.append(
-            f"\ndecision {i} (rung {decision['rung']}, {decision['at']}): {_verdict(decision)}"
-        )
-        for step in decision["trace"]:
-            mark = "ok " if step["ok"] else "NO "
-            where = f"[{step['channel']}] " if step["channel"] else ""
-            lines.append(f"  {mark} {step['rule']:<12} {where}{step['detail']}")
-    if data["deliveries"]:
-        lines.append("")
-        lines.append(
-            table(
-                ["delivery", "channel", "rung", "status", "outcome", "attempts", "due"],
-                [
-                    [
-                        d["id"],
-                        d["channel"],
-                        d["rung"],
-                        d["status"],
-                        d["outcome"],
-                        d["attempts"],
-                        d["due_at"],
-                    ]
-                    for d in data["deliveries"]
-                ],
-                title="deliveries",
-            )
-        )
-    return "\n".join(lines)
