@@ -243,29 +243,7 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
     api = FastAPI(title="outbound", version="1", description=__doc__)
     gate = Gate(app, source_cache_seconds)
 
-    @api.exception_handler(Refused)
-    async def refused(_request: Request, exc: Refused) -> JSONResponse:
-        return exc.response
-
-    @api.exception_handler(DataError)
-    async def unstorable(_request: Request, exc: DataError) -> JSONResponse:
-        return _problem(
-            422,
-            [
-                {
-                    "loc": ["body"],
-                    "msg": "a value cannot be stored (out of range or invalid text)",
-                    "input": None,
-                }
-            ],
-        )
-
-    @api.exception_handler(DBAPIError)
-    async def database_down(_request: Request, exc: DBAPIError) -> JSONResponse:
-        log.warning(
-            "database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__
-        )
-        return _problem(503, "database unavailable; retry later", {"Retry-After": RETRY_AFTER})
+    _install_handlers(api)
 
     @api.post(
         "/v1/events",
@@ -305,6 +283,43 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
         body = await _read(request)
         return await run_in_threadpool(_accept_receipt, app, gate, dict(request.headers), body)
 
+    _install_reads(api, app, gate)
+    _install_probes(api, app)
+    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
+    return api
+
+
+def _install_handlers(api: FastAPI) -> None:
+    """Refusals, unstorable values (422) and a database outage (503) as problem bodies."""
+
+    @api.exception_handler(Refused)
+    async def refused(_request: Request, exc: Refused) -> JSONResponse:
+        return exc.response
+
+    @api.exception_handler(DataError)
+    async def unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        return _problem(
+            422,
+            [
+                {
+                    "loc": ["body"],
+                    "msg": "a value cannot be stored (out of range or invalid text)",
+                    "input": None,
+                }
+            ],
+        )
+
+    @api.exception_handler(DBAPIError)
+    async def database_down(_request: Request, exc: DBAPIError) -> JSONResponse:
+        log.warning(
+            "database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__
+        )
+        return _problem(503, "database unavailable; retry later", {"Retry-After": RETRY_AFTER})
+
+
+def _install_reads(api: FastAPI, app: App, gate: Gate) -> None:
+    """``GET /v1/notifications/{id}``: signed like the webhooks."""
+
     @api.get(
         "/v1/notifications/{notification_id}",
         responses={
@@ -319,6 +334,10 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
         """Status, decision trace, deliveries and outcomes (signed like the webhooks, empty body)."""
         await run_in_threadpool(gate.identify, dict(request.headers), b"")
         return await run_in_threadpool(_notification, app, notification_id)
+
+
+def _install_probes(api: FastAPI, app: App) -> None:
+    """Liveness (the process is up) and readiness (database reachable, schema current)."""
 
     @api.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -335,9 +354,6 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
         except SchemaError as exc:
             return _problem(503, str(exc), {"Retry-After": RETRY_AFTER})
         return JSONResponse({"status": "ready"})
-
-    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
-    return api
 
 
 async def _read(request: Request) -> bytes:
