@@ -291,7 +291,8 @@ def _describe(error: ErrorDetails, section: str, field: FieldInfo, origin: str) 
     key = str(loc[0])
     if error["type"] == "extra_forbidden":
         known = ", ".join(sorted(model.model_fields))
-        return f"{origin}: unknown key [{section}] {key}; known: {known}"
+        variable = f" (OUTBOUND_{section}_{key})".upper() if origin == "environment" else ""
+        return f"{origin}: unknown key [{section}] {key}{variable}; known: {known}"
     info = model.model_fields[key]
     secret = info.annotation is SecretStr
     shown = "'***'" if secret else repr(error["input"])

@@ -158,7 +158,10 @@ def test_unknown_key_names_the_file_section_and_known_keys(tmp_path: Path) -> No
 
 
 def test_unknown_environment_key_of_a_section_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^environment: unknown key \[sms\] systemid; known"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^environment: unknown key \[sms\] systemid \(OUTBOUND_SMS_SYSTEMID\); known",
+    ):
         load_settings(_dir(tmp_path, ""), environ={"OUTBOUND_SMS_SYSTEMID": "shop"})
 
 
