@@ -11,7 +11,7 @@ import random
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -142,8 +142,7 @@ def settings_for(path: Path) -> Settings:
     if not _BASE_SETTINGS:
         _BASE_SETTINGS.append(load_settings(CONFIG_DIR, environ={}))
     base = _BASE_SETTINGS[0]
-    values = {**base.values, "database": {**base.values["database"], "url": f"sqlite:///{path}"}}
-    return replace(base, values=values)
+    return base.override({"database": {"url": f"sqlite:///{path}"}})
 
 
 def build_app(path: Path, engine: Engine, clock: Clock = system_clock) -> bootstrap.App:

@@ -43,7 +43,7 @@ class App:
         A real adapter is built once per process and shared by its worker threads.
         """
         chosen = self.log_channels()
-        if self.settings.get("sms", "adapter") == "smpp":
+        if self.settings.sms.adapter == "smpp":
             if Channel.SMS not in self._adapters:
                 from outbound.bootstrap.sms import build_smpp_sms
 
@@ -53,7 +53,7 @@ class App:
                 sms.start()  # bound from now on: receipts and MO arrive even before a send
                 self._adapters[Channel.SMS] = sms
             chosen[Channel.SMS] = self._adapters[Channel.SMS]
-        if self.settings.get("push", "adapter") == "real":
+        if self.settings.push.adapter == "real":
             if Channel.PUSH not in self._adapters:
                 from outbound.bootstrap.push import build_push
 
@@ -72,16 +72,17 @@ class App:
         actor: str = "dispatcher",
         after_result: AfterResult | None = None,
     ) -> Dispatcher:
-        worker = self.settings.values["worker"]
+        settings = self.settings
         return Dispatcher(
             engine=self.engine,
             rules=self.rules,
             channels=channels if channels is not None else self.channels(),
             ladder=self.ladder,
             clock=self.clock,
-            batch=int(worker["batch_size"]),
-            lease=timedelta(seconds=float(worker["lease_seconds"])),
-            reap_every=timedelta(seconds=float(self.settings.get("scheduler", "reap_seconds"))),
+            batch=settings.worker.batch_size,
+            lease=timedelta(seconds=settings.worker.lease_seconds),
+            reap_every=timedelta(seconds=settings.scheduler.reap_seconds),
+            brand=settings.brand.name,
             messaging=self.messaging(),
             actor=actor,
             after_result=after_result,
@@ -94,21 +95,21 @@ class App:
         return self._messaging
 
     def scheduler(self) -> Scheduler:
-        sched, escalation = self.settings.values["scheduler"], self.escalation()
+        sched, escalation = self.settings.scheduler, self.escalation()
         return Scheduler(
             engine=self.engine,
             rules=self.rules,
             expiry=self.expiry,
             clock=self.clock,
-            reap_seconds=float(sched["reap_seconds"]),
-            reload_seconds=float(sched["reload_seconds"]),
-            lock_file=str(sched["lock_file"]),
+            reap_seconds=sched.reap_seconds,
+            reload_seconds=sched.reload_seconds,
+            lock_file=sched.lock_file,
             housekeeping=self._housekeeping(escalation),
         )
 
     def escalation(self) -> Escalation:
         """Unopened pushes -> next channel, per ``[push] escalate_unopened_minutes_<kind>``."""
-        delays = escalation_delays(self.settings.values["push"])
+        delays = escalation_delays(self.settings.push.escalate_unopened_minutes())
         return Escalation(self.engine, delays, self.ladder, self.clock)
 
     def _housekeeping(self, escalation: Escalation) -> dict[str, Callable[[], object]]:
@@ -119,11 +120,9 @@ class App:
 
     def settle_silent(self) -> int:
         """Close ``sent`` deliveries whose receipts never came ([sms] receipt_timeout_hours)."""
-        hours = float(self.settings.get("sms", "receipt_timeout_hours"))
+        older_than = timedelta(hours=self.settings.sms.receipt_timeout_hours)
         with self.engine.begin() as conn:
-            return settle_silent(
-                conn, now=self.clock(), older_than=timedelta(hours=hours), ladder=self.ladder
-            )
+            return settle_silent(conn, now=self.clock(), older_than=older_than, ladder=self.ladder)
 
     def close(self) -> None:
         for adapter in self._adapters.values():
@@ -142,28 +141,24 @@ def build(
     if check_schema:
         require_current_schema(engine, settings.database_url)
     rules = load_rules_file(settings.policies_file, list(settings.operator_caps))
-    worker, ladder, expiry = (
-        settings.values["worker"],
-        settings.values["ladder"],
-        settings.values["expiry"],
-    )
+    worker, ladder, expiry = settings.worker, settings.ladder, settings.expiry
     retry = RetryPolicy(
-        max_attempts=int(worker["max_attempts"]),
-        base=timedelta(seconds=float(worker["retry_base_seconds"])),
-        ceiling=timedelta(seconds=float(worker["retry_ceiling_seconds"])),
+        max_attempts=worker.max_attempts,
+        base=timedelta(seconds=worker.retry_base_seconds),
+        ceiling=timedelta(seconds=worker.retry_ceiling_seconds),
     )
     return App(
         settings=settings,
         engine=engine,
         rules=rules,
         expiry=Expiry(
-            shipping=timedelta(hours=float(expiry["shipping_hours"])),
-            price_drop=timedelta(hours=float(expiry["price_drop_hours"])),
+            shipping=timedelta(hours=expiry.shipping_hours),
+            price_drop=timedelta(hours=expiry.price_drop_hours),
         ),
         ladder=Ladder(
-            next_rung_delay=timedelta(seconds=float(ladder["next_rung_delay_seconds"])),
-            voice_retries=int(ladder["voice_no_answer_retries"]),
-            voice_retry_delay=timedelta(seconds=float(ladder["voice_retry_delay_seconds"])),
+            next_rung_delay=timedelta(seconds=ladder.next_rung_delay_seconds),
+            voice_retries=ladder.voice_no_answer_retries,
+            voice_retry_delay=timedelta(seconds=ladder.voice_retry_delay_seconds),
             retry=retry,
         ),
         clock=clock,

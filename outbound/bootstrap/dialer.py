@@ -25,7 +25,7 @@ from outbound.domain.masking import configure_logging
 from outbound.domain.values import Channel, Kind, SendResult
 from outbound.services.calls import apply_actions
 from outbound.store.outbox import Claimed
-from outbound.voice.asr import Recognizers, specs_from_settings
+from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
 from outbound.voice.sip import SipConfig, SipEngine
@@ -35,36 +35,48 @@ log = logging.getLogger("outbound.bootstrap.dialer")
 
 
 def sip_config(settings: Settings) -> SipConfig:
-    v = settings.values["voice"]
+    """The SIP endpoint of ``[voice]``; at most 4 calls per dialer (pjsua2's conference cap)."""
+    v = settings.voice
     return SipConfig(
-        caller_id=str(v["caller_id"]),
-        sip_port=int(v["sip_port"]),
-        rtp_port=int(v["rtp_port"]),
-        sip_user=str(v["sip_user"]),
-        sip_password=str(v["sip_password"]),
-        clock_rate=int(v["clock_rate"]),
-        max_calls=min(int(v["calls_per_dialer"]), 4),
+        caller_id=v.caller_id,
+        sip_port=v.sip_port,
+        rtp_port=v.rtp_port,
+        sip_user=v.sip_user,
+        sip_password=v.sip_password.get_secret_value(),
+        clock_rate=v.clock_rate,
+        max_calls=min(v.calls_per_dialer, 4),
     )
+
+
+def call_settings(settings: Settings) -> dict[str, str]:
+    """What ``SipVoice`` reads per call: the trunk, the one brand, callback number, agent."""
+    v = settings.voice
+    return {
+        "trunk_uri": v.trunk_uri,
+        "brand": settings.brand.name,
+        "callback_number": v.callback_number,
+        "agent_uri": v.agent_uri,
+    }
 
 
 def build_channel(settings: Settings, engine: SipEngine) -> SipVoice:
-    v = settings.values["voice"]
-    directory = flows_dir(str(v["flows_dir"]))
-    flows = {k: load_kind(k.value, directory) for k in Kind}
+    v = settings.voice
+    flows = {k: load_kind(k.value, flows_dir(v.flows_dir)) for k in Kind}
     limits = CallLimits(
-        ring_timeout=float(v["ring_timeout_seconds"]),
-        max_seconds=float(v["max_call_seconds"]),
-        machine_seconds=float(v["machine_seconds"]),
+        ring_timeout=v.ring_timeout_seconds,
+        max_seconds=v.max_call_seconds,
+        machine_seconds=v.machine_seconds,
     )
-    tts = Tts(str(v["tts_cache_dir"]), int(v["clock_rate"]), str(v["tts_engine"]))
-    return SipVoice(engine, v, flows, tts, Recognizers(specs_from_settings(v)), limits)
+    tts = Tts(v.tts_cache_dir, v.clock_rate, v.tts_engine)
+    asr = Recognizers(v.asr_models())
+    return SipVoice(engine, call_settings(settings), flows, tts, asr, limits)
 
 
 def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
     app = bootstrap.build(settings)
     engine = SipEngine(sip_config(settings))
     channel = build_channel(settings, engine)
-    poll = float(settings.get("worker", "poll_seconds"))
+    poll = settings.worker.poll_seconds
     rules = app.rules
 
     def actions(conn: Connection, item: Claimed, result: SendResult, now: datetime) -> None:

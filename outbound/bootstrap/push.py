@@ -7,33 +7,37 @@ fail permanently with a message naming the missing key, and the ladder moves on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import httpx
 from sqlalchemy import Engine
 
 from outbound.channels.push import FcmPush, FcmSettings, PushChannel, WebPush, WebPushSettings
 from outbound.channels.push_auth import CommandTokens, ServiceAccountTokens, TokenProvider
-from outbound.config import Settings
+from outbound.config import PushSection, Settings
 from outbound.domain.errors import ConfigError
 from outbound.store.push import DbSubscriptions
 
 
+def web_push_settings(push: PushSection) -> WebPushSettings:
+    """The Web Push half of ``[push]`` (VAPID key and subject, TTL, urgency, size limit)."""
+    return WebPushSettings(
+        vapid_private_key_file=push.vapid_private_key_file,
+        vapid_subject=push.vapid_subject,
+        ttl_seconds=push.webpush_ttl_seconds,
+        max_bytes=push.webpush_max_bytes,
+        urgency=push.webpush_urgency,
+        timeout_seconds=push.timeout_seconds,
+    )
+
+
 def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]) -> PushChannel:
-    push = settings.values["push"]
-    client = httpx.Client(timeout=float(push["timeout_seconds"]), follow_redirects=False)
+    push = settings.push
+    client = httpx.Client(timeout=push.timeout_seconds, follow_redirects=False)
     webpush = None
-    if push["vapid_private_key_file"]:
-        web = WebPushSettings(
-            vapid_private_key_file=str(push["vapid_private_key_file"]),
-            vapid_subject=str(push["vapid_subject"]),
-            ttl_seconds=int(push["webpush_ttl_seconds"]),
-            max_bytes=int(push["webpush_max_bytes"]),
-            urgency=str(push["webpush_urgency"]),
-            timeout_seconds=float(push["timeout_seconds"]),
-        )
+    if push.vapid_private_key_file:
+        web = web_push_settings(push)
         try:
             webpush = WebPush(web, client, clock)
         except Exception as exc:  # py_vapid raises plain exceptions for unreadable keys
@@ -48,29 +52,25 @@ def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]
             "fcm_project_id with fcm_token_command or fcm_service_account_file (FCM)"
         )
     subscriptions = DbSubscriptions(engine, clock)
-    return PushChannel(subscriptions, webpush, fcm, client, title=str(push["title"]))
+    return PushChannel(subscriptions, webpush, fcm, client, title=push.title)
 
 
-def _fcm(
-    push: Mapping[str, Any], client: httpx.Client, clock: Callable[[], datetime]
-) -> FcmPush | None:
+def _fcm(push: PushSection, client: httpx.Client, clock: Callable[[], datetime]) -> FcmPush | None:
     tokens: TokenProvider
-    project = str(push["fcm_project_id"])
-    if push["fcm_service_account_file"]:
-        account = ServiceAccountTokens(
-            str(push["fcm_service_account_file"]), client, str(push["fcm_token_uri"])
-        )
+    project = push.fcm_project_id
+    if push.fcm_service_account_file:
+        account = ServiceAccountTokens(push.fcm_service_account_file, client, push.fcm_token_uri)
         tokens, project = account, project or account.project_id
-    elif push["fcm_token_command"]:
-        tokens = CommandTokens(str(push["fcm_token_command"]), float(push["fcm_token_ttl_seconds"]))
+    elif push.fcm_token_command:
+        tokens = CommandTokens(push.fcm_token_command, push.fcm_token_ttl_seconds)
     else:
         return None
     if not project:
         raise ConfigError("[push] fcm_project_id is empty; set it to the Firebase project id")
     fcm = FcmSettings(
         project_id=project,
-        base_url=str(push["fcm_base_url"]),
-        max_bytes=int(push["fcm_max_bytes"]),
-        timeout_seconds=float(push["timeout_seconds"]),
+        base_url=push.fcm_base_url,
+        max_bytes=push.fcm_max_bytes,
+        timeout_seconds=push.timeout_seconds,
     )
     return FcmPush(fcm, tokens, client, clock)

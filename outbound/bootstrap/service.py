@@ -30,12 +30,12 @@ class Service:
     def _worker_count(self) -> int:
         if self.role not in ("all", "worker"):
             return 0
-        return self.threads or int(self.app.settings.get("worker", "threads"))
+        return self.threads or self.app.settings.worker.threads
 
     def _dialer_count(self) -> int:
         if self.role not in ("all", "dialer"):
             return 0
-        return int(self.app.settings.get("voice", "dialers"))
+        return self.app.settings.voice.dialers
 
     def describe(self) -> str:
         parts = [
@@ -51,17 +51,17 @@ class Service:
         return self.role in ("all", "api") and not self.until_idle
 
     def _host(self) -> str:
-        return self.host or str(self.app.settings.get("api", "host"))
+        return self.host or self.app.settings.api.host
 
     def _port(self) -> int:
-        return self.port or int(self.app.settings.get("api", "port"))
+        return self.port or self.app.settings.api.port
 
     def run(self) -> None:
         """Start every part, then wait for stop (or, with until_idle, for the workers to finish)."""
         if self.role in ("all", "scheduler"):
             self._scheduler = self.app.scheduler()
             self._scheduler.start()
-        poll = float(self.app.settings.get("worker", "poll_seconds"))
+        poll = self.app.settings.worker.poll_seconds
         for i in range(self._worker_count()):
             worker = self.app.dispatcher()
             self._start(f"worker-{i}", worker.run, self.stop, poll, self.until_idle)

@@ -12,12 +12,29 @@ from sqlalchemy import Engine
 
 from outbound.channels.sms import SmppSettings, SmppSms
 from outbound.channels.throttle import Throttle
-from outbound.config import Settings
+from outbound.config import Settings, SmsSection
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import load_messaging
 from outbound.policy.model import Rules
 from outbound.services.inbound import DbSmsInbound, Program
 from outbound.store.throttle import DbTokenBucket
+
+
+def smpp_settings(sms: SmsSection) -> SmppSettings:
+    """The SMPP link of ``[sms]`` (host, bind credentials, sender id, timers)."""
+    return SmppSettings(
+        host=sms.host,
+        port=sms.port,
+        system_id=sms.system_id,
+        password=sms.password.get_secret_value(),
+        system_type=sms.system_type,
+        source_addr=sms.source_addr,
+        source_ton=sms.source_ton,
+        source_npi=sms.source_npi,
+        enquire_link_seconds=sms.enquire_link_seconds,
+        response_timeout_seconds=sms.response_timeout_seconds,
+        reconnect_max_seconds=sms.reconnect_max_seconds,
+    )
 
 
 def build_smpp_sms(
@@ -27,32 +44,17 @@ def build_smpp_sms(
     ladder: Ladder,
     clock: Callable[[], datetime],
 ) -> SmppSms:
-    sms = settings.values["sms"]
-    link = SmppSettings(
-        host=str(sms["host"]),
-        port=int(sms["port"]),
-        system_id=str(sms["system_id"]),
-        password=str(sms["password"]),
-        system_type=str(sms["system_type"]),
-        source_addr=str(sms["source_addr"]),
-        source_ton=int(sms["source_ton"]),
-        source_npi=int(sms["source_npi"]),
-        enquire_link_seconds=float(sms["enquire_link_seconds"]),
-        response_timeout_seconds=float(sms["response_timeout_seconds"]),
-        reconnect_max_seconds=float(sms["reconnect_max_seconds"]),
-    )
+    sms = settings.sms
+    link = smpp_settings(sms)
     bucket = DbTokenBucket(
         engine,
         key=f"smpp:{link.host}:{link.port}:{link.system_id}",
-        rate=float(sms["throughput_per_second"]),
-        burst=float(sms["burst"]),
+        rate=sms.throughput_per_second,
+        burst=sms.burst,
     )
     throttle = Throttle(bucket, max_wait=link.response_timeout_seconds)
     program = Program(
-        name=str(sms["program"]),
-        frequency=str(sms["frequency"]),
-        support=str(sms["support"]),
-        brand=str(settings.values.get("voice", {}).get("brand", "Shop")),
+        name=sms.program, frequency=sms.frequency, support=sms.support, brand=settings.brand.name
     )
     inbound = DbSmsInbound(
         engine, rules, load_messaging(settings.policies_file), program, ladder, clock

@@ -35,13 +35,13 @@ SAMPLES: dict[Kind, dict[str, Any]] = {
 }
 
 
-def call_values(settings_voice: Mapping[str, Any], payload: Mapping[str, Any]) -> dict[str, Any]:
+def call_values(settings: Settings, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Template values a flow may use: the payload plus brand, callback and agent URI."""
     return {
         **payload,
-        "brand": settings_voice["brand"],
-        "callback": settings_voice["callback_number"],
-        "agent_uri": settings_voice["agent_uri"],
+        "brand": settings.brand.name,
+        "callback": settings.voice.callback_number,
+        "agent_uri": settings.voice.agent_uri,
     }
 
 
@@ -71,7 +71,7 @@ def flow_lint(ctx: Ctx, paths: tuple[str, ...], as_json: bool) -> None:
       outbound flow lint
       outbound flow lint voice_flows/renewal.yaml
     """
-    directory = flows_dir(str(ctx.settings().get("voice", "flows_dir")))
+    directory = flows_dir(ctx.settings().voice.flows_dir)
     files = [Path(p) for p in paths] or sorted(directory.glob("*.yaml"))
     problems: list[LintProblem] = []
     for path in files:
@@ -130,15 +130,15 @@ def flow_try(ctx: Ctx, kind: str, locale: str, data: str | None) -> None:
       outbound flow try shipping --locale zh-CN
       echo 9 | outbound flow try renewal
     """
-    voice = ctx.settings().values["voice"]
+    settings = ctx.settings()
     try:
-        flow = load_kind(kind, flows_dir(str(voice["flows_dir"])))
+        flow = load_kind(kind, flows_dir(settings.voice.flows_dir))
         payload = json.loads(data) if data else SAMPLES[Kind(kind)]
     except FlowError as exc:
         fail(str(exc), 1)
     except json.JSONDecodeError as exc:
         fail(f"--data is not JSON: {exc}")
-    result = run_flow(flow, TerminalSession(), locale, call_values(voice, payload))
+    result = run_flow(flow, TerminalSession(), locale, call_values(settings, payload))
     click.echo(json.dumps({"outcome": "answered", **result.detail()}, ensure_ascii=False))
 
 
@@ -234,8 +234,7 @@ def _place_test_call(
     from outbound.voice.call import place_call
     from outbound.voice.sip import SipEngine, SipError
 
-    voice = settings.values["voice"]
-    uri = target_uri(target, str(voice["trunk_uri"]))
+    uri = target_uri(target, settings.voice.trunk_uri)
     engine = SipEngine(sip_config(settings))
     done: dict[str, Any] = {}
     try:
@@ -249,7 +248,7 @@ def _place_test_call(
                     uri,
                     flow=flow,
                     locale=locale,
-                    values=call_values(voice, payload),
+                    values=call_values(settings, payload),
                     tts=channel.tts,
                     asr=channel.asr,
                     limits=channel.limits,

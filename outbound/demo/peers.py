@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from outbound import bootstrap
 from outbound.channels.base import ChannelPort, Message
+from outbound.config import Settings
 from outbound.domain.values import Channel, Outcome
 
 SYSTEM_ID, PASSWORD = "demo", "demo123"  # SMPP passwords are at most 8 characters
@@ -112,11 +113,8 @@ class Providers:
             self._opened.pop().close()
 
 
-def _settings(app: bootstrap.App, sms: dict[str, Any], push: dict[str, Any]) -> Any:
-    values = {k: dict(v) for k, v in app.settings.values.items()}
-    values["sms"].update(sms)
-    values["push"].update(push)
-    return replace(app.settings, values=values)
+def _settings(app: bootstrap.App, sms: dict[str, Any], push: dict[str, Any]) -> Settings:
+    return app.settings.override({"sms": sms, "push": push}, origin="demo peers")
 
 
 @contextlib.contextmanager

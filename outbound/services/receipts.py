@@ -68,9 +68,9 @@ def apply_receipt(
     return {"delivery_id": delivery_id, "status": receipt.status, "recorded": new}
 
 
-def escalation_delays(push: Mapping[str, Any]) -> dict[Kind, timedelta]:
-    """``[push] escalate_unopened_minutes_<kind>`` > 0, per kind."""
-    delays = {k: float(push[f"escalate_unopened_minutes_{k.value}"]) for k in Kind}
+def escalation_delays(minutes: Mapping[str, float]) -> dict[Kind, timedelta]:
+    """Kind value -> ``[push] escalate_unopened_minutes_<kind>``; the kinds with a delay > 0."""
+    delays = {k: minutes.get(k.value, 0.0) for k in Kind}
     return {k: timedelta(minutes=m) for k, m in delays.items() if m > 0}
 
 

@@ -96,13 +96,3 @@ class Recognizers:
 
     def start(self, locale: str, phrases: Iterable[str], rate: int = 16000) -> Recognition:
         return Recognition(self.model(locale), rate, phrases)
-
-
-def specs_from_settings(voice: Mapping[str, Any]) -> dict[str, str]:
-    """``asr_model_ko_kr = "..."`` -> ``{"ko-KR": "..."}``."""
-    out: dict[str, str] = {}
-    for key, value in voice.items():
-        if key.startswith("asr_model_") and value:
-            lang, _, region = key.removeprefix("asr_model_").partition("_")
-            out[f"{lang}-{region.upper()}" if region else lang] = str(value)
-    return out

@@ -14,7 +14,13 @@ from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpos
 from outbound.services import notify
 from outbound.store import audit
 from outbound.store.customers import add_consent
-from outbound.store.tables import audit_events, cap_counters, deliveries, notifications
+from outbound.store.tables import (
+    audit_events,
+    cap_counters,
+    deliveries,
+    log_sends,
+    notifications,
+)
 from tests.conftest import FrozenClock
 from tests.integration.helpers import (
     BERLIN,
@@ -355,6 +361,19 @@ def test_opt_out_footer_goes_on_sms_but_not_on_push(make_app: AppFactory) -> Non
     (sms,) = channels[Channel.SMS].sent
     assert "A1" in push.text and "STOP" not in push.text
     assert sms.text.endswith("Reply STOP to opt out.")
+
+
+def test_sms_and_push_texts_name_the_configured_brand_not_shop(make_app: AppFactory) -> None:
+    app = make_app(brand={"name": "Acme"})
+    texting = add_customer(app, "C1", NY, preference="sms")
+    pushed = add_customer(app, "C2", BERLIN, preference="push", push_token="tok-2")
+    trigger(app, Kind.SHIPPING, texting, shipping("A1"))
+    trigger(app, Kind.SHIPPING, pushed, shipping("A2"))
+    app.dispatcher().run_once()  # the configured adapters: the log channel records each send
+    with app.engine.begin() as conn:
+        sent = dict(conn.execute(select(log_sends.c.channel, log_sends.c.text)).tuples().all())
+    assert sent["sms"].startswith("Acme: your order A1") and "Shop" not in sent["sms"]
+    assert sent["push"].startswith("Acme: your order A2") and "Shop" not in sent["push"]
 
 
 def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(

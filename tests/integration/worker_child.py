@@ -46,7 +46,7 @@ def main() -> None:
     channels: dict[Channel, ChannelPort] = {
         c: SlowProvider(adapter, args.delay) for c, adapter in app.log_channels().items()
     }
-    poll = float(app.settings.get("worker", "poll_seconds"))
+    poll = app.settings.worker.poll_seconds
     try:
         app.dispatcher(channels).run(threading.Event(), poll, until_idle=True)
     finally:

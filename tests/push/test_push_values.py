@@ -53,6 +53,6 @@ def test_endpoints_are_masked_to_origin_and_last_four() -> None:
 
 def test_push_stays_on_the_log_sink_by_default() -> None:
     settings = load_settings(CONFIG_DIR, environ={})
-    assert settings.get("push", "adapter") == "log"
-    assert settings.get("push", "webpush_max_bytes") == 4096
-    assert settings.get("push", "fcm_max_bytes") == 4000
+    assert settings.push.adapter == "log"
+    assert settings.push.webpush_max_bytes == 4096
+    assert settings.push.fcm_max_bytes == 4000

@@ -76,14 +76,14 @@ class Batch:
     def prompt_wav(self, phone: str, text_of: str) -> Path:
         """The WAV the robot played for a ko-KR shipping prompt (same cache, same key)."""
         settings = load_settings(ROOT / "config", None, environ=self.env.env)
-        voice = settings.values["voice"]
-        flow = load_kind("shipping", flows_dir(str(voice["flows_dir"])))
+        voice = settings.voice
+        flow = load_kind("shipping", flows_dir(voice.flows_dir))
         order = f"A{phone[-1]}"
-        values = call_values(voice, shipping(order))
+        values = call_values(settings, shipping(order))
         template = (
             flow.voicemail["ko-KR"] if text_of == "voicemail" else flow.steps[text_of].text["ko-KR"]
         )
-        cache = Tts(str(voice["tts_cache_dir"]), int(voice["clock_rate"]), "espeak")
+        cache = Tts(voice.tts_cache_dir, voice.clock_rate, "espeak")
         path = cache.wav_for(render(template, values), "ko-KR")
         assert path.stat().st_mtime <= self.customer.status.stat().st_mtime, "not the robot's"
         return path
