@@ -23,8 +23,8 @@ from sqlalchemy import Engine, insert, text
 
 from outbound import bootstrap
 from outbound.config import Settings, load_settings
+from outbound.domain.clock import Clock, system_clock
 from outbound.domain.values import Channel
-from outbound.services.dispatch import Clock, system_clock
 from outbound.store.db import make_engine, upgrade
 from outbound.store.tables import customers, preferences, push_subscriptions
 

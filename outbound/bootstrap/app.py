@@ -11,13 +11,14 @@ from sqlalchemy import Engine
 from outbound.channels.base import ChannelPort
 from outbound.channels.log import LogChannel, OutcomeRule, default_outcome
 from outbound.config import Settings
+from outbound.domain.clock import system_clock
 from outbound.domain.values import Channel, RetryPolicy
 from outbound.policy import load_rules_file
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.scheduling.scheduler import Scheduler
-from outbound.services.dispatch import AfterResult, Dispatcher, system_clock
+from outbound.services.dispatch import AfterResult, Dispatcher
 from outbound.services.notify import Expiry
 from outbound.services.outcomes import settle_silent
 from outbound.services.receipts import Escalation, escalation_delays

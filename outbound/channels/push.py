@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -35,13 +34,13 @@ from pywebpush import WebPusher, WebPushException
 
 from outbound.channels.base import Message
 from outbound.channels.push_auth import TokenProvider
+from outbound.domain.clock import Clock
 from outbound.domain.errors import PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_endpoint
 from outbound.domain.values import Channel, Outcome, SendResult, Subscription
 
 log = logging.getLogger("outbound.push")
 
-Clock = Callable[[], datetime]
 VAPID_LIFETIME = 12 * 3600  # the JWT's exp; services refuse more than 24 h
 
 

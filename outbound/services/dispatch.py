@@ -12,11 +12,12 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
 from outbound.channels.base import ChannelPort, Message
+from outbound.domain.clock import Clock, system_clock
 from outbound.domain.errors import ChannelError, TransientChannelError
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Accepted, Channel, SendResult
@@ -31,12 +32,7 @@ from outbound.store.tables import customers, push_subscriptions
 
 log = logging.getLogger("outbound.services.dispatch")
 
-Clock = Callable[[], datetime]
 AfterResult = Callable[[Connection, Claimed, SendResult, datetime], None]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
