@@ -1,20 +1,25 @@
-"""Standard Webhooks signatures: ``v1,`` + base64(HMAC-SHA256(secret, "id.timestamp.body")).
+"""Standard Webhooks signatures, made by the reference ``standardwebhooks`` package.
 
 Secrets look like ``whsec_<base64 key>``; a ``webhook-signature`` header may carry several
-space-separated signatures (the sender signs with every live secret during a rotation). Every
-comparison is constant-time. Timestamps more than five minutes off are refused both ways.
+space-separated signatures (the sender signs with every live secret during a rotation), and the
+caller passes every live secret of every source: ``Verified.secret_index`` says which matched.
+Every comparison is constant-time. Timestamps more than five minutes off are refused both ways.
+
+The package signs; the checks of the headers and of the timestamp stay here, because its
+``Webhook.verify`` reads the wall clock (ours is injected, frozen in tests) and says only
+"Missing required headers" where we name the header.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 PREFIX = "whsec_"
 TOLERANCE = timedelta(minutes=5)
@@ -25,21 +30,14 @@ class SignatureError(Exception):
 
 
 def new_secret() -> str:
+    """A fresh ``whsec_`` secret (32 random bytes), for ``outbound source add|rotate``."""
     return PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _key(secret: str) -> bytes:
-    raw = secret[len(PREFIX) :] if secret.startswith(PREFIX) else secret
-    try:
-        return base64.b64decode(raw, validate=True)
-    except binascii.Error:
-        return raw.encode()
-
-
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
-    message = f"{webhook_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_key(secret), message, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    """``v1,<base64 HMAC-SHA256>`` over ``id.timestamp.body``; the body must be UTF-8 text."""
+    sent = datetime.fromtimestamp(timestamp, tz=UTC)
+    return Webhook(secret).sign(webhook_id, sent, body.decode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -75,13 +73,22 @@ def verify(
     """Check the headers against every candidate secret; raise SignatureError with a reason."""
     webhook_id = _header(headers, "webhook-id")
     raw_ts = _header(headers, "webhook-timestamp")
-    offered = [s for s in _header(headers, "webhook-signature").split() if s.startswith("v1,")]
+    signatures = _header(headers, "webhook-signature").split()
+    offered = [s.encode() for s in signatures if s.startswith("v1,")]
     if not offered:
         raise SignatureError("webhook-signature has no v1 signature")
     sent = parse_timestamp(raw_ts, now)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError("body is not UTF-8 text, so its signature cannot match") from None
     for index, secret in enumerate(candidates):
-        expected = sign(secret, webhook_id, int(raw_ts), body).encode()
+        try:
+            signer = Webhook(secret)
+        except (ValueError, EmptyWebhookSecretError):  # not base64, or empty: cannot match
+            continue
+        expected = signer.sign(webhook_id, sent.astimezone(UTC), text).encode()
         # compare against every offered signature without short-circuiting on content
-        if any(hmac.compare_digest(expected, sig.encode()) for sig in offered):
+        if any(hmac.compare_digest(expected, sig) for sig in offered):
             return Verified(webhook_id, sent, index)
     raise SignatureError("signature does not match any secret of any source")

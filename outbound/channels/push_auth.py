@@ -6,23 +6,28 @@ replaced at the next send. A token never appears in a log line or an error messa
 
 from __future__ import annotations
 
-import base64
 import json
 import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import google.auth.exceptions
+import google.auth.transport
 import httpx
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth import crypt
+from google.oauth2 import service_account
 
 from outbound.domain.errors import ConfigError, TransientChannelError
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 _EARLY = 60.0  # refresh this many seconds before the token's stated expiry
 
 
@@ -86,7 +91,12 @@ class CommandTokens(_Cached):
 
 
 class ServiceAccountTokens(_Cached):
-    """The OAuth 2 JWT-bearer grant (RFC 7523) with a Google service-account key file."""
+    """The OAuth 2 JWT-bearer grant (RFC 7523) with a Google service-account key file.
+
+    ``google-auth`` signs the assertion and talks to the token endpoint; the request goes
+    through the adapter's own httpx client (its timeouts, no redirects), and ``token_uri`` (the
+    ``fcm_token_uri`` setting) overrides the file's, so tests can point it at a loopback server.
+    """
 
     def __init__(
         self, path: str | Path, client: httpx.Client, token_uri: str = "", timeout: float = 10.0
@@ -95,51 +105,79 @@ class ServiceAccountTokens(_Cached):
             info = json.loads(Path(path).read_text(encoding="utf-8"))
             self.email = str(info["client_email"])
             key = serialization.load_pem_private_key(info["private_key"].encode(), None)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(
                 f"[push] fcm_service_account_file {str(path)!r} is not a service-account key "
                 f"({type(exc).__name__}); download one from the Firebase console"
             ) from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ConfigError(f"[push] fcm_service_account_file {str(path)!r}: not an RSA key")
-        self._key = key
         self.project_id = str(info.get("project_id", ""))
-        self.token_uri = token_uri or str(
-            info.get("token_uri", "https://oauth2.googleapis.com/token")
+        self.token_uri = token_uri or str(info.get("token_uri", GOOGLE_TOKEN_URI))
+        self._credentials = service_account.Credentials(
+            crypt.RSASigner(key, key_id=info.get("private_key_id")),
+            self.email,
+            self.token_uri,
+            scopes=[FCM_SCOPE],
+            project_id=self.project_id or None,
         )
-        self._client, self._timeout = client, timeout
+        self._request = _HttpxRequest(client, timeout)
         super().__init__(self._grant, time.monotonic)
 
-    def assertion(self, now: float) -> str:
-        claims = {
-            "iss": self.email,
-            "scope": FCM_SCOPE,
-            "aud": self.token_uri,
-            "iat": int(now),
-            "exp": int(now) + 3600,
-        }
-        head = _b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
-        signing_input = f"{head}.{_b64(json.dumps(claims).encode())}"
-        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64(signature)}"
-
     def _grant(self) -> tuple[str, float]:
-        form = {
-            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            "assertion": self.assertion(time.time()),
-        }
         try:
-            resp = self._client.post(self.token_uri, data=form, timeout=self._timeout)
-            body: Any = resp.json() if resp.content else {}
-        except (httpx.HTTPError, ValueError) as exc:
+            self._credentials.refresh(self._request)
+        except google.auth.exceptions.TransportError as exc:
+            raise TransientChannelError(f"OAuth token request failed: {exc}") from None
+        except google.auth.exceptions.RefreshError as exc:
+            answer = exc.args[1] if len(exc.args) > 1 else None
+            error = answer.get("error", "") if isinstance(answer, dict) else ""
             raise TransientChannelError(
-                f"OAuth token request failed: {type(exc).__name__}"
+                f"OAuth token endpoint answered {self._request.status} {error}"
             ) from None
-        if resp.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
-            error = body.get("error", "") if isinstance(body, dict) else ""
-            raise TransientChannelError(f"OAuth token endpoint answered {resp.status_code} {error}")
-        return str(body["access_token"]), float(body.get("expires_in", 3600))
+        expiry = self._credentials.expiry  # naive UTC, from the answer's expires_in
+        lifetime = (expiry.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds() if expiry else 0
+        return str(self._credentials.token), lifetime or 3600.0
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+class _HttpxRequest(google.auth.transport.Request):
+    """google-auth's transport interface over a shared httpx client."""
+
+    def __init__(self, client: httpx.Client, timeout: float) -> None:
+        self._client, self._timeout = client, timeout
+        self.status = 0  # of the last answer, for the error message
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **_kwargs: Any,
+    ) -> _HttpxResponse:
+        try:
+            answer = self._client.request(
+                method, url, content=body, headers=headers, timeout=timeout or self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise google.auth.exceptions.TransportError(type(exc).__name__) from None
+        self.status = answer.status_code
+        return _HttpxResponse(answer)
+
+
+class _HttpxResponse(google.auth.transport.Response):
+    def __init__(self, answer: httpx.Response) -> None:
+        self._answer = answer
+
+    @property
+    def status(self) -> int:
+        return self._answer.status_code
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._answer.headers
+
+    @property
+    def data(self) -> bytes:
+        return self._answer.content

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 import click
+import rich.progress
+from rich.console import Console
 
 from outbound import bootstrap
 from outbound.config import Settings, load_settings
@@ -42,18 +44,36 @@ def now() -> datetime:
 
 
 class Progress:
-    """A progress line on stderr for long operations; silent for --json or small jobs."""
+    """A rich progress bar on stderr for long operations; silent for --json or small jobs.
+
+    The bar starts at the first update, so a job that does nothing prints nothing; ``total``
+    None (not known up front) shows a count and a pulsing bar.
+    """
 
     def __init__(self, label: str, total: int | None, enabled: bool) -> None:
         self.label, self.total, self.enabled = label, total, enabled
         self.done = 0
+        self._live: tuple[rich.progress.Progress, rich.progress.TaskID] | None = None
 
     def update(self, n: int) -> None:
         self.done += n
         if self.enabled:
-            of = f"/{self.total}" if self.total else ""
-            click.echo(f"\r{self.label}: {self.done}{of}", nl=False, err=True)
+            bar, task = self._live or self._start()
+            bar.update(task, advance=n)
+
+    def _start(self) -> tuple[rich.progress.Progress, rich.progress.TaskID]:
+        bar = rich.progress.Progress(
+            rich.progress.TextColumn("{task.description}"),
+            rich.progress.BarColumn(),
+            rich.progress.MofNCompleteColumn(),
+            rich.progress.TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        bar.start()
+        self._live = bar, bar.add_task(self.label, total=self.total)
+        return self._live
 
     def close(self) -> None:
-        if self.enabled and self.done:
-            click.echo("", err=True)
+        if self._live is not None:
+            self._live[0].stop()
+            self._live = None

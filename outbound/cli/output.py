@@ -1,45 +1,52 @@
-"""Output for people (aligned tables) and programs (``--json``)."""
+"""Output for people (tables drawn by rich) and programs (``--json``)."""
 
 from __future__ import annotations
 
+import io
 import json
-import unicodedata
+import shutil
+import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 import click
+from rich.box import Box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+# Plain ASCII: a row of dashes under the header, nothing else, so a pipe or a CI log reads
+# like the columns the CLI always printed and ``line.split()`` finds the cells.
+_DASHES = Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
+_PIPE_WIDTH = 10_000  # not a terminal: never wrap or cut a cell
 
 
-def _width(text: str) -> int:
-    """Display width: CJK characters take two columns."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Text:
     if value is None:
-        return "-"
+        return Text("-")
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC")
-    return str(value)
+        return Text(value.strftime("%Y-%m-%d %H:%M UTC"))
+    return Text(str(value))  # Text, not a str: "[push]" in a value is not rich markup
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [_width(h) for h in headers]
-    for row in cells:
-        for i, value in enumerate(row):
-            widths[i] = max(widths[i], _width(value))
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(
-            v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True)
-        ).rstrip()
-
+    """Aligned columns (CJK counts double); colour and wrapping only on a terminal."""
+    grid = Table(box=_DASHES, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for header in headers:
+        grid.add_column(Text(header))
+    for row in rows:
+        grid.add_row(*(_cell(v) for v in row))
+    tty = sys.stdout.isatty()
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        force_terminal=tty,
+        width=shutil.get_terminal_size().columns if tty else _PIPE_WIDTH,
+    )
+    console.print(grid)
     out = [title] if title else []
-    out.append(line(list(headers)))
-    out.append("  ".join("-" * w for w in widths))
-    out.extend(line(r) for r in cells)
+    out.extend(line.rstrip() for line in buffer.getvalue().splitlines())
     if not rows:
         out.append("(none)")
     return "\n".join(out)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import click
 
+from outbound.api.signing import new_secret
 from outbound.cli.context import JSON_OPTION, Ctx, now, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.store import sources as source_store
@@ -40,12 +41,14 @@ def add(ctx: Ctx, name: str, events: str, rate: int) -> None:
     Example:
       outbound source add shop-eu --events shipping.dispatched,price.dropped
     """
+    secret = new_secret()
     with ctx.app().engine.begin() as conn:
-        secret = source_store.add_source(
+        source_store.add_source(
             conn,
             name,
             [e.strip() for e in events.split(",") if e.strip()],
             rate,
+            secret=secret,
             now=now(),
             actor="cli",
         )
@@ -94,9 +97,10 @@ def rotate(ctx: Ctx, name: str, keep_old_hours: float) -> None:
     Example:
       outbound source rotate shop-eu --keep-old-hours 1
     """
+    secret = new_secret()
     with ctx.app().engine.begin() as conn:
-        secret = source_store.rotate(
-            conn, name, timedelta(hours=keep_old_hours), now=now(), actor="cli"
+        source_store.rotate(
+            conn, name, timedelta(hours=keep_old_hours), secret=secret, now=now(), actor="cli"
         )
     click.echo(
         f"new secret for {name!r} (shown once):\n{secret}\nold secrets expire in {keep_old_hours:g} h"

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from outbound.api.signing import new_secret
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.store import audit
 from outbound.store.tables import source_secrets, sources, webhook_receipts
@@ -51,9 +50,16 @@ def _check(name: str, events: list[str], rate: int) -> None:
 
 
 def add_source(
-    conn: Connection, name: str, events: list[str], rate: int, *, now: datetime, actor: str
-) -> str:
-    """Create a source and return its first secret (shown once, never logged)."""
+    conn: Connection,
+    name: str,
+    events: list[str],
+    rate: int,
+    *,
+    secret: str,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Create a source with its first ``secret`` (made by the caller; never logged)."""
     _check(name, events, rate)
     try:
         with conn.begin_nested():
@@ -72,7 +78,6 @@ def add_source(
         raise ValidationError(
             [FieldProblem("name", name, "exists; use `outbound source rotate`")]
         ) from None
-    secret = new_secret()
     conn.execute(insert(source_secrets).values(source_id=sid, secret=secret, created_at=now))
     audit.append(
         conn,
@@ -86,11 +91,12 @@ def add_source(
         ],
         now,
     )
-    return secret
 
 
-def rotate(conn: Connection, name: str, keep_old: timedelta, *, now: datetime, actor: str) -> str:
-    """Add a new secret; the current ones stay valid for ``keep_old`` so senders can switch."""
+def rotate(
+    conn: Connection, name: str, keep_old: timedelta, *, secret: str, now: datetime, actor: str
+) -> None:
+    """Add ``secret``; the current ones stay valid for ``keep_old`` so senders can switch."""
     sid = _id(conn, name)
     conn.execute(
         update(source_secrets)
@@ -102,7 +108,6 @@ def rotate(conn: Connection, name: str, keep_old: timedelta, *, now: datetime, a
         )
         .values(expires_at=now + keep_old)
     )
-    secret = new_secret()
     conn.execute(insert(source_secrets).values(source_id=sid, secret=secret, created_at=now))
     audit.append(
         conn,
@@ -116,7 +121,6 @@ def rotate(conn: Connection, name: str, keep_old: timedelta, *, now: datetime, a
         ],
         now,
     )
-    return secret
 
 
 def _id(conn: Connection, name: str) -> int:

@@ -182,6 +182,7 @@ class WebPushService:
 
 # --- FCM HTTP v1 ------------------------------------------------------------------------------
 
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # the "aud" of a JWT-bearer assertion
 _MESSAGE_KEYS = {"token", "notification", "data", "android", "apns", "webpush", "fcm_options"}
 
 
@@ -260,7 +261,10 @@ class FcmService:
                 hashes.SHA256(),
             )
             claims = json.loads(unb64url(payload))
-            assert claims["aud"] == f"{self.http.url}/token" and claims["exp"] > time.time()
+            # google-auth always names Google's endpoint as the audience, as Google expects,
+            # whichever token_uri it posts to
+            assert claims["aud"] == GOOGLE_TOKEN_URI and claims["exp"] > time.time()
+            assert claims["iss"] and claims["iat"] <= time.time() + 60
             assert claims["scope"] == "https://www.googleapis.com/auth/firebase.messaging"
         except (KeyError, ValueError, AssertionError, InvalidSignature):
             return Reply.json(400, {"error": "invalid_grant"})

@@ -16,7 +16,7 @@ import uvicorn
 
 from outbound import bootstrap
 from outbound.api.app import create_app
-from outbound.api.signing import sign
+from outbound.api.signing import new_secret, sign
 from outbound.store.sources import EVENT_TYPES, add_source
 from tests.conftest import _free_port
 
@@ -75,7 +75,10 @@ def start_server(app: bootstrap.App, secret: str) -> Server:
 def server(make_app: Callable[..., bootstrap.App]) -> Iterator[Server]:
     app = make_app()
     with app.engine.begin() as conn:
-        secret = add_source(conn, "shop", list(EVENT_TYPES), 10_000, now=app.clock(), actor="test")
+        secret = new_secret()
+        add_source(
+            conn, "shop", list(EVENT_TYPES), 10_000, secret=secret, now=app.clock(), actor="test"
+        )
     srv = start_server(app, secret)
     try:
         yield srv

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from outbound.api.signing import new_secret
 from outbound.store.sources import add_source, rotate
 from outbound.store.tables import consents, customers, notifications, webhook_receipts
 from tests.api.conftest import Server
@@ -55,6 +56,13 @@ def test_unsigned_request_is_refused_with_the_missing_header_named(server: Serve
     assert response.status_code == 401 and "missing webhook-id header" in response.json()["detail"]
 
 
+def test_a_body_that_is_not_utf8_is_refused_as_unsigned_with_the_reason(server: Server) -> None:
+    headers = server.signed(b"{}")  # Standard Webhooks signs UTF-8 text: this cannot match
+    response = httpx.post(f"{server.url}/v1/events", content=b"\xff{}", headers=headers)
+    assert response.status_code == 401 and "body is not UTF-8" in response.json()["detail"]
+    assert count(server.app, webhook_receipts) == 0
+
+
 def test_timestamps_more_than_five_minutes_off_are_refused_both_ways(server: Server) -> None:
     add_customer(server.app, "C1", NY)
     old = server.post(shipping_event("A1"), offset=-301)
@@ -69,7 +77,8 @@ def test_rotated_secret_and_the_old_one_both_work_until_the_old_expires(server: 
     add_customer(server.app, "C1", NY)
     app = server.app
     with app.engine.begin() as conn:
-        new = rotate(conn, "shop", timedelta(hours=1), now=app.clock(), actor="test")
+        new = new_secret()
+        rotate(conn, "shop", timedelta(hours=1), secret=new, now=app.clock(), actor="test")
     assert server.post(shipping_event("A1"), secret=new).status_code == 202
     assert server.post(shipping_event("A2")).status_code == 202  # the old secret, still live
     app.clock.advance(hours=1, seconds=1)  # type: ignore[attr-defined]
@@ -157,7 +166,10 @@ def test_value_errors_name_the_field_and_the_value(server: Server) -> None:
 def test_rate_limit_answers_429_with_retry_after(server: Server) -> None:
     app = server.app
     with app.engine.begin() as conn:
-        slow = add_source(conn, "slow", ["shipping.dispatched"], 1, now=app.clock(), actor="test")
+        slow = new_secret()
+        add_source(
+            conn, "slow", ["shipping.dispatched"], 1, secret=slow, now=app.clock(), actor="test"
+        )
     add_customer(app, "C1", NY)
     codes = [server.post(shipping_event(f"A{i}"), secret=slow) for i in range(4)]
     limited = [r for r in codes if r.status_code == 429]
@@ -168,7 +180,10 @@ def test_rate_limit_answers_429_with_retry_after(server: Server) -> None:
 def test_source_may_only_send_its_allowed_event_types(server: Server) -> None:
     app = server.app
     with app.engine.begin() as conn:
-        narrow = add_source(conn, "crm", ["customer.upserted"], 100, now=app.clock(), actor="test")
+        narrow = new_secret()
+        add_source(
+            conn, "crm", ["customer.upserted"], 100, secret=narrow, now=app.clock(), actor="test"
+        )
     add_customer(app, "C1", NY)
     response = server.post(shipping_event(), secret=narrow)
     assert (

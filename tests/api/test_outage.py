@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from outbound import bootstrap
+from outbound.api.signing import new_secret
 from outbound.config import load_settings
 from outbound.store.db import make_engine, upgrade
 from outbound.store.sources import EVENT_TYPES, add_source
@@ -37,7 +38,8 @@ def test_database_down_gives_503_then_the_retried_event_is_accepted_once(
         load_settings(CONFIG_DIR, {"database": {"url": url}}, environ={}), clock=clock
     )
     with app.engine.begin() as conn:
-        secret = add_source(conn, "shop", list(EVENT_TYPES), 1000, now=clock(), actor="test")
+        secret = new_secret()
+        add_source(conn, "shop", list(EVENT_TYPES), 1000, secret=secret, now=clock(), actor="test")
     add_customer(app, "C1", NY)
     server: Server = start_server(app, secret)
     try:

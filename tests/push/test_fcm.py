@@ -7,18 +7,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 
 from outbound import bootstrap
 from outbound.channels.base import Message
-from outbound.domain.errors import PermanentChannelError
+from outbound.channels.push_auth import ServiceAccountTokens
+from outbound.domain.errors import ConfigError, PermanentChannelError, TransientChannelError
 from outbound.domain.values import Channel, Kind
 from outbound.services.render import render_message
 from outbound.store.tables import deliveries, push_subscriptions
-from tests.conftest import FrozenClock
+from tests.conftest import FrozenClock, _free_port
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger
 from tests.push.conftest import PROJECT
 from tests.push.peers import FcmService, fcm_error
@@ -151,3 +153,64 @@ def test_a_service_account_token_is_granted_by_jwt_and_replaced_after_a_401(
     clock.advance(seconds=30)
     app.dispatcher().run_once()
     assert fcm_service.grants == 2 and _rows(app)[1].outcome == "delivered"
+
+
+def test_a_refused_grant_is_transient_and_names_the_status_and_error_only(
+    fcm_service: FcmService, tmp_path: Path
+) -> None:
+    path = _service_account(tmp_path, fcm_service)
+    fcm_service.account_key = rsa.generate_private_key(65537, 2048).public_key()  # not its key
+    with httpx.Client() as client:
+        tokens = ServiceAccountTokens(path, client)
+        with pytest.raises(TransientChannelError) as caught:
+            tokens.token()
+    assert str(caught.value) == "OAuth token endpoint answered 400 invalid_grant"
+    assert fcm_service.grants == 0
+
+
+def test_an_unreachable_token_endpoint_is_transient(
+    fcm_service: FcmService, tmp_path: Path
+) -> None:
+    path = _service_account(tmp_path, fcm_service)
+    with httpx.Client() as client:
+        tokens = ServiceAccountTokens(path, client, token_uri=f"http://127.0.0.1:{_free_port()}/t")
+        with pytest.raises(TransientChannelError, match="OAuth token request failed: ConnectError"):
+            tokens.token()
+
+
+def test_the_token_uri_setting_overrides_the_file_and_the_token_is_cached(
+    fcm_service: FcmService, tmp_path: Path
+) -> None:
+    path = _service_account(tmp_path, fcm_service)
+    account = json.loads(path.read_text())
+    path.write_text(json.dumps({**account, "token_uri": "http://127.0.0.1:9/nowhere"}))
+    with httpx.Client() as client:
+        tokens = ServiceAccountTokens(path, client, token_uri=f"{fcm_service.http.url}/token")
+        assert tokens.token() == tokens.token() == "ya29.granted-1"
+    assert fcm_service.grants == 1 and tokens.project_id == PROJECT
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("{not json", r"is not a service-account key \(JSONDecodeError\)"),
+        ('{"client_email": "a@b.c"}', r"is not a service-account key \(KeyError\)"),
+        ("EC", "not an RSA key"),
+    ],
+    ids=["not-json", "no-private-key", "ec-key"],
+)
+def test_a_bad_service_account_file_is_a_config_error_naming_the_file(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    if content == "EC":
+        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        content = json.dumps({"client_email": "a@b.c", "private_key": pem.decode()})
+    path = tmp_path / "sa.json"
+    path.write_text(content)
+    with httpx.Client() as client, pytest.raises(ConfigError, match=reason) as caught:
+        ServiceAccountTokens(path, client)
+    assert "sa.json" in str(caught.value)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from outbound import bootstrap
+from outbound.api.signing import new_secret
 from outbound.domain.values import Kind
 from outbound.store.sources import add_source
 from outbound.store.tables import audit_events, deliveries, push_receipts
@@ -27,7 +28,10 @@ AppFactory = Callable[..., bootstrap.App]
 def receipts_server(push_app: AppFactory) -> Iterator[Server]:
     app = push_app(escalate_unopened_minutes_shipping=30.0)
     with app.engine.begin() as conn:
-        secret = add_source(conn, "app", ["push.receipt"], 1000, now=app.clock(), actor="test")
+        secret = new_secret()
+        add_source(
+            conn, "app", ["push.receipt"], 1000, secret=secret, now=app.clock(), actor="test"
+        )
     server = start_server(app, secret)
     yield server
     server.uvicorn.should_exit = True
@@ -110,7 +114,10 @@ def test_receipts_need_a_signature_the_permission_and_a_known_push_delivery(
     both = _post(receipts_server, {"delivery_id": push.id, "provider_ref": "x", "status": "opened"})
     assert both.status_code == 422 and "exactly one" in both.text
     with app.engine.begin() as conn:
-        other = add_source(conn, "shop", ["shipping.dispatched"], 10, now=app.clock(), actor="t")
+        other = new_secret()
+        add_source(
+            conn, "shop", ["shipping.dispatched"], 10, secret=other, now=app.clock(), actor="t"
+        )
     refused = _post(receipts_server, {"delivery_id": push.id, "status": "opened"}, secret=other)
     assert refused.status_code == 401 and "push.receipt" in refused.text
 
