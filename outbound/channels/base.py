@@ -7,10 +7,15 @@ It never returns a bare ``False``.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from outbound.domain.errors import ChannelError, TransientChannelError
 from outbound.domain.values import Accepted, Channel, Kind, SendResult
+
+log = logging.getLogger("outbound.channels")
 
 
 @dataclass(frozen=True)
@@ -30,9 +35,45 @@ class Message:
         return f"delivery-{self.delivery_id}"
 
 
+#: what one message of a batch came to: an outcome, accepted (receipt to follow), or an error
+Result = SendResult | Accepted | ChannelError
+
+
 class ChannelPort(Protocol):
     channel: Channel
 
     def send(self, message: Message) -> SendResult | Accepted: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchPort(ChannelPort, Protocol):
+    """An adapter that sends many messages at once (an in-flight window per provider)."""
+
+    def send_batch(self, messages: Sequence[Message]) -> list[Result]:
+        """One result per message, in order. A problem with one message is that message's
+        error (``TransientChannelError`` / ``PermanentChannelError``); it never fails the
+        others and never raises."""
+        ...
+
+
+def send_all(adapter: ChannelPort, messages: Sequence[Message]) -> list[Result]:
+    """Send a batch through the adapter's window if it has one, else one message at a time."""
+    if isinstance(adapter, BatchPort):
+        return adapter.send_batch(messages)
+    return [send_one(adapter, m) for m in messages]
+
+
+def send_one(adapter: ChannelPort, message: Message) -> Result:
+    """``adapter.send`` with every failure as a typed result: an adapter bug must not lose the
+    delivery (it becomes a transient error, retried)."""
+    try:
+        return adapter.send(message)
+    except ChannelError as exc:
+        return exc
+    except Exception as exc:
+        log.exception(
+            "adapter %s crashed on delivery %d", message.channel.value, message.delivery_id
+        )
+        return TransientChannelError(f"adapter crashed: {type(exc).__name__}")

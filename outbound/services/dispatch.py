@@ -1,7 +1,8 @@
-"""The worker loop: claim -> policy re-check -> reserve caps -> send -> record -> next rung.
+"""The worker loop, a batch at a time: claim -> send -> record.
 
-The claim (with its re-check and reservations) is one transaction, the provider call happens
-outside any transaction, and the outcome with its audit row is a second transaction.
+The claim of a batch (lease, policy re-check, cap reservations) is one transaction; the batch
+goes to the channels outside any transaction (each adapter's in-flight window); every outcome
+of the batch, with its audit event and next rung, is recorded in a second transaction.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import logging
 import os
 import socket
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
-from outbound.channels.base import ChannelPort, Message
+from outbound.channels.base import ChannelPort, Message, Result, send_all
 from outbound.domain.clock import Clock, system_clock
 from outbound.domain.errors import ChannelError, TransientChannelError
 from outbound.domain.masking import mask_text
@@ -73,8 +75,8 @@ class Dispatcher:
             claimed = claim(conn, request, rules=self.rules, ladder=self.ladder)
             messages = self._messages(conn, claimed) if claimed else {}
         self.stats.claimed += len(claimed)
-        for item in claimed:
-            self._deliver(item, messages[item.delivery_id])
+        if claimed:
+            self._record_all(claimed, self._send(claimed, messages))
         return len(claimed)
 
     def run(self, stop: threading.Event, poll: float = 0.5, until_idle: bool = False) -> None:
@@ -144,31 +146,69 @@ class Dispatcher:
         code = self.rules.for_country(country).code
         return channel in self.messaging.for_code(code).footer_channels
 
-    def _deliver(self, item: Claimed, message: Message) -> None:
-        adapter = self.channels.get(item.channel)
-        result: SendResult | Accepted | ChannelError
-        try:
+    def _send(self, claimed: list[Claimed], messages: dict[int, Message]) -> list[Result]:
+        """Every claimed delivery through its channel's adapter; one result each, in order.
+
+        Each channel's batch goes through that adapter's window (``send_all``); the channels of
+        one batch are sent side by side, so a slow provider does not hold up the others.
+        """
+        groups: dict[Channel, list[int]] = defaultdict(list)
+        for i, item in enumerate(claimed):
+            groups[item.channel].append(i)
+        results: list[Result | None] = [None] * len(claimed)
+
+        def work(channel: Channel, idx: list[int]) -> None:
+            adapter = self.channels.get(channel)
+            batch = [messages[claimed[i].delivery_id] for i in idx]
             if adapter is None:
-                raise TransientChannelError(
-                    f"no adapter configured for channel {item.channel.value}"
+                missing = TransientChannelError(
+                    f"no adapter configured for channel {channel.value}"
                 )
-            result = adapter.send(message)
-        except ChannelError as exc:
-            result = exc
-        except Exception as exc:  # an adapter bug must not lose the delivery
-            log.exception("adapter %s crashed on delivery %d", item.channel.value, item.delivery_id)
-            result = TransientChannelError(f"adapter crashed: {type(exc).__name__}")
+                out: list[Result] = [missing] * len(batch)
+            else:
+                out = send_all(adapter, batch)
+            for i, result in zip(idx, out, strict=True):
+                results[i] = result
+
+        if len(groups) == 1:
+            work(*next(iter(groups.items())))
+        else:
+            threads = [threading.Thread(target=work, args=g) for g in groups.items()]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        return [r if r is not None else TransientChannelError("no result") for r in results]
+
+    def _record_all(self, claimed: list[Claimed], results: list[Result]) -> None:
+        """Every outcome, its audit event and next rung in one transaction; if that fails,
+        each on its own, so one bad row cannot hold back the others' records."""
         now = self.clock()
-        with self.engine.begin() as conn:
+        try:
+            with self.engine.begin() as conn:
+                for item, result in zip(claimed, results, strict=True):
+                    self._record(conn, item, result, now)
+        except Exception:
+            log.exception("recording a batch of %d failed; recording one by one", len(claimed))
+            for item, result in zip(claimed, results, strict=True):
+                try:
+                    with self.engine.begin() as conn:
+                        self._record(conn, item, result, now)
+                except Exception:  # the lease expires and the reaper requeues it
+                    log.exception("recording delivery %d failed", item.delivery_id)
+        for result in results:
             if isinstance(result, ChannelError):
                 self.stats.errors += 1
-                log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
-                record_error(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
-            elif isinstance(result, Accepted):  # the outcome arrives later, by receipt
-                self.stats.sent += 1
-                record_sent(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
             else:
                 self.stats.sent += 1
-                record_result(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
-                if self.after_result is not None:
-                    self.after_result(conn, item, result, now)
+
+    def _record(self, conn: Connection, item: Claimed, result: Result, now: datetime) -> None:
+        if isinstance(result, ChannelError):
+            log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
+            record_error(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+        elif isinstance(result, Accepted):  # the outcome arrives later, by receipt
+            record_sent(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+        else:
+            record_result(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+            if self.after_result is not None:
+                self.after_result(conn, item, result, now)
