@@ -203,6 +203,26 @@ class RunReport:
     duplicates: int = 0
 
 
+def _start(conn: Connection, campaign: Any, fire_time: datetime, now: datetime, actor: str) -> Any:
+    """The run's id, or None when this (campaign, fire_time) already ran."""
+    try:
+        with conn.begin_nested():
+            run_id = conn.execute(
+                insert(campaign_runs)
+                .values(
+                    campaign_id=campaign.id, fire_time=fire_time.astimezone(UTC), started_at=now
+                )
+                .returning(campaign_runs.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        return None
+    fired = {"fire_time": fire_time.isoformat(), "run": run_id}
+    audit.append(
+        conn, [audit.Event(actor, "campaign.fired", f"campaign#{campaign.id}", fired)], now
+    )
+    return run_id
+
+
 def run(
     engine: Engine,
     ref: str | int,
@@ -217,32 +237,11 @@ def run(
     """Fan out one firing; a second call with the same fire_time is a no-op (ran=False)."""
     with engine.begin() as conn:
         campaign = get(conn, ref)
-        try:
-            with conn.begin_nested():
-                run_id = conn.execute(
-                    insert(campaign_runs)
-                    .values(
-                        campaign_id=campaign.id,
-                        fire_time=fire_time.astimezone(UTC),
-                        started_at=now,
-                    )
-                    .returning(campaign_runs.c.id)
-                ).scalar_one()
-        except IntegrityError:
-            return RunReport(campaign.name, fire_time, ran=False)
-        audit.append(
-            conn,
-            [
-                audit.Event(
-                    actor,
-                    "campaign.fired",
-                    f"campaign#{campaign.id}",
-                    {"fire_time": fire_time.isoformat(), "run": run_id},
-                )
-            ],
-            now,
-        )
+        run_id = _start(conn, campaign, fire_time, now, actor)
+    if run_id is None:
+        return RunReport(campaign.name, fire_time, ran=False)
     report = RunReport(campaign.name, fire_time, ran=True)
+    sending: dict[str, Any] = {"source": _source(campaign), "actor": actor, "now": now}
     last = 0
     while True:  # one transaction per chunk: progress is durable, a crash resumes by dedupe key
         with engine.begin() as conn:
@@ -257,12 +256,10 @@ def run(
                 items=[
                     (notify.Recipient(r.id, r.timezone), payload_for(campaign, r)) for r in rows
                 ],
-                source=_source(campaign),
-                actor=actor,
-                now=now,
                 rules=rules,
                 expiry=expiry,
                 campaign_id=campaign.id,
+                **sending,
             )
         last = rows[-1].id
         report.selected += len(rows)

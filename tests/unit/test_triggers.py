@@ -1,4 +1,4 @@
-"""Payload schemas, dedupe keys and expiry per kind (pure parts of triggers.py)."""
+"""Payload models, dedupe keys and expiry per kind (schemas.payloads, services.notify)."""
 
 from __future__ import annotations
 
