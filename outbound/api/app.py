@@ -29,7 +29,8 @@ from starlette.concurrency import run_in_threadpool
 from outbound.api import events
 from outbound.api.signing import SignatureError, verify
 from outbound.bootstrap.app import App
-from outbound.domain.errors import OutboundError, SchemaError, ValidationError
+from outbound.domain.errors import FieldProblem, OutboundError, SchemaError, ValidationError
+from outbound.schemas.base import ROOT, loc_of
 from outbound.services.receipts import PushReceipt, apply_receipt
 from outbound.services.reports import notification_report
 from outbound.store import sources as source_store
@@ -150,13 +151,19 @@ def _parse(body: bytes) -> Any:
     try:
         return events.EVENT.validate_json(body)
     except PydanticError as exc:
-        raise Refused(
-            422,
-            [
-                {"loc": list(e["loc"]), "msg": e["msg"], "input": _shown(e.get("input"))}
-                for e in exc.errors(include_url=False, include_context=False)
-            ],
-        ) from None
+        raise Refused(422, _detail(events.event_problems(exc))) from None
+
+
+def _detail(problems: list[FieldProblem]) -> list[dict[str, Any]]:
+    """One entry per bad field: where (``["body", "data", "eta"]``), the hint, the shown value."""
+    return [
+        {
+            "loc": ["body", *loc_of(p.field)] if p.field != ROOT else ["body"],
+            "msg": p.hint,
+            "input": _shown(p.value),
+        }
+        for p in problems
+    ]
 
 
 def _apply(
@@ -181,11 +188,7 @@ def _apply(
             raise
         return _replayed(seen, digest)
     except ValidationError as exc:
-        detail = [
-            {"loc": ["body", *p.field.split(".")], "msg": p.hint, "input": p.value}
-            for p in exc.problems
-        ]
-        raise Refused(422, detail or str(exc)) from None
+        raise Refused(422, _detail(exc.problems) or str(exc)) from None
 
 
 def _accept(app: App, gate: Gate, headers: dict[str, str], body: bytes) -> JSONResponse:

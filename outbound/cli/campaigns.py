@@ -14,6 +14,7 @@ from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
 from outbound.scheduling.scheduler import validate_schedule
 from outbound.services import campaigns
+from outbound.services.render import MessageRenderer
 from outbound.store.tables import campaign_runs, notifications
 from outbound.store.tables import campaigns as campaigns_table
 
@@ -281,7 +282,10 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
     """
     app = ctx.app()
     with app.engine.begin() as conn:
-        result = campaigns.preview(conn, ref, rules=app.rules, now=now(), expiry=app.expiry)
+        renderer = MessageRenderer(app.rules, app.messaging())
+        result = campaigns.preview(
+            conn, ref, rules=app.rules, now=now(), expiry=app.expiry, renderer=renderer
+        )
         conn.rollback()
     data = {
         "selected": result.selected,

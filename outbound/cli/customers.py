@@ -46,7 +46,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
       outbound customer import customers.csv
       outbound customer import export.jsonl --skip-invalid --json
     """
-    from outbound.schemas.customers import parse_file
+    from outbound.services.customers import parse_file
     from outbound.store.customers import upsert_customer
 
     app = ctx.app()

@@ -24,9 +24,7 @@ from outbound.domain.errors import ConfigError, NotFoundError, OutboundError, Va
 from outbound.domain.masking import configure_logging
 from outbound.services import notify
 from outbound.store import audit
-from outbound.store.customers import customer_id_for
 from outbound.store.db import make_engine, make_url_safe, upgrade
-from outbound.store.tables import customers
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,12 +162,17 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
         ) from None
     stamp = now()
     with app.engine.begin() as conn:
-        cid = customer_id_for(conn, ref)
-        tz = conn.execute(select(customers.c.timezone).where(customers.c.id == cid)).scalar_one()
-        request = notify.prepare(
-            parsed_kind, cid, tz, payload, now=stamp, expiry=app.expiry, source="cli"
+        (result,) = notify.notify(
+            conn,
+            kind=parsed_kind,
+            customer_ref=ref,
+            payload=payload,
+            source="cli",
+            actor="cli",
+            now=stamp,
+            rules=app.rules,
+            expiry=app.expiry,
         )
-        (result,) = notify.enqueue(conn, [request], rules=app.rules, now=stamp, actor="cli")
     from outbound.domain.values import decision_to_json
 
     out = {

@@ -1,7 +1,7 @@
 """``outbound demo``: a fresh SQLite file, ~50 customers in 9 countries, all three kinds.
 
 Everything goes through the production path: customers through the import validator, shipping
-and price drops through ``triggers`` (what the webhooks call), renewals through a campaign
+and price drops through ``services.notify`` (what the webhooks call), renewals through a campaign
 fired by the leader-elected scheduler, and in-process dispatch workers through the policy,
 caps and fallback ladder to the providers of ``outbound.demo.peers``: the loopback SMSC over
 SMPP and the loopback Web Push / FCM services when they can run here, else the embedded log
@@ -33,7 +33,7 @@ from outbound.services.campaigns import CampaignSpec
 from outbound.services.campaigns import create as create_campaign
 from outbound.store import audit
 from outbound.store.customers import add_consent, add_suppression, upsert_customer
-from outbound.store.tables import consents, customers, deliveries, notifications
+from outbound.store.tables import consents, deliveries, notifications
 
 __all__ = ["DemoResult", "demo_customers", "run_demo", "scripted_outcome", "summarize"]
 
@@ -191,29 +191,35 @@ def _reply_stop(
 
 
 def _trigger(app: bootstrap.App, ids: list[int], now: datetime, say: Callable[[str], None]) -> None:
+    """Shipping and price-drop events through the webhooks' send path (``notify``)."""
     rng = random.Random(11)
+    paths: dict[str, Any] = {
+        "source": "webhook:demo",
+        "actor": "demo",
+        "now": now,
+        "rules": app.rules,
+        "expiry": app.expiry,
+    }
+    events = [
+        (
+            f"#{cid}",
+            {
+                "order_id": f"A{5000 + cid}",
+                "carrier": rng.choice(["DHL", "UPS", "SF Express"]),
+                "tracking_no": f"TRK{cid:06d}",
+                "eta": (now + timedelta(days=2)).date().isoformat(),
+            },
+        )
+        for cid in ids[::2]
+    ]
     with app.engine.begin() as conn:
-        zones: dict[int, str | None] = {
-            r.id: r.timezone for r in conn.execute(select(customers.c.id, customers.c.timezone))
-        }
-        reqs = [
-            notify.prepare(
-                Kind.SHIPPING,
-                cid,
-                zones[cid],
-                {
-                    "order_id": f"A{5000 + cid}",
-                    "carrier": rng.choice(["DHL", "UPS", "SF Express"]),
-                    "tracking_no": f"TRK{cid:06d}",
-                    "eta": (now + timedelta(days=2)).date().isoformat(),
-                },
-                now=now,
-                expiry=app.expiry,
-                source="webhook:demo",
+
+        def ship(ref: str, payload: dict[str, Any]) -> list[notify.Enqueued]:
+            return notify.notify(
+                conn, kind=Kind.SHIPPING, customer_ref=ref, payload=payload, **paths
             )
-            for cid in ids[::2]
-        ]
-        shipped = notify.enqueue(conn, reqs, rules=app.rules, now=now, actor="demo")
+
+        shipped = [done for ref, payload in events for done in ship(ref, payload)]
         dropped = notify.price_drop_fanout(
             conn,
             {
@@ -224,13 +230,9 @@ def _trigger(app: bootstrap.App, ids: list[int], now: datetime, say: Callable[[s
                 "currency": "USD",
                 "url": "https://shop.example/p/headphones",
             },
-            rules=app.rules,
-            now=now,
-            expiry=app.expiry,
-            source="webhook:demo",
-            actor="demo",
+            **paths,
         )
-        again = notify.enqueue(conn, reqs[:3], rules=app.rules, now=now, actor="demo")
+        again = [done for ref, payload in events[:3] for done in ship(ref, payload)]
     say(
         f"shipping.dispatched x{len(shipped)}, price.dropped(SKU-HEADPHONES) -> {len(dropped)} wishlists; "
         f"{len(again)} repeated events returned the existing notifications: "

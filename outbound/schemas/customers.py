@@ -1,33 +1,34 @@
-"""Customer records: parsing and validation of imports (CSV / JSONL) and API upserts.
+"""Customer records: one set of field rules for API upserts and CSV / JSONL imports.
 
-Every problem of every row is collected with its line number, so an operator fixes a file in
-one pass; nothing is imported unless all rows are valid (or ``--skip-invalid``).
+``CustomerIn`` is the JSON shape (the ``customer.upserted`` event's data); ``CustomerRow`` is
+the same customer as a file row spells it (lists as ``"push>sms"``, membership and push token in
+flat columns, opt-ins). Both give the ``CustomerRecord`` the store takes.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import json
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
-from pathlib import Path
-from typing import Any
-from zoneinfo import available_timezones
+from typing import Annotated, Any, Literal
 
 import phonenumbers
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.masking import mask_phone
 from outbound.domain.values import Channel, Purpose
-
-_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2}|-[A-Z][a-z]{3})?$")
-_SKU = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
+from outbound.schemas.base import IsoDate, Schema, Text, Zone, invalid, matching, parse, split
 
 
 @dataclass(frozen=True)
@@ -55,257 +56,237 @@ class CustomerRecord:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def _split(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, list):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [part.strip() for part in re.split(r"[;,>|]", str(value)) if part.strip()]
-
-
-def parse_phone(raw: str, problems: list[FieldProblem]) -> tuple[str | None, str | None]:
-    """Return (E.164, region) or record a problem. Only strict E.164 input is accepted."""
-    shown = mask_phone(raw)
+def _phone(raw: str) -> str:
+    """Only strict E.164 is accepted: a number that needs rewriting is refused with its fix."""
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        problems.append(
-            FieldProblem("phone", shown, "is not a valid E.164 number; expected like +14155550123")
-        )
-        return None, None
+        raise invalid("is not a valid E.164 number; expected like +14155550123")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if e164 != raw:
-        problems.append(
-            FieldProblem(
-                "phone",
-                shown,
-                f"is not in E.164 form; write it as {mask_phone(e164)} "
-                "(a plus sign and digits only, no spaces or punctuation)",
-            )
+        raise invalid(
+            f"is not in E.164 form; write it as {mask_phone(e164)} "
+            "(a plus sign and digits only, no spaces or punctuation)"
         )
-        return None, None
-    return e164, phonenumbers.region_code_for_number(number)
+    return e164
 
 
-def _text(raw: Mapping[str, Any], key: str) -> str:
-    value = raw.get(key)
-    return "" if value is None else str(value).strip()
-
-
-def _channels(value: Any, problems: list[FieldProblem]) -> tuple[Channel, ...]:
-    out: list[Channel] = []
-    for item in _split(value):
-        try:
-            channel = Channel(item.lower())
-        except ValueError:
-            problems.append(
-                FieldProblem("preference", item, "is not a channel; use push, sms, voice")
-            )
-            continue
-        if channel in out:
-            problems.append(FieldProblem("preference", item, "is listed twice"))
-        out.append(channel)
-    return tuple(out)
-
-
-def _opt_ins(value: Any, problems: list[FieldProblem]) -> tuple[OptIn, ...]:
-    out = []
-    for item in _split(value):
-        parts = item.lower().split(":")
-        try:
-            written = len(parts) == 3 and parts[2] == "written"
-            if len(parts) not in (2, 3) or (len(parts) == 3 and not written):
-                raise ValueError
-            out.append(OptIn(Channel(parts[0]), Purpose(parts[1]), written))
-        except ValueError:
-            problems.append(
-                FieldProblem(
-                    "opt_in", item, "expected CHANNEL:PURPOSE[:written], e.g. sms:marketing"
-                )
-            )
-    return tuple(out)
-
-
-def _date(value: str, name: str, problems: list[FieldProblem]) -> date | None:
-    if not value:
+def region_of(e164: str | None) -> str | None:
+    """The ISO country of a valid E.164 number (None for non-geographic +800 and the like)."""
+    if not e164:
         return None
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    return region if region and region.isalpha() else None
+
+
+def _channel(value: Any) -> Channel:
     try:
-        return date.fromisoformat(value)
+        return Channel(str(value).lower())
     except ValueError:
-        problems.append(FieldProblem(name, value, "is not a date; expected YYYY-MM-DD"))
-        return None
+        raise invalid("is not a channel; use push, sms, voice") from None
+
+
+def _once(channels: list[Channel]) -> list[Channel]:
+    for i, channel in enumerate(channels):
+        if channel in channels[:i]:
+            raise invalid("is listed twice", channel.value)
+    return channels
+
+
+def _opt_in(value: Any) -> OptIn:
+    parts = str(value).lower().split(":")
+    written = len(parts) == 3 and parts[2] == "written"
+    try:
+        if len(parts) not in (2, 3) or (len(parts) == 3 and not written):
+            raise ValueError
+        return OptIn(Channel(parts[0]), Purpose(parts[1]), written)
+    except ValueError:
+        raise invalid("expected CHANNEL:PURPOSE[:written], e.g. sms:marketing") from None
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _distinct(skus: list[str]) -> list[str]:
+    return list(dict.fromkeys(skus))
+
+
+def _b64url(size: int, hint: str) -> Any:
+    def check(value: str) -> str:
+        try:
+            decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except (ValueError, binascii.Error):
+            decoded = b""
+        if len(decoded) != size:
+            raise invalid(hint)
+        return value
+
+    return AfterValidator(check)
+
+
+Phone = Annotated[
+    str, Field(max_length=32, description="E.164, e.g. +14155550123"), AfterValidator(_phone)
+]
+Locale = Annotated[
+    str,
+    matching(
+        r"^[a-z]{2,3}(-[A-Z]{2}|-[A-Z][a-z]{3})?$",
+        "is not a locale; expected like en-US, zh-CN",
+        max_length=16,
+    ),
+]
+Country = Annotated[
+    str, BeforeValidator(_upper), matching(r"^[A-Z]{2}$", "is not ISO 3166 alpha-2; e.g. US, DE")
+]
+Sku = Annotated[
+    str, matching(r"^[A-Za-z0-9._:-]{1,64}$", "is not a SKU (1-64 of A-Z a-z 0-9 . _ : -)")
+]
+ExternalId = Annotated[
+    str,
+    matching(r"^[A-Za-z0-9._:@-]{1,128}$", "is required: 1-128 of A-Z a-z 0-9 . _ : @ -"),
+    Field(description="Your id for the customer"),
+]
+Preference = Annotated[
+    list[Annotated[Channel, BeforeValidator(_channel)]],
+    BeforeValidator(split),
+    AfterValidator(_once),
+    Field(max_length=3, description='Ranked channels, e.g. ["push", "sms"]'),
+]
+Wishlist = Annotated[
+    list[Sku],
+    BeforeValidator(split),
+    AfterValidator(_distinct),
+    Field(max_length=500),
+]
+
+
+class PushKeys(Schema):
+    """A browser's PushSubscription.keys (RFC 8291), base64url."""
+
+    label = "push keys"
+    p256dh: Annotated[
+        str,
+        Field(max_length=200),
+        _b64url(65, "is not a base64url P-256 public key (65 bytes uncompressed)"),
+    ]
+    auth: Annotated[
+        str, Field(max_length=100), _b64url(16, "is not a base64url 16-byte auth secret")
+    ]
+
+
+class PushSubscription(Schema):
+    label = "push subscription"
+    kind: Annotated[Literal["fcm", "webpush"], BeforeValidator(_lower)] = "fcm"
+    endpoint: Annotated[str, Field(min_length=1, max_length=2000, description="Token or URL")]
+    keys: PushKeys | None = Field(None, description="Web Push only: p256dh and auth")
+
+
+class Membership(Schema):
+    label = "membership"
+    tier: Text
+    expires_on: IsoDate
+
+
+class CustomerFields(Schema):
+    """The fields both spellings share, in the order problems are reported."""
+
+    label = "customer"
+    external_id: ExternalId
+    name: Annotated[str, Field(max_length=200)] = ""
+    phone: Phone | None = None
+    timezone: Zone | None = None
+    locale: Locale = "en-US"
+    country: Country | None = Field(None, validate_default=True)
+    preference: Preference = Field(default_factory=list)
+    wishlist: Wishlist = Field(default_factory=list)
+    push_subscriptions: list[PushSubscription] = Field(default_factory=list, max_length=10)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, country: str | None, info: ValidationInfo) -> str | None:
+        """Derived from the phone number when absent; refused when it contradicts it."""
+        region = region_of(info.data.get("phone"))
+        if country and region and country != region:
+            raise invalid(f"disagrees with the phone number's country {region}", country)
+        return country or region
+
+    def _record(self, **extra: Any) -> CustomerRecord:
+        subs = self.push_subscriptions
+        return CustomerRecord(
+            external_id=self.external_id,
+            name=self.name,
+            locale=self.locale,
+            timezone=self.timezone,
+            phone_e164=self.phone,
+            country=self.country,
+            preference=tuple(self.preference),
+            wishlist=tuple(self.wishlist),
+            push_endpoints=tuple((s.kind, s.endpoint) for s in subs),
+            push_keys=tuple((s.endpoint, s.keys.p256dh, s.keys.auth) for s in subs if s.keys),
+            **extra,
+        )
+
+
+class CustomerIn(CustomerFields):
+    """A customer as JSON (the API's ``customer.upserted`` data)."""
+
+    label = "customer"
+
+    membership: Membership | None = None
+
+    def to_record(self) -> CustomerRecord:
+        member = self.membership
+        return self._record(
+            membership_tier=member.tier if member else None,
+            membership_expires_on=member.expires_on if member else None,
+        )
+
+
+class CustomerRow(CustomerFields):
+    """A customer as a CSV / JSONL row: empty cells are absent, other columns are ignored."""
+
+    label = "customer"
+
+    model_config = ConfigDict(extra="ignore")
+    membership_tier: Text | None = None
+    membership_expires_on: IsoDate | None = None
+    opt_in: Annotated[list[Annotated[OptIn, PlainValidator(_opt_in)]], BeforeValidator(split)] = (
+        Field(default_factory=list)
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cells(cls, raw: Any) -> Any:
+        """Drop empty cells; a ``push_token`` (+ ``push_kind``) column is one more subscription."""
+        if not isinstance(raw, Mapping):
+            return raw
+        row = {
+            k: v
+            for k, v in raw.items()
+            if isinstance(k, str) and v is not None and not (isinstance(v, str) and not v.strip())
+        }
+        token, kind = row.pop("push_token", None), row.pop("push_kind", None)
+        if token is not None:
+            subs = row.get("push_subscriptions") or []
+            if isinstance(subs, list):
+                row["push_subscriptions"] = [*subs, {"kind": kind or "fcm", "endpoint": token}]
+        return row
+
+    def to_record(self) -> CustomerRecord:
+        return self._record(
+            membership_tier=self.membership_tier,
+            membership_expires_on=self.membership_expires_on,
+            opt_ins=tuple(self.opt_in),
+        )
 
 
 def validate_record(raw: Mapping[str, Any]) -> CustomerRecord:
-    """Build a CustomerRecord or raise ValidationError listing every bad field."""
-    problems: list[FieldProblem] = []
-    external_id = _text(raw, "external_id")
-    if not _EXTERNAL_ID.match(external_id):
-        problems.append(
-            FieldProblem("external_id", external_id, "is required: 1-128 of A-Z a-z 0-9 . _ : @ -")
-        )
-    phone, region = None, None
-    if _text(raw, "phone"):
-        phone, region = parse_phone(_text(raw, "phone"), problems)
-    timezone = _text(raw, "timezone") or None
-    if timezone and timezone not in _zones():
-        problems.append(
-            FieldProblem("timezone", timezone, "is not an IANA time zone; e.g. Europe/Berlin")
-        )
-    locale = _text(raw, "locale") or "en-US"
-    if not _LOCALE.match(locale):
-        problems.append(
-            FieldProblem("locale", locale, "is not a locale; expected like en-US, zh-CN")
-        )
-    country = (_text(raw, "country") or region or "").upper() or None
-    if country and (len(country) != 2 or not country.isalpha()):
-        problems.append(FieldProblem("country", country, "is not ISO 3166 alpha-2; e.g. US, DE"))
-    elif country and region and region != "001" and country != region:
-        problems.append(
-            FieldProblem("country", country, f"disagrees with the phone number's country {region}")
-        )
-    wishlist = tuple(_split(raw.get("wishlist")))
-    problems.extend(
-        FieldProblem("wishlist", sku, "is not a SKU (1-64 of A-Z a-z 0-9 . _ : -)")
-        for sku in wishlist
-        if not _SKU.match(sku)
-    )
-    endpoints = _push(raw, problems)
-    push_keys = _push_keys(raw, problems)
-    record = CustomerRecord(
-        external_id=external_id,
-        name=_text(raw, "name"),
-        locale=locale,
-        timezone=timezone,
-        phone_e164=phone,
-        country=country,
-        preference=_channels(raw.get("preference"), problems),
-        membership_tier=_text(raw, "membership_tier") or None,
-        membership_expires_on=_date(
-            _text(raw, "membership_expires_on"), "membership_expires_on", problems
-        ),
-        wishlist=tuple(dict.fromkeys(wishlist)),
-        push_endpoints=endpoints,
-        push_keys=push_keys,
-        opt_ins=_opt_ins(raw.get("opt_in"), problems),
-    )
-    if problems:
-        raise ValidationError(problems)
-    return record
-
-
-def _push(raw: Mapping[str, Any], problems: list[FieldProblem]) -> tuple[tuple[str, str], ...]:
-    """``push_token`` (+ ``push_kind``) from a file row, or ``push_subscriptions`` from the API."""
-    items: list[Any] = list(raw.get("push_subscriptions") or [])
-    if _text(raw, "push_token"):
-        items.append(
-            {"kind": _text(raw, "push_kind") or "fcm", "endpoint": _text(raw, "push_token")}
-        )
-    out = []
-    for i, item in enumerate(items):
-        kind = str(item.get("kind", "fcm")).lower() if isinstance(item, Mapping) else ""
-        endpoint = str(item.get("endpoint", "")).strip() if isinstance(item, Mapping) else ""
-        if kind not in ("fcm", "webpush"):
-            problems.append(
-                FieldProblem(f"push_subscriptions[{i}].kind", kind, "must be fcm or webpush")
-            )
-        elif not endpoint or len(endpoint) > 2000:
-            problems.append(
-                FieldProblem(
-                    f"push_subscriptions[{i}].endpoint",
-                    "",
-                    "is required (token or URL, at most 2000)",
-                )
-            )
-        else:
-            out.append((kind, endpoint))
-    return tuple(out)
-
-
-def _b64url_len(value: str) -> int:
-    try:
-        return len(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-    except (ValueError, binascii.Error):
-        return -1
-
-
-def _push_keys(
-    raw: Mapping[str, Any], problems: list[FieldProblem]
-) -> tuple[tuple[str, str, str], ...]:
-    """Web Push ``keys`` (RFC 8291): p256dh = an uncompressed P-256 point, auth = 16 bytes."""
-    out = []
-    for i, item in enumerate(raw.get("push_subscriptions") or []):
-        keys = item.get("keys") if isinstance(item, Mapping) else None
-        if not keys:
-            continue
-        p256dh, auth = str(keys.get("p256dh", "")), str(keys.get("auth", ""))
-        if _b64url_len(p256dh) != 65:
-            hint = "is not a base64url P-256 public key (65 bytes uncompressed)"
-            problems.append(
-                FieldProblem(f"push_subscriptions[{i}].keys.p256dh", p256dh[:100], hint)
-            )
-        elif _b64url_len(auth) != 16:
-            hint = "is not a base64url 16-byte auth secret"
-            problems.append(FieldProblem(f"push_subscriptions[{i}].keys.auth", auth[:100], hint))
-        else:
-            out.append((str(item.get("endpoint", "")).strip(), p256dh, auth))
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    error: ValidationError
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.error}"
-
-
-def read_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """Yield (line number, raw mapping) from a CSV (header row) or JSONL file."""
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    obj = {"__error__": f"not valid JSON ({exc.msg} at column {exc.colno})"}
-                yield number, obj if isinstance(obj, dict) else {"__error__": "not a JSON object"}
-        return
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            yield reader.line_num, row
-
-
-def parse_file(path: Path) -> tuple[list[tuple[int, CustomerRecord]], list[RowError]]:
-    good: list[tuple[int, CustomerRecord]] = []
-    bad: list[RowError] = []
-    seen: dict[str, int] = {}
-    for line, raw in read_rows(path):
-        if "__error__" in raw:
-            bad.append(RowError(line, ValidationError(str(raw["__error__"]))))
-            continue
-        try:
-            record = validate_record(raw)
-        except ValidationError as exc:
-            bad.append(RowError(line, exc))
-            continue
-        if record.external_id in seen:
-            problem = FieldProblem(
-                "external_id", record.external_id, f"repeats line {seen[record.external_id]}"
-            )
-            bad.append(RowError(line, ValidationError([problem])))
-            continue
-        seen[record.external_id] = line
-        good.append((line, record))
-    return good, bad
+    """Build a CustomerRecord from a file row (or the demo's rows) or raise ValidationError."""
+    return parse(CustomerRow, raw).to_record()

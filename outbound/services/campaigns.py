@@ -1,6 +1,6 @@
 """Campaigns: a segment of customers, a kind, a cron schedule in a time zone.
 
-A run fans the segment out through the same ``triggers`` path as webhooks. Each run is keyed
+A run fans the segment out through the same ``notify`` path as webhooks. Each run is keyed
 by (campaign, fire_time) in ``campaign_runs``, so a double fire does nothing, and every
 notification has a dedupe key, so a run resumed after a crash does not send twice.
 No scheduler import here: ``scheduling`` calls ``run``.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,7 @@ from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.values import Channel, Defer, Kind, Send
 from outbound.policy import decide
 from outbound.policy.model import NotificationView, Rules
-from outbound.schemas.customers import _zones
+from outbound.schemas.campaigns import parse_campaign
 from outbound.services import notify, render
 from outbound.services.snapshots import load_snapshots
 from outbound.store import audit
@@ -35,7 +35,6 @@ from outbound.store.tables import (
 )
 
 CHUNK = 1000
-SEGMENT_KEYS = {"expires_within_days", "tiers", "countries", "wishlist_sku"}
 
 
 @dataclass(frozen=True)
@@ -48,40 +47,14 @@ class CampaignSpec:
     params: Mapping[str, Any]
 
 
-def validate_spec(spec: CampaignSpec) -> None:
-    problems: list[FieldProblem] = []
-    if not spec.name or len(spec.name) > 128:
-        problems.append(FieldProblem("name", spec.name, "is required (at most 128 characters)"))
-    if spec.kind is Kind.SHIPPING:
-        problems.append(
-            FieldProblem("kind", "shipping", "is event-driven; use renewal or price_drop")
-        )
-    if spec.timezone not in _zones():
-        problems.append(FieldProblem("timezone", spec.timezone, "is not an IANA time zone"))
-    unknown = set(spec.segment) - SEGMENT_KEYS
-    problems.extend(
-        FieldProblem(f"segment.{k}", spec.segment[k], f"is unknown; known: {sorted(SEGMENT_KEYS)}")
-        for k in unknown
-    )
-    days = spec.segment.get("expires_within_days")
-    if spec.kind is Kind.RENEWAL and not (isinstance(days, int) and 0 <= days <= 366):
-        problems.append(FieldProblem("segment.expires_within_days", days, "is required: 0..366"))
-    if spec.kind is Kind.PRICE_DROP and not spec.segment.get("wishlist_sku"):
-        problems.append(FieldProblem("segment.wishlist_sku", None, "is required for price_drop"))
-    if spec.kind is Kind.RENEWAL and "renew_url" not in spec.params:
-        problems.append(
-            FieldProblem(
-                "params.renew_url",
-                None,
-                "is required, e.g. https://shop.example/renew?c={external_id}",
-            )
-        )
-    if problems:
-        raise ValidationError(problems, where=f"campaign {spec.name!r}")
+def validate_spec(spec: CampaignSpec) -> CampaignSpec:
+    """The spec with its segment and params normalized, or ValidationError naming each field."""
+    segment, params = parse_campaign(spec.kind, spec.name, spec.timezone, spec.segment, spec.params)
+    return replace(spec, segment=segment, params=params)
 
 
 def create(conn: Connection, spec: CampaignSpec, *, now: datetime, actor: str) -> int:
-    validate_spec(spec)
+    spec = validate_spec(spec)
     try:
         with conn.begin_nested():
             cid = conn.execute(
@@ -147,6 +120,7 @@ def segment_query(campaign: Any, now: datetime) -> Select[Any]:
         customers.c.id,
         customers.c.external_id,
         customers.c.locale,
+        customers.c.country,
         customers.c.timezone,
         customers.c.membership_tier,
         customers.c.membership_expires_on,
@@ -198,22 +172,25 @@ def payload_for(campaign: Any, customer: Any) -> dict[str, Any]:
     } | {"sku": campaign.segment["wishlist_sku"]}
 
 
+def _source(campaign: Any) -> str:
+    return f"campaign:{campaign.name}"
+
+
 def _requests(campaign: Any, rows: list[Any], now: datetime, expiry: notify.Expiry) -> list[Any]:
-    out = []
-    for r in rows:
-        out.append(
-            notify.prepare(
-                Kind(campaign.kind),
-                r.id,
-                r.timezone,
-                payload_for(campaign, r),
-                now=now,
-                expiry=expiry,
-                source=f"campaign:{campaign.name}",
-                campaign_id=campaign.id,
-            )
+    """What a run would enqueue for these rows (the preview's view of ``notify_all``)."""
+    return [
+        notify.prepare(
+            Kind(campaign.kind),
+            r.id,
+            r.timezone,
+            payload_for(campaign, r),
+            now=now,
+            expiry=expiry,
+            source=_source(campaign),
+            campaign_id=campaign.id,
         )
-    return out
+        for r in rows
+    ]
 
 
 @dataclass
@@ -224,6 +201,26 @@ class RunReport:
     selected: int = 0
     created: int = 0
     duplicates: int = 0
+
+
+def _start(conn: Connection, campaign: Any, fire_time: datetime, now: datetime, actor: str) -> Any:
+    """The run's id, or None when this (campaign, fire_time) already ran."""
+    try:
+        with conn.begin_nested():
+            run_id = conn.execute(
+                insert(campaign_runs)
+                .values(
+                    campaign_id=campaign.id, fire_time=fire_time.astimezone(UTC), started_at=now
+                )
+                .returning(campaign_runs.c.id)
+            ).scalar_one()
+    except IntegrityError:
+        return None
+    fired = {"fire_time": fire_time.isoformat(), "run": run_id}
+    audit.append(
+        conn, [audit.Event(actor, "campaign.fired", f"campaign#{campaign.id}", fired)], now
+    )
+    return run_id
 
 
 def run(
@@ -240,32 +237,11 @@ def run(
     """Fan out one firing; a second call with the same fire_time is a no-op (ran=False)."""
     with engine.begin() as conn:
         campaign = get(conn, ref)
-        try:
-            with conn.begin_nested():
-                run_id = conn.execute(
-                    insert(campaign_runs)
-                    .values(
-                        campaign_id=campaign.id,
-                        fire_time=fire_time.astimezone(UTC),
-                        started_at=now,
-                    )
-                    .returning(campaign_runs.c.id)
-                ).scalar_one()
-        except IntegrityError:
-            return RunReport(campaign.name, fire_time, ran=False)
-        audit.append(
-            conn,
-            [
-                audit.Event(
-                    actor,
-                    "campaign.fired",
-                    f"campaign#{campaign.id}",
-                    {"fire_time": fire_time.isoformat(), "run": run_id},
-                )
-            ],
-            now,
-        )
+        run_id = _start(conn, campaign, fire_time, now, actor)
+    if run_id is None:
+        return RunReport(campaign.name, fire_time, ran=False)
     report = RunReport(campaign.name, fire_time, ran=True)
+    sending: dict[str, Any] = {"source": _source(campaign), "actor": actor, "now": now}
     last = 0
     while True:  # one transaction per chunk: progress is durable, a crash resumes by dedupe key
         with engine.begin() as conn:
@@ -274,8 +250,17 @@ def run(
             ).all()
             if not rows:
                 break
-            reqs = _requests(campaign, list(rows), now, expiry)
-            done = notify.enqueue(conn, reqs, rules=rules, now=now, actor=actor)
+            done = notify.notify_all(
+                conn,
+                kind=Kind(campaign.kind),
+                items=[
+                    (notify.Recipient(r.id, r.timezone), payload_for(campaign, r)) for r in rows
+                ],
+                rules=rules,
+                expiry=expiry,
+                campaign_id=campaign.id,
+                **sending,
+            )
         last = rows[-1].id
         report.selected += len(rows)
         report.created += sum(1 for d in done if d.created)
@@ -305,10 +290,21 @@ class Preview:
 
 
 def preview(
-    conn: Connection, ref: str | int, *, rules: Rules, now: datetime, expiry: notify.Expiry
+    conn: Connection,
+    ref: str | int,
+    *,
+    rules: Rules,
+    now: datetime,
+    expiry: notify.Expiry,
+    renderer: render.MessageRenderer | None = None,
 ) -> Preview:
-    """Dry run: what a run now would do, per channel and reason. Writes nothing."""
+    """Dry run: what a run now would do, per channel and reason. Writes nothing.
+
+    SMS sizes come from ``renderer`` (brand and footer as dispatch sends them); pass the one
+    built from the messaging rules the dispatcher uses.
+    """
     campaign = get(conn, ref)
+    renderer = renderer or render.MessageRenderer(rules)
     out = Preview()
     for rows in _segment_chunks(conn, campaign, now):
         reqs = _requests(campaign, rows, now, expiry)
@@ -320,7 +316,7 @@ def preview(
             ).scalars()
         )
         snaps = load_snapshots(conn, [r.customer_id for r in reqs], now)
-        locales = {r.id: r.locale for r in rows}
+        people = {r.id: r for r in rows}
         out.selected += len(reqs)
         for req in reqs:
             if req.dedupe_key in known:
@@ -333,10 +329,9 @@ def preview(
             )
             _tally(out, d)
             if isinstance(d, (Send, Defer)) and d.channel is Channel.SMS:
-                _sms_size(
-                    out,
-                    render.preview(req.kind, Channel.SMS, locales[req.customer_id], req.payload),
-                )
+                who = people[req.customer_id]
+                sms = renderer.preview(req.kind, Channel.SMS, who.locale, who.country, req.payload)
+                _sms_size(out, sms)
     return out
 
 

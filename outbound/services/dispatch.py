@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from outbound.channels.base import ChannelPort, Message, Result, send_all
 from outbound.domain.clock import Clock, system_clock
@@ -28,9 +28,9 @@ from outbound.policy.messaging import MessagingRules
 from outbound.policy.model import Rules
 from outbound.services.claims import ClaimRequest, claim
 from outbound.services.outcomes import record_error, record_result, record_sent
-from outbound.services.render import render_message
+from outbound.services.render import MessageRenderer
+from outbound.store.customers import recipients
 from outbound.store.outbox import Claimed, in_flight_or_due, reap
-from outbound.store.tables import customers, push_subscriptions
 
 log = logging.getLogger("outbound.services.dispatch")
 
@@ -107,19 +107,13 @@ class Dispatcher:
             log.warning("reaped %d expired leases back to the queue", count)
 
     def _messages(self, conn: Connection, claimed: list[Claimed]) -> dict[int, Message]:
-        ids = sorted({c.customer_id for c in claimed})
-        people = {r.id: r for r in conn.execute(select(customers).where(customers.c.id.in_(ids)))}
-        tokens: dict[int, str] = {}
-        for r in conn.execute(
-            select(push_subscriptions)
-            .where(push_subscriptions.c.customer_id.in_(ids))
-            .order_by(push_subscriptions.c.id)  # the oldest first: a stable choice
-        ):
-            tokens.setdefault(r.customer_id, r.endpoint)
+        people = recipients(conn, [c.customer_id for c in claimed])
+        renderer = MessageRenderer(self.rules, self.messaging, self.brand)
         out = {}
         for c in claimed:
             person = people[c.customer_id]
-            to = tokens.get(c.customer_id, "") if c.channel is Channel.PUSH else person.phone_e164
+            to = person.push_endpoint if c.channel is Channel.PUSH else person.phone_e164
+            text = renderer.text(c.kind, c.channel, person.locale, person.country, c.payload)
             out[c.delivery_id] = Message(
                 c.delivery_id,
                 c.channel,
@@ -127,24 +121,10 @@ class Dispatcher:
                 c.customer_id,
                 to or "",
                 person.locale,
-                render_message(
-                    c.kind,
-                    c.channel,
-                    person.locale,
-                    c.payload,
-                    brand=self.brand,
-                    footer=self._footer(person.country, c.channel),
-                ),
+                text,
                 c.payload,
             )
         return out
-
-    def _footer(self, country: str | None, channel: Channel) -> bool:
-        """The opt-out footer where the customer's jurisdiction requires it (SMS by default)."""
-        if self.messaging is None:
-            return channel is Channel.SMS
-        code = self.rules.for_country(country).code
-        return channel in self.messaging.for_code(code).footer_channels
 
     def _send(self, claimed: list[Claimed], messages: dict[int, Message]) -> list[Result]:
         """Every claimed delivery through its channel's adapter; one result each, in order.

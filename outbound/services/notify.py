@@ -1,110 +1,34 @@
-"""Events become notifications: payload schema per kind, dedupe key, expiry, first plan.
+"""Events become notifications: the one send path of the CLI, the webhooks, campaigns and demo.
 
-The CLI (``outbound send``), campaigns and the webhook API all go through ``prepare`` then
-``enqueue``, so a repeated event returns the existing notification and never sends twice.
+``notify`` (one customer by reference), ``notify_all`` (known customers, e.g. a campaign's
+chunk) and ``price_drop_fanout`` (everyone wishing for a SKU) all validate the payload with the
+shared model, build the request (dedupe key, expiry) and ``enqueue`` it, so a repeated event
+returns the existing notification and never sends twice.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from outbound.domain.errors import FieldProblem, ValidationError
-from outbound.domain.values import KIND_PURPOSE, Kind
+from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
+from outbound.domain.values import KIND_PURPOSE, Channel, Kind
 from outbound.policy.model import Rules
+from outbound.schemas.payloads import Payload, parse_payload
 from outbound.services import planning
 from outbound.store import outbox
-from outbound.store.customers import customers_with_sku
+from outbound.store.customers import customer_id_for, customers_with_sku
+from outbound.store.tables import customers
 
-_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_TOKEN = re.compile(r"^[A-Za-z0-9._:/#-]{1,64}$")
-
-Checker = Callable[[Any], Any]
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
-        raise ValueError("must be a non-empty string")
-    text = str(value).strip()
-    if len(text) > 200:
-        raise ValueError("is longer than 200 characters")
-    return text
-
-
-def _token(value: Any) -> str:
-    text = _str(value)
-    if not _TOKEN.match(text):
-        raise ValueError("may use only A-Z a-z 0-9 . _ : / # - (at most 64)")
-    return text
-
-
-def _date(value: Any) -> str:
-    try:
-        return date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise ValueError("is not a date; expected YYYY-MM-DD") from None
-
-
-def _url(value: Any) -> str:
-    if not isinstance(value, str) or not _URL.match(value) or len(value) > 2000:
-        raise ValueError("is not an http(s) URL; expected like https://shop.example/p/123")
-    return value
-
-
-def _price(value: Any) -> str:
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError("is not a number; expected like 19.99") from None
-    if isinstance(value, bool) or not amount.is_finite() or amount <= 0:
-        raise ValueError("must be a positive amount")
-    return format(amount.normalize(), "f")
-
-
-def _currency(value: Any) -> str:
-    if not isinstance(value, str) or not _CURRENCY.match(value):
-        raise ValueError("is not an ISO 4217 code; expected like USD, EUR, CNY")
-    return value
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
-#: field -> (checker, required)
-SCHEMAS: dict[Kind, dict[str, tuple[Checker, bool]]] = {
-    Kind.SHIPPING: {
-        "order_id": (_token, True),
-        "carrier": (_str, True),
-        "tracking_no": (_token, True),
-        "eta": (_date, True),
-        "shipment_id": (_token, False),
-        "signature_required": (_flag, False),
-    },
-    Kind.RENEWAL: {
-        "tier": (_str, True),
-        "expires_on": (_date, True),
-        "renew_url": (_url, True),
-    },
-    Kind.PRICE_DROP: {
-        "sku": (_token, True),
-        "title": (_str, True),
-        "old_price": (_price, True),
-        "new_price": (_price, True),
-        "currency": (_currency, True),
-        "url": (_url, True),
-    },
-}
+Enqueued = outbox.Enqueued
+UNKNOWN_CUSTOMER = (
+    "is not a known customer; add it first (outbound customer import, or a customer.upserted event)"
+)
 
 
 def parse_kind(raw: str) -> Kind:
@@ -115,48 +39,6 @@ def parse_kind(raw: str) -> Kind:
         raise ValidationError(
             [FieldProblem("kind", raw, f"is not a notification kind; use {known}")]
         ) from None
-
-
-def validate_payload(kind: Kind, payload: Any) -> dict[str, Any]:
-    """Normalized payload, or ValidationError naming every bad field and value."""
-    if not isinstance(payload, Mapping):
-        raise ValidationError([FieldProblem("data", payload, "must be a JSON object")])
-    schema = SCHEMAS[kind]
-    problems: list[FieldProblem] = []
-    clean: dict[str, Any] = {}
-    for name in payload:
-        if name not in schema:
-            problems.append(
-                FieldProblem(
-                    f"data.{name}",
-                    payload[name],
-                    f"is not a {kind.value} field; known: {', '.join(schema)}",
-                )
-            )
-    for name, (check, required) in schema.items():
-        if name not in payload or payload[name] is None:
-            if required:
-                problems.append(FieldProblem(f"data.{name}", None, f"is required for {kind.value}"))
-            continue
-        try:
-            clean[name] = check(payload[name])
-        except ValueError as exc:
-            problems.append(FieldProblem(f"data.{name}", payload[name], str(exc)))
-    if (
-        kind is Kind.PRICE_DROP
-        and not problems
-        and Decimal(clean["new_price"]) >= Decimal(clean["old_price"])
-    ):
-        problems.append(
-            FieldProblem(
-                "data.new_price",
-                clean["new_price"],
-                f"is not lower than old_price {clean['old_price']}",
-            )
-        )
-    if problems:
-        raise ValidationError(problems)
-    return clean
 
 
 def dedupe_key(kind: Kind, customer_id: int, payload: Mapping[str, Any]) -> str:
@@ -184,18 +66,28 @@ class Expiry:
         return now + (self.shipping if kind is Kind.SHIPPING else self.price_drop)
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """A customer already looked up: its id and (for renewal expiry) its time zone."""
+
+    id: int
+    timezone: str | None = None
+
+
 def prepare(
     kind: Kind,
     customer_id: int,
     customer_tz: str | None,
-    raw_payload: Any,
+    raw_payload: Mapping[str, Any] | Payload,
     *,
     now: datetime,
     expiry: Expiry,
     source: str,
     campaign_id: int | None = None,
+    channels: tuple[Channel, ...] | None = None,
 ) -> outbox.NewNotification:
-    payload = validate_payload(kind, raw_payload)
+    """The request for one customer (validated payload, dedupe key, expiry); writes nothing."""
+    payload = parse_payload(kind, raw_payload).as_dict()
     return outbox.NewNotification(
         kind=kind,
         purpose=KIND_PURPOSE[kind],
@@ -205,6 +97,7 @@ def prepare(
         expires_at=expiry.expires_at(kind, payload, now, customer_tz),
         source=source,
         campaign_id=campaign_id,
+        channels=channels,
     )
 
 
@@ -220,9 +113,92 @@ def enqueue(
     return planning.enqueue(conn, items, rules=rules, now=now, actor=actor)
 
 
+def notify_all(
+    conn: Connection,
+    *,
+    kind: Kind,
+    items: Iterable[tuple[Recipient, Mapping[str, Any] | Payload]],
+    source: str,
+    actor: str,
+    now: datetime,
+    rules: Rules,
+    expiry: Expiry,
+    campaign_id: int | None = None,
+    channels: tuple[Channel, ...] | None = None,
+) -> list[outbox.Enqueued]:
+    """Validate, build and enqueue one notification per (recipient, payload), in one call."""
+    requests = [
+        prepare(
+            kind,
+            who.id,
+            who.timezone,
+            payload,
+            now=now,
+            expiry=expiry,
+            source=source,
+            campaign_id=campaign_id,
+            channels=channels,
+        )
+        for who, payload in items
+    ]
+    return enqueue(conn, requests, rules=rules, now=now, actor=actor)
+
+
+def recipient(conn: Connection, ref: str, *, field: str = "customer") -> Recipient:
+    """Resolve an external id (or ``#<id>``); an unknown one is a problem of ``field``."""
+    try:
+        cid = customer_id_for(conn, ref)
+    except NotFoundError:  # a field problem the sender can fix
+        raise ValidationError([FieldProblem(field, ref, UNKNOWN_CUSTOMER)]) from None
+    zone = conn.execute(select(customers.c.timezone).where(customers.c.id == cid)).scalar_one()
+    return Recipient(cid, zone)
+
+
+def notify(
+    conn: Connection,
+    *,
+    kind: Kind,
+    customer_ref: str,
+    payload: Mapping[str, Any] | Payload,
+    source: str,
+    actor: str,
+    now: datetime,
+    rules: Rules,
+    expiry: Expiry,
+    channels: tuple[Channel, ...] | None = None,
+    ref_field: str = "customer",
+) -> list[outbox.Enqueued]:
+    """One event for one customer, in the caller's transaction.
+
+    An unknown customer is a problem of ``ref_field``, reported together with the payload's.
+    """
+    found: list[FieldProblem] = []
+    try:
+        who = recipient(conn, customer_ref, field=ref_field)
+    except ValidationError as exc:
+        found += exc.problems
+    try:
+        valid = parse_payload(kind, payload)
+    except ValidationError as exc:
+        found += exc.problems
+    if found:
+        raise ValidationError(found)
+    return notify_all(
+        conn,
+        kind=kind,
+        items=[(who, valid)],
+        source=source,
+        actor=actor,
+        now=now,
+        rules=rules,
+        expiry=expiry,
+        channels=channels,
+    )
+
+
 def price_drop_fanout(
     conn: Connection,
-    raw_payload: Any,
+    raw_payload: Mapping[str, Any] | Payload,
     *,
     rules: Rules,
     now: datetime,
@@ -234,10 +210,15 @@ def price_drop_fanout(
 
     Deduplicated per customer x SKU x new price, so a repeated event notifies nobody twice.
     """
-    payload = validate_payload(Kind.PRICE_DROP, raw_payload)
-    ids = customers_with_sku(conn, payload["sku"])
-    requests = [
-        prepare(Kind.PRICE_DROP, cid, None, payload, now=now, expiry=expiry, source=source)
-        for cid in ids
-    ]
-    return enqueue(conn, requests, rules=rules, now=now, actor=actor)
+    payload = parse_payload(Kind.PRICE_DROP, raw_payload)
+    wishing = customers_with_sku(conn, payload.as_dict()["sku"])
+    return notify_all(
+        conn,
+        kind=Kind.PRICE_DROP,
+        items=[(Recipient(cid), payload) for cid in wishing],
+        source=source,
+        actor=actor,
+        now=now,
+        rules=rules,
+        expiry=expiry,
+    )

@@ -4,7 +4,8 @@ Every text names the sender (``brand``); the opt-out footer ("Reply STOP to opt 
 "回复TD退订") is added where config/policies.toml requires it for the channel
 (``[<CODE>.messaging] footer_channels``). Templates are data rendered in a
 ``SandboxedEnvironment``: a template can read the payload, never call into Python.
-``preview`` gives the rendered length and SMS part count before anything is sent.
+``preview`` gives the rendered length and SMS part count before anything is sent;
+``MessageRenderer`` decides brand and footer per customer, for dispatch and preview alike.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from outbound.channels.sms_text import plan
 from outbound.domain.values import Channel, Kind
+from outbound.policy.messaging import MessagingRules
+from outbound.policy.model import Rules
 
 #: the body of each kind per language; ``{{ brand }}`` is the sender's identity
 BODIES: dict[str, dict[Kind, str]] = {
@@ -131,6 +134,49 @@ def preview(
         sms = plan(text)
         return Preview(text, len(text), sms.encoding, sms.units, len(sms.parts))
     return Preview(text, len(text), "utf-8", len(text.encode()), 1)
+
+
+@dataclass(frozen=True)
+class MessageRenderer:
+    """The text a customer gets: brand, and the opt-out footer where their jurisdiction's
+    ``[<CODE>.messaging] footer_channels`` ask for it (SMS when no messaging rules are given).
+
+    Dispatch and ``campaign preview`` both render through this, so a preview's part count is
+    what is sent. ``MessageRenderer(rules, messaging, brand).text(kind, channel, locale,
+    country, payload)`` is the message body; ``.preview(...)`` adds its length and SMS parts.
+    """
+
+    rules: Rules
+    messaging: MessagingRules | None = None
+    brand: str = "Shop"
+
+    def footer(self, channel: Channel, country: str | None) -> bool:
+        if self.messaging is None:
+            return channel is Channel.SMS
+        code = self.rules.for_country(country).code
+        return channel in self.messaging.for_code(code).footer_channels
+
+    def text(
+        self,
+        kind: Kind,
+        channel: Channel,
+        locale: str,
+        country: str | None,
+        payload: Mapping[str, Any],
+    ) -> str:
+        footer = self.footer(channel, country)
+        return render_message(kind, channel, locale, payload, brand=self.brand, footer=footer)
+
+    def preview(
+        self,
+        kind: Kind,
+        channel: Channel,
+        locale: str,
+        country: str | None,
+        payload: Mapping[str, Any],
+    ) -> Preview:
+        footer = self.footer(channel, country)
+        return preview(kind, channel, locale, payload, brand=self.brand, footer=footer)
 
 
 def strict_check(source: str, fields: set[str]) -> None:

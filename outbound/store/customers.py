@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -211,3 +212,30 @@ def customers_with_sku(conn: Connection, sku: str) -> Iterable[int]:
             select(wishlist_items.c.customer_id).where(wishlist_items.c.sku == sku)
         ).scalars()
     ]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Where and how a message reaches a customer."""
+
+    locale: str
+    country: str | None
+    phone_e164: str | None
+    push_endpoint: str | None  # the oldest subscription: a stable choice
+
+
+def recipients(conn: Connection, customer_ids: Sequence[int]) -> dict[int, Recipient]:
+    ids = sorted(set(customer_ids))
+    endpoints: dict[int, str] = {}
+    for r in conn.execute(
+        select(push_subscriptions.c.customer_id, push_subscriptions.c.endpoint)
+        .where(push_subscriptions.c.customer_id.in_(ids))
+        .order_by(push_subscriptions.c.id)
+    ):
+        endpoints.setdefault(r.customer_id, r.endpoint)
+    rows = conn.execute(
+        select(
+            customers.c.id, customers.c.locale, customers.c.country, customers.c.phone_e164
+        ).where(customers.c.id.in_(ids))
+    )
+    return {r.id: Recipient(r.locale, r.country, r.phone_e164, endpoints.get(r.id)) for r in rows}

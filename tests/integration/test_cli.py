@@ -84,7 +84,7 @@ def test_send_rejects_unknown_kind_and_bad_json_and_writes_nothing(home: Path) -
     )
     assert "data.carrier: None is required for shipping" in missing.stderr
     nobody = run(home, "send", "shipping", "--customer", "C9", "--data", "{}", ok=False)
-    assert nobody.returncode == 3 and "customer 'C9' not found" in nobody.stderr
+    assert nobody.returncode == 2 and "customer: 'C9' is not a known customer" in nobody.stderr
     history = json.loads(run(home, "customer", "show", "C1", "--json").stdout)["history"]
     assert history == []
 

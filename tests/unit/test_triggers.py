@@ -1,4 +1,4 @@
-"""Payload schemas, dedupe keys and expiry per kind (pure parts of triggers.py)."""
+"""Payload models, dedupe keys and expiry per kind (schemas.payloads, services.notify)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from outbound.domain.errors import ValidationError
 from outbound.domain.values import Kind
-from outbound.services.notify import Expiry, dedupe_key, validate_payload
+from outbound.schemas.payloads import validate_payload
+from outbound.services.notify import Expiry, dedupe_key
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
