@@ -15,7 +15,8 @@ from outbound.domain.values import Kind
 from outbound.scheduling.scheduler import validate_schedule
 from outbound.services import campaigns
 from outbound.services.render import MessageRenderer
-from outbound.store.tables import campaign_runs, notifications
+from outbound.services.reports import campaign_report
+from outbound.store.tables import campaign_runs
 from outbound.store.tables import campaigns as campaigns_table
 
 
@@ -136,40 +137,7 @@ def show(ctx: Ctx, ref: str, as_json: bool) -> None:
       outbound campaign show renewals-14d
     """
     with ctx.app().engine.begin() as conn:
-        row = campaigns.get(conn, ref)
-        runs = conn.execute(
-            select(campaign_runs)
-            .where(campaign_runs.c.campaign_id == row.id)
-            .order_by(campaign_runs.c.fire_time.desc())
-            .limit(20)
-        ).all()
-        statuses: dict[str, int] = dict(
-            conn.execute(  # type: ignore[arg-type]
-                select(notifications.c.status, func.count())
-                .where(notifications.c.campaign_id == row.id)
-                .group_by(notifications.c.status)
-            ).all()
-        )
-    data = {
-        "id": row.id,
-        "name": row.name,
-        "kind": row.kind,
-        "schedule": row.schedule,
-        "timezone": row.timezone,
-        "status": row.status,
-        "segment": row.segment,
-        "params": row.params,
-        "notifications": statuses,
-        "runs": [
-            {
-                "fire_time": r.fire_time,
-                "selected": r.selected,
-                "created": r.created,
-                "finished_at": r.finished_at,
-            }
-            for r in runs
-        ],
-    }
+        data = campaign_report(conn, ref)
     if as_json:
         emit_json(data)
         return

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from outbound.domain.errors import NotFoundError
 from outbound.domain.masking import mask_phone
+from outbound.services import campaigns
 from outbound.store.tables import (
     audit_events,
+    campaign_runs,
     consents,
     customers,
     deliveries,
@@ -199,3 +201,41 @@ def verdict(decision: dict[str, Any]) -> str:
             f"DEFER {decision.get('channel') or ''} until {decision['until']}: {decision['reason']}"
         )
     return f"SUPPRESS: {decision['reason']}"
+
+
+def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
+    """A campaign's definition, its last 20 runs and its notifications by status."""
+    row = campaigns.get(conn, ref)
+    runs = conn.execute(
+        select(campaign_runs)
+        .where(campaign_runs.c.campaign_id == row.id)
+        .order_by(campaign_runs.c.fire_time.desc())
+        .limit(20)
+    ).all()
+    statuses: dict[str, int] = dict(
+        conn.execute(  # type: ignore[arg-type]
+            select(notifications.c.status, func.count())
+            .where(notifications.c.campaign_id == row.id)
+            .group_by(notifications.c.status)
+        ).all()
+    )
+    return {
+        "id": row.id,
+        "name": row.name,
+        "kind": row.kind,
+        "schedule": row.schedule,
+        "timezone": row.timezone,
+        "status": row.status,
+        "segment": row.segment,
+        "params": row.params,
+        "notifications": statuses,
+        "runs": [
+            {
+                "fire_time": r.fire_time,
+                "selected": r.selected,
+                "created": r.created,
+                "finished_at": r.finished_at,
+            }
+            for r in runs
+        ],
+    }

@@ -1,0 +1,92 @@
+"""``outbound init`` and ``outbound db``: config files and the database schema."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
+from outbound.cli.output import emit_json, table
+from outbound.config import find_config_dir
+from outbound.store.db import make_engine, make_url_safe, upgrade
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Overwrite existing config files.")
+@pass_ctx
+def init(ctx: Ctx, force: bool) -> None:
+    """Create ./config (outbound.toml, policies.toml) and an up-to-date database.
+
+    \b
+    Example:
+      outbound init            # ./config and ./outbound.db
+      outbound --db postgresql://outbound@127.0.0.1/outbound init
+    """
+    source = find_config_dir(ctx.config_dir)
+    target = Path("config")
+    target.mkdir(exist_ok=True)
+    for name in ("outbound.toml", "policies.toml"):
+        if source.resolve() != target.resolve() and (force or not (target / name).exists()):
+            shutil.copyfile(source / name, target / name)
+    settings = ctx.settings()
+    engine = make_engine(settings.database_url)
+    before, after = upgrade(engine)
+    click.echo(
+        f"config in {target.resolve()}; database {make_url_safe(settings.database_url)} at schema {after} (was {before or 'empty'})"
+    )
+
+
+@click.group()
+def db() -> None:
+    """Database schema management.
+
+    \b
+    Example:
+      outbound db upgrade
+      outbound --db postgresql://outbound@127.0.0.1:5432/outbound db status
+    """
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Ctx) -> None:
+    """Migrate the database to the schema this version needs.
+
+    \b
+    Example:
+      outbound --db sqlite:///outbound.db db upgrade
+    """
+    settings = ctx.settings()
+    before, after = upgrade(make_engine(settings.database_url))
+    click.echo(f"{make_url_safe(settings.database_url)}: schema {before or 'empty'} -> {after}")
+
+
+@db.command("status")
+@JSON_OPTION
+@pass_ctx
+def db_status(ctx: Ctx, as_json: bool) -> None:
+    """Show the database's schema revision and whether it is current.
+
+    \b
+    Example:
+      outbound db status --json
+    """
+    from outbound.store.db import current_revision, head_revision
+
+    settings = ctx.settings()
+    current, head = current_revision(make_engine(settings.database_url)), head_revision()
+    data = {
+        "database": make_url_safe(settings.database_url),
+        "current": current,
+        "head": head,
+        "ok": current == head,
+    }
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(table(["database", "current", "head", "ok"], [list(data.values())]))
+
+
+# --- notifications -------------------------------------------------------------------------

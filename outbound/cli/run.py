@@ -1,0 +1,151 @@
+"""``outbound serve`` and ``outbound demo``: the long-running service and the watched demo."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
+from outbound.cli.output import emit_json, table
+from outbound.store.db import make_engine, upgrade
+
+
+@click.command()
+@click.option(
+    "--role",
+    type=click.Choice(["all", "api", "worker", "scheduler", "dialer"]),
+    default="all",
+    show_default=True,
+)
+@click.option("--threads", type=int, help="Worker threads (default from [worker] threads).")
+@click.option("--until-idle", is_flag=True, help="Exit when nothing is due (batch jobs, tests).")
+@click.option("--host", help="API bind address (default from [api] host).")
+@click.option("--port", type=int, help="API port (default from [api] port).")
+@pass_ctx
+def serve(
+    ctx: Ctx, role: str, threads: int | None, until_idle: bool, host: str | None, port: int | None
+) -> None:
+    """Run the service: HTTP API, scheduler (leader-elected) and dispatch workers.
+
+    Refuses an unmigrated or newer-schema database. Stops cleanly on SIGTERM / Ctrl-C.
+
+    \b
+    Example:
+      outbound serve                       # everything, embedded SQLite, API on 127.0.0.1:8080
+      outbound --db postgresql://… serve --role worker --threads 4
+      outbound --db postgresql://… serve --role api --host 0.0.0.0 --port 8080
+    """
+    from outbound.bootstrap.service import Service
+
+    app = ctx.app()
+    service = Service(app, role=role, threads=threads, until_idle=until_idle, host=host, port=port)
+    signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
+    click.echo(f"outbound serving: {service.describe()}", err=True)
+    try:
+        service.run()
+    except KeyboardInterrupt:
+        service.stop.set()
+    finally:
+        service.shutdown()
+
+
+@click.command()
+@click.option(
+    "--file",
+    "path",
+    default="outbound-demo.db",
+    show_default=True,
+    help="SQLite file to (re)create for the demo.",
+)
+@click.option(
+    "--log-channel",
+    is_flag=True,
+    help="Send SMS and push to the embedded log channel even when the loopback peers can run.",
+)
+@JSON_OPTION
+@pass_ctx
+def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
+    """Watch it work: ~50 customers in 10 time zones, all three kinds, on a fresh SQLite file.
+
+    Shipping and price-drop events go through the webhook trigger path, renewals through a
+    campaign fired by the scheduler, and in-process workers send through policy, caps and the
+    fallback ladder. SMS go over SMPP to a loopback SMSC (outbound/testing/smsc_js/smsc.js, npm smpp) when
+    node and outbound/testing/smsc_js/node_modules are installed, push to loopback Web Push / FCM services;
+    otherwise (and for voice) to the embedded log channel with scripted outcomes. Some SMS
+    bounce, some push subscriptions are gone, some calls go unanswered. Prints which providers
+    were used, what was sent, deferred (quiet hours) and suppressed, and why.
+
+    \b
+    Example:
+      outbound demo
+      outbound --db sqlite:///outbound-demo.db why 3
+    """
+    from outbound.demo.run import run_demo
+
+    target = Path(path)
+    for leftover in (target, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    ctx.db = f"sqlite:///{target}"
+    upgrade(make_engine(ctx.db))
+    say = (lambda _m: None) if as_json else (lambda m: click.echo(f"- {m}"))
+    result = run_demo(ctx.app(), say, use_peers=not log_channel)
+    if as_json:
+        emit_json(
+            {
+                "providers": result.providers,
+                "customers": result.customers,
+                "notifications": result.notifications,
+                "sent": {f"{c}:{o}": n for (c, o), n in result.summary["sent"].items()},
+                "deferred": {c: len(v) for c, v in result.summary["deferred"].items()},
+                "suppressed": dict(result.summary["suppressed"]),
+                "fallbacks": dict(result.summary["fallbacks"]),
+                "why_example": result.why_example,
+                "audit_events": result.audit_events,
+                "seconds": round(result.seconds, 1),
+            }
+        )
+        return
+    _print_demo(result, ctx.db)
+
+
+def _print_demo(result: Any, db_url: str) -> None:
+    s = result.summary
+    click.echo(
+        table(
+            ["channel", "outcome", "count"],
+            [[c, o, n] for (c, o), n in sorted(s["sent"].items())],
+            title="\nSent (one row per provider outcome)",
+        )
+    )
+    click.echo(
+        table(
+            ["channel", "count", "first resume (UTC)", "last resume (UTC)"],
+            [[c, len(v), min(v), max(v)] for c, v in sorted(s["deferred"].items())],
+            title="\nDeferred (quiet hours in the customer's local time, caps, voice retry)",
+        )
+    )
+    click.echo(
+        table(
+            ["count", "reason"],
+            [[n, r if len(r) <= 110 else r[:109] + "…"] for r, n in s["suppressed"].most_common()],
+            title="\nSuppressed (never sent)",
+        )
+    )
+    click.echo(
+        table(
+            ["count", "fallback taken"],
+            [[n, f] for f, n in sorted(s["fallbacks"].items())],
+            title="\nFallbacks (ladder moved to the next channel)",
+        )
+    )
+    click.echo(
+        f"\n{result.customers} customers, {result.notifications} notifications, "
+        f"{result.audit_events} audit events (chain verified) in {result.seconds:.1f}s"
+    )
+    example = result.why_example or 1
+    click.echo(f"\nTry:  outbound --db {db_url} why {example}")
+    click.echo(f"      outbound --db {db_url} customer show C1004")
+    click.echo(f"      outbound --db {db_url} audit verify")
