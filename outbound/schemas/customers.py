@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date
 from typing import Annotated, Any, Literal
 
 import phonenumbers
@@ -26,34 +24,10 @@ from pydantic import (
     model_validator,
 )
 
+from outbound.domain.customers import CustomerRecord, OptIn
 from outbound.domain.masking import mask_phone
 from outbound.domain.values import Channel, Purpose
 from outbound.schemas.base import IsoDate, Schema, Text, Zone, invalid, matching, parse, split
-
-
-@dataclass(frozen=True)
-class OptIn:
-    channel: Channel
-    purpose: Purpose
-    written: bool = False
-
-
-@dataclass(frozen=True)
-class CustomerRecord:
-    external_id: str
-    name: str = ""
-    locale: str = "en-US"
-    timezone: str | None = None
-    phone_e164: str | None = None
-    country: str | None = None
-    preference: tuple[Channel, ...] = ()
-    membership_tier: str | None = None
-    membership_expires_on: date | None = None
-    wishlist: tuple[str, ...] = ()
-    push_endpoints: tuple[tuple[str, str], ...] = ()  # (kind, endpoint/token)
-    push_keys: tuple[tuple[str, str, str], ...] = ()  # (endpoint, p256dh, auth) for webpush
-    opt_ins: tuple[OptIn, ...] = ()
-    attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _phone(raw: str) -> str:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from outbound.domain.customers import CustomerRecord
 from outbound.domain.errors import FieldProblem, ValidationError
-from outbound.schemas.customers import CustomerRecord, validate_record
+from outbound.schemas.customers import validate_record
 
 
 @dataclass(frozen=True)

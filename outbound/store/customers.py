@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from outbound.domain.customers import CustomerRecord
 from outbound.domain.errors import NotFoundError
 from outbound.domain.masking import mask_phone
 from outbound.domain.values import Channel, ConsentAction, Purpose
-from outbound.schemas.customers import CustomerRecord
 from outbound.store import audit
 from outbound.store.tables import (
     consents,
