@@ -250,6 +250,29 @@ def _problem(
     return FieldProblem(field, shown(field, value), hint)
 
 
+def _field_loc(
+    root: type[BaseModel] | None, loc: tuple[int | str, ...], kind: str
+) -> tuple[int | str, ...]:
+    """``loc`` without the union-member labels pydantic inserts (``str-enum[Purpose]``,
+    ``literal['all']``, ``float``): only field names and list indexes stay (and, for an
+    unknown field, its name)."""
+    if root is None:
+        return loc
+    if kind == "extra_forbidden" and loc:
+        return (*_field_loc(root, loc[:-1], ""), loc[-1])
+    out: list[int | str] = []
+    model: type[BaseModel] | None = root
+    for key in loc:
+        if isinstance(key, int):
+            out.append(key)
+        elif model is not None and key in model.model_fields:
+            out.append(key)
+            found = _models_in(model.model_fields[key].annotation)
+            model = found[0] if found else None
+        # else: a union member's label (under a model, or below a plain field)
+    return tuple(out)
+
+
 def problems(
     exc: PydanticError,
     model: type[BaseModel] | Mapping[str, type[BaseModel]] | None,
@@ -260,13 +283,15 @@ def problems(
     ``model`` is the validated class, or for a discriminated union a mapping of tag -> class
     (the tag pydantic puts first in each error's location is then dropped from the path).
     """
-    out = []
+    out: list[FieldProblem] = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
         root = model if not isinstance(model, Mapping) else None
         if isinstance(model, Mapping) and loc and loc[0] in model:
             root, loc = model[str(loc[0])], loc[1:]
-        out.append(_problem(error, root, loc, prefix))
+        problem = _problem(error, root, _field_loc(root, loc, error["type"]), prefix)
+        if all(p.field != problem.field for p in out):  # one problem per field (unions)
+            out.append(problem)
     return out
 
 

@@ -83,3 +83,29 @@ def test_an_event_of_unknown_type_names_the_type_field() -> None:
     (problem,) = event_problems(err.value)
     assert problem.field == "type" and problem.value == "parcel.sent"
     assert problem.hint.startswith("is not one of 'shipping.dispatched'")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "hint"),
+    [
+        ("purpose", 6.9e64, "must be 'transactional', 'service' or 'marketing'"),
+        ("channel", [1], "must be 'push', 'sms' or 'voice'"),
+    ],
+)
+def test_a_wrong_type_in_a_union_field_names_the_field_once(
+    field: str, value: object, hint: str
+) -> None:
+    """Found by Schemathesis: union-member labels (``str-enum[Purpose]``) in pydantic's
+    locations made the 422 body itself fail (a 500)."""
+    data = {
+        "customer": "C1",
+        "action": "grant",
+        "channel": "all",
+        "purpose": "all",
+        "source": "form",
+        field: value,
+    }
+    with pytest.raises(PydanticError) as caught:
+        EVENT.validate_python({"type": "consent.changed", "data": data})
+    (problem,) = event_problems(caught.value)
+    assert problem.field == f"data.{field}" and problem.hint.startswith(hint)
