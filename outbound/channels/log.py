@@ -6,11 +6,12 @@ It stands in for push, SMS and voice when no real provider is configured (the de
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from outbound.channels.base import Message
+from outbound.channels.base import Message, Result
+from outbound.domain.errors import ChannelError
 from outbound.domain.values import Channel, Outcome, SendResult
 
 OutcomeRule = Callable[[Message], Outcome]
@@ -29,6 +30,12 @@ class SendLog(Protocol):
         at: datetime,
     ) -> Outcome:
         """Keep the first record of ``key``; returns the outcome that record holds."""
+        ...
+
+    def record_many(
+        self, sends: Sequence[tuple[str, Channel, int, str, Outcome]], at: datetime
+    ) -> list[Outcome]:
+        """``record`` for a batch of (key, channel, customer id, text, outcome)."""
         ...
 
 
@@ -59,10 +66,32 @@ class LogChannel:
             outcome,
             self._clock(),
         )
-        detail = {"sink": "log"}
-        if message.channel is Channel.VOICE and stored is Outcome.ANSWERED:
-            detail["intent"] = "confirmed"
-        return SendResult(stored, message.idempotency_key, detail)
+        return _result(message, stored)
+
+    def send_batch(self, messages: Sequence[Message]) -> list[Result]:
+        """The batch in one write (one transaction however many messages)."""
+        results: list[Result | None] = []
+        sends = []
+        for m in messages:
+            try:
+                outcome = self._outcome(m)
+            except ChannelError as exc:  # a scripted failure for this message only
+                results.append(exc)
+                continue
+            results.append(None)
+            sends.append((m.idempotency_key, m.channel, m.customer_id, m.text, outcome))
+        stored = iter(self.sink.record_many(sends, self._clock()) if sends else [])
+        return [
+            r if r is not None else _result(m, next(stored))
+            for m, r in zip(messages, results, strict=True)
+        ]
 
     def close(self) -> None:
         return None
+
+
+def _result(message: Message, stored: Outcome) -> SendResult:
+    detail = {"sink": "log"}
+    if message.channel is Channel.VOICE and stored is Outcome.ANSWERED:
+        detail["intent"] = "confirmed"
+    return SendResult(stored, message.idempotency_key, detail)

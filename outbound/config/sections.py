@@ -29,7 +29,7 @@ class DatabaseSection(Section):
 
 class WorkerSection(Section):
     threads: int = 2
-    batch_size: int = 50
+    batch_size: int = 200
     lease_seconds: int = 60
     poll_seconds: float = 0.5
     max_attempts: int = 5

@@ -8,13 +8,14 @@ lock order (customer, then key), so concurrent batches never deadlock or oversho
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from outbound.domain.values import (
+    CapCheck,
     Channel,
     Defer,
     DeliveryStatus,
@@ -30,7 +31,7 @@ from outbound.policy.model import NotificationView, Rules, Snapshot
 from outbound.services.planning import decision_record, decision_summary
 from outbound.services.snapshots import load_snapshots
 from outbound.store import audit, outbox
-from outbound.store.ledger import release, reserve
+from outbound.store.ledger import add_many, ensure_counters, release, reserve, serialized
 from outbound.store.outbox import Claimed
 
 
@@ -62,19 +63,42 @@ def claim(
     notes = outbox.notifications_by_id(conn, [r.notification_id for r in taken])
     history = outbox.histories(conn, list(notes))
     snaps = load_snapshots(conn, [n.customer_id for n in notes.values()], now)
+    writes = _Writes({n.id: list(n.decisions) for n in notes.values()}, serialized=serialized(conn))
     out: list[Claimed] = []
-    events: list[audit.Event] = []
     # one global lock order for cap counters (customer, then key): no deadlock between batches
     for row in sorted(taken, key=lambda r: (notes[r.notification_id].customer_id, r.id)):
         note = notes[row.notification_id]
         tried = tried_channels(history[note.id], ladder.voice_retries)  # per notification
         snap = replace(snaps[note.customer_id], tried=tried)
-        claimed = _recheck(conn, row, note, snap, rules, ladder, request, events)
+        claimed = _recheck(conn, row, note, snap, rules, ladder, request, writes)
         if claimed is not None:
             out.append(claimed)
             snaps[note.customer_id] = _with_reserved(snaps[note.customer_id], claimed.fresh_caps)
-    audit.append(conn, events, now)
+    writes.flush(conn, now)
     return out
+
+
+@dataclass
+class _Writes:
+    """What a claim batch writes besides its leases, flushed in a few statements at the end."""
+
+    decisions: dict[int, list[dict[str, Any]]]  # notification id -> its decision log
+    claimed: list[tuple[int, Channel, Sequence[str]]] = field(default_factory=list)
+    events: list[audit.Event] = field(default_factory=list)
+    changed: set[int] = field(default_factory=set)
+    serialized: bool = False  # the claim holds the database write lock (SQLite)
+    reserved: list[CapCheck] = field(default_factory=list)  # checked reservations to count
+
+    def decided(self, note_id: int, record: dict[str, Any]) -> None:
+        self.decisions[note_id].append(record)
+        self.changed.add(note_id)
+
+    def flush(self, conn: Connection, now: datetime) -> None:
+        ensure_counters(conn, self.reserved)
+        add_many(conn, [c.key for c in self.reserved])
+        outbox.log_decisions(conn, {n: self.decisions[n] for n in sorted(self.changed)})
+        outbox.set_claimed_many(conn, self.claimed)
+        audit.append(conn, self.events, now)
 
 
 def _with_reserved(snap: Snapshot, keys: Sequence[str]) -> Snapshot:
@@ -103,7 +127,7 @@ def _recheck(
     rules: Rules,
     ladder: Ladder,
     request: ClaimRequest,
-    events: list[audit.Event],
+    writes: _Writes,
 ) -> Claimed | None:
     now = request.now
     if note.status != NotificationStatus.PENDING.value:
@@ -114,12 +138,12 @@ def _recheck(
     view = NotificationView(Kind(note.kind), Purpose(note.purpose), note.expires_at, channels)
     decision = decide(view, _own_reservations(snap, row.caps_reserved), rules)
     record = decision_record(decision, now, row.rung)
-    outbox.log_decision(conn, note, record)
+    writes.decided(note.id, record)
     data = {"notification": note.id, "rung": row.rung, "decision": decision_summary(record)}
-    events.append(audit.Event(request.actor, "delivery.decided", f"delivery#{row.id}", data))
+    writes.events.append(audit.Event(request.actor, "delivery.decided", f"delivery#{row.id}", data))
     serves = request.serves
     if isinstance(decision, Send) and (serves is None or decision.channel in serves):
-        return _reserve_and_claim(conn, row, note, decision, ladder, now)
+        return _reserve_and_claim(conn, row, note, decision, ladder, now, writes)
     release(conn, row.caps_reserved or [])
     if isinstance(decision, Send):  # hand over to a worker of that channel (e.g. a dialer)
         decision = Defer(now, decision.channel, "handed to a worker of this channel")
@@ -145,12 +169,22 @@ def _suppress(conn: Connection, row: Any, note: Any, decision: Suppress, now: da
 
 
 def _reserve_and_claim(
-    conn: Connection, row: Any, note: Any, decision: Send, ladder: Ladder, now: datetime
+    conn: Connection,
+    row: Any,
+    note: Any,
+    decision: Send,
+    ladder: Ladder,
+    now: datetime,
+    writes: _Writes,
 ) -> Claimed | None:
     held = list(row.caps_reserved or [])
     wanted = [c for c in decision.caps if c.key not in held]
     stale = [k for k in held if k not in {c.key for c in decision.caps}]
-    keys, full = reserve(conn, wanted)
+    if writes.serialized:  # the policy checked these caps against counters no one can change
+        keys, full = [c.key for c in wanted], None
+        writes.reserved.extend(wanted)
+    else:
+        keys, full = reserve(conn, wanted)
     if full is not None:  # a concurrent worker took the last unit: decide again shortly
         outbox.requeue(
             conn, row.id, due=now + ladder.recheck_delay, attempts=row.attempts - 1, now=now
@@ -158,7 +192,7 @@ def _reserve_and_claim(
         return None
     release(conn, stale)
     caps = tuple(k for k in held if k not in stale) + tuple(keys)
-    outbox.set_claimed(conn, row.id, decision.channel, caps)
+    writes.claimed.append((row.id, decision.channel, caps))
     return Claimed(
         row.id,
         note.id,

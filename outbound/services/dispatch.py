@@ -27,7 +27,7 @@ from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules
 from outbound.policy.model import Rules
 from outbound.services.claims import ClaimRequest, claim
-from outbound.services.outcomes import record_error, record_result, record_sent
+from outbound.services.outcomes import Recorder
 from outbound.services.render import MessageRenderer
 from outbound.store.customers import recipients
 from outbound.store.outbox import Claimed, in_flight_or_due, reap
@@ -166,14 +166,18 @@ class Dispatcher:
         now = self.clock()
         try:
             with self.engine.begin() as conn:
+                recorder = Recorder(conn, now, self.ladder, self.actor)
                 for item, result in zip(claimed, results, strict=True):
-                    self._record(conn, item, result, now)
+                    self._record(recorder, item, result)
+                recorder.flush()
         except Exception:
             log.exception("recording a batch of %d failed; recording one by one", len(claimed))
             for item, result in zip(claimed, results, strict=True):
                 try:
                     with self.engine.begin() as conn:
-                        self._record(conn, item, result, now)
+                        recorder = Recorder(conn, now, self.ladder, self.actor)
+                        self._record(recorder, item, result)
+                        recorder.flush()
                 except Exception:  # the lease expires and the reaper requeues it
                     log.exception("recording delivery %d failed", item.delivery_id)
         for result in results:
@@ -182,13 +186,13 @@ class Dispatcher:
             else:
                 self.stats.sent += 1
 
-    def _record(self, conn: Connection, item: Claimed, result: Result, now: datetime) -> None:
+    def _record(self, recorder: Recorder, item: Claimed, result: Result) -> None:
         if isinstance(result, ChannelError):
             log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
-            record_error(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+            recorder.error(item, result)
         elif isinstance(result, Accepted):  # the outcome arrives later, by receipt
-            record_sent(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+            recorder.sent(item, result)
         else:
-            record_result(conn, item, result, now=now, ladder=self.ladder, actor=self.actor)
+            recorder.result(item, result)
             if self.after_result is not None:
-                self.after_result(conn, item, result, now)
+                self.after_result(recorder.conn, item, result, recorder.now)

@@ -5,6 +5,7 @@ The ladder's rules come from ``outbound.policy.ladder``; the rows are written by
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,104 @@ from outbound.store.ledger import release
 from outbound.store.outbox import Claimed
 
 
+@dataclass
+class Recorder:
+    """Records the outcomes of a batch in the caller's transaction: the common case (a final
+    outcome that ends or keeps the ladder) is written in one statement per kind of row at
+    ``flush``, with one audit append for every event of the batch. Outcomes that move the
+    ladder are written at once, since the next rung reads the history they are part of."""
+
+    conn: Connection
+    now: datetime
+    ladder: Ladder
+    actor: str = "dispatcher"
+    _done: list[rows.Done] = field(default_factory=list)
+    _reached: list[tuple[int, NotificationStatus]] = field(default_factory=list)
+    _events: list[audit.Event] = field(default_factory=list)
+
+    def result(self, claimed: Claimed, result: SendResult) -> int | None:
+        """Store the outcome; returns the id of the next-rung delivery when the ladder moves."""
+        detail = dict(result.detail)
+        done = rows.Done(claimed.delivery_id, result.outcome, result.provider_ref, detail)
+        next_id = None
+        if result.outcome is Outcome.REJECTED:
+            release(self.conn, claimed.caps)
+        if result.outcome.reached:  # voicemail too: a reached customer ends the ladder
+            self._done.append(done)
+            self._reached.append((claimed.notification_id, NotificationStatus.REACHED))
+        elif result.outcome.moves_ladder:
+            rows.mark_done_many(self.conn, [done], self.now)
+            next_id = plan_next_rung(self.conn, claimed, self.now, self.ladder)
+        else:
+            self._done.append(done)
+        data = {
+            "notification": claimed.notification_id,
+            "channel": claimed.channel.value,
+            "outcome": result.outcome.value,
+            "provider_ref": result.provider_ref,
+            "detail": detail,
+            "next_rung_delivery": next_id,
+        }
+        self._event("delivery.outcome", claimed, data)
+        return next_id
+
+    def error(self, claimed: Claimed, error: ChannelError) -> int | None:
+        """Transient errors are retried with backoff; permanent ones (or too many) move the
+        ladder."""
+        message = mask_text(str(error))
+        transient = isinstance(error, TransientChannelError)
+        retry_after = error.retry_after if isinstance(error, TransientChannelError) else None
+        verdict = on_error(
+            self.ladder, transient=transient, attempts=claimed.attempts, retry_after=retry_after
+        )
+        if isinstance(verdict, GiveUp):
+            detail = {"error": message, "attempts": claimed.attempts}
+            return self.result(claimed, SendResult(verdict.outcome, None, detail))
+        due = self.now + verdict.after
+        rows.retry_at(self.conn, claimed.delivery_id, due, message, self.now)
+        data = {"error": message, "attempt": claimed.attempts, "retry_at": due.isoformat()}
+        self._event("delivery.retry", claimed, data)
+        return None
+
+    def sent(self, claimed: Claimed, accepted: Accepted) -> int | None:
+        """The provider took the message: status ``sent``, no outcome until its receipts
+        arrive. Receipts that came before this record (fast SMSCs do that) settle it now."""
+        refs = accepted.provider_refs
+        detail = {**accepted.detail, "refs": list(refs)}
+        rows.mark_sent(self.conn, claimed.delivery_id, claimed.channel, refs, detail, self.now)
+        data = {
+            "notification": claimed.notification_id,
+            "channel": claimed.channel.value,
+            "detail": detail,
+        }
+        self._event("delivery.sent", claimed, data)
+        return self.settle(claimed.delivery_id, claimed.channel)
+
+    def settle(self, delivery_id: int, channel: Channel) -> int | None:
+        """Record the final outcome once every part has a receipt (or one part failed)."""
+        parts = rows.receipt_parts(self.conn, delivery_id)
+        failed = [p for p in parts if p.outcome not in (None, Outcome.DELIVERED.value)]
+        if not parts or (not failed and any(p.outcome is None for p in parts)):
+            return None
+        final = failed[0] if failed else parts[-1]
+        row, claimed = rows.sent_delivery(self.conn, delivery_id, channel)
+        if claimed is None:
+            return None  # already settled (a repeated receipt), or not recorded as sent yet
+        detail = {**row.detail, "receipt": final.detail}
+        self.result(claimed, SendResult(Outcome(final.outcome), row.provider_ref, detail))
+        return int(row.id)
+
+    def _event(self, action: str, claimed: Claimed, data: dict[str, Any]) -> None:
+        subject = f"delivery#{claimed.delivery_id}"
+        self._events.append(audit.Event(self.actor, action, subject, data))
+
+    def flush(self) -> None:
+        rows.mark_done_many(self.conn, self._done, self.now)
+        outbox.set_statuses(self.conn, self._reached)
+        audit.append(self.conn, self._events, self.now)
+        self._done, self._reached, self._events = [], [], []
+
+
 def record_result(
     conn: Connection,
     claimed: Claimed,
@@ -29,26 +128,10 @@ def record_result(
     ladder: Ladder,
     actor: str = "dispatcher",
 ) -> int | None:
-    """Store the outcome; returns the id of the next-rung delivery when the ladder moves on."""
-    detail = dict(result.detail)
-    rows.mark_done(conn, claimed.delivery_id, result.outcome, result.provider_ref, detail, now)
-    if result.outcome is Outcome.REJECTED:
-        release(conn, claimed.caps)
-    next_id = None
-    if result.outcome.reached:
-        outbox.set_notification_status(conn, claimed.notification_id, NotificationStatus.REACHED)
-    elif result.outcome.moves_ladder:
-        next_id = plan_next_rung(conn, claimed, now, ladder)
-    data = {
-        "notification": claimed.notification_id,
-        "channel": claimed.channel.value,
-        "outcome": result.outcome.value,
-        "provider_ref": result.provider_ref,
-        "detail": detail,
-        "next_rung_delivery": next_id,
-    }
-    event = audit.Event(actor, "delivery.outcome", f"delivery#{claimed.delivery_id}", data)
-    audit.append(conn, [event], now)
+    """One outcome (see ``Recorder.result``)."""
+    recorder = Recorder(conn, now, ladder, actor)
+    next_id = recorder.result(claimed, result)
+    recorder.flush()
     return next_id
 
 
@@ -61,23 +144,11 @@ def record_error(
     ladder: Ladder,
     actor: str = "dispatcher",
 ) -> int | None:
-    """Transient errors are retried with backoff; permanent ones (or too many) move the ladder."""
-    message = mask_text(str(error))
-    transient = isinstance(error, TransientChannelError)
-    retry_after = error.retry_after if isinstance(error, TransientChannelError) else None
-    verdict = on_error(
-        ladder, transient=transient, attempts=claimed.attempts, retry_after=retry_after
-    )
-    if isinstance(verdict, GiveUp):
-        detail = {"error": message, "attempts": claimed.attempts}
-        result = SendResult(verdict.outcome, None, detail)
-        return record_result(conn, claimed, result, now=now, ladder=ladder, actor=actor)
-    due = now + verdict.after
-    rows.retry_at(conn, claimed.delivery_id, due, message, now)
-    data = {"error": message, "attempt": claimed.attempts, "retry_at": due.isoformat()}
-    event = audit.Event(actor, "delivery.retry", f"delivery#{claimed.delivery_id}", data)
-    audit.append(conn, [event], now)
-    return None
+    """One provider error (see ``Recorder.error``)."""
+    recorder = Recorder(conn, now, ladder, actor)
+    next_id = recorder.error(claimed, error)
+    recorder.flush()
+    return next_id
 
 
 def plan_next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: Ladder) -> int:
@@ -103,21 +174,11 @@ def record_sent(
     ladder: Ladder,
     actor: str = "dispatcher",
 ) -> int | None:
-    """The provider took the message: status ``sent``, no outcome until its receipts arrive.
-
-    Receipts that arrived before this record (fast SMSCs do that) settle it right away.
-    """
-    refs = accepted.provider_refs
-    detail = {**accepted.detail, "refs": list(refs)}
-    rows.mark_sent(conn, claimed.delivery_id, claimed.channel, refs, detail, now)
-    data = {
-        "notification": claimed.notification_id,
-        "channel": claimed.channel.value,
-        "detail": detail,
-    }
-    event = audit.Event(actor, "delivery.sent", f"delivery#{claimed.delivery_id}", data)
-    audit.append(conn, [event], now)
-    return _settle(conn, claimed.delivery_id, claimed.channel, now=now, ladder=ladder, actor=actor)
+    """One accepted message (see ``Recorder.sent``)."""
+    recorder = Recorder(conn, now, ladder, actor)
+    settled = recorder.sent(claimed, accepted)
+    recorder.flush()
+    return settled
 
 
 def record_receipt(
@@ -140,32 +201,10 @@ def record_receipt(
     delivery_id = rows.store_receipt(conn, channel, ref, outcome, detail, now)
     if delivery_id is None:
         return None
-    return _settle(conn, delivery_id, channel, now=now, ladder=ladder, actor=actor)
-
-
-def _settle(
-    conn: Connection,
-    delivery_id: int,
-    channel: Channel,
-    *,
-    now: datetime,
-    ladder: Ladder,
-    actor: str,
-) -> int | None:
-    """Record the final outcome once every part has a receipt (or one part failed)."""
-    parts = rows.receipt_parts(conn, delivery_id)
-    failed = [p for p in parts if p.outcome not in (None, Outcome.DELIVERED.value)]
-    if not parts or (not failed and any(p.outcome is None for p in parts)):
-        return None
-    final = failed[0] if failed else parts[-1]
-    row, claimed = rows.sent_delivery(conn, delivery_id, channel)
-    if claimed is None:
-        return None  # already settled (a repeated receipt), or not recorded as sent yet
-    result = SendResult(
-        Outcome(final.outcome), row.provider_ref, {**row.detail, "receipt": final.detail}
-    )
-    record_result(conn, claimed, result, now=now, ladder=ladder, actor=actor)
-    return int(row.id)
+    recorder = Recorder(conn, now, ladder, actor)
+    settled = recorder.settle(delivery_id, channel)
+    recorder.flush()
+    return settled
 
 
 def settle_silent(
@@ -177,11 +216,13 @@ def settle_silent(
     notify a customer twice, so silence counts as accepted, and the detail says so.
     """
     stale = rows.silent_since(conn, now - older_than, limit)
+    recorder = Recorder(conn, now, ladder, "receipts")
     for delivery_id, channel in stale:
         row, claimed = rows.sent_delivery(conn, delivery_id, Channel(channel))
         if claimed is None:
             continue
         note = f"no receipt within {older_than.total_seconds() / 3600:g} h; counted as delivered"
         result = SendResult(Outcome.DELIVERED, row.provider_ref, {**row.detail, "receipt": note})
-        record_result(conn, claimed, result, now=now, ladder=ladder, actor="receipts")
+        recorder.result(claimed, result)
+    recorder.flush()
     return len(stale)

@@ -8,10 +8,11 @@ reservation changes; so no two processes can both take the last unit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, func, insert, select, update
+from sqlalchemy import Connection, Insert, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 
 from outbound.domain.values import CapCheck
@@ -33,33 +34,78 @@ def insert_ignore_stmt(conn: Connection, table: Table, keys: list[str]) -> Inser
     SQLite's ``INSERT OR IGNORE`` is cached by SQLAlchemy; its ``on_conflict_do_nothing()``
     form is compiled anew on every call, which is a measurable share of a dispatch.
     """
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+    return _insert_ignore(conn.dialect.name, table, tuple(keys))
+
+
+@functools.cache
+def _insert_ignore(dialect: str, table: Table, keys: tuple[str, ...]) -> Insert:
+    """Built once per (dialect, table, keys): reusing the statement reuses its cache key."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     return insert(table).prefix_with("OR IGNORE")
 
 
-def reserve(conn: Connection, checks: Iterable[CapCheck]) -> tuple[list[str], CapCheck | None]:
-    """Reserve every cap or none; returns (reserved keys, the cap that was full or None)."""
-    ordered = sorted(checks, key=lambda c: c.key)  # one lock order everywhere: no deadlocks
-    rows = [{"key": c.key, "customer_id": customer_of(c.key), "n": 0} for c in ordered]
+_TAKE = (
+    update(cap_counters)
+    .where(
+        cap_counters.c.key == bindparam("b_key"),
+        cap_counters.c.n + bindparam("b_older") < bindparam("b_limit"),
+    )
+    .values(n=cap_counters.c.n + 1)
+)
+_OLDER = select(func.coalesce(func.sum(cap_counters.c.n), 0)).where(
+    cap_counters.c.key.in_(bindparam("b_keys", expanding=True))
+)
+_GIVE_BACK = (
+    update(cap_counters)
+    .where(cap_counters.c.key == bindparam("b_key"), cap_counters.c.n > 0)
+    .values(n=cap_counters.c.n - 1)
+)
+
+
+_ADD_ONE = (
+    update(cap_counters)
+    .where(cap_counters.c.key == bindparam("b_key"))
+    .values(n=cap_counters.c.n + 1)
+)
+
+
+def serialized(conn: Connection) -> bool:
+    """Whether this transaction holds the database's one write lock (SQLite ``BEGIN
+    IMMEDIATE``): then counters read in it cannot change under it, and a reservation the
+    policy checked against them may be written without a per-key conditional UPDATE."""
+    return conn.dialect.name == "sqlite"
+
+
+def add_many(conn: Connection, keys: Sequence[str]) -> None:
+    """Count reservations already checked under the write lock (see ``serialized``), in one
+    statement; the counter rows must exist."""
+    if keys:
+        conn.execute(_ADD_ONE, [{"b_key": k} for k in keys])
+
+
+def ensure_counters(conn: Connection, checks: Iterable[CapCheck]) -> None:
+    """Create the counter rows a batch may reserve (one statement; existing rows stay)."""
+    keys = sorted({c.key for c in checks})
+    rows = [{"key": k, "customer_id": customer_of(k), "n": 0} for k in keys]
     insert_ignore(conn, cap_counters, rows, ["key"])
+
+
+def reserve(
+    conn: Connection, checks: Iterable[CapCheck], *, ensured: bool = False
+) -> tuple[list[str], CapCheck | None]:
+    """Reserve every cap or none; returns (reserved keys, the cap that was full or None).
+
+    ``ensured``: the counter rows exist already (``ensure_counters`` ran for the batch).
+    """
+    ordered = sorted(checks, key=lambda c: c.key)  # one lock order everywhere: no deadlocks
+    if not ensured:
+        ensure_counters(conn, ordered)
     taken: list[str] = []
     for check in ordered:
         older_keys = [k for k in check.window_keys if k != check.key]
-        older = 0
-        if older_keys:
-            older = int(
-                conn.execute(
-                    select(func.coalesce(func.sum(cap_counters.c.n), 0)).where(
-                        cap_counters.c.key.in_(older_keys)
-                    )
-                ).scalar_one()
-            )
-        result = conn.execute(
-            update(cap_counters)
-            .where(cap_counters.c.key == check.key, cap_counters.c.n + older < check.limit)
-            .values(n=cap_counters.c.n + 1)
-        )
+        older = int(conn.execute(_OLDER, {"b_keys": older_keys}).scalar_one()) if older_keys else 0
+        result = conn.execute(_TAKE, {"b_key": check.key, "b_older": older, "b_limit": check.limit})
         if result.rowcount != 1:
             release(conn, taken)
             return [], check
@@ -73,9 +119,6 @@ def customer_of(key: str) -> int:
 
 
 def release(conn: Connection, keys: Iterable[str]) -> None:
-    for key in sorted(keys):
-        conn.execute(
-            update(cap_counters)
-            .where(cap_counters.c.key == key, cap_counters.c.n > 0)
-            .values(n=cap_counters.c.n - 1)
-        )
+    params = [{"b_key": k} for k in sorted(keys)]
+    if params:
+        conn.execute(_GIVE_BACK, params)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from outbound.domain.values import (
     Channel,
@@ -233,18 +233,46 @@ def requeue(
     conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
 
 
+# Hot-path statements are built once: SQLAlchemy then reuses their compiled form and cache key,
+# and a batch of rows goes in one executemany.
+_SET_CLAIMED = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(channel=bindparam("b_channel"), caps_reserved=bindparam("b_caps"))
+)
+_SET_DECISIONS = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("b_id"))
+    .values(decisions=bindparam("b_decisions"))
+)
+_SET_STATUS = (
+    update(notifications)
+    .where(notifications.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"))
+)
+
+
 def set_claimed(conn: Connection, delivery_id: int, channel: Channel, caps: Sequence[str]) -> None:
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id)
-        .values(channel=channel.value, caps_reserved=list(caps))
-    )
+    set_claimed_many(conn, [(delivery_id, channel, caps)])
+
+
+def set_claimed_many(conn: Connection, rows: Sequence[tuple[int, Channel, Sequence[str]]]) -> None:
+    """(delivery id, channel, reserved cap keys) of each claimed delivery, in one statement."""
+    if rows:
+        params = [{"b_id": d, "b_channel": c.value, "b_caps": list(k)} for d, c, k in rows]
+        conn.execute(_SET_CLAIMED, params)
 
 
 def log_decision(conn: Connection, note: Any, record: dict[str, Any]) -> None:
     """Append a decision to the notification's log (the last 50 are kept)."""
-    log = [*note.decisions, record][-50:]
-    conn.execute(update(notifications).where(notifications.c.id == note.id).values(decisions=log))
+    log_decisions(conn, {note.id: [*note.decisions, record]})
+
+
+def log_decisions(conn: Connection, logs: dict[int, list[dict[str, Any]]]) -> None:
+    """Write each notification's decision log (the last 50 entries are kept)."""
+    if logs:
+        params = [{"b_id": nid, "b_decisions": log[-50:]} for nid, log in logs.items()]
+        conn.execute(_SET_DECISIONS, params)
 
 
 def finish(
@@ -271,7 +299,12 @@ def finish(
 
 
 def set_notification_status(conn: Connection, nid: int, status: NotificationStatus) -> None:
-    conn.execute(update(notifications).where(notifications.c.id == nid).values(status=status.value))
+    set_statuses(conn, [(nid, status)])
+
+
+def set_statuses(conn: Connection, rows: Sequence[tuple[int, NotificationStatus]]) -> None:
+    if rows:
+        conn.execute(_SET_STATUS, [{"b_id": n, "b_status": s.value} for n, s in rows])
 
 
 def reap(conn: Connection, now: datetime) -> int:

@@ -7,15 +7,39 @@ The rules (retry or give up, which outcome moves the ladder, when the next rung 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from outbound.domain.values import Channel, DeliveryStatus, Kind, Outcome
 from outbound.store.ledger import insert_ignore
 from outbound.store.outbox import Claimed
 from outbound.store.tables import deliveries, notifications, provider_refs
+
+_MARK_DONE = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=DeliveryStatus.DONE.value,
+        outcome=bindparam("b_outcome"),
+        lease_until=None,
+        provider_ref=bindparam("b_ref"),
+        detail=bindparam("b_detail"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Done:
+    """A final outcome to store on a delivery."""
+
+    delivery_id: int
+    outcome: Outcome
+    provider_ref: str | None
+    detail: dict[str, Any]
 
 
 def mark_done(
@@ -26,18 +50,23 @@ def mark_done(
     detail: dict[str, Any],
     now: datetime,
 ) -> None:
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id)
-        .values(
-            status=DeliveryStatus.DONE.value,
-            outcome=outcome.value,
-            lease_until=None,
-            provider_ref=provider_ref,
-            detail=detail,
-            updated_at=now,
-        )
-    )
+    mark_done_many(conn, [Done(delivery_id, outcome, provider_ref, detail)], now)
+
+
+def mark_done_many(conn: Connection, rows: Sequence[Done], now: datetime) -> None:
+    """Store many final outcomes in one statement."""
+    if rows:
+        params = [
+            {
+                "b_id": r.delivery_id,
+                "b_outcome": r.outcome.value,
+                "b_ref": r.provider_ref,
+                "b_detail": r.detail,
+                "b_now": now,
+            }
+            for r in rows
+        ]
+        conn.execute(_MARK_DONE, params)
 
 
 def retry_at(conn: Connection, delivery_id: int, due: datetime, error: str, now: datetime) -> None:
