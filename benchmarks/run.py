@@ -21,10 +21,11 @@ from typing import Any
 
 import sqlalchemy
 
-from benchmarks import dispatch, fanout
+from benchmarks import apscheduler_peer, dispatch, fanout
 from benchmarks.common import RESULTS_DIR, open_places
 
 FANOUT_TARGET = 0.5  # raw / fan-out, from the issue
+PEER_TARGET = 3.0  # outbound dispatch / the APScheduler peer, from the throughput issue
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -150,6 +151,17 @@ def _report(results: dict[str, Any]) -> str:
                 + ("  [PROFILED]" if r["profiled"] else "")
             )
         lines.append("  lag = log_sends.at − max(due_at, worker start); see benchmarks/README.md")
+        peer = results.get("peer")
+        if peer:
+            best = max(r["deliveries_per_second"] for r in runs)
+            ratio = best / peer["sends_per_second"]
+            verdict = "meets" if ratio >= PEER_TARGET else "misses"
+            lines += [
+                f"  peer: APScheduler 3, one job per notification in a SQLAlchemyJobStore on"
+                f" SQLite, {peer['threads']}-thread executor: {peer['sends_per_second']:,.0f}"
+                f" sends/s",
+                f"  outbound (best) / peer = {ratio:.2f} (target ≥ {PEER_TARGET:g}: {verdict})",
+            ]
     return "\n".join(lines)
 
 
@@ -202,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                 _save(args.output, results)
                 if profiles:
                     results["profiles"][f"dispatch-{n}"] = _dump_profile(f"dispatch-{n}", profiles)
+            if not args.profile:
+                _say(f"dispatch peer: APScheduler 3, {args.deliveries:,} jobs …")
+                peer_dir = workdir / "apscheduler"
+                peer_dir.mkdir(exist_ok=True)
+                results["peer"] = apscheduler_peer.run(peer_dir, args.deliveries).as_dict()
+                _save(args.output, results)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     results["complete"] = True
     _save(args.output, results)
