@@ -63,7 +63,7 @@ def claim(
     notes = outbox.notifications_by_id(conn, [r.notification_id for r in taken])
     history = outbox.histories(conn, list(notes))
     snaps = load_snapshots(conn, [n.customer_id for n in notes.values()], now)
-    writes = _Writes({n.id: list(n.decisions) for n in notes.values()}, serialized=serialized(conn))
+    writes = _Writes(serialized=serialized(conn))
     out: list[Claimed] = []
     # one global lock order for cap counters (customer, then key): no deadlock between batches
     for row in sorted(taken, key=lambda r: (notes[r.notification_id].customer_id, r.id)):
@@ -82,21 +82,19 @@ def claim(
 class _Writes:
     """What a claim batch writes besides its leases, flushed in a few statements at the end."""
 
-    decisions: dict[int, list[dict[str, Any]]]  # notification id -> its decision log
+    decisions: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     claimed: list[tuple[int, Channel, Sequence[str]]] = field(default_factory=list)
     events: list[audit.Event] = field(default_factory=list)
-    changed: set[int] = field(default_factory=set)
     serialized: bool = False  # the claim holds the database write lock (SQLite)
     reserved: list[CapCheck] = field(default_factory=list)  # checked reservations to count
 
     def decided(self, note_id: int, record: dict[str, Any]) -> None:
-        self.decisions[note_id].append(record)
-        self.changed.add(note_id)
+        self.decisions.append((note_id, record))
 
     def flush(self, conn: Connection, now: datetime) -> None:
         ensure_counters(conn, self.reserved)
         add_many(conn, [c.key for c in self.reserved])
-        outbox.log_decisions(conn, {n: self.decisions[n] for n in sorted(self.changed)})
+        outbox.append_decisions(conn, self.decisions)
         outbox.set_claimed_many(conn, self.claimed)
         audit.append(conn, self.events, now)
 

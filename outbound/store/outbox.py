@@ -8,13 +8,14 @@ reservations) is decided by ``outbound.services.claims``; this module only reads
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, text, update
 
 from outbound.domain.values import (
     Channel,
@@ -177,8 +178,14 @@ def lease(
     return list(conn.execute(stmt).all())
 
 
+_FOR_CLAIM = select(*(c for c in notifications.c if c.name != "decisions")).where(
+    notifications.c.id.in_(bindparam("b_ids", expanding=True))
+)
+
+
 def notifications_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
-    rows = conn.execute(select(notifications).where(notifications.c.id.in_(sorted(set(ids)))))
+    """The notifications of a claim batch, without their decision logs."""
+    rows = conn.execute(_FOR_CLAIM, {"b_ids": sorted(set(ids))})
     return {r.id: r for r in rows}
 
 
@@ -240,11 +247,6 @@ _SET_CLAIMED = (
     .where(deliveries.c.id == bindparam("b_id"))
     .values(channel=bindparam("b_channel"), caps_reserved=bindparam("b_caps"))
 )
-_SET_DECISIONS = (
-    update(notifications)
-    .where(notifications.c.id == bindparam("b_id"))
-    .values(decisions=bindparam("b_decisions"))
-)
 _SET_STATUS = (
     update(notifications)
     .where(notifications.c.id == bindparam("b_id"))
@@ -263,16 +265,35 @@ def set_claimed_many(conn: Connection, rows: Sequence[tuple[int, Channel, Sequen
         conn.execute(_SET_CLAIMED, params)
 
 
+DECISIONS_KEPT = 50
+
+# Appended in SQL, so a claim never reads (or rewrites) the log it adds to.
+_APPEND_DECISION = {
+    "sqlite": text(
+        "UPDATE notifications SET decisions = json_insert("
+        f"CASE WHEN json_array_length(decisions) >= {DECISIONS_KEPT} "
+        "THEN json_remove(decisions, '$[0]') ELSE decisions END, '$[#]', json(:b_record)) "
+        "WHERE id = :b_id"
+    ),
+    "postgresql": text(
+        "UPDATE notifications SET decisions = (("
+        f"CASE WHEN json_array_length(decisions) >= {DECISIONS_KEPT} "
+        "THEN decisions::jsonb - 0 ELSE decisions::jsonb END"
+        ") || jsonb_build_array(CAST(:b_record AS jsonb)))::json WHERE id = :b_id"
+    ),
+}
+
+
 def log_decision(conn: Connection, note: Any, record: dict[str, Any]) -> None:
     """Append a decision to the notification's log (the last 50 are kept)."""
-    log_decisions(conn, {note.id: [*note.decisions, record]})
+    append_decisions(conn, [(note.id, record)])
 
 
-def log_decisions(conn: Connection, logs: dict[int, list[dict[str, Any]]]) -> None:
-    """Write each notification's decision log (the last 50 entries are kept)."""
-    if logs:
-        params = [{"b_id": nid, "b_decisions": log[-50:]} for nid, log in logs.items()]
-        conn.execute(_SET_DECISIONS, params)
+def append_decisions(conn: Connection, records: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """Append each (notification id, decision record), in order; the last 50 are kept."""
+    if records:
+        params = [{"b_id": nid, "b_record": json.dumps(r, default=str)} for nid, r in records]
+        conn.execute(_APPEND_DECISION[conn.dialect.name], params)
 
 
 def finish(
