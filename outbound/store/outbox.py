@@ -145,6 +145,13 @@ def insert_delivery(conn: Connection, row: dict[str, Any]) -> int:
 # --- leases -------------------------------------------------------------------------------
 
 
+#: what a claim needs of a leased row
+_LEASED = tuple(
+    deliveries.c[name]
+    for name in ("id", "notification_id", "channel", "rung", "attempts", "caps_reserved")
+)
+
+
 def lease(
     conn: Connection,
     *,
@@ -173,7 +180,7 @@ def lease(
             attempts=deliveries.c.attempts + 1,
             updated_at=now,
         )
-        .returning(*deliveries.c)
+        .returning(*_LEASED)
     )
     return list(conn.execute(stmt).all())
 
@@ -190,10 +197,10 @@ def notifications_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
 
 
 def histories(conn: Connection, notification_ids: Sequence[int]) -> dict[int, list[Any]]:
-    """Every delivery of these notifications, oldest first."""
+    """(channel, outcome) of every delivery of these notifications, oldest first."""
     out: dict[int, list[Any]] = defaultdict(list)
     query = (
-        select(deliveries)
+        select(deliveries.c.notification_id, deliveries.c.channel, deliveries.c.outcome)
         .where(deliveries.c.notification_id.in_(sorted(set(notification_ids))))
         .order_by(deliveries.c.id)
     )
