@@ -119,38 +119,6 @@ class Recorder:
         self._done, self._reached, self._events = [], [], []
 
 
-def record_result(
-    conn: Connection,
-    claimed: Claimed,
-    result: SendResult,
-    *,
-    now: datetime,
-    ladder: Ladder,
-    actor: str = "dispatcher",
-) -> int | None:
-    """One outcome (see ``Recorder.result``)."""
-    recorder = Recorder(conn, now, ladder, actor)
-    next_id = recorder.result(claimed, result)
-    recorder.flush()
-    return next_id
-
-
-def record_error(
-    conn: Connection,
-    claimed: Claimed,
-    error: ChannelError,
-    *,
-    now: datetime,
-    ladder: Ladder,
-    actor: str = "dispatcher",
-) -> int | None:
-    """One provider error (see ``Recorder.error``)."""
-    recorder = Recorder(conn, now, ladder, actor)
-    next_id = recorder.error(claimed, error)
-    recorder.flush()
-    return next_id
-
-
 def plan_next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: Ladder) -> int:
     """Queue the ladder's next rung after ``claimed`` (also used to escalate unopened pushes);
     its channel is decided when it is claimed."""
@@ -163,22 +131,6 @@ def plan_next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: La
 
 
 # --- sent, awaiting a receipt ---------------------------------------------------------------
-
-
-def record_sent(
-    conn: Connection,
-    claimed: Claimed,
-    accepted: Accepted,
-    *,
-    now: datetime,
-    ladder: Ladder,
-    actor: str = "dispatcher",
-) -> int | None:
-    """One accepted message (see ``Recorder.sent``)."""
-    recorder = Recorder(conn, now, ladder, actor)
-    settled = recorder.sent(claimed, accepted)
-    recorder.flush()
-    return settled
 
 
 def record_receipt(
