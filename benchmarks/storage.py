@@ -6,7 +6,7 @@ Storage: a renewal campaign fanned out over N customers on a fresh SQLite file (
 ``benchmarks/fanout.py``, but on a fixed clock so runs compare), then ``VACUUM``; reported as
 the file size / notifications, and — from SQLite's ``dbstat`` — the bytes of the rows a
 notification causes (``notifications``, ``deliveries``, ``audit_events`` and their indexes)
-per notification, with the mean stored ``decisions`` and audit ``data`` JSON.
+per notification, per table and index, and the stored length of each of their columns.
 
 Policy cost: ``decide`` over the snapshots of the first ``--decisions`` customers, and
 ``decide`` plus the stored record (``decision_record`` + ``decision_summary`` + JSON encoding,
@@ -24,8 +24,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import text
 
 from benchmarks.common import (
     RESULTS_DIR,
@@ -50,17 +48,31 @@ NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 CAUSED = ("notifications", "deliveries", "audit_events")
 
 
-def _table_bytes(path: Path) -> dict[str, int]:
-    """Bytes per table, its indexes included (dbstat page sizes, after VACUUM)."""
+def _object_bytes(path: Path) -> list[tuple[str, str, int]]:
+    """(table, table or index, bytes) from dbstat page sizes (after VACUUM)."""
     con = sqlite3.connect(path)
     try:
         rows = con.execute(
-            "SELECT s.tbl_name, sum(d.pgsize) FROM dbstat d "
-            "JOIN sqlite_schema s ON s.name = d.name GROUP BY s.tbl_name"
+            "SELECT s.tbl_name, s.name, sum(d.pgsize) FROM dbstat d "
+            "JOIN sqlite_schema s ON s.name = d.name GROUP BY s.name"
         ).fetchall()
     finally:
         con.close()
-    return {str(name): int(size) for name, size in rows}
+    return [(str(t), str(n), int(size)) for t, n, size in rows]
+
+
+def _column_bytes(path: Path, created: int) -> dict[str, float]:
+    """Mean stored length of every column of the rows a notification causes, per notification."""
+    con = sqlite3.connect(path)
+    out = {}
+    try:
+        for table in CAUSED:
+            for col in [r[1] for r in con.execute(f"PRAGMA table_info({table})")]:
+                (total,) = con.execute(f"SELECT sum(length({col})) FROM {table}").fetchone()
+                out[f"{table}.{col}"] = round((total or 0) / created, 1)
+    finally:
+        con.close()
+    return out
 
 
 def _vacuum(path: Path) -> None:
@@ -81,28 +93,21 @@ def storage(workdir: Path, count: int) -> dict[str, Any]:
     report = campaigns.run(
         engine, cid, fire_time=NOW, rules=app.rules, now=NOW, expiry=app.expiry, actor="bench"
     )
-    with engine.connect() as conn:
-        decisions, data = conn.execute(
-            text(
-                "SELECT (SELECT avg(length(decisions)) FROM notifications),"
-                " (SELECT avg(length(data)) FROM audit_events"
-                "  WHERE action = 'notification.created')"
-            )
-        ).one()
     checkpoint(engine)
     _vacuum(path)
-    tables = _table_bytes(path)
-    caused = sum(tables.get(t, 0) for t in CAUSED)
     created = report.created
+    objects = [(t, n, size) for t, n, size in _object_bytes(path) if t in CAUSED]
     return {
         "customers": count,
         "notifications": created,
         "file_bytes": path.stat().st_size,
         "file_bytes_per_notification": round(path.stat().st_size / created),
-        "caused_bytes_per_notification": round(caused / created),
-        "per_table_bytes_per_notification": {t: round(tables.get(t, 0) / created) for t in CAUSED},
-        "mean_decisions_json": round(decisions),
-        "mean_audit_data": round(data),
+        "caused_bytes_per_notification": round(sum(o[2] for o in objects) / created),
+        "per_table_bytes_per_notification": {
+            t: round(sum(o[2] for o in objects if o[0] == t) / created) for t in CAUSED
+        },
+        "per_object_bytes_per_notification": {n: round(size / created) for _, n, size in objects},
+        "column_bytes_per_notification": _column_bytes(path, created),
         "_engine_path": str(path),
     }
 
