@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -70,6 +69,7 @@ def audit_list(
     Example:
       outbound audit list --action consent.revoke --limit 10
     """
+    from outbound.services.reports import event_data
     from outbound.store.tables import audit_events as ev
 
     query = select(ev).order_by(ev.c.seq.desc()).limit(limit)
@@ -86,7 +86,7 @@ def audit_list(
             "actor": r.actor,
             "action": r.action,
             "subject": r.subject,
-            "data": json.loads(r.data),
+            "data": event_data(r.data),
             "hash": r.hash,
         }
         for r in rows

@@ -89,13 +89,13 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
             rules=app.rules,
             expiry=app.expiry,
         )
-    from outbound.domain.values import decision_to_json
+    from outbound.domain.records import decision_words
 
     out = {
         "notification_id": result.notification_id,
         "created": result.created,
         "dedupe_key": result.dedupe_key,
-        "decision": decision_to_json(result.decision) if result.decision else None,
+        "decision": decision_words(result.decision) if result.decision else None,
     }
     if as_json:
         emit_json(out)

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from outbound import bootstrap
 from outbound.demo.peers import Providers, open_providers, scripted_outcome
+from outbound.domain.records import readable
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.customers import validate_record
 from outbound.services import notify
@@ -339,7 +340,7 @@ def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
         if r.status == "queued" and r.due_at > now:
             deferred.setdefault(r.channel or "next rung (retry)", []).append(r.due_at)
     suppressed = Counter(
-        n.decisions[-1].get("reason", "?")
+        readable(n.decisions[-1]).get("reason", "?")
         for n in notes
         if n.status in ("suppressed", "exhausted", "expired")
     )

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from outbound.domain.trace import Facts, Note
+
 
 class Kind(StrEnum):
     SHIPPING = "shipping"
@@ -130,25 +132,26 @@ def require_aware(value: datetime, name: str) -> datetime:
 
 @dataclass(frozen=True)
 class TraceStep:
-    """One rule evaluated by the policy engine, in order."""
+    """One rule evaluated by the policy engine, in order: its finding as a code and values.
 
-    rule: str
+    ``detail`` is the finding in words, rendered when read (``outbound.domain.trace``).
+    """
+
     channel: Channel | None
-    ok: bool
-    detail: str
+    note: Note
+    facts: Facts | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "channel": self.channel.value if self.channel else None,
-            "ok": self.ok,
-            "detail": self.detail,
-        }
+    @property
+    def rule(self) -> str:
+        return self.note.rule
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TraceStep:
-        ch = data.get("channel")
-        return cls(data["rule"], Channel(ch) if ch else None, bool(data["ok"]), data["detail"])
+    @property
+    def ok(self) -> bool:
+        return self.note.ok
+
+    @property
+    def detail(self) -> str:
+        return self.note.text(self.channel.value if self.channel else "", self.facts)
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,10 @@ class CapCheck:
     window_keys: tuple[str, ...]
 
 
+def _facts(trace: tuple[TraceStep, ...]) -> Facts | None:
+    return trace[0].facts if trace else None
+
+
 @dataclass(frozen=True)
 class Send:
     channel: Channel
@@ -175,16 +182,28 @@ class Send:
     def __post_init__(self) -> None:
         require_aware(self.at, "Send.at")
 
+    @property
+    def facts(self) -> Facts | None:
+        return _facts(self.trace)
+
 
 @dataclass(frozen=True)
 class Defer:
     until: datetime
     channel: Channel | None
-    reason: str
+    why: Note  # rendered as ``reason``
     trace: tuple[TraceStep, ...] = ()
 
     def __post_init__(self) -> None:
         require_aware(self.until, "Defer.until")
+
+    @property
+    def facts(self) -> Facts | None:
+        return _facts(self.trace)
+
+    @property
+    def reason(self) -> str:
+        return self.why.text(self.channel.value if self.channel else "", self.facts)
 
 
 class SuppressCode(StrEnum):
@@ -203,32 +222,19 @@ class SuppressCode(StrEnum):
 @dataclass(frozen=True)
 class Suppress:
     code: SuppressCode
-    reason: str
+    why: Note  # rendered as ``reason``
     trace: tuple[TraceStep, ...] = ()
+
+    @property
+    def facts(self) -> Facts | None:
+        return _facts(self.trace)
+
+    @property
+    def reason(self) -> str:
+        return self.why.text("", self.facts)
 
 
 Decision = Send | Defer | Suppress
-
-
-def decision_to_json(decision: Decision) -> dict[str, Any]:
-    base: dict[str, Any] = {"trace": [s.to_json() for s in decision.trace]}
-    if isinstance(decision, Send):
-        base.update(
-            type="send",
-            channel=decision.channel.value,
-            at=decision.at.isoformat(),
-            caps=[c.key for c in decision.caps],
-        )
-    elif isinstance(decision, Defer):
-        base.update(
-            type="defer",
-            until=decision.until.isoformat(),
-            channel=decision.channel.value if decision.channel else None,
-            reason=decision.reason,
-        )
-    else:
-        base.update(type="suppress", code=decision.code.value, reason=decision.reason)
-    return base
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from outbound.domain.trace import Note, stamp
 from outbound.domain.values import CapCheck, Channel, Purpose
 from outbound.policy.model import CapRule
 from outbound.policy.quiet_hours import first_instant_at
@@ -120,17 +121,16 @@ def _utc_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def describe(status: CapStatus) -> str:
-    """'daily_sms (operator): 2 of 3 used in calendar day 2026-11-26'."""
+def finding(status: CapStatus) -> Note:
+    """``cap:ok`` / ``cap:reached`` with (name, legal, used, limit, window[, frees at]).
+
+    Read as 'daily_sms (operator): 2 of 3 used in calendar day'; a rolling window is given as
+    its number of days.
+    """
     rule = status.rule
-    origin = "legal" if rule.legal else "operator"
-    span = {
-        "day": "calendar day",
-        "week": "ISO week",
-        "rolling": f"rolling {rule.days} days",
-    }[rule.window]
-    text = f"{rule.name} ({origin}): {status.used} of {rule.limit} used in {span}"
-    if status.exceeded:
-        frees = status.frees_at.isoformat() if status.frees_at else "never"
-        text += f"; cap reached, frees at {frees}"
-    return text
+    window = rule.days if rule.window == "rolling" else rule.window
+    values = (rule.name, rule.legal, status.used, rule.limit, window)
+    if not status.exceeded:
+        return Note("cap:ok", values)
+    frees = stamp(status.frees_at) if status.frees_at else None
+    return Note("cap:reached", (*values, frees))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from outbound.domain.trace import Note
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.model import ConsentRecord, Jurisdiction
 
@@ -32,27 +33,28 @@ def consent_ok(
     jurisdiction: Jurisdiction,
 ) -> tuple[bool, str]:
     """Whether we may contact on ``channel`` for ``purpose``, and why in plain words."""
+    note = consent_note(channel, purpose, consents, jurisdiction)
+    return note.ok, note.text(channel.value, None)
+
+
+def consent_note(
+    channel: Channel,
+    purpose: Purpose,
+    consents: Iterable[ConsentRecord],
+    jurisdiction: Jurisdiction,
+) -> Note:
+    """The consent finding for (channel, purpose) as a code and values (``consent:…``)."""
     record = latest_record(channel, purpose, consents)
     if record is None:
-        return _default(channel, purpose, jurisdiction)
+        if jurisdiction.consent_default.get(purpose, "explicit") == "implied":
+            return Note("consent:implied", (purpose.value, jurisdiction.code))
+        return Note("consent:missing", (purpose.value,))  # unknown purpose = explicit
     if record.action is ConsentAction.REVOKE:
-        return False, f"revoked on {_when_how(record)}"
+        return Note("consent:revoked", _when_how(record))
     if _needs_written(channel, purpose, jurisdiction) and not record.written:
-        return False, (
-            f"voice marketing needs written consent naming the number; "
-            f"the grant of {_when_how(record)} is not written"
-        )
-    kind = "written " if record.written else ""
-    return True, f"{kind}{channel.value} consent for {purpose.value} granted on {_when_how(record)}"
-
-
-def _default(channel: Channel, purpose: Purpose, jurisdiction: Jurisdiction) -> tuple[bool, str]:
-    """No record: the jurisdiction's default for the purpose (unknown purpose = explicit)."""
-    if jurisdiction.consent_default.get(purpose, "explicit") == "implied":
-        return True, (
-            f"no consent record; {purpose.value} contact is implied in {jurisdiction.code}"
-        )
-    return False, (f"no explicit {channel.value} consent for {purpose.value} (needs an opt-in)")
+        return Note("consent:unwritten", _when_how(record))
+    code = "consent:granted_written" if record.written else "consent:granted"
+    return Note(code, (purpose.value, *_when_how(record)))
 
 
 def _needs_written(channel: Channel, purpose: Purpose, jurisdiction: Jurisdiction) -> bool:
@@ -63,6 +65,7 @@ def _needs_written(channel: Channel, purpose: Purpose, jurisdiction: Jurisdictio
     )
 
 
-def _when_how(record: ConsentRecord) -> str:
+def _when_how(record: ConsentRecord) -> tuple[str, ...]:
+    """The record's day, and its source when it has one."""
     when = record.at.date().isoformat()
-    return f"{when} via {record.source}" if record.source else when
+    return (when, record.source) if record.source else (when,)

@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
+from outbound.domain.trace import NO_COMMON_WINDOW
 from outbound.policy.model import Window
 
 #: How far ahead ``next_open`` looks for a common opening before giving up.
 HORIZON = timedelta(days=8)
 UNKNOWN_ZONE = "Etc/Unknown"
-NO_COMMON_WINDOW = "no common contact window across candidate time zones"
 
 
 class NoCommonWindowError(ValueError):
@@ -178,18 +178,7 @@ def _transition(low: datetime, high: datetime, naive: datetime, zone: ZoneInfo) 
     return datetime.fromtimestamp(hi, UTC)
 
 
-def describe_local(instant: datetime, zones: tuple[ZoneInfo, ...], most: int = 3) -> str:
-    """'22:30 EST in America/New_York, …' for a trace detail (at most ``most`` zones named)."""
-    parts = [f"{_clock(instant, z)} in {z.key}" for z in zones[:most]]
-    if len(zones) > most:
-        parts.append(f"and {len(zones) - most} more zones")
-    return ", ".join(parts)
-
-
-def _clock(instant: datetime, zone: ZoneInfo) -> str:
-    local = instant.astimezone(zone)
-    return f"{local:%a %H:%M} {local.tzname()}"
-
-
-def describe_window(window: Window) -> str:
-    return f"{window.start:%H:%M}–{window.end:%H:%M}"
+@functools.cache
+def window_span(window: Window) -> str:
+    """'08:00-21:00': a window as a trace value (read as '08:00–21:00')."""
+    return f"{window.start:%H:%M}-{window.end:%H:%M}"

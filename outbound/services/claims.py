@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from outbound.domain.trace import Note
 from outbound.domain.values import (
     CapCheck,
     Channel,
@@ -144,7 +145,7 @@ def _recheck(
         return _reserve_and_claim(conn, row, note, decision, ladder, now, writes)
     release(conn, row.caps_reserved or [])
     if isinstance(decision, Send):  # hand over to a worker of that channel (e.g. a dialer)
-        decision = Defer(now, decision.channel, "handed to a worker of this channel")
+        decision = Defer(now, decision.channel, Note("wait:handover"))
     if isinstance(decision, Defer):
         channel = decision.channel.value if decision.channel else row.channel
         outbox.requeue(

@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from outbound.domain.values import Decision, NotificationStatus, Send, Suppress, decision_to_json
+from outbound.domain import records
+from outbound.domain.trace import stamp
+from outbound.domain.values import Decision, NotificationStatus, Send, Suppress
 from outbound.policy import decide
 from outbound.policy.ladder import suppressed_status
 from outbound.policy.model import NotificationView, Rules
@@ -23,16 +25,14 @@ from outbound.store.outbox import Enqueued, NewNotification
 
 
 def decision_record(decision: Decision, now: datetime, rung: int) -> dict[str, Any]:
-    return {"at": now.isoformat(), "rung": rung, **decision_to_json(decision)}
+    """The decision as stored in ``notifications.decisions``: codes and values, no sentences
+    (``outbound.domain.records`` has the keys; ``records.readable`` gives the words)."""
+    return {"at": stamp(now), "r": rung, **records.decision_to_json(decision, now)}
 
 
 def decision_summary(record: dict[str, Any]) -> dict[str, Any]:
     """What the audit row keeps of a decision record: its verdict and every rule that said no."""
-    failed = [s for s in record["trace"] if not s["ok"]]
-    return {
-        **{k: v for k, v in record.items() if k not in ("at", "rung")},
-        "trace": failed or "all rules passed",
-    }
+    return records.decision_summary(record)
 
 
 def status_after(decision: Decision, rung: int) -> NotificationStatus:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, func, select
 
 from outbound.domain.errors import NotFoundError
 from outbound.domain.masking import mask_phone
+from outbound.domain.records import readable, readable_summary
 from outbound.services import campaigns
 from outbound.store.tables import (
     audit_events,
@@ -149,10 +150,24 @@ def _events(
             "action": r.action,
             "subject": r.subject,
             "actor": r.actor,
-            "data": json.loads(r.data),
+            "data": event_data(r.data),
         }
         for r in rows
     ]
+
+
+def event_data(stored: str) -> Any:
+    """An audit event's data as readers always saw it: a decision summary in words.
+
+    Keys in the canonical (sorted) order the event was stored in, as before summaries were
+    stored as codes.
+    """
+    data = json.loads(stored)
+    if isinstance(data, dict) and isinstance(data.get("decision"), dict):
+        data["decision"] = json.loads(
+            json.dumps(readable_summary(data["decision"]), sort_keys=True, ensure_ascii=False)
+        )
+    return data
 
 
 def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
@@ -175,7 +190,7 @@ def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
         "dedupe_key": note.dedupe_key,
         "created_at": note.created_at,
         "expires_at": note.expires_at,
-        "decisions": note.decisions,
+        "decisions": [readable(d) for d in note.decisions],
         "deliveries": [
             {
                 "id": d.id,
