@@ -223,6 +223,7 @@ def run_once(
     engine = make_engine(url)
     has_statements = pg_probe.reset_statements(admin)
     procs: list[subprocess.Popen[bytes]] = []
+    sampler = pg_probe.Sampler(admin, database, [], hz)
     try:
         with engine.connect() as gate:
             gate.execute(text("LOCK TABLE deliveries IN EXCLUSIVE MODE"))
@@ -232,7 +233,7 @@ def run_once(
             spies = [pg_profile.start(p.pid, raw) for p, raw in pairs] if profile else []
             _wait_for_lock_waiters(admin, database, procs, logs)
             pg_probe.reset_statements(admin)  # boot-time statements are not the run's
-            sampler = pg_probe.Sampler(admin, database, [p.pid for p in procs], hz)
+            sampler.pids = [p.pid for p in procs]
             sampler.start()
             cpu, load = pg_probe.MachineCpu(), round(os.getloadavg()[0], 2)
             t0, t0_wall = time.perf_counter(), datetime.now(UTC)
@@ -268,6 +269,7 @@ def run_once(
             result.profile = [pg_profile.stages(raw) for raw in raws]
         return result
     finally:
+        sampler.stop()
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()

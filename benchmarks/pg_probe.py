@@ -100,9 +100,12 @@ class Sampler:
         self._thread.start()
 
     def stop(self) -> None:
+        """Idempotent; the last CPU reading is taken at the first call."""
+        if self._thread is None:
+            return
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
+        self._thread = None
         self._read_cpu()
 
     def _loop(self) -> None:
