@@ -1,6 +1,6 @@
 """PostgreSQL dispatch: the same backlog drained by one, then two real worker processes.
 
-``python -m benchmarks.pg_dispatch [--deliveries 10000] [--workers 1,2] [--profile]``
+``python -m benchmarks.pg_dispatch [--deliveries 10000] [--workers 1,2] [--repeat 3] [--profile]``
 
 A throwaway cluster (``outbound.testing.postgres``, the tests' settings: ``fsync=off``, loopback,
 with ``pg_stat_statements`` preloaded when the server has it) gets a template database: migrated
@@ -9,8 +9,11 @@ deliveries are due now (``benchmarks.dispatch.fill``). Each run copies the templ
 (``CREATE DATABASE … TEMPLATE``) and starts ``outbound serve --role worker --until-idle
 --threads 1`` processes with ``OUTBOUND_DATABASE_URL`` and the log sink on every channel. The
 workers boot, then block on a ``LOCK TABLE deliveries`` the benchmark holds until every one of
-them waits for it, so start-up is not timed; the clock runs from that release until the last
-worker has exited. Each run is checked: every delivery sent exactly once (``log_sends`` rows =
+them waits for it, so start-up is not timed. deliveries/s = sends / the drain time, from that
+release to the last recorded outcome (the greatest ``deliveries.updated_at``); the time until
+the last process has exited is reported beside it (it adds ``--until-idle``'s idle checks, up to
+a poll interval or two, and the interpreter's exit). With ``--repeat`` the order of the worker
+counts alternates between rounds, and each round's two/one ratio is reported. Each run is checked: every delivery sent exactly once (``log_sends`` rows =
 deliveries, one per idempotency key, one claim and one outcome event per delivery, the audit
 chain intact). The cluster is stopped and removed at the end, also on error.
 
@@ -66,6 +69,7 @@ class PgRun:
     machine_busy_percent: float = 0.0  # all CPUs, everyone's work, during the run
     batch_ms: float = 0.0  # mean wall time of one batch in one worker
     cpu_ms_per_delivery: float = 0.0  # workers + their PostgreSQL backends
+    cores_used: float = 0.0  # their CPU seconds / drain seconds
     statements_per_delivery: float = 0.0
     db_ms_per_delivery: float = 0.0  # execution time inside PostgreSQL
     audit_wait_ms_per_batch: float = 0.0  # SELECT … FOR UPDATE of audit_head, both appends
@@ -83,6 +87,7 @@ class PgRun:
         self.batch_ms = round(1000 * self.drain_seconds * self.workers / batches, 1)
         cpu = sum(self.probe["worker_cpu_seconds"]) + self.probe["backend_cpu_seconds"]
         self.cpu_ms_per_delivery = round(1000 * cpu / n, 3)
+        self.cores_used = round(cpu / max(self.drain_seconds, 0.001), 2)
         self.statements_per_delivery = round(totals.get("calls", 0) / n, 2)
         self.db_ms_per_delivery = round(totals.get("total_ms", 0.0) / n, 3)
         head = next((s for s in self.statements if s["statement"] == "audit head lock"), None)

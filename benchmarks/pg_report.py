@@ -11,14 +11,14 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"PostgreSQL {result['server']} dispatch to the log sink, "
         f"{result['runs'][0]['deliveries']:,} due (throwaway cluster, fsync=off)",
-        "  round  workers  load  drain s  deliveries/s  exit s  batch ms  CPU ms/deliv."
+        "  round  workers  load  drain s  deliveries/s  exit s  batch ms  CPU ms/deliv.  cores"
         "  stmts/deliv.  audit wait ms/batch  machine busy  exactly once",
     ]
     for r in result["runs"]:
         lines.append(
             f"  {r['round']:>5}  {r['workers']:>7}  {r['loadavg']:>4.1f}  {r['drain_seconds']:>7.1f}"
             f"  {r['deliveries_per_second']:>12,.0f}  {r['exit_seconds']:>6.1f}"
-            f"  {r['batch_ms']:>8.0f}  {r['cpu_ms_per_delivery']:>13.2f}"
+            f"  {r['batch_ms']:>8.0f}  {r['cpu_ms_per_delivery']:>13.2f}  {r['cores_used']:>5.2f}"
             f"  {r['statements_per_delivery']:>12.2f}  {r['audit_wait_ms_per_batch']:>19.2f}"
             f"  {r['machine_busy_percent']:>11.0f}%  "
             + ("yes" if r["exactly_once"] else "NO: " + "; ".join(r["problems"]))
