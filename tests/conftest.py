@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
@@ -39,10 +39,11 @@ def require_tool(name: str, hint: str = "run scripts/install-system-deps.sh") ->
     return path
 
 
-def pg_cluster() -> PgCluster:
-    """Start a new cluster; in CI a missing PostgreSQL fails the test instead of skipping it."""
+def pg_cluster(settings: Mapping[str, str] | None = None) -> PgCluster:
+    """Start a new cluster (``settings``: extra server settings); in CI a missing PostgreSQL
+    fails the test instead of skipping it."""
     try:
-        return start_cluster()
+        return start_cluster(settings)
     except LookupError as exc:
         unavailable(str(exc))
 
