@@ -139,10 +139,14 @@ def settings_for(path: Path) -> Settings:
 
     Read once per process, so every phase of a run uses the same configuration.
     """
+    return settings_for_url(f"sqlite:///{path}")
+
+
+def settings_for_url(url: str) -> Settings:
+    """``settings_for`` with any database URL (e.g. PostgreSQL)."""
     if not _BASE_SETTINGS:
         _BASE_SETTINGS.append(load_settings(CONFIG_DIR, environ={}))
-    base = _BASE_SETTINGS[0]
-    return base.override({"database": {"url": f"sqlite:///{path}"}})
+    return _BASE_SETTINGS[0].override({"database": {"url": url}})
 
 
 def build_app(path: Path, engine: Engine, clock: Clock = system_clock) -> bootstrap.App:

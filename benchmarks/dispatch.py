@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from benchmarks.common import (
     Place,
@@ -37,6 +37,7 @@ from benchmarks.common import (
     seed_customers,
 )
 from benchmarks.fanout import CAMPAIGN
+from outbound import bootstrap
 from outbound.services import campaigns
 from outbound.services.dispatch import Dispatcher
 from outbound.store.db import make_engine
@@ -71,6 +72,21 @@ def prepare(
     engine = fresh_engine(path)
     app = build_app(path, engine)
     say(f"dispatch: preparing {count:,} due deliveries in {path} …")
+    fill(engine, app, count, now, places, say)
+    checkpoint(engine)
+    return path
+
+
+def fill(
+    engine: Engine,
+    app: bootstrap.App,
+    count: int,
+    now: datetime,
+    places: list[Place],
+    say: Callable[[str], None],
+) -> int:
+    """``count`` customers and a renewal campaign fanned out to them, all due at ``now``, in a
+    migrated database on any engine; returns how many deliveries are due."""
     seed_customers(engine, count, now, places)
     with engine.begin() as conn:
         cid = campaigns.create(conn, CAMPAIGN, now=now, actor="bench")
@@ -87,8 +103,7 @@ def prepare(
         )
     if due != report.created:
         say(f"dispatch: warning: {report.created - due:,} of {report.created:,} are not due now")
-    checkpoint(engine)
-    return path
+    return due
 
 
 def _work(dispatcher: Dispatcher, stop: threading.Event, profile: cProfile.Profile | None) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 
 import sqlalchemy
 
-from benchmarks import apscheduler_peer, dispatch, fanout
-from benchmarks.common import RESULTS_DIR, open_places
+from benchmarks import apscheduler_peer, dispatch, fanout, pg_dispatch, pg_report
+from benchmarks.common import RESULTS_DIR, Place, open_places
 
 FANOUT_TARGET = 0.5  # raw / fan-out, from the issue
 PEER_TARGET = 3.0  # outbound dispatch / the APScheduler peer, from the throughput issue
@@ -31,7 +31,8 @@ PEER_TARGET = 3.0  # outbound dispatch / the APScheduler peer, from the throughp
 def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
-        description="outbound benchmarks: campaign fan-out and dispatch throughput on SQLite.",
+        description="outbound benchmarks: campaign fan-out and dispatch throughput on SQLite, "
+        "dispatch on PostgreSQL with one and two worker processes.",
     )
     parser.add_argument(
         "--customers", type=int, default=1_000_000, help="fan-out size (default 1,000,000)"
@@ -45,7 +46,15 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated dispatch thread counts to measure (default 1,2)",
     )
     parser.add_argument(
-        "--only", choices=("fanout", "dispatch"), help="run only one of the two benchmarks"
+        "--only",
+        choices=("fanout", "dispatch", "pg"),
+        help="run only one benchmark (pg: dispatch on PostgreSQL, 1 vs 2 worker processes)",
+    )
+    parser.add_argument(
+        "--pg-deliveries",
+        type=int,
+        default=10_000,
+        help="PostgreSQL dispatch backlog (default 10,000; see benchmarks.pg_dispatch)",
     )
     parser.add_argument(
         "--workdir",
@@ -162,7 +171,24 @@ def _report(results: dict[str, Any]) -> str:
                 f" sends/s",
                 f"  outbound (best) / peer = {ratio:.2f} (target ≥ {PEER_TARGET:g}: {verdict})",
             ]
+    pg = results.get("pg_dispatch")
+    if pg and "runs" in pg:
+        lines += ["", "3. " + pg_report.report(pg).split("\n\n", 1)[0]]
+    elif pg:
+        lines += ["", f"3. PostgreSQL dispatch: {pg['skipped']}"]
     return "\n".join(lines)
+
+
+def _pg(args: argparse.Namespace, now: datetime, places: list[Place]) -> dict[str, Any]:
+    """One then two worker processes on a throwaway PostgreSQL cluster (skipped without one)."""
+    _say(f"pg-dispatch: {args.pg_deliveries:,} deliveries, 1 and 2 worker processes …")
+    try:
+        return pg_dispatch.run(
+            args.pg_deliveries, [1, 2], now, places, profile=args.profile, say=_say
+        )
+    except LookupError as exc:  # PostgreSQL is not installed here
+        _say(f"pg-dispatch: skipped: {exc}")
+        return {"skipped": str(exc)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                 peer_dir.mkdir(exist_ok=True)
                 results["peer"] = apscheduler_peer.run(peer_dir, args.deliveries).as_dict()
                 _save(args.output, results)
+        if args.only in (None, "pg"):
+            results["pg_dispatch"] = _pg(args, now, places)
+            _save(args.output, results)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     results["complete"] = True
     _save(args.output, results)

@@ -18,7 +18,7 @@ from outbound import bootstrap
 from outbound.api.app import create_app
 from outbound.api.signing import new_secret, sign
 from outbound.store.sources import EVENT_TYPES, add_source
-from tests.conftest import _free_port
+from outbound.testing.postgres import free_port
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Server:
 
 
 def start_server(app: bootstrap.App, secret: str) -> Server:
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(app, source_cache_seconds=0),
         host="127.0.0.1",

@@ -45,7 +45,8 @@ from outbound.api.signing import new_secret, sign
 from outbound.config import load_settings
 from outbound.domain.values import Kind
 from outbound.store.sources import EVENT_TYPES, add_source
-from tests.conftest import CONFIG_DIR, _free_port
+from outbound.testing.postgres import free_port
+from tests.conftest import CONFIG_DIR
 from tests.integration.helpers import BERLIN, NY, add_customer, shipping, trigger
 
 MAX_EXAMPLES = 50  # per operation and generation mode; derandomized, so the same cases each run
@@ -73,7 +74,7 @@ class FuzzServer:
 
 def _start(app: bootstrap.App) -> tuple[uvicorn.Server, threading.Thread, str, dict[str, Any]]:
     api = create_app(app, source_cache_seconds=0)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )

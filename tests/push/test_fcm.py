@@ -20,7 +20,8 @@ from outbound.domain.errors import ConfigError, PermanentChannelError, Transient
 from outbound.domain.values import Channel, Kind
 from outbound.services.render import render_message
 from outbound.store.tables import deliveries, push_subscriptions
-from tests.conftest import FrozenClock, _free_port
+from outbound.testing.postgres import free_port
+from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger
 from tests.push.conftest import PROJECT
 from tests.push.peers import FcmService, fcm_error
@@ -173,7 +174,7 @@ def test_an_unreachable_token_endpoint_is_transient(
 ) -> None:
     path = _service_account(tmp_path, fcm_service)
     with httpx.Client() as client:
-        tokens = ServiceAccountTokens(path, client, token_uri=f"http://127.0.0.1:{_free_port()}/t")
+        tokens = ServiceAccountTokens(path, client, token_uri=f"http://127.0.0.1:{free_port()}/t")
         with pytest.raises(TransientChannelError, match="OAuth token request failed: ConnectError"):
             tokens.token()
 
