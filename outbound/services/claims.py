@@ -142,7 +142,7 @@ def _recheck(
     writes.events.append(audit.Event(request.actor, "delivery.decided", f"delivery#{row.id}", data))
     serves = request.serves
     if isinstance(decision, Send) and (serves is None or decision.channel in serves):
-        return _reserve_and_claim(conn, row, note, decision, ladder, now, writes)
+        return _reserve_and_claim(conn, row, note, decision, snap, ladder, now, writes)
     release(conn, row.caps_reserved or [])
     if isinstance(decision, Send):  # hand over to a worker of that channel (e.g. a dialer)
         decision = Defer(now, decision.channel, Note("wait:handover"))
@@ -172,6 +172,7 @@ def _reserve_and_claim(
     row: Any,
     note: Any,
     decision: Send,
+    snap: Snapshot,
     ladder: Ladder,
     now: datetime,
     writes: _Writes,
@@ -183,7 +184,7 @@ def _reserve_and_claim(
         keys, full = [c.key for c in wanted], None
         writes.reserved.extend(wanted)
     else:
-        keys, full = reserve(conn, wanted)
+        keys, full = reserve(conn, wanted, past=snap.counters)
     if full is not None:  # a concurrent worker took the last unit: decide again shortly
         outbox.requeue(
             conn, row.id, due=now + ladder.recheck_delay, attempts=row.attempts - 1, now=now

@@ -9,10 +9,21 @@ reservation changes; so no two processes can both take the last unit.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Table,
+    TextClause,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 
 from outbound.domain.values import CapCheck
@@ -25,7 +36,19 @@ def insert_ignore(
     """INSERT … ON CONFLICT DO NOTHING on both engines."""
     if not rows:
         return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_pg_insert_ignore(table, tuple(rows[0]), tuple(keys)), list(rows))
+        return
     conn.execute(insert_ignore_stmt(conn, table, keys), list(rows))
+
+
+@functools.cache
+def _pg_insert_ignore(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> TextClause:
+    """PostgreSQL's ``ON CONFLICT DO NOTHING`` as a typed text statement: SQLAlchemy cannot
+    cache the ``on_conflict_do_nothing()`` construct and would compile it on every call."""
+    names, binds = ", ".join(columns), ", ".join(f":{c}" for c in columns)
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({binds}) ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
 def insert_ignore_stmt(conn: Connection, table: Table, keys: list[str]) -> Insert:
@@ -92,11 +115,17 @@ def ensure_counters(conn: Connection, checks: Iterable[CapCheck]) -> None:
 
 
 def reserve(
-    conn: Connection, checks: Iterable[CapCheck], *, ensured: bool = False
+    conn: Connection,
+    checks: Iterable[CapCheck],
+    *,
+    ensured: bool = False,
+    past: Mapping[str, int] | None = None,
 ) -> tuple[list[str], CapCheck | None]:
     """Reserve every cap or none; returns (reserved keys, the cap that was full or None).
 
     ``ensured``: the counter rows exist already (``ensure_counters`` ran for the batch).
+    ``past``: counters read earlier in this transaction; a rolling window's past day buckets
+    are taken from them (no reservation adds to a past bucket, so they cannot have grown).
     """
     ordered = sorted(checks, key=lambda c: c.key)  # one lock order everywhere: no deadlocks
     if not ensured:
@@ -104,13 +133,21 @@ def reserve(
     taken: list[str] = []
     for check in ordered:
         older_keys = [k for k in check.window_keys if k != check.key]
-        older = int(conn.execute(_OLDER, {"b_keys": older_keys}).scalar_one()) if older_keys else 0
+        older = _older(conn, older_keys, past)
         result = conn.execute(_TAKE, {"b_key": check.key, "b_older": older, "b_limit": check.limit})
         if result.rowcount != 1:
             release(conn, taken)
             return [], check
         taken.append(check.key)
     return taken, None
+
+
+def _older(conn: Connection, keys: list[str], past: Mapping[str, int] | None) -> int:
+    if not keys:
+        return 0
+    if past is not None:
+        return sum(max(past.get(k, 0), 0) for k in keys)
+    return int(conn.execute(_OLDER, {"b_keys": keys}).scalar_one())
 
 
 def customer_of(key: str) -> int:
