@@ -35,7 +35,7 @@ from outbound.api.gate import (
     read_body,
 )
 from outbound.api.ingest import GroupCommit
-from outbound.api.intake import Accepted, event_job, receipt_job, serialize_writers
+from outbound.api.intake import Accepted, event_job, receipt_job
 from outbound.bootstrap.app import App
 from outbound.domain.errors import OutboundError, SchemaError
 from outbound.services.receipts import PushReceipt
@@ -62,8 +62,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> FastAPI:
     """The API of one process; its writer (``api.state.writer``) starts with the first write."""
-    postgres = app.engine.dialect.name == "postgresql"
-    writer = GroupCommit(app.engine, on_begin=serialize_writers if postgres else None)
+    writer = GroupCommit(app.engine)
 
     @asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:

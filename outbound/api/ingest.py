@@ -18,6 +18,7 @@ lone event is written at once (the writer never waits for company).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -37,6 +38,7 @@ MAX_GROUP = 128
 #: serialization failure, deadlock detected, lock not available.
 RETRY_STATES = frozenset({"40001", "40P01", "55P03"})
 MAX_TRIES = 3
+WRITER_THREAD = "ingest-writer"
 
 
 class _Alone:
@@ -62,8 +64,18 @@ class Job(Generic[T]):
     conflict: Callable[[Connection, IntegrityError], T] | None = None
     bulk: Bulk | None = None
     item: Any = None
-    future: Future[T] = field(default_factory=Future)
     tries: int = 0
+    # who waits: an event loop's future (``run``) or a thread's (``submit``)
+    waiter: asyncio.Future[T] | None = field(default=None, repr=False)
+    future: Future[T] | None = field(default=None, repr=False)
+
+    def wanted(self) -> bool:
+        """False if the request went away while queued (its client disconnected)."""
+        if self.waiter is not None:
+            return not self.waiter.cancelled()
+        if self.future is not None and not self.tries:
+            return self.future.set_running_or_notify_cancel()
+        return True
 
 
 class _Retry(Exception):
@@ -72,6 +84,7 @@ class _Retry(Exception):
 
 @dataclass
 class Stats:
+    submitted: int = 0  # jobs queued so far
     groups: int = 0  # committed transactions
     jobs: int = 0  # jobs answered from committed groups
     failed_groups: int = 0
@@ -79,34 +92,32 @@ class Stats:
 
 
 class GroupCommit:
-    """The writer: ``await writer.run(job)`` returns (or raises) the job's answer after commit.
+    """The writer: ``await writer.run(job)`` returns (or raises) the job's answer after commit."""
 
-    ``on_begin`` runs first in every group's transaction (PostgreSQL: take the audit chain's
-    lock up front, so that API processes never hold each other's rows while waiting for it).
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        max_group: int = MAX_GROUP,
-        on_begin: Callable[[Connection], object] | None = None,
-    ) -> None:
+    def __init__(self, engine: Engine, *, max_group: int = MAX_GROUP) -> None:
         self.engine = engine
         self.max_group = max_group
-        self.on_begin = on_begin
         self.stats = Stats()
         self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     async def run(self, job: Job[T]) -> T:
-        return await asyncio.wrap_future(self.submit(job))
+        job.waiter = asyncio.get_running_loop().create_future()
+        self._put(job)
+        return await job.waiter
 
     def submit(self, job: Job[T]) -> Future[T]:
-        self.start()
-        self._queue.put(job)
+        """``run`` for a caller without an event loop."""
+        job.future = Future()
+        self._put(job)
         return job.future
+
+    def _put(self, job: Job[Any]) -> None:
+        with self._lock:
+            self._start()
+            self.stats.submitted += 1
+        self._queue.put(job)
 
     def pending(self) -> int:
         """Jobs waiting for the next group (approximate; for tests and diagnostics)."""
@@ -114,11 +125,12 @@ class GroupCommit:
 
     def start(self) -> None:
         with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._loop, name="ingest-writer", daemon=True
-                )
-                self._thread.start()
+            self._start()
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name=WRITER_THREAD, daemon=True)
+            self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued, then end the writer thread."""
@@ -141,8 +153,7 @@ class GroupCommit:
         group: list[Job[Any]] = []
         item = self._queue.get()
         while item is not None:
-            # a request whose client went away while it was queued is not written
-            if item.tries or item.future.set_running_or_notify_cancel():
+            if item.wanted():  # a request whose client went away while queued is not written
                 group.append(item)
             if len(group) >= self.max_group:
                 return group, False
@@ -157,8 +168,6 @@ class GroupCommit:
         again: list[Job[Any]] = []
         try:
             with self.engine.begin() as conn:
-                if self.on_begin is not None:
-                    self.on_begin(conn)
                 for run in _runs(group):
                     done = _bulk(conn, run) or [ALONE] * len(run)
                     for job, outcome in zip(run, done, strict=True):
@@ -172,19 +181,37 @@ class GroupCommit:
         except Exception as exc:
             self.stats.failed_groups += 1
             log.warning("group of %d events rolled back: %s", len(group), type(exc).__name__)
-            for job in group:
-                job.future.set_exception(exc)
+            _deliver([(job, exc) for job in group])
             return
         self.stats.groups += 1
         self.stats.jobs += len(answers)
         self.stats.largest = max(self.stats.largest, len(group))
-        for job, outcome in answers:
-            if isinstance(outcome, BaseException):
-                job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome)
+        _deliver(answers)
         for job in again:
             self._queue.put(job)
+
+
+def _deliver(answers: list[tuple[Job[Any], Any]]) -> None:
+    """Hand every answer to its waiter: one wake-up per event loop for the whole group."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for job, outcome in answers:
+        if job.waiter is not None:
+            by_loop.setdefault(job.waiter.get_loop(), []).append((job.waiter, outcome))
+        elif job.future is not None:
+            _settle([(job.future, outcome)])
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: Sequence[tuple[asyncio.Future[Any] | Future[Any], Any]]) -> None:
+    for waiter, outcome in settled:
+        if waiter.done():  # cancelled meanwhile
+            continue
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
 
 
 def _runs(group: list[Job[Any]]) -> list[list[Job[Any]]]:

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from outbound.api import events
@@ -30,7 +30,6 @@ from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.schemas.base import ROOT, loc_of
 from outbound.services.receipts import PushReceipt, apply_receipt
 from outbound.store import sources as source_store
-from outbound.store.tables import audit_head
 
 
 class Accepted(BaseModel):
@@ -204,10 +203,3 @@ def _as_twin(c: Checked) -> Callable[[Connection, IntegrityError], JSONResponse]
         return replayed(seen, c.digest)
 
     return conflict
-
-
-def serialize_writers(conn: Connection) -> None:
-    """PostgreSQL: take the audit chain's head row first. Every event that writes appends to the
-    chain, so groups of several API processes queue here anyway; waiting before any row of the
-    group is written means no two groups ever wait for each other's rows (no deadlock)."""
-    conn.execute(select(audit_head.c.seq).where(audit_head.c.id == 1).with_for_update())
