@@ -98,7 +98,6 @@ def test_events_that_arrive_together_share_one_commit(cached: Server) -> None:
         responses = send_all(cached, requests)
     assert [r.status_code for r in responses] == [202] * 12
     assert len(commits.seen) <= 2  # the first group, then every request queued behind it
-    assert cached.writer.stats.largest >= 11
     assert count(cached.app, notifications) == 12 and count(cached.app, webhook_receipts) == 12
 
 
