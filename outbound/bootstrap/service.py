@@ -8,6 +8,7 @@ SQLite more API processes would only queue on the one writer lock, so N > 1 is r
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -121,6 +122,7 @@ class Service:
     def _start_api(self) -> None:
         self.check()
         self._api = api_server(self.app, self._host(), self._port())
+        freeze_heap()
         if self.workers == 1:
             self._start("api", self._api.run)
             return
@@ -187,6 +189,15 @@ def api_server(app: App, host: str, port: int) -> Any:
     return uvicorn.Server(config)
 
 
+def freeze_heap() -> None:
+    """Move what the process has built so far (modules, the app, its caches: it lives as long
+    as the process) out of the garbage collector's sight. Otherwise every full collection walks
+    it again; under load that is about one stall of tens of milliseconds per second for every
+    request in flight (measured: ingest p99 95 → 25 ms in the closed loop, see benchmarks)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _listen(host: str, port: int) -> socket.socket:
     """One of the API processes' listening sockets on host:port (SO_REUSEPORT)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -214,6 +225,7 @@ def serve_api(settings: Settings, sock: socket.socket) -> None:
             threading.Event().wait(1.0)
 
     threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+    freeze_heap()
     try:
         server.run([sock])
     finally:
