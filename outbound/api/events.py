@@ -7,6 +7,7 @@ and reject bad input with the same field, value and hint.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -14,13 +15,14 @@ from pydantic import ValidationError as PydanticError
 from sqlalchemy import Connection
 
 from outbound.bootstrap.app import App
-from outbound.domain.errors import FieldProblem
+from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.base import Schema, Text, problems
 from outbound.schemas.customers import CustomerIn
 from outbound.schemas.payloads import PriceDropPayload, RenewalPayload, ShippingPayload
 from outbound.services import notify
 from outbound.store.customers import add_consent, upsert_customer
+from outbound.store.outbox import NewNotification
 
 CustomerRef = Annotated[Text, Field(description="The customer's external id")]
 
@@ -128,6 +130,49 @@ def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any
         return {"customer_id": cid, "created": created}
     assert isinstance(event, ConsentChanged)
     return _consent(conn, app, event.data, actor)
+
+
+#: events ``notify_many`` applies in bulk (one customer, one notification each)
+NOTIFYING = (ShippingDispatched, MembershipExpiring)
+
+
+def notify_many(
+    conn: Connection, app: App, batch: Sequence[tuple[Any, str]]
+) -> list[dict[str, Any] | ValidationError]:
+    """Many ``NOTIFYING`` (event, source) pairs in the caller's transaction, answered as
+    ``handle`` would one after the other: one customer lookup, one enqueue (so one audit
+    append) per source; of several events for one notification the first creates it and
+    the others get it with ``created`` false. An unknown customer fails only its own event.
+    """
+    now = app.clock()
+    found = notify.recipients(conn, [e.data.customer for e, _ in batch], field="data.customer")
+    out: list[dict[str, Any] | ValidationError] = [ValidationError([])] * len(batch)
+    by_actor: dict[str, list[tuple[int, NewNotification]]] = {}
+    for i, (event, source) in enumerate(batch):
+        who = found[event.data.customer]
+        if isinstance(who, FieldProblem):
+            out[i] = ValidationError([who])
+            continue
+        kind = Kind.SHIPPING if isinstance(event, ShippingDispatched) else Kind.RENEWAL
+        actor = f"webhook:{source}"
+        item = notify.prepare(
+            kind, who.id, who.timezone, event.data, now=now, expiry=app.expiry, source=actor
+        )
+        by_actor.setdefault(actor, []).append((i, item))
+    for actor, items in by_actor.items():
+        first: dict[str, int] = {}
+        for i, item in items:
+            first.setdefault(item.dedupe_key, i)
+        unique = [item for i, item in items if first[item.dedupe_key] == i]
+        done = {
+            e.dedupe_key: e
+            for e in notify.enqueue(conn, unique, rules=app.rules, now=now, actor=actor)
+        }
+        for i, item in items:
+            e = done[item.dedupe_key]
+            created = e.created and first[item.dedupe_key] == i
+            out[i] = {"notification_ids": [e.notification_id], "created": created}
+    return out
 
 
 def _consent(conn: Connection, app: App, data: ConsentData, actor: str) -> dict[str, Any]:

@@ -1,15 +1,29 @@
-"""``outbound serve``: the parts of one node (API, scheduler, workers) started and stopped together."""
+"""``outbound serve``: the parts of one node (API, scheduler, workers) started and stopped together.
+
+``--workers N`` (PostgreSQL) runs the API in N processes on one port: N listening sockets with
+SO_REUSEPORT, all bound before any process serves, so the kernel spreads connections over them
+from the first one on; this process serves the first, N-1 spawned processes the others. On
+SQLite more API processes would only queue on the one writer lock, so N > 1 is refused.
+"""
 
 from __future__ import annotations
 
+import gc
+import logging
+import multiprocessing
 import os
+import socket
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from typing import Any
 
-from outbound.bootstrap.app import App
+from outbound.bootstrap.app import App, build
+from outbound.config import Settings
+from outbound.domain.errors import ConfigError
+from outbound.domain.masking import configure_logging
 from outbound.store.db import make_url_safe
 
 
@@ -21,11 +35,31 @@ class Service:
     until_idle: bool = False
     host: str | None = None
     port: int | None = None
+    workers: int = 1  # API processes
     stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _api: Any = None
+    _api_processes: list[BaseProcess] = field(default_factory=list)
     _scheduler: Any = None
     _dialers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def check(self) -> None:
+        """Refuse an API process count this database or role cannot use, naming the fix."""
+        if self.workers < 1:
+            raise ConfigError(f"{self.workers} API processes: give 1 or more")
+        if self.workers == 1:
+            return
+        if not self._serves_api():
+            raise ConfigError(
+                f"{self.workers} API processes, but role {self.role!r} serves no API; "
+                "use --role api (or all), or --threads for dispatch worker threads"
+            )
+        if self.app.engine.dialect.name != "postgresql":
+            raise ConfigError(
+                f"{self.workers} API processes need PostgreSQL: SQLite has one writer per "
+                "database file, so more API processes would only queue on its lock; serve "
+                "with --workers 1, or use --db postgresql://user@host/dbname"
+            )
 
     def _worker_count(self) -> int:
         if self.role not in ("all", "worker"):
@@ -44,7 +78,8 @@ class Service:
             f"{self._dialer_count()} voice dialer processes",
         ]
         if self._serves_api():
-            parts.append(f"API on http://{self._host()}:{self._port()}")
+            processes = f" ({self.workers} processes)" if self.workers > 1 else ""
+            parts.append(f"API on http://{self._host()}:{self._port()}{processes}")
         return ", ".join(parts) + f"; database {make_url_safe(self.app.settings.database_url)}"
 
     def _serves_api(self) -> bool:
@@ -85,19 +120,22 @@ class Service:
         self._threads.append(thread)
 
     def _start_api(self) -> None:
-        import uvicorn
-
-        from outbound.api.app import create_app
-
-        config = uvicorn.Config(
-            create_app(self.app),
-            host=self._host(),
-            port=self._port(),
-            log_level="warning",
-            access_log=False,
-        )
-        self._api = uvicorn.Server(config)
-        self._start("api", self._api.run)
+        self.check()
+        self._api = api_server(self.app, self._host(), self._port())
+        freeze_heap()
+        if self.workers == 1:
+            self._start("api", self._api.run)
+            return
+        sockets = [_listen(self._host(), self._port()) for _ in range(self.workers)]
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
+        for sock in sockets[1:]:
+            process = spawn.Process(
+                target=serve_api, args=(self.app.settings, sock), name="outbound-api"
+            )
+            process.start()
+            sock.close()  # the child holds its own copy now
+            self._api_processes.append(process)
+        self._start("api", self._api.run, sockets[:1])
 
     def _start_dialers(self) -> None:
         """One pjsua2 Endpoint per process (4 calls each): voice scales by dialer processes."""
@@ -125,9 +163,70 @@ class Service:
                 dialer.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 dialer.kill()
+        for process in self._api_processes:
+            process.terminate()  # SIGTERM: uvicorn answers what is in flight, then exits
+        for process in self._api_processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
         if self._api is not None:
             self._api.should_exit = True
         for thread in self._threads:
             thread.join(timeout=30)
         if self._scheduler is not None:
             self._scheduler.stop()
+
+
+def api_server(app: App, host: str, port: int) -> Any:
+    """A uvicorn server for the API of ``app`` (``host``/``port`` unused when given sockets)."""
+    import uvicorn
+
+    from outbound.api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(app), host=host, port=port, log_level="warning", access_log=False
+    )
+    return uvicorn.Server(config)
+
+
+def freeze_heap() -> None:
+    """Move what the process has built so far (modules, the app, its caches: it lives as long
+    as the process) out of the garbage collector's sight. Otherwise every full collection walks
+    it again; under load that is about one stall of tens of milliseconds per second for every
+    request in flight (measured: ingest p99 95 → 25 ms in the closed loop, see benchmarks)."""
+    gc.collect()
+    gc.freeze()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """One of the API processes' listening sockets on host:port (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_api(settings: Settings, sock: socket.socket) -> None:
+    """An extra API process of ``serve --workers N``: serves ``sock`` until SIGTERM, or until
+    the process that started it is gone."""
+    configure_logging(logging.WARNING)
+    app = build(settings)
+    server = api_server(app, "", 0)
+    parent = os.getppid()
+
+    def orphaned() -> None:
+        while not server.should_exit:
+            if os.getppid() != parent:
+                server.should_exit = True
+            threading.Event().wait(1.0)
+
+    threading.Thread(target=orphaned, name="parent-watch", daemon=True).start()
+    freeze_heap()
+    try:
+        server.run([sock])
+    finally:
+        app.close()

@@ -10,6 +10,7 @@ import click
 
 from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
 from outbound.cli.output import emit_json, table
+from outbound.domain.errors import ConfigError
 from outbound.store.db import make_engine, upgrade
 
 
@@ -24,9 +25,22 @@ from outbound.store.db import make_engine, upgrade
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is due (batch jobs, tests).")
 @click.option("--host", help="API bind address (default from [api] host).")
 @click.option("--port", type=int, help="API port (default from [api] port).")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="API processes on the one port (PostgreSQL only).",
+)
 @pass_ctx
 def serve(
-    ctx: Ctx, role: str, threads: int | None, until_idle: bool, host: str | None, port: int | None
+    ctx: Ctx,
+    role: str,
+    threads: int | None,
+    until_idle: bool,
+    host: str | None,
+    port: int | None,
+    workers: int,
 ) -> None:
     """Run the service: HTTP API, scheduler (leader-elected) and dispatch workers.
 
@@ -36,12 +50,24 @@ def serve(
     Example:
       outbound serve                       # everything, embedded SQLite, API on 127.0.0.1:8080
       outbound --db postgresql://… serve --role worker --threads 4
-      outbound --db postgresql://… serve --role api --host 0.0.0.0 --port 8080
+      outbound --db postgresql://… serve --role api --host 0.0.0.0 --port 8080 --workers 4
     """
     from outbound.bootstrap.service import Service
 
     app = ctx.app()
-    service = Service(app, role=role, threads=threads, until_idle=until_idle, host=host, port=port)
+    service = Service(
+        app,
+        role=role,
+        threads=threads,
+        until_idle=until_idle,
+        host=host,
+        port=port,
+        workers=workers,
+    )
+    try:
+        service.check()
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--workers") from None
     signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
     click.echo(f"outbound serving: {service.describe()}", err=True)
     try:

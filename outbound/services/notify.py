@@ -154,6 +154,27 @@ def recipient(conn: Connection, ref: str, *, field: str = "customer") -> Recipie
     return Recipient(cid, zone)
 
 
+def recipients(
+    conn: Connection, refs: Iterable[str], *, field: str = "customer"
+) -> dict[str, Recipient | FieldProblem]:
+    """``recipient`` for many references: external ids in one query, the rest one at a time."""
+    wanted = set(refs)
+    rows = conn.execute(
+        select(customers.c.external_id, customers.c.id, customers.c.timezone).where(
+            customers.c.external_id.in_(wanted)
+        )
+    ).all()
+    found: dict[str, Recipient | FieldProblem] = {
+        r.external_id: Recipient(r.id, r.timezone) for r in rows
+    }
+    for ref in wanted - found.keys():  # ``#<id>`` references, and unknown customers
+        try:
+            found[ref] = recipient(conn, ref, field=field)
+        except ValidationError as exc:
+            found[ref] = exc.problems[0]
+    return found
+
+
 def notify(
     conn: Connection,
     *,

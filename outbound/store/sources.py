@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -167,6 +168,38 @@ def find_receipt(conn: Connection, source_id: int, webhook_id: str) -> Any:
     ).first()
 
 
+def find_receipts(conn: Connection, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Any]:
+    """Many (source id, webhook-id) at once, for a group of events: the receipts that exist."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(webhook_receipts).where(
+            webhook_receipts.c.source_id.in_({s for s, _ in wanted}),
+            webhook_receipts.c.webhook_id.in_({w for _, w in wanted}),
+        )
+    ).all()
+    return {(r.source_id, r.webhook_id): r for r in rows if (r.source_id, r.webhook_id) in wanted}
+
+
+def receipt_row(
+    source_id: int,
+    webhook_id: str,
+    body_sha256: str,
+    status_code: int,
+    response: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "source_id": source_id,
+        "webhook_id": webhook_id,
+        "body_sha256": body_sha256,
+        "status_code": status_code,
+        "response": response,
+        "created_at": now,
+    }
+
+
 def store_receipt(
     conn: Connection,
     source_id: int,
@@ -176,13 +209,12 @@ def store_receipt(
     response: dict[str, Any],
     now: datetime,
 ) -> None:
-    conn.execute(
-        insert(webhook_receipts).values(
-            source_id=source_id,
-            webhook_id=webhook_id,
-            body_sha256=body_sha256,
-            status_code=status_code,
-            response=response,
-            created_at=now,
-        )
+    store_receipts(
+        conn, [receipt_row(source_id, webhook_id, body_sha256, status_code, response, now)]
     )
+
+
+def store_receipts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert receipts made by ``receipt_row`` (one executemany for a group of events)."""
+    if rows:
+        conn.execute(insert(webhook_receipts), rows)

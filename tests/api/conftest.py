@@ -16,6 +16,7 @@ import uvicorn
 
 from outbound import bootstrap
 from outbound.api.app import create_app
+from outbound.api.ingest import GroupCommit
 from outbound.api.signing import new_secret, sign
 from outbound.store.sources import EVENT_TYPES, add_source
 from outbound.testing.postgres import free_port
@@ -27,6 +28,7 @@ class Server:
     app: bootstrap.App
     secret: str
     uvicorn: uvicorn.Server
+    writer: GroupCommit
 
     def signed(
         self,
@@ -52,10 +54,11 @@ class Server:
         )
 
 
-def start_server(app: bootstrap.App, secret: str) -> Server:
+def start_server(app: bootstrap.App, secret: str, source_cache_seconds: float = 0) -> Server:
     port = free_port()
+    api = create_app(app, source_cache_seconds=source_cache_seconds)
     config = uvicorn.Config(
-        create_app(app, source_cache_seconds=0),
+        api,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -68,7 +71,7 @@ def start_server(app: bootstrap.App, secret: str) -> Server:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "uvicorn did not start"
-    return Server(f"http://127.0.0.1:{port}", app, secret, server)
+    return Server(f"http://127.0.0.1:{port}", app, secret, server, api.state.writer)
 
 
 @pytest.fixture

@@ -1,0 +1,134 @@
+"""The checks before any write: envelope (size, type), signature, per-source rate, refusals.
+
+They run before a request joins the writer's queue, so a refusal never waits for a commit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from outbound.api.signing import SignatureError, verify
+from outbound.bootstrap.app import App
+from outbound.store import sources as source_store
+
+MAX_BODY = 64 * 1024
+SOURCE_CACHE_SECONDS = 2.0
+
+
+def problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class Refused(Exception):
+    def __init__(self, status: int, detail: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(str(detail))
+        self.response = problem(status, detail, headers)
+
+
+@dataclass
+class Bucket:
+    """Token bucket per source: ``rate`` per second, bursts up to two seconds' worth."""
+
+    rate: float
+    tokens: float
+    stamp: float = field(default_factory=time.monotonic)
+
+    def take(self) -> float:
+        """0 if allowed, else seconds until a token is available."""
+        now = time.monotonic()
+        self.tokens = min(self.rate * 2, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class Gate:
+    """Sources (cached briefly, so rotation takes effect within seconds) and rate limits."""
+
+    def __init__(self, app: App, cache_seconds: float = SOURCE_CACHE_SECONDS) -> None:
+        self.app = app
+        self.cache_seconds = cache_seconds
+        self._sources: list[source_store.Source] = []
+        self._loaded = 0.0
+        self._buckets: dict[str, Bucket] = {}
+        self._lock = threading.Lock()
+
+    def sources(self) -> list[source_store.Source]:
+        with self._lock:
+            if time.monotonic() - self._loaded > self.cache_seconds or not self._sources:
+                with self.app.engine.begin() as conn:
+                    self._sources = source_store.active_sources(conn, self.app.clock())
+                self._loaded = time.monotonic()
+            return self._sources
+
+    def cached(self) -> list[source_store.Source] | None:
+        """The sources if the cache is fresh (no database read), else None."""
+        fresh = time.monotonic() - self._loaded <= self.cache_seconds and self._sources
+        return self._sources if fresh else None
+
+    def identify(
+        self,
+        headers: dict[str, str],
+        body: bytes,
+        sources: list[source_store.Source] | None = None,
+    ) -> tuple[source_store.Source, str]:
+        live = self.sources() if sources is None else sources
+        candidates = [(s, secret) for s in live for secret in s.secrets]
+        try:
+            verified = verify(headers, body, [secret for _, secret in candidates], self.app.clock())
+        except SignatureError as exc:
+            raise Refused(401, str(exc)) from None
+        return candidates[verified.secret_index][0], verified.webhook_id
+
+    def admit(
+        self,
+        headers: dict[str, str],
+        body: bytes,
+        sources: list[source_store.Source] | None = None,
+    ) -> tuple[source_store.Source, str]:
+        """Signature, then rate: the sending source and the ``webhook-id``."""
+        source, webhook_id = self.identify(headers, body, sources)
+        self.throttle(source)
+        return source, webhook_id
+
+    def throttle(self, source: source_store.Source) -> None:
+        with self._lock:
+            bucket = self._buckets.get(source.name)
+            if bucket is None or bucket.rate != source.rate_per_second:
+                bucket = self._buckets[source.name] = Bucket(
+                    source.rate_per_second, source.rate_per_second * 2
+                )
+            wait = bucket.take()
+        if wait:
+            raise Refused(
+                429,
+                f"rate limit of {source.rate_per_second}/s for source {source.name!r} exceeded",
+                {"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+
+
+def check_envelope(request: Request) -> None:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        raise Refused(413, f"body over {MAX_BODY} bytes")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise Refused(415, f"content-type {kind or 'missing'!r} is not application/json")
+
+
+async def read_body(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Refused(413, f"body over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

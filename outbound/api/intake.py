@@ -1,0 +1,205 @@
+"""From a checked request to its writes: the writer's jobs for events and push receipts.
+
+``event_job``/``receipt_job`` run every check that needs no write (signature, rate, schema,
+permission) and raise ``Refused`` at once; what they return is a ``Job`` for the writer. Its
+``apply`` is the one-event path (receipt lookup: replay or duplicate; ``events.handle``; the
+receipt). Shipping and membership events queued together also carry ``bulk``: the writer
+applies a run of them with one receipt lookup, one customer lookup, one enqueue and one
+receipt insert, with the answers the one-event path would give; if the bulk fails, each is
+applied alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticError
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from outbound.api import events
+from outbound.api.gate import Gate, Refused
+from outbound.api.ingest import ALONE, Job
+from outbound.bootstrap.app import App
+from outbound.domain.errors import FieldProblem, ValidationError
+from outbound.schemas.base import ROOT, loc_of
+from outbound.services.receipts import PushReceipt, apply_receipt
+from outbound.store import sources as source_store
+
+
+class Accepted(BaseModel):
+    event_id: str
+    source: str
+    notification_ids: list[int] = []
+    customer_id: int | None = None
+    created: bool
+    duplicate: bool = False
+
+
+def _shown(value: Any) -> Any:
+    """An input value as JSON can carry it back (raw bytes of a broken body are cut and quoted)."""
+    if isinstance(value, bytes):
+        return value[:200].decode("utf-8", "replace")
+    return value
+
+
+def parse(body: bytes) -> Any:
+    if b"\\u0000" in body:  # PostgreSQL text cannot hold NUL: refuse it as a value error
+        raise Refused(
+            422, [{"loc": ["body"], "msg": "text may not contain NUL (\\u0000)", "input": None}]
+        )
+    try:
+        return events.EVENT.validate_json(body)
+    except PydanticError as exc:
+        raise Refused(422, detail(events.event_problems(exc))) from None
+
+
+def detail(problems: list[FieldProblem]) -> list[dict[str, Any]]:
+    """One entry per bad field: where (``["body", "data", "eta"]``), the hint, the shown value."""
+    return [
+        {
+            "loc": ["body", *loc_of(p.field)] if p.field != ROOT else ["body"],
+            "msg": p.hint,
+            "input": _shown(p.value),
+        }
+        for p in problems
+    ]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An event that passed every check before the queue."""
+
+    app: App
+    source: source_store.Source
+    webhook_id: str
+    digest: str
+    event: Any
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.source.id, self.webhook_id
+
+
+def event_job(
+    app: App,
+    gate: Gate,
+    headers: dict[str, str],
+    body: bytes,
+    sources: list[source_store.Source] | None = None,
+) -> Job[JSONResponse]:
+    """Signature, rate, schema and permission (refused at once), then the writes as a job."""
+    source, webhook_id = gate.admit(headers, body, sources)
+    event = parse(body)
+    if event.type not in source.events:
+        raise Refused(401, f"source {source.name!r} may not send {event.type!r}")
+    checked = Checked(app, source, webhook_id, hashlib.sha256(body).hexdigest(), event)
+    bulk = _bulk_events if isinstance(event, events.NOTIFYING) else None
+    return Job(lambda conn: _apply_event(conn, checked), _as_twin(checked), bulk, checked)
+
+
+def _apply_event(conn: Connection, c: Checked) -> JSONResponse:
+    seen = source_store.find_receipt(conn, c.source.id, c.webhook_id)
+    if seen is not None:
+        return replayed(seen, c.digest)
+    try:
+        result = events.handle(conn, c.app, c.event, c.source.name)
+    except ValidationError as exc:
+        raise Refused(422, detail(exc.problems) or str(exc)) from None
+    out = Accepted(event_id=c.webhook_id, source=c.source.name, **result).model_dump()
+    source_store.store_receipt(conn, c.source.id, c.webhook_id, c.digest, 202, out, c.app.clock())
+    return JSONResponse(out, status_code=202)
+
+
+def _bulk_events(conn: Connection, jobs: Sequence[Job[Any]]) -> list[Any]:
+    """A run of queued shipping/membership events, answered as ``_apply_event`` would answer
+    them one after the other. A repeated webhook-id inside the run is left to the one-event
+    path (``ALONE``, applied after the run), which then finds its twin's receipt."""
+    todo: list[Checked] = [job.item for job in jobs]
+    seen = source_store.find_receipts(conn, [c.key for c in todo])
+    out: list[Any] = [ALONE] * len(todo)
+    fresh: dict[tuple[int, str], int] = {}
+    for i, c in enumerate(todo):
+        if c.key in seen:
+            out[i] = _replay_outcome(seen[c.key], c.digest)
+        elif c.key not in fresh:
+            fresh[c.key] = i
+    results = events.notify_many(
+        conn, todo[0].app, [(todo[i].event, todo[i].source.name) for i in fresh.values()]
+    )
+    receipts = []
+    for i, result in zip(fresh.values(), results, strict=True):
+        c = todo[i]
+        if isinstance(result, ValidationError):
+            out[i] = Refused(422, detail(result.problems) or str(result))
+            continue
+        body = Accepted(event_id=c.webhook_id, source=c.source.name, **result).model_dump()
+        receipts.append(source_store.receipt_row(*c.key, c.digest, 202, body, c.app.clock()))
+        out[i] = JSONResponse(body, status_code=202)
+    source_store.store_receipts(conn, receipts)
+    return out
+
+
+def receipt_job(
+    app: App,
+    gate: Gate,
+    headers: dict[str, str],
+    body: bytes,
+    sources: list[source_store.Source] | None = None,
+) -> Job[JSONResponse]:
+    """``POST /v1/receipts``: the same checks and replay rules as events, the same writer."""
+    source, webhook_id = gate.admit(headers, body, sources)
+    if "push.receipt" not in source.events:
+        raise Refused(401, f"source {source.name!r} may not send 'push.receipt'")
+    try:
+        receipt = PushReceipt.model_validate_json(body)
+    except PydanticError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+        raise Refused(422, [{"loc": list(e["loc"]), "msg": e["msg"]} for e in errors]) from None
+    checked = Checked(app, source, webhook_id, hashlib.sha256(body).hexdigest(), receipt)
+    return Job(lambda conn: _apply_receipt(conn, checked), _as_twin(checked))
+
+
+def _apply_receipt(conn: Connection, c: Checked) -> JSONResponse:
+    seen = source_store.find_receipt(conn, c.source.id, c.webhook_id)
+    if seen is not None:
+        return replayed(seen, c.digest)
+    try:
+        out = apply_receipt(conn, c.event, now=c.app.clock(), source=c.source.name)
+    except ValidationError as exc:
+        problems = [
+            {"loc": ["body", p.field], "msg": p.hint, "input": p.value} for p in exc.problems
+        ]
+        raise Refused(422, problems) from None
+    source_store.store_receipt(conn, c.source.id, c.webhook_id, c.digest, 202, out, c.app.clock())
+    return JSONResponse(out, status_code=202)
+
+
+def replayed(seen: Any, digest: str) -> JSONResponse:
+    if seen.body_sha256 != digest:
+        raise Refused(401, "webhook-id was already used with a different body (replay refused)")
+    return JSONResponse({**seen.response, "duplicate": True}, status_code=seen.status_code)
+
+
+def _replay_outcome(seen: Any, digest: str) -> JSONResponse | Refused:
+    try:
+        return replayed(seen, digest)
+    except Refused as refused:
+        return refused
+
+
+def _as_twin(c: Checked) -> Callable[[Connection, IntegrityError], JSONResponse]:
+    """After an IntegrityError: a concurrent twin committed first, so answer as it did."""
+
+    def conflict(conn: Connection, exc: IntegrityError) -> JSONResponse:
+        seen = source_store.find_receipt(conn, c.source.id, c.webhook_id)
+        if seen is None:
+            raise exc
+        return replayed(seen, c.digest)
+
+    return conflict
