@@ -57,11 +57,11 @@ def insert_ignore_stmt(conn: Connection, table: Table, keys: list[str]) -> Inser
     SQLite's ``INSERT OR IGNORE`` is cached by SQLAlchemy; its ``on_conflict_do_nothing()``
     form is compiled anew on every call, which is a measurable share of a dispatch.
     """
-    return _insert_ignore(conn.dialect.name, table, tuple(keys))
+    return insert_ignore_for(conn.dialect.name, table, tuple(keys))
 
 
 @functools.cache
-def _insert_ignore(dialect: str, table: Table, keys: tuple[str, ...]) -> Insert:
+def insert_ignore_for(dialect: str, table: Table, keys: tuple[str, ...]) -> Insert:
     """Built once per (dialect, table, keys): reusing the statement reuses its cache key."""
     if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))

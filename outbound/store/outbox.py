@@ -8,6 +8,7 @@ reservations) is decided by ``outbound.services.claims``; this module only reads
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from outbound.domain.values import (
     NotificationStatus,
     Purpose,
 )
-from outbound.store.ledger import insert_ignore_stmt
+from outbound.store.ledger import insert_ignore_for
 from outbound.store.snapshots import chunks
 from outbound.store.tables import deliveries, notifications
 
@@ -68,15 +69,16 @@ class Claimed:
     fresh_caps: tuple[str, ...] = ()
 
 
+_EXISTING = select(notifications.c.id, notifications.c.dedupe_key).where(
+    notifications.c.dedupe_key.in_(bindparam("b_keys", expanding=True))
+)
+
+
 def existing(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
     """Notification ids by dedupe key, for the keys already stored."""
     found: dict[str, int] = {}
     for part in chunks(list(keys)):
-        rows = conn.execute(
-            select(notifications.c.id, notifications.c.dedupe_key).where(
-                notifications.c.dedupe_key.in_(part)
-            )
-        )
+        rows = conn.execute(_EXISTING, {"b_keys": list(part)})
         found.update({r.dedupe_key: int(r.id) for r in rows})
     return found
 
@@ -104,10 +106,15 @@ def insert_notifications(conn: Connection, rows: list[dict[str, Any]]) -> dict[s
     """Insert, skipping dedupe keys a concurrent twin already wrote; returns the new ids."""
     if not rows:
         return {}
-    stmt = insert_ignore_stmt(conn, notifications, ["dedupe_key"]).returning(
-        notifications.c.id, notifications.c.dedupe_key
-    )
+    stmt = _insert_notifications(conn.dialect.name)
     return {r.dedupe_key: int(r.id) for r in conn.execute(stmt, rows)}
+
+
+@functools.cache
+def _insert_notifications(dialect: str) -> Any:
+    """Built once per dialect (``.returning`` would otherwise make a new statement each call)."""
+    base = insert_ignore_for(dialect, notifications, ("dedupe_key",))
+    return base.returning(notifications.c.id, notifications.c.dedupe_key)
 
 
 def delivery_row(
