@@ -239,6 +239,10 @@ class SubscriptionBook(Protocol):
 
     def find(self, customer_id: int, endpoint: str) -> Subscription | None: ...
 
+    def find_many(self, keys: Sequence[tuple[int, str]]) -> list[Subscription | None]:
+        """``find`` for every (customer id, endpoint) of a batch, in one look."""
+        ...
+
     def remove(self, sub: Subscription, reason: str) -> bool: ...
 
 
@@ -286,9 +290,11 @@ class PushChannel:
         """Every message's request built here, sent together, each answer read here."""
         results: list[Result] = [TransientChannelError("not sent")] * len(messages)
         planned: list[_Planned] = []
+        keys = [(m.customer_id, m.to) for m in messages if m.to]
+        found = dict(zip(keys, self.subscriptions.find_many(keys), strict=True))
         for i, message in enumerate(messages):
             try:
-                planned.append(self._plan(i, message))
+                planned.append(self._plan(i, message, found.get((message.customer_id, message.to))))
             except ChannelError as exc:
                 results[i] = exc
             except Exception as exc:  # a bug must not lose the batch: retried later
@@ -299,10 +305,9 @@ class PushChannel:
             results[plan.index] = self._outcome(plan, answer)
         return results
 
-    def _plan(self, index: int, message: Message) -> _Planned:
+    def _plan(self, index: int, message: Message, sub: Subscription | None) -> _Planned:
         if not message.to:
             raise PermanentChannelError(f"delivery {message.delivery_id}: no push subscription")
-        sub = self.subscriptions.find(message.customer_id, message.to)
         if sub is None:
             raise PermanentChannelError(
                 f"delivery {message.delivery_id}: subscription {mask_endpoint(message.to)} "

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import http.client
 import ipaddress
 import json
 import ssl
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,15 +95,31 @@ class Service:
     max_streams: int = 0
     protocols: Counter[str] = field(default_factory=Counter)
     throttled: set[str] = field(default_factory=set)
+    first_request: float = 0.0  # time.monotonic() (system-wide on Linux)
+    last_answer: float = 0.0
 
-    def started(self) -> None:
+    def started(self, path: str) -> float:
+        """Count a request that has fully arrived; the seconds until it is answered."""
+        if path.startswith("/stats"):
+            return 0.0  # the benchmark's look at the counters is neither counted nor delayed
+        if not self.requests:
+            self.first_request = time.monotonic()
         self.requests += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return self.delay
+
+    def answered(self) -> None:
+        self.in_flight -= 1
+        self.last_answer = time.monotonic()
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        if method == "GET" and path == "/stats":
-            return _json(200, self.stats())
+        if method == "GET" and path in ("/stats", "/stats?reset=1"):
+            stats = self.stats()
+            if path.endswith("reset=1"):
+                self.reset()
+            return _json(200, stats)
+        self.answered()
         if path != f"/v1/projects/{self.project}/messages:send":
             return _error(404, "NOT_FOUND", f"no such method {path}")
         if headers.get("authorization") != f"Bearer {self.token}":
@@ -119,8 +137,15 @@ class Service:
             )
         return _json(200, {"name": f"projects/{self.project}/messages/{self.requests}"})
 
+    def reset(self) -> None:
+        self.requests = self.max_in_flight = self.max_streams = 0
+        self.first_request = self.last_answer = 0.0
+        self.protocols.clear()
+
     def stats(self) -> dict[str, Any]:
         return {
+            "first_request": self.first_request,
+            "last_answer": self.last_answer,
             "requests": self.requests,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
@@ -187,16 +212,14 @@ class Http2(asyncio.Protocol):
         self._flush()
 
     def _request_ended(self, stream_id: int) -> None:
-        self.service.started()
+        delay = self.service.started(self.streams[stream_id][0].get(":path", ""))
         self.open += 1
         self.service.max_streams = max(self.service.max_streams, self.open)
-        loop = asyncio.get_running_loop()
-        loop.call_later(self.service.delay, self._respond, stream_id)
+        asyncio.get_running_loop().call_later(delay, self._respond, stream_id)
 
     def _respond(self, stream_id: int) -> None:
         headers, body = self.streams.pop(stream_id)
         self.open -= 1
-        self.service.in_flight -= 1
         status, out, payload = self.service.answer(
             headers.get(":method", ""), headers.get(":path", ""), headers, bytes(body)
         )
@@ -249,14 +272,14 @@ class Http1(asyncio.Protocol):
             elif isinstance(event, h11.Data):
                 self.body.extend(event.data)
             elif isinstance(event, h11.EndOfMessage):
-                self.service.started()
-                asyncio.get_running_loop().call_later(self.service.delay, self._respond)
+                target = _s(self.request.target) if self.request is not None else ""
+                delay = self.service.started(target)
+                asyncio.get_running_loop().call_later(delay, self._respond)
                 return
             elif isinstance(event, h11.ConnectionClosed):
                 return
 
     def _respond(self) -> None:
-        self.service.in_flight -= 1
         request, self.request = self.request, None
         if request is None or self.transport is None or self.transport.is_closing():
             return
@@ -368,13 +391,12 @@ class LatencyFcm:
         self.port, self.ca_file = int(started["port"]), str(started["ca_file"])
         self.url = f"https://127.0.0.1:{self.port}"
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, reset: bool = False) -> dict[str, Any]:
+        """What the server saw (``reset``: then start counting afresh)."""
         context = ssl.create_default_context(cafile=self.ca_file)
-        import http.client
-
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
         try:
-            conn.request("GET", "/stats")
+            conn.request("GET", "/stats?reset=1" if reset else "/stats")
             data: dict[str, Any] = json.loads(conn.getresponse().read())
             return data
         finally:
