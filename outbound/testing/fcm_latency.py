@@ -14,8 +14,9 @@ seen. ``GET /stats`` answers what it saw: requests, the largest number in flight
 (``max_in_flight``, over all connections) and on one connection (``max_streams``), connections
 and their protocols.
 
-Stands alone (the standard library, ``h2``, ``h11`` and ``cryptography``), so the benchmarks can
-run it beside any version of outbound; ``LatencyFcm`` starts it as a child process.
+Stands alone (the standard library, ``h2``, ``h11``, and ``cryptography`` through
+``outbound.testing.tls``), so the benchmarks can run it beside any version of outbound;
+``LatencyFcm`` starts it as a child process.
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import http.client
-import ipaddress
 import json
 import ssl
 import subprocess
@@ -42,44 +41,10 @@ import h2.config
 import h2.connection
 import h2.events
 import h11
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from outbound.testing.tls import self_signed
 
 Answer = tuple[int, dict[str, str], bytes]
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 / localhost (its own CA) and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "outbound loopback FCM")])
-    now = dt.datetime.now(dt.UTC)
-    alt = x509.SubjectAlternativeName(
-        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(alt, critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 @dataclass
