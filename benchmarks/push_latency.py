@@ -46,6 +46,8 @@ from benchmarks.common import (
     RESULTS_DIR,
     ROOT,
     build_app,
+    checkpoint,
+    copy_db,
     fresh_engine,
     open_places,
     settings_for,
@@ -56,7 +58,7 @@ from outbound.channels.base import BatchPort, Message
 from outbound.domain.values import Channel, Kind, SendResult
 from outbound.services import campaigns
 from outbound.store.db import make_engine
-from outbound.store.tables import customers, deliveries, preferences, push_subscriptions
+from outbound.store.tables import customers, deliveries, log_sends, preferences, push_subscriptions
 from outbound.testing.fcm_latency import LatencyFcm
 
 TEXT = "Shop: your membership renews on 2026-12-08; renew at https://shop.example/renew?c=B1."
@@ -205,7 +207,7 @@ def prepare(path: Path, count: int, now: datetime) -> None:
     campaigns.run(
         engine, cid, fire_time=now, rules=app.rules, now=now, expiry=app.expiry, actor="bench"
     )
-    engine.dispose()
+    checkpoint(engine)
 
 
 def _customer(i: int, place: Any, today: date, now: datetime) -> dict[str, Any]:
@@ -224,11 +226,13 @@ def _customer(i: int, place: Any, today: date, now: datetime) -> dict[str, Any]:
     }
 
 
-def worker(server: LatencyFcm, path: Path, log: Path) -> int:
-    """``outbound serve --role worker --until-idle`` with only the FCM settings overridden."""
+def worker(server: LatencyFcm | None, path: Path, log: Path) -> int:
+    """``outbound serve --role worker --until-idle`` with only the FCM settings overridden
+    (no server: the config's own log sink for push)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
     env["PYTHONPATH"] = str(ROOT)
-    env |= {f"OUTBOUND_PUSH_{k.upper()}": v for k, v in _push_settings(server).items()}
+    if server is not None:
+        env |= {f"OUTBOUND_PUSH_{k.upper()}": v for k, v in _push_settings(server).items()}
     argv = [sys.executable, "-m", "outbound", "--config-dir", str(CONFIG_DIR)]
     argv += ["--db", f"sqlite:///{path}", "serve", "--role", "worker", "--until-idle"]
     with log.open("wb") as out:
@@ -242,14 +246,35 @@ def worker(server: LatencyFcm, path: Path, log: Path) -> int:
     return int(delivered)
 
 
-def adapter_only(server: LatencyFcm, path: Path, count: int) -> int:
+def log_sink_rate(path: Path) -> dict[str, Any]:
+    """The same worker with push to the log sink: what the dispatcher alone allows."""
+    t0 = time.monotonic()
+    delivered = worker(None, path, path.with_suffix(".log"))
+    wall = time.monotonic() - t0
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        first, last = conn.execute(select(func.min(log_sends.c.at), func.max(log_sends.c.at))).one()
+    engine.dispose()
+    span = (last - first).total_seconds() if first is not None else 0.0
+    return {
+        "phase": "worker, log sink (no provider)",
+        "requests": 0,
+        "ok": delivered,
+        "sends_per_second": round(delivered / span, 1) if span > 0 else None,
+        "wall_seconds": round(wall, 3),
+        "max_in_flight": "-",
+        "connections": {},
+    }
+
+
+def adapter_only(server: LatencyFcm, path: Path, count: int, batch: int = 0) -> int:
     """The push adapter alone: ``send_batch`` from [worker] threads, [worker] batch_size each,
     without the dispatcher's claim and record transactions (what bounds the worker otherwise)."""
     settings = settings_for(path).override({"push": _push_settings(server)})
     app = bootstrap.build(settings)
     adapter = app.channels()[Channel.PUSH]
     assert isinstance(adapter, BatchPort)
-    batch, threads = settings.worker.batch_size, settings.worker.threads
+    batch, threads = batch or settings.worker.batch_size, settings.worker.threads
     messages = [
         Message(i, Channel.PUSH, Kind.RENEWAL, i, f"fcm-token-{i:08d}", "en-US", TEXT)
         for i in range(1, count + 1)
@@ -309,9 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="outbound-bench-push-") as tmp,
         LatencyFcm(args.delay_ms) as server,
     ):
-        db = Path(tmp) / "push.db"
+        db, sink = Path(tmp) / "push.db", Path(tmp) / "sink.db"
         _say(f"push: preparing {n:,} due push deliveries …")
         prepare(db, n, now)
+        copy_db(db, sink)
         _say("push: peer (aiohttp) …")
         phases.append(_phase(server, "peer aiohttp", lambda: aiohttp_peer(server, w, n)))
         _say("push: outbound worker process …")
@@ -320,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         _say("push: peer (aiohttp) again …")
         phases.append(_phase(server, "peer aiohttp", lambda: aiohttp_peer(server, w, n)))
+        _say("push: the same worker with push to the log sink …")
+        phases.append(log_sink_rate(sink))
         _say("push: the push adapter alone …")
         phases.append(
             _phase(server, "adapter send_batch only", lambda: adapter_only(server, db, n))

@@ -36,7 +36,14 @@ from pywebpush import WebPusher, WebPushException
 
 from outbound.channels.base import Message, Result
 from outbound.channels.push_auth import TokenProvider
-from outbound.channels.push_http import Answer, PushHttp, PushRequest, retry_after
+from outbound.channels.push_http import (
+    Answer,
+    PushHttp,
+    PushRequest,
+    Reply,
+    Unanswered,
+    retry_after,
+)
 from outbound.domain.clock import Clock
 from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_endpoint
@@ -67,15 +74,15 @@ class PushContent:
         return cls(title, message.text, data)
 
 
-def _transient_or_permanent(resp: httpx.Response, what: str, clock: Clock) -> ChannelError:
+def _transient_or_permanent(resp: Answer, what: str, clock: Clock) -> ChannelError:
     status = resp.status_code
     if status == 429 or status >= 500:
         return TransientChannelError(what, retry_after(resp.headers.get("retry-after"), clock()))
     return PermanentChannelError(what)
 
 
-def _no_answer(where: str, answer: Answer) -> TransientChannelError:
-    return TransientChannelError(f"{where}: {type(answer).__name__}")
+def _no_answer(where: str, unanswered: Unanswered) -> TransientChannelError:
+    return TransientChannelError(f"{where}: {unanswered}")
 
 
 @dataclass(frozen=True)
@@ -108,9 +115,9 @@ class WebPush:
         }
         return PushRequest(urlsplit(sub.endpoint).netloc, sub.endpoint, headers, body)
 
-    def outcome(self, sub: Subscription, request: PushRequest, answer: Answer) -> SendResult:
+    def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult:
         where = f"web push to {mask_endpoint(sub.endpoint)}"
-        if not isinstance(answer, httpx.Response):
+        if isinstance(answer, Unanswered):
             raise _no_answer(where, answer)
         if answer.status_code in (200, 201, 202):
             ref = answer.headers.get("location") or None
@@ -196,9 +203,9 @@ class FcmPush:
         }
         return PushRequest(self.provider, self.url, headers, body)
 
-    def outcome(self, sub: Subscription, request: PushRequest, answer: Answer) -> SendResult:
+    def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult:
         where = f"FCM send to {mask_endpoint(sub.endpoint)}"
-        if not isinstance(answer, httpx.Response):
+        if isinstance(answer, Unanswered):
             raise _no_answer(where, answer)
         if answer.status_code == 200:
             name = str(_json(answer).get("name", "")) or None
@@ -213,7 +220,7 @@ class FcmPush:
         raise _transient_or_permanent(answer, what, self._clock)
 
 
-def _json(resp: httpx.Response) -> dict[str, Any]:
+def _json(resp: Answer) -> dict[str, Any]:
     try:
         body = resp.json()
     except ValueError:
@@ -221,7 +228,7 @@ def _json(resp: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _fcm_error(resp: httpx.Response) -> tuple[str, str]:
+def _fcm_error(resp: Answer) -> tuple[str, str]:
     """(``error.status``, the FcmError ``errorCode``) of an FCM v1 error body."""
     error = _json(resp).get("error")
     if not isinstance(error, dict):
@@ -321,7 +328,7 @@ class PushChannel:
         content = PushContent.of(message, self.title)
         return _Planned(index, sender, sub, sender.request(sub, content, message.delivery_id))
 
-    def _outcome(self, plan: _Planned, answer: Answer) -> Result:
+    def _outcome(self, plan: _Planned, answer: Reply) -> Result:
         try:
             return plan.sender.outcome(plan.sub, plan.request, answer)
         except _Gone as gone:

@@ -16,17 +16,20 @@ throttling answer is returned, and the delivery goes back to the queue with the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
+import uvloop
 
 from outbound.channels.window import Aimd, AsyncWindow
 from outbound.domain.clock import Clock
@@ -62,7 +65,24 @@ class PushRequest:
     body: bytes
 
 
-Answer = httpx.Response | httpx.HTTPError
+@dataclass(frozen=True)
+class Answer:
+    """A push service's answer, whichever client carried it."""
+
+    status_code: int
+    headers: Mapping[str, str]  # names in lower case
+    content: bytes
+    http_version: str = "HTTP/1.1"
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class Unanswered(Exception):
+    """No answer came (refused, reset, timed out); the message is the client's error name."""
+
+
+Reply = Answer | Unanswered
 
 
 class _LoopThread:
@@ -77,7 +97,7 @@ class _LoopThread:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._lock:
             if self._loop is None:
-                self._loop = asyncio.new_event_loop()
+                self._loop = uvloop.new_event_loop()
                 self._thread = threading.Thread(
                     target=self._loop.run_forever, name=self._name, daemon=True
                 )
@@ -100,7 +120,7 @@ class _LoopThread:
 
 
 class PushHttp:
-    """The adapter's HTTP side: ``post_all(requests)`` -> one answer (or error) per request."""
+    """The adapter's HTTP side: ``post_all(requests)`` -> one answer (or ``Unanswered``) each."""
 
     def __init__(
         self,
@@ -117,7 +137,9 @@ class PushHttp:
         self.verify = verify
         self._clock = clock
         self._windows: dict[str, AsyncWindow] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._http1: set[str] = set()  # providers that answered over HTTP/1.1
+        self._h2: httpx.AsyncClient | None = None
+        self._h1: aiohttp.ClientSession | None = None
         self._loop = _LoopThread("push-http")
 
     def windows(self) -> dict[str, Aimd]:
@@ -128,7 +150,7 @@ class PushHttp:
         window = self._windows.get(provider)
         return window.most if window is not None else 0
 
-    def post_all(self, requests: Sequence[PushRequest]) -> list[Answer]:
+    def post_all(self, requests: Sequence[PushRequest]) -> list[Reply]:
         if not requests:
             return []
         return self._loop.run(self._post_all(requests))
@@ -139,23 +161,17 @@ class PushHttp:
         self._loop.stop()
 
     async def _aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._h2 is not None:
+            await self._h2.aclose()
+        if self._h1 is not None:
+            await self._h1.close()
+        self._h2 = self._h1 = None
 
-    async def _post_all(self, requests: Sequence[PushRequest]) -> list[Answer]:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=self.window)
-            self._client = httpx.AsyncClient(
-                http2=True, verify=self.verify, limits=limits, follow_redirects=False
-            )
-        client = self._client
-        answers = await asyncio.gather(
-            *(self._post(client, r) for r in requests), return_exceptions=True
-        )
-        return [_answer(a) for a in answers]
+    async def _post_all(self, requests: Sequence[PushRequest]) -> list[Reply]:
+        replies = await asyncio.gather(*(self._post(r) for r in requests), return_exceptions=True)
+        return [_reply(r) for r in replies]
 
-    async def _post(self, client: httpx.AsyncClient, request: PushRequest) -> Answer:
+    async def _post(self, request: PushRequest) -> Reply:
         """Send through the provider's window; a throttling answer is retried within ``hold``."""
         window = self._windows.get(request.provider)
         if window is None:
@@ -165,26 +181,62 @@ class PushHttp:
         while True:
             epoch = await window.acquire()
             try:
-                resp = await client.post(
-                    request.url, content=request.body, headers=request.headers, timeout=self.timeout
-                )
-            except httpx.HTTPError as exc:
-                await window.release(epoch, answered=False)
+                answer = await self._send(request)
+            except Unanswered as exc:
+                window.release(epoch, answered=False)
                 return exc
-            throttled = resp.status_code in THROTTLED
-            await window.release(epoch, answered=True, throttled=throttled)
+            throttled = answer.status_code in THROTTLED
+            window.release(epoch, answered=True, throttled=throttled)
             if not throttled:
-                return resp
-            hint = retry_after(resp.headers.get("retry-after"), self._clock())
+                return answer
+            hint = retry_after(answer.headers.get("retry-after"), self._clock())
             wait = hint if hint is not None else min(_FIRST_BACKOFF * 2**retries, _MAX_BACKOFF)
             if time.monotonic() + wait > give_up:
-                return resp  # the delivery goes back to the queue with the Retry-After
+                return answer  # the delivery goes back to the queue with the Retry-After
             retries += 1
             await asyncio.sleep(wait)
 
+    async def _send(self, request: PushRequest) -> Answer:
+        """HTTP/2 by httpx where the service offers it (ALPN); else HTTP/1.1 by aiohttp."""
+        if request.provider in self._http1 or request.url.startswith("http:"):
+            return await self._send_http1(request)
+        if self._h2 is None:
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=self.window)
+            self._h2 = httpx.AsyncClient(
+                http2=True, verify=self.verify, limits=limits, follow_redirects=False
+            )
+        try:
+            resp = await self._h2.post(
+                request.url, content=request.body, headers=request.headers, timeout=self.timeout
+            )
+        except httpx.HTTPError as exc:
+            raise Unanswered(type(exc).__name__) from None
+        if resp.http_version != "HTTP/2":
+            self._http1.add(request.provider)  # no HTTP/2 there: its next requests by aiohttp
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        return Answer(resp.status_code, headers, resp.content, resp.http_version)
 
-def _answer(result: Answer | BaseException) -> Answer:
-    if isinstance(result, httpx.Response | httpx.HTTPError):
+    async def _send_http1(self, request: PushRequest) -> Answer:
+        if self._h1 is None:
+            connector = aiohttp.TCPConnector(limit=0, ssl=self.verify)
+            self._h1 = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        try:
+            async with self._h1.post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as resp:
+                content = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unanswered(type(exc).__name__) from None
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        return Answer(resp.status, headers, content)
+
+
+def _reply(result: Reply | BaseException) -> Reply:
+    if isinstance(result, Answer | Unanswered):
         return result
     log.error("push request failed unexpectedly", exc_info=result)
-    return httpx.TransportError(f"unexpected {type(result).__name__}")
+    return Unanswered(f"unexpected {type(result).__name__}")

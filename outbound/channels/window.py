@@ -12,7 +12,8 @@ each keep their own count of what is outstanding and ask ``Aimd`` how much they 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 
 
 @dataclass
@@ -42,29 +43,48 @@ class Aimd:
         self.halvings += 1
 
 
-@dataclass
 class AsyncWindow:
-    """The push window of one provider: ``async with window.slot() as epoch`` around a request."""
+    """The push window of one provider, on one event loop: ``acquire`` before a request,
+    ``release`` after its answer. Waiters are woken first come first served, one per free
+    slot (a batch of hundreds waiting costs nothing per answer)."""
 
-    aimd: Aimd
-    outstanding: int = 0
-    most: int = 0  # the most outstanding at once (reports and tests)
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    def __init__(self, aimd: Aimd) -> None:
+        self.aimd = aimd
+        self.outstanding = 0
+        self.most = 0  # the most outstanding at once (reports and tests)
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> int:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.outstanding < self.aimd.size)
-            self.outstanding += 1
-            self.most = max(self.most, self.outstanding)
-            return self.aimd.epoch
+        """Wait for a slot; the epoch it was taken in (for ``release``)."""
+        if self._waiters or self.outstanding >= self.aimd.size:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter  # a slot is ours once it resolves (``_wake`` counted it)
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self.release(self.aimd.epoch, answered=False)
+                elif waiter in self._waiters:  # (``release`` drops cancelled ones it meets)
+                    self._waiters.remove(waiter)
+                raise
+        else:
+            self._take()
+        return self.aimd.epoch
 
-    async def release(self, epoch: int, *, answered: bool, throttled: bool = False) -> None:
+    def release(self, epoch: int, *, answered: bool, throttled: bool = False) -> None:
         """An answer widens the window, a throttling answer halves it; no answer (a network
         error) leaves it as it is."""
-        async with self._changed:
-            self.outstanding -= 1
-            if throttled:
-                self.aimd.shrink(epoch)
-            elif answered:
-                self.aimd.grow()
-            self._changed.notify_all()
+        self.outstanding -= 1
+        if throttled:
+            self.aimd.shrink(epoch)
+        elif answered:
+            self.aimd.grow()
+        while self._waiters and self.outstanding < self.aimd.size:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._take()
+                waiter.set_result(None)
+
+    def _take(self) -> None:
+        self.outstanding += 1
+        self.most = max(self.most, self.outstanding)

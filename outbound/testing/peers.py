@@ -55,6 +55,10 @@ class Reply:
 Handler = Callable[[str, dict[str, str], bytes], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the listen backlog: a window of new connections at once fits
+
+
 class Loopback:
     """A threaded HTTP/1.1 server on 127.0.0.1 that answers POSTs with ``handle``.
 
@@ -94,7 +98,7 @@ class Loopback:
         self.lock = threading.Lock()
         self.requests = self.in_flight = self.max_in_flight = 0
         self.delay = 0.0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = _Server(("127.0.0.1", 0), _Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
