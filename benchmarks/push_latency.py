@@ -14,6 +14,11 @@ The provider is ``outbound.testing.fcm_latency`` in its own process: FCM HTTP v1
   repository's config/ (defaults: 2 worker threads, its batch size, ``[push] window``) and only
   the FCM settings pointed at the server, dispatching N due push deliveries from a SQLite file
   (N customers, each with an FCM token and ``push`` first, one renewal notice each);
+* the same worker with ``[push] http2 = true`` (the window as HTTP/2 streams, httpx), and with
+  push to the log sink (no provider: what the dispatcher itself allows, sends/s from
+  ``log_sends.at``);
+* the push adapter alone: ``send_batch`` from [worker] threads, [worker] batch_size messages
+  each, no claim or record transactions;
 * with ``--clients``, the client libraries that were weighed for the adapter (httpx over HTTP/2,
   httpx's async HTTP/1.1 pool, a thread pool over the sync httpx client), same window.
 
@@ -226,13 +231,14 @@ def _customer(i: int, place: Any, today: date, now: datetime) -> dict[str, Any]:
     }
 
 
-def worker(server: LatencyFcm | None, path: Path, log: Path) -> int:
+def worker(server: LatencyFcm | None, path: Path, log: Path, **push: str) -> int:
     """``outbound serve --role worker --until-idle`` with only the FCM settings overridden
     (no server: the config's own log sink for push)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
     env["PYTHONPATH"] = str(ROOT)
     if server is not None:
-        env |= {f"OUTBOUND_PUSH_{k.upper()}": v for k, v in _push_settings(server).items()}
+        settings = _push_settings(server) | push
+        env |= {f"OUTBOUND_PUSH_{k.upper()}": v for k, v in settings.items()}
     argv = [sys.executable, "-m", "outbound", "--config-dir", str(CONFIG_DIR)]
     argv += ["--db", f"sqlite:///{path}", "serve", "--role", "worker", "--until-idle"]
     with log.open("wb") as out:
@@ -267,10 +273,12 @@ def log_sink_rate(path: Path) -> dict[str, Any]:
     }
 
 
-def adapter_only(server: LatencyFcm, path: Path, count: int, batch: int = 0) -> int:
+def adapter_only(
+    server: LatencyFcm, path: Path, count: int, batch: int = 0, **push: str | bool
+) -> int:
     """The push adapter alone: ``send_batch`` from [worker] threads, [worker] batch_size each,
     without the dispatcher's claim and record transactions (what bounds the worker otherwise)."""
-    settings = settings_for(path).override({"push": _push_settings(server)})
+    settings = settings_for(path).override({"push": {**_push_settings(server), **push}})
     app = bootstrap.build(settings)
     adapter = app.channels()[Channel.PUSH]
     assert isinstance(adapter, BatchPort)
@@ -334,10 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="outbound-bench-push-") as tmp,
         LatencyFcm(args.delay_ms) as server,
     ):
-        db, sink = Path(tmp) / "push.db", Path(tmp) / "sink.db"
+        db, sink, h2 = (Path(tmp) / f"{name}.db" for name in ("push", "sink", "http2"))
         _say(f"push: preparing {n:,} due push deliveries …")
         prepare(db, n, now)
         copy_db(db, sink)
+        copy_db(db, h2)
         _say("push: peer (aiohttp) …")
         phases.append(_phase(server, "peer aiohttp", lambda: aiohttp_peer(server, w, n)))
         _say("push: outbound worker process …")
@@ -346,6 +355,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         _say("push: peer (aiohttp) again …")
         phases.append(_phase(server, "peer aiohttp", lambda: aiohttp_peer(server, w, n)))
+        _say("push: the worker over HTTP/2 ([push] http2 = true) …")
+        phases.append(
+            _phase(
+                server,
+                "worker, [push] http2=true",
+                lambda: worker(server, h2, Path(tmp) / "h2.log", http2="true"),
+            )
+        )
         _say("push: the same worker with push to the log sink …")
         phases.append(log_sink_rate(sink))
         _say("push: the push adapter alone …")

@@ -68,7 +68,13 @@ def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]
             "fcm_project_id with fcm_token_command or fcm_service_account_file (FCM)"
         )
     subscriptions = BatchSubscriptions(engine, clock)
-    http = PushHttp(clock, window=push.window, timeout_seconds=push.timeout_seconds, verify=verify)
+    http = PushHttp(
+        clock,
+        window=push.window,
+        timeout_seconds=push.timeout_seconds,
+        verify=verify,
+        http2=push.http2,
+    )
     return PushChannel(subscriptions, webpush, fcm, http, client, title=push.title)
 
 

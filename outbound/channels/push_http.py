@@ -1,11 +1,13 @@
-"""Push requests many at a time: an in-flight window per provider over HTTP/2 where offered.
+"""Push requests many at a time: an in-flight window per provider, on the adapter's own loop.
 
-One ``httpx.AsyncClient`` (``http2=True``: ALPN picks HTTP/2 where the service offers it, as FCM
-does, so a window of requests shares one connection as streams) runs on the adapter's own event
-loop thread; ``post_all`` hands it a batch from a dispatcher thread and waits for every answer.
-httpx was measured against aiohttp and a thread pool over the sync client (benchmarks/README.md,
-"Push and SMS windows"): over HTTP/2 it gets ~0.9 of aiohttp's rate from the same server; its
-async HTTP/1.1 pool is the slow case (~100 requests/s at 64 connections).
+``post_all`` hands a batch from a dispatcher thread to an event loop thread (uvloop) and waits
+for every answer. The requests go by aiohttp over HTTP/1.1 keep-alive connections (one per
+request in flight), or, with ``[push] http2 = true``, by httpx with HTTP/2 where ALPN offers it
+(FCM does): the window then shares one connection as streams; a service that answers over
+HTTP/1.1 goes back to aiohttp. Measured against an FCM-shaped server answering in 100 ms
+(benchmarks/README.md, "Push and SMS windows"): httpx's HTTP/2 costs ~3x aiohttp's CPU per
+request, which in a worker process (one GIL, shared with dispatch) keeps it under 80 % of a
+plain aiohttp client; httpx's async HTTP/1.1 pool is the slow case (~100 requests/s).
 
 Each provider (FCM, or a Web Push service's origin) has its own window (``[push] window``). A
 429 or 503 halves it (AIMD, ``outbound.channels.window``) and the request is sent again after
@@ -130,8 +132,10 @@ class PushHttp:
         timeout_seconds: float = 10.0,
         hold_seconds: float | None = None,
         verify: ssl.SSLContext | bool = True,
+        http2: bool = False,
     ) -> None:
         self.window = window
+        self.http2 = http2
         self.timeout = timeout_seconds
         self.hold = timeout_seconds if hold_seconds is None else hold_seconds
         self.verify = verify
@@ -198,7 +202,7 @@ class PushHttp:
 
     async def _send(self, request: PushRequest) -> Answer:
         """HTTP/2 by httpx where the service offers it (ALPN); else HTTP/1.1 by aiohttp."""
-        if request.provider in self._http1 or request.url.startswith("http:"):
+        if not self.http2 or request.provider in self._http1 or request.url.startswith("http:"):
             return await self._send_http1(request)
         if self._h2 is None:
             limits = httpx.Limits(max_connections=None, max_keepalive_connections=self.window)

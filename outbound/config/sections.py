@@ -118,6 +118,7 @@ class PushSection(Section):
     title: str = "Shop"
     timeout_seconds: float = 10.0
     window: int = Field(default=64, ge=1)
+    http2: bool = False
     ca_file: str = ""
     vapid_private_key_file: str = ""
     vapid_subject: str = "mailto:support@shop.example"

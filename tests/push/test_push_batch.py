@@ -112,17 +112,21 @@ def latency_fcm() -> Iterator[LatencyFcm]:
         yield server
 
 
-def test_fcm_over_http2_sends_the_window_as_streams_of_one_connection(
+def _over_tls(server: LatencyFcm, **extra: Any) -> dict[str, Any]:
+    return {
+        "adapter": "real",
+        "fcm_base_url": server.url,
+        "fcm_project_id": server.project,
+        "fcm_token_command": f"printf {server.token}",
+        "ca_file": server.ca_file,  # its self-signed certificate, made at start
+        **extra,
+    }
+
+
+def test_fcm_over_http2_sends_the_window_as_streams_of_one_connection_when_enabled(
     make_app: AppFactory, latency_fcm: LatencyFcm
 ) -> None:
-    push = {
-        "adapter": "real",
-        "fcm_base_url": latency_fcm.url,
-        "fcm_project_id": latency_fcm.project,
-        "fcm_token_command": f"printf {latency_fcm.token}",
-        "ca_file": latency_fcm.ca_file,  # its self-signed certificate, made at start
-    }
-    app = make_app(push=push)
+    app = make_app(push=_over_tls(latency_fcm, http2=True))
     messages = _fcm_batch(app, 20)
     gone = _subscribed(app, 90, {"kind": "fcm", "endpoint": "unregistered-1"})
     results = _adapter(app).send_batch([*messages, gone])
@@ -131,3 +135,14 @@ def test_fcm_over_http2_sends_the_window_as_streams_of_one_connection(
     stats = latency_fcm.stats()
     assert stats["connections"]["h2"] == 1  # (and the HTTP/1.1 one this look came by)
     assert stats["max_streams"] == 21  # the whole batch at once, as streams of that connection
+
+
+def test_fcm_over_tls_by_default_keeps_the_window_on_http1_keep_alive_connections(
+    make_app: AppFactory, latency_fcm: LatencyFcm
+) -> None:
+    app = make_app(push=_over_tls(latency_fcm, window=8))
+    results = _adapter(app).send_batch(_fcm_batch(app, 20))
+    assert all(isinstance(r, SendResult) for r in results)
+    stats = latency_fcm.stats()
+    assert stats["max_in_flight"] == 8 and "h2" not in stats["connections"]
+    assert stats["connections"]["http/1.1"] == 8 + 1  # the window's connections, and this look
