@@ -115,7 +115,7 @@ class SmppSms:
         self._inbound = inbound
         self._client: smpplib.client.Client | None = None
         self._pending: dict[int, Future[Any]] = {}
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.RLock()  # held by submit while it may drop the link
         self._bound = threading.Event()
         self._closed = threading.Event()
         self._replies: queue.Queue[tuple[str, str] | None] = queue.Queue()
@@ -285,12 +285,14 @@ class SmppSms:
                 client._socket.close()
                 client._socket = None
             client.state = smpplib.consts.SMPP_CLIENT_STATE_CLOSED
-        if self._client is client:
+        with self._send_lock:  # no submit is registered in the old table after this
+            if self._client is not client:
+                return
             self._client = None
             self._bound.clear()
             pending, self._pending = self._pending, {}
-            for future in pending.values():
-                future.set_exception(LinkDropped())
+        for future in pending.values():  # never acknowledged: the window submits them again
+            future.set_exception(LinkDropped())
 
     def _read_loop(self, client: smpplib.client.Client) -> None:
         interval = self.settings.enquire_link_seconds
