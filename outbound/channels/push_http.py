@@ -96,7 +96,8 @@ class _LoopThread:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """``coro``'s result; ``TimeoutError`` (and ``coro`` cancelled) after ``timeout``."""
         with self._lock:
             if self._loop is None:
                 self._loop = uvloop.new_event_loop()
@@ -105,7 +106,12 @@ class _LoopThread:
                 )
                 self._thread.start()
             loop = self._loop
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
 
     @property
     def started(self) -> bool:
@@ -157,7 +163,14 @@ class PushHttp:
     def post_all(self, requests: Sequence[PushRequest]) -> list[Reply]:
         if not requests:
             return []
-        return self._loop.run(self._post_all(requests))
+        # a bound no healthy batch reaches: every round of the window timing out, then held
+        rounds = len(requests) / self.window + 1
+        limit = rounds * (self.timeout + self.hold) + self.hold
+        try:
+            return self._loop.run(self._post_all(requests), limit)
+        except TimeoutError:
+            log.error("a push batch of %d had no answer within %.0fs", len(requests), limit)
+            return [Unanswered(f"no answer within {limit:.0f}s")] * len(requests)
 
     def close(self) -> None:
         if self._loop.started:
