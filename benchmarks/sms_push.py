@@ -1,7 +1,7 @@
 """SMS submit throughput to the loopback SMSC (with receipts) and Web Push sends/s.
 
 ``python -m benchmarks.sms_push [--messages 2000] [--workers 1,4] [--limit-rate 50]
-[--webpush 1000]`` — see benchmarks/README.md. Standalone (like ``benchmarks.api_load``): it
+[--windows 1,10] [--window-delay-ms 50] [--webpush 1000]`` — see benchmarks/README.md. Standalone (like ``benchmarks.api_load``): it
 needs node + outbound/testing/smsc_js/node_modules for the SMSC (``cd outbound/testing/smsc_js && npm ci``).
 
 SMS: the production adapter ``outbound.channels.sms.SmppSms`` (smpplib, one
@@ -16,14 +16,19 @@ at the SMSC when acknowledged (``receipt_resp``). Workers:
 * processes — W processes, each with its own adapter and session, sharing the throttle row
   (as several ``outbound serve --role worker`` would).
 
+SMS window: one thread puts batches of 50 through ``SmppSms.send_batch`` with ``[sms] window``
+1 and 10 (``--windows``) while the SMSC answers every submit ``--window-delay-ms`` late: the
+window is what keeps several submits outstanding.
+
 Web Push: the production ``outbound.channels.push.WebPush`` (aes128gcm + a VAPID JWT per
-request, httpx) to the loopback Web Push service of ``outbound.testing.peers`` running in a
+request) through the adapter's ``PushHttp`` (window 64, batches of 50 per thread) to the loopback Web Push service of ``outbound.testing.peers`` running in a
 child process, which decrypts every message and verifies every VAPID signature.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -38,9 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, fresh_engine
+from outbound.channels.base import Message
 from outbound.channels.sms import SmppSettings, SmppSms
 from outbound.channels.sms_receipts import Receipt
 from outbound.channels.throttle import Throttle
+from outbound.domain.values import Accepted, Channel, Kind
 from outbound.store.db import make_engine
 from outbound.store.throttle import DbTokenBucket
 from outbound.testing import smsc as loopback
@@ -255,6 +262,40 @@ def _result(
     return res
 
 
+def sms_window(
+    server: loopback.Smsc, db: Path, messages: int, window: int, delay_ms: float
+) -> dict[str, Any]:
+    """One thread sending batches through ``SmppSms.send_batch`` with a submit window of
+    ``window``, while the SMSC answers each submit ``delay_ms`` late."""
+    throttle = _throttle(db, server.port, HIGH_RATE, 1000.0)
+    link = dataclasses.replace(_link(server.port), window=window)
+    sms = SmppSms(link, throttle, CountingInbound())
+    batch = [
+        Message(i, Channel.SMS, Kind.SHIPPING, i, _phone(i), "en-US", TEXT) for i in range(messages)
+    ]
+    try:
+        if not sms.wait_bound(10):
+            raise RuntimeError("SMPP bind to the loopback SMSC failed")
+        server.command(cmd="delay", ms=delay_ms)
+        t0 = time.monotonic()
+        results = [r for i in range(0, messages, 50) for r in sms.send_batch(batch[i : i + 50])]
+        seconds = time.monotonic() - t0
+    finally:
+        server.command(cmd="delay", ms=0)
+        sms.close()
+        throttle.bucket.engine.dispose()  # type: ignore[attr-defined]
+    accepted = sum(isinstance(r, Accepted) for r in results)
+    return {
+        "window": window,
+        "delay_ms": delay_ms,
+        "messages": messages,
+        "accepted": accepted,
+        "seconds": round(seconds, 3),
+        "submits_per_second": round(accepted / seconds, 1),
+        "most_outstanding": sms.window.most,
+    }
+
+
 # --- Web Push ---------------------------------------------------------------------------------
 
 
@@ -274,6 +315,7 @@ def _webpush_peer(public: bytes, subscribers: int, conn: Any) -> None:
 
 def _push_share(
     sender: Any,
+    http: Any,
     subs: list[Any],
     content: Any,
     first: int,
@@ -281,24 +323,34 @@ def _push_share(
     stamps: list[float],
     errors: list[str],
 ) -> None:
-    for i in range(first, first + count):
-        try:
-            sender.send(subs[i % len(subs)], content, i)
-            stamps.append(time.monotonic())
-        except Exception as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
+    """Requests built by ``WebPush.request``, sent 50 at a time through ``PushHttp``."""
+    for start in range(first, first + count, 50):
+        chunk = [(subs[i % len(subs)], i) for i in range(start, min(start + 50, first + count))]
+        requests = [sender.request(sub, content, i) for sub, i in chunk]
+        for (sub, _i), request, answer in zip(
+            chunk, requests, http.post_all(requests), strict=True
+        ):
+            try:
+                sender.outcome(sub, request, answer)
+                stamps.append(time.monotonic())
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def webpush(messages: int, workers_list: list[int], say: Callable[[str], None]) -> list[Any]:
-    import httpx
     from cryptography.hazmat.primitives import serialization
     from py_vapid import Vapid
 
     from outbound.channels.push import PushContent, WebPush, WebPushSettings
+    from outbound.channels.push_http import PushHttp
     from outbound.domain.values import Subscription
 
     results = []
     ctx = multiprocessing.get_context("spawn")
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
     with tempfile.TemporaryDirectory(prefix="outbound-bench-push-") as tmp:
         vapid = Vapid()
         vapid.generate_keys()
@@ -310,7 +362,7 @@ def webpush(messages: int, workers_list: list[int], say: Callable[[str], None]) 
         for workers in workers_list:
             parent, child = ctx.Pipe()
             peer = ctx.Process(target=_webpush_peer, args=(public, 50, child), daemon=True)
-            client = httpx.Client(timeout=10.0)
+            http = PushHttp(clock, window=64)
             try:
                 peer.start()
                 if not parent.poll(60):
@@ -320,11 +372,7 @@ def webpush(messages: int, workers_list: list[int], say: Callable[[str], None]) 
                     Subscription(i, i, "webpush", s["endpoint"], s["keys"])
                     for i, s in enumerate(raw)
                 ]
-                sender = WebPush(
-                    WebPushSettings(str(key_file), "mailto:bench@shop.example"),
-                    client,
-                    lambda: datetime.now(UTC),
-                )
+                sender = WebPush(WebPushSettings(str(key_file), "mailto:bench@shop.example"), clock)
                 content = PushContent("Shop", TEXT, {"delivery_id": "0", "kind": "shipping"})
                 errors: list[str] = []
                 stamps: list[float] = []
@@ -332,7 +380,7 @@ def webpush(messages: int, workers_list: list[int], say: Callable[[str], None]) 
                 pool = [
                     threading.Thread(
                         target=_push_share,
-                        args=(sender, subs, content, *share, stamps, errors),
+                        args=(sender, http, subs, content, *share, stamps, errors),
                         daemon=True,
                     )
                     for share in _shares(messages, workers)
@@ -346,7 +394,7 @@ def webpush(messages: int, workers_list: list[int], say: Callable[[str], None]) 
                 parent.send("stop")
                 peer_counts = parent.recv() if parent.poll(30) else {}
             finally:
-                client.close()
+                http.close()
                 peer.join(10)
                 if peer.is_alive():
                     peer.kill()
@@ -390,6 +438,18 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--limit-messages", type=int, default=250, help="SMS in the limiter run (default 250)"
     )
     parser.add_argument(
+        "--windows", default="1,10", help="SMS submit windows to compare (default 1,10; '' skips)"
+    )
+    parser.add_argument(
+        "--window-delay-ms",
+        type=float,
+        default=50.0,
+        help="the SMSC's answer delay in the window runs (default 50)",
+    )
+    parser.add_argument(
+        "--window-messages", type=int, default=200, help="SMS per window run (default 200)"
+    )
+    parser.add_argument(
         "--webpush",
         type=int,
         default=1000,
@@ -429,6 +489,14 @@ def _report(results: dict[str, Any]) -> str:
             f"  {r['submit_seconds']:>8.2f}  {r['submits_per_second'] or 0:>9,.0f}"
             f"  {last:>14}  {per:>11}  {r.get('max_per_second_window', '-'):>10}"
         )
+    if results.get("sms_window"):
+        lines += ["", "SMS submit window (one thread, batches of 50, the SMSC answering late)"]
+        lines.append("  window  delay ms  messages  seconds  submits/s  most outstanding")
+        for r in results["sms_window"]:
+            lines.append(
+                f"  {r['window']:>6}  {r['delay_ms']:>8g}  {r['accepted']:>8,}  {r['seconds']:>7.2f}"
+                f"  {r['submits_per_second']:>9,.0f}  {r['most_outstanding']:>16}"
+            )
     if results.get("webpush"):
         lines += [
             "",
@@ -458,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "params": vars(args) | {"output": str(args.output)},
         "sms": [],
+        "sms_window": [],
         "webpush": [],
         "complete": False,
     }
@@ -474,6 +543,12 @@ def main(argv: list[str] | None = None) -> int:
                 runs = [(mode, w, args.messages, HIGH_RATE) for mode in modes for w in workers]
                 if args.limit_rate > 0:
                     runs.append(("threads", max(workers), args.limit_messages, args.limit_rate))
+                for size in [int(x) for x in args.windows.split(",") if x.strip()]:
+                    _say(f"sms: window {size}, SMSC answering {args.window_delay_ms:g} ms late …")
+                    results["sms_window"].append(
+                        sms_window(server, db, args.window_messages, size, args.window_delay_ms)
+                    )
+                    _save(args.output, results)
                 for mode, w, n, rate in runs:
                     limit = "" if rate >= HIGH_RATE else f", limiter {rate:g}/s"
                     _say(f"sms: {n:,} messages, {w} {mode}{limit} …")

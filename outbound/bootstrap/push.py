@@ -7,7 +7,8 @@ fail permanently with a message naming the missing key, and the ladder moves on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import httpx
@@ -15,9 +16,22 @@ from sqlalchemy import Engine
 
 from outbound.channels.push import FcmPush, FcmSettings, PushChannel, WebPush, WebPushSettings
 from outbound.channels.push_auth import CommandTokens, ServiceAccountTokens, TokenProvider
+from outbound.channels.push_http import PushHttp
 from outbound.config import PushSection, Settings
 from outbound.domain.errors import ConfigError
-from outbound.store.push import DbSubscriptions
+from outbound.domain.values import Subscription
+from outbound.store.push import DbSubscriptions, find_subscription
+
+
+class BatchSubscriptions(DbSubscriptions):
+    """``DbSubscriptions`` that looks up a whole batch in one transaction (one turn at the
+    SQLite write gate instead of one per message)."""
+
+    def find_many(self, keys: Sequence[tuple[int, str]]) -> list[Subscription | None]:
+        if not keys:
+            return []
+        with self.engine.begin() as conn:
+            return [find_subscription(conn, customer, endpoint) for customer, endpoint in keys]
 
 
 def web_push_settings(push: PushSection) -> WebPushSettings:
@@ -34,12 +48,14 @@ def web_push_settings(push: PushSection) -> WebPushSettings:
 
 def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]) -> PushChannel:
     push = settings.push
-    client = httpx.Client(timeout=push.timeout_seconds, follow_redirects=False)
+    verify = _trust(push)
+    # the sync client of the OAuth token grants; the sends go through PushHttp
+    client = httpx.Client(timeout=push.timeout_seconds, follow_redirects=False, verify=verify)
     webpush = None
     if push.vapid_private_key_file:
         web = web_push_settings(push)
         try:
-            webpush = WebPush(web, client, clock)
+            webpush = WebPush(web, clock)
         except Exception as exc:  # py_vapid raises plain exceptions for unreadable keys
             raise ConfigError(
                 f"[push] vapid_private_key_file {web.vapid_private_key_file!r} is not a "
@@ -51,8 +67,28 @@ def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]
             '[push] adapter = "real" needs vapid_private_key_file (Web Push) and/or '
             "fcm_project_id with fcm_token_command or fcm_service_account_file (FCM)"
         )
-    subscriptions = DbSubscriptions(engine, clock)
-    return PushChannel(subscriptions, webpush, fcm, client, title=push.title)
+    subscriptions = BatchSubscriptions(engine, clock)
+    http = PushHttp(
+        clock,
+        window=push.window,
+        timeout_seconds=push.timeout_seconds,
+        verify=verify,
+        http2=push.http2,
+    )
+    return PushChannel(subscriptions, webpush, fcm, http, client, title=push.title)
+
+
+def _trust(push: PushSection) -> ssl.SSLContext | bool:
+    """The CA certificates the push clients trust: ``[push] ca_file``, else the system's."""
+    if not push.ca_file:
+        return True
+    try:
+        return ssl.create_default_context(cafile=push.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"[push] ca_file {push.ca_file!r} is not a readable PEM CA bundle "
+            f"({type(exc).__name__}); leave it empty to trust the system's certificates"
+        ) from None
 
 
 def _fcm(push: PushSection, client: httpx.Client, clock: Callable[[], datetime]) -> FcmPush | None:
@@ -73,4 +109,4 @@ def _fcm(push: PushSection, client: httpx.Client, clock: Callable[[], datetime])
         max_bytes=push.fcm_max_bytes,
         timeout_seconds=push.timeout_seconds,
     )
-    return FcmPush(fcm, tokens, client, clock)
+    return FcmPush(fcm, tokens, clock)

@@ -34,6 +34,7 @@ def smpp_settings(sms: SmsSection) -> SmppSettings:
         enquire_link_seconds=sms.enquire_link_seconds,
         response_timeout_seconds=sms.response_timeout_seconds,
         reconnect_max_seconds=sms.reconnect_max_seconds,
+        window=sms.window,
     )
 
 

@@ -1,10 +1,13 @@
 """Push: ``WebPush`` (RFC 8030 / 8291 with VAPID, RFC 8292) and ``FcmPush`` (FCM HTTP v1).
 
 ``PushChannel`` is the channel adapter: it looks the customer's subscription up by the endpoint
-the dispatcher chose and hands it to the sender of its kind. A subscription the service calls
-gone (Web Push 404 / 410, FCM ``UNREGISTERED``) is deleted, audited, and the attempt fails
-permanently, so the ladder moves on. 429 and 5xx are transient, honouring Retry-After (seconds
-or an HTTP date). A payload over the service's limit is refused before any request is made.
+the dispatcher chose and hands it to the sender of its kind, which builds the request;
+``PushHttp`` (``outbound.channels.push_http``) sends a batch of them with many in flight per
+provider, and the sender reads each answer. A subscription the service calls gone (Web Push 404
+/ 410, FCM ``UNREGISTERED``) is deleted, audited, and the attempt fails permanently, so the
+ladder moves on. 429 and 503 slow that provider's window and are sent again while the wait fits
+(see push_http); then they, and other 5xx, are transient, honouring Retry-After (seconds or an
+HTTP date). A payload over the service's limit is refused before any request is made.
 
 Idempotency: neither protocol has an idempotency key. A Web Push request carries
 ``Topic: delivery-<id>``, so a re-sent delivery *replaces* the first copy while the push service
@@ -22,9 +25,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -32,12 +34,22 @@ import httpx
 from py_vapid import Vapid
 from pywebpush import WebPusher, WebPushException
 
-from outbound.channels.base import Message
+from outbound.channels.base import Message, Result
 from outbound.channels.push_auth import TokenProvider
+from outbound.channels.push_http import (
+    Answer,
+    PushHttp,
+    PushRequest,
+    Reply,
+    Unanswered,
+    retry_after,
+)
 from outbound.domain.clock import Clock
-from outbound.domain.errors import PermanentChannelError, TransientChannelError
+from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_endpoint
 from outbound.domain.values import Channel, Outcome, SendResult, Subscription
+
+__all__ = ["FcmPush", "PushChannel", "PushContent", "WebPush", "retry_after"]
 
 log = logging.getLogger("outbound.push")
 
@@ -62,26 +74,15 @@ class PushContent:
         return cls(title, message.text, data)
 
 
-def retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from ``now``: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
-
-
-def _transient_or_permanent(resp: httpx.Response, what: str, now: datetime) -> Exception:
+def _transient_or_permanent(resp: Answer, what: str, clock: Clock) -> ChannelError:
     status = resp.status_code
     if status == 429 or status >= 500:
-        return TransientChannelError(what, retry_after(resp.headers.get("retry-after"), now))
+        return TransientChannelError(what, retry_after(resp.headers.get("retry-after"), clock()))
     return PermanentChannelError(what)
+
+
+def _no_answer(where: str, unanswered: Unanswered) -> TransientChannelError:
+    return TransientChannelError(f"{where}: {unanswered}")
 
 
 @dataclass(frozen=True)
@@ -97,15 +98,13 @@ class WebPushSettings:
 class WebPush:
     """One Web Push request: aes128gcm (RFC 8291, via pywebpush) + a VAPID JWT (py_vapid)."""
 
-    def __init__(self, settings: WebPushSettings, client: httpx.Client, clock: Clock) -> None:
+    def __init__(self, settings: WebPushSettings, clock: Clock) -> None:
         self.settings = settings
         self._vapid = Vapid.from_file(settings.vapid_private_key_file)
-        self._client = client
         self._clock = clock
 
-    def send(self, sub: Subscription, content: PushContent, delivery_id: int) -> SendResult:
+    def request(self, sub: Subscription, content: PushContent, delivery_id: int) -> PushRequest:
         body = self.encrypt(sub, content)
-        where = f"web push to {mask_endpoint(sub.endpoint)}"
         headers = {
             **self._vapid_headers(sub.endpoint),
             "Content-Encoding": "aes128gcm",
@@ -114,20 +113,22 @@ class WebPush:
             "Urgency": self.settings.urgency,
             "Topic": f"delivery-{delivery_id}",  # replaces an undelivered earlier copy
         }
-        try:
-            resp = self._client.post(
-                sub.endpoint, content=body, headers=headers, timeout=self.settings.timeout_seconds
+        return PushRequest(urlsplit(sub.endpoint).netloc, sub.endpoint, headers, body)
+
+    def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult:
+        where = f"web push to {mask_endpoint(sub.endpoint)}"
+        if isinstance(answer, Unanswered):
+            raise _no_answer(where, answer)
+        if answer.status_code in (200, 201, 202):
+            ref = answer.headers.get("location") or None
+            return SendResult(Outcome.DELIVERED, ref, {"service": request.provider})
+        if answer.status_code in (404, 410):
+            raise _Gone(f"{where}: subscription gone ({answer.status_code}); removed")
+        if answer.status_code == 413:
+            raise PermanentChannelError(
+                f"{where}: 413, payload of {len(request.body)} bytes too large"
             )
-        except httpx.HTTPError as exc:
-            raise TransientChannelError(f"{where}: {type(exc).__name__}") from None
-        if resp.status_code in (200, 201, 202):
-            ref = resp.headers.get("location") or None
-            return SendResult(Outcome.DELIVERED, ref, {"service": urlsplit(sub.endpoint).netloc})
-        if resp.status_code in (404, 410):
-            raise _Gone(f"{where}: subscription gone ({resp.status_code}); removed")
-        if resp.status_code == 413:
-            raise PermanentChannelError(f"{where}: 413, payload of {len(body)} bytes too large")
-        raise _transient_or_permanent(resp, f"{where}: HTTP {resp.status_code}", self._clock())
+        raise _transient_or_permanent(answer, f"{where}: HTTP {answer.status_code}", self._clock)
 
     def encrypt(self, sub: Subscription, content: PushContent) -> bytes:
         """The aes128gcm body, refused when over ``max_bytes`` (nothing is sent then)."""
@@ -170,12 +171,11 @@ class FcmSettings:
 class FcmPush:
     """``POST {base_url}/v1/projects/{project}/messages:send`` with a Bearer token."""
 
-    def __init__(
-        self, settings: FcmSettings, tokens: TokenProvider, client: httpx.Client, clock: Clock
-    ) -> None:
+    provider = "fcm"
+
+    def __init__(self, settings: FcmSettings, tokens: TokenProvider, clock: Clock) -> None:
         self.settings = settings
         self._tokens = tokens
-        self._client = client
         self._clock = clock
         self.url = (
             f"{settings.base_url.rstrip('/')}/v1/projects/{settings.project_id}/messages:send"
@@ -195,30 +195,32 @@ class FcmPush:
             )
         return {"message": {"token": sub.endpoint, **payload}}
 
-    def send(self, sub: Subscription, content: PushContent, delivery_id: int) -> SendResult:
-        body = self.message(sub, content)
+    def request(self, sub: Subscription, content: PushContent, delivery_id: int) -> PushRequest:
+        body = json.dumps(self.message(sub, content), ensure_ascii=False).encode()
+        headers = {
+            "Authorization": f"Bearer {self._tokens.token()}",
+            "Content-Type": "application/json",
+        }
+        return PushRequest(self.provider, self.url, headers, body)
+
+    def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult:
         where = f"FCM send to {mask_endpoint(sub.endpoint)}"
-        headers = {"Authorization": f"Bearer {self._tokens.token()}"}
-        try:
-            resp = self._client.post(
-                self.url, json=body, headers=headers, timeout=self.settings.timeout_seconds
-            )
-        except httpx.HTTPError as exc:
-            raise TransientChannelError(f"{where}: {type(exc).__name__}") from None
-        if resp.status_code == 200:
-            name = str(_json(resp).get("name", "")) or None
+        if isinstance(answer, Unanswered):
+            raise _no_answer(where, answer)
+        if answer.status_code == 200:
+            name = str(_json(answer).get("name", "")) or None
             return SendResult(Outcome.DELIVERED, name, {"service": "fcm"})
-        status, code = _fcm_error(resp)
-        what = f"{where}: HTTP {resp.status_code} {status} {code}".rstrip()
-        if code == "UNREGISTERED" or (resp.status_code == 404 and status == "NOT_FOUND"):
+        status, code = _fcm_error(answer)
+        what = f"{where}: HTTP {answer.status_code} {status} {code}".rstrip()
+        if code == "UNREGISTERED" or (answer.status_code == 404 and status == "NOT_FOUND"):
             raise _Gone(f"{what}; token removed")
-        if resp.status_code == 401:  # expired or revoked access token: fetch a new one
+        if answer.status_code == 401:  # expired or revoked access token: fetch a new one
             self._tokens.invalidate()
             raise TransientChannelError(what, 1.0)
-        raise _transient_or_permanent(resp, what, self._clock())
+        raise _transient_or_permanent(answer, what, self._clock)
 
 
-def _json(resp: httpx.Response) -> dict[str, Any]:
+def _json(resp: Answer) -> dict[str, Any]:
     try:
         body = resp.json()
     except ValueError:
@@ -226,7 +228,7 @@ def _json(resp: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _fcm_error(resp: httpx.Response) -> tuple[str, str]:
+def _fcm_error(resp: Answer) -> tuple[str, str]:
     """(``error.status``, the FcmError ``errorCode``) of an FCM v1 error body."""
     error = _json(resp).get("error")
     if not isinstance(error, dict):
@@ -244,11 +246,27 @@ class SubscriptionBook(Protocol):
 
     def find(self, customer_id: int, endpoint: str) -> Subscription | None: ...
 
+    def find_many(self, keys: Sequence[tuple[int, str]]) -> list[Subscription | None]:
+        """``find`` for every (customer id, endpoint) of a batch, in one look."""
+        ...
+
     def remove(self, sub: Subscription, reason: str) -> bool: ...
 
 
+Sender = WebPush | FcmPush
+
+
+@dataclass(frozen=True)
+class _Planned:
+    index: int
+    sender: Sender
+    sub: Subscription
+    request: PushRequest
+
+
 class PushChannel:
-    """The push adapter: picks ``WebPush`` or ``FcmPush`` by the subscription's kind."""
+    """The push adapter: picks ``WebPush`` or ``FcmPush`` by the subscription's kind and sends a
+    batch through ``PushHttp``'s windows (``send`` is a batch of one)."""
 
     channel = Channel.PUSH
 
@@ -257,19 +275,46 @@ class PushChannel:
         subscriptions: SubscriptionBook,
         webpush: WebPush | None,
         fcm: FcmPush | None,
-        client: httpx.Client,
+        http: PushHttp,
+        client: httpx.Client | None = None,
         title: str = "Shop",
     ) -> None:
         self.subscriptions = subscriptions
         self.webpush = webpush
         self.fcm = fcm
-        self._client = client
+        self.http = http
+        self._client = client  # the sync client of the token grants, closed with the adapter
         self.title = title
 
     def send(self, message: Message) -> SendResult:
+        (result,) = self.send_batch([message])
+        if isinstance(result, ChannelError):
+            raise result
+        assert isinstance(result, SendResult)  # push has no receipts to wait for
+        return result
+
+    def send_batch(self, messages: Sequence[Message]) -> list[Result]:
+        """Every message's request built here, sent together, each answer read here."""
+        results: list[Result] = [TransientChannelError("not sent")] * len(messages)
+        planned: list[_Planned] = []
+        keys = [(m.customer_id, m.to) for m in messages if m.to]
+        found = dict(zip(keys, self.subscriptions.find_many(keys), strict=True))
+        for i, message in enumerate(messages):
+            try:
+                planned.append(self._plan(i, message, found.get((message.customer_id, message.to))))
+            except ChannelError as exc:
+                results[i] = exc
+            except Exception as exc:  # a bug must not lose the batch: retried later
+                log.exception("push adapter crashed on delivery %d", message.delivery_id)
+                results[i] = TransientChannelError(f"adapter crashed: {type(exc).__name__}")
+        answers = self.http.post_all([p.request for p in planned])
+        for plan, answer in zip(planned, answers, strict=True):
+            results[plan.index] = self._outcome(plan, answer)
+        return results
+
+    def _plan(self, index: int, message: Message, sub: Subscription | None) -> _Planned:
         if not message.to:
             raise PermanentChannelError(f"delivery {message.delivery_id}: no push subscription")
-        sub = self.subscriptions.find(message.customer_id, message.to)
         if sub is None:
             raise PermanentChannelError(
                 f"delivery {message.delivery_id}: subscription {mask_endpoint(message.to)} "
@@ -280,12 +325,22 @@ class PushChannel:
             raise PermanentChannelError(
                 f"{sub.kind!r} push is not configured; set the [push] keys for it"
             )
+        content = PushContent.of(message, self.title)
+        return _Planned(index, sender, sub, sender.request(sub, content, message.delivery_id))
+
+    def _outcome(self, plan: _Planned, answer: Reply) -> Result:
         try:
-            return sender.send(sub, PushContent.of(message, self.title), message.delivery_id)
+            return plan.sender.outcome(plan.sub, plan.request, answer)
         except _Gone as gone:
-            self.subscriptions.remove(sub, str(gone))
-            log.info("removed a %s subscription of customer %d", sub.kind, sub.customer_id)
-            raise
+            self.subscriptions.remove(plan.sub, str(gone))
+            log.info(
+                "removed a %s subscription of customer %d", plan.sub.kind, plan.sub.customer_id
+            )
+            return gone
+        except ChannelError as exc:
+            return exc
 
     def close(self) -> None:
-        self._client.close()
+        self.http.close()
+        if self._client is not None:
+            self._client.close()

@@ -1,8 +1,10 @@
 """SMS over SMPP 3.4 (smpplib, the only smpplib import): ``SmppSms``.
 
 One ``bind_transceiver`` session per adapter, kept by a reader thread that reconnects with
-backoff and sends ``enquire_link`` when the line is idle. Senders (dispatcher threads) submit
-under a lock and wait for their ``submit_sm_resp`` by sequence number. ``deliver_sm`` from the
+backoff and sends ``enquire_link`` when the line is idle. Senders (dispatcher threads) put a
+batch through the session's submit window (``outbound.channels.sms_window``): several
+``submit_sm`` outstanding at once, each matched to its ``submit_sm_resp`` by sequence number,
+every part after a token of the shared throughput limit. ``deliver_sm`` from the
 SMSC — delivery receipts and mobile-originated (MO) messages — go to an ``SmsInbound`` handler
 and are acknowledged only after it returned, so a crash makes the SMSC deliver them again.
 
@@ -16,12 +18,11 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,10 +32,18 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
-from outbound.channels.base import Message
+from outbound.channels.base import Message, Result
 from outbound.channels.sms_receipts import Receipt, parse_receipt
-from outbound.channels.sms_text import SmsPlan, decode, plan, strip_udh, udh
-from outbound.domain.errors import PermanentChannelError, TransientChannelError
+from outbound.channels.sms_text import SmsPlan, decode, plan, strip_udh
+from outbound.channels.sms_window import (
+    Job,
+    LinkDropped,
+    SubmitWindow,
+    job_result,
+    message_job,
+    parts,
+)
+from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_phone, mask_text
 from outbound.domain.values import Accepted, Channel
 
@@ -59,6 +68,7 @@ class SmppSettings:
     enquire_link_seconds: float = 30.0
     response_timeout_seconds: float = 10.0
     reconnect_max_seconds: float = 30.0
+    window: int = 10  # submit_sm outstanding at once
 
 
 class Throttle(Protocol):
@@ -71,10 +81,6 @@ class SmsInbound(Protocol):
     def receipt(self, receipt: Receipt) -> None: ...
 
     def mo(self, phone: str, text: str) -> str | None: ...
-
-
-class _LinkDropped(Exception):
-    """The link went down before the SMSC answered."""
 
 
 class _Sequence:
@@ -109,12 +115,14 @@ class SmppSms:
         self._inbound = inbound
         self._client: smpplib.client.Client | None = None
         self._pending: dict[int, Future[Any]] = {}
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.RLock()  # held by submit while it may drop the link
         self._bound = threading.Event()
         self._closed = threading.Event()
         self._replies: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
+        timeout = settings.response_timeout_seconds
+        self.window = SubmitWindow(settings.window, timeout=timeout, hold=timeout)
         self.binds = 0  # how many times a session was bound (reconnects show here)
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -147,29 +155,30 @@ class SmppSms:
     # --- sending --------------------------------------------------------------------------
 
     def send(self, message: Message) -> Accepted:
-        if not message.to:
-            raise PermanentChannelError(f"delivery {message.delivery_id}: customer has no phone")
-        sms = plan(message.text)
-        refs = self.send_text(message.to, sms)
-        detail = {"encoding": sms.encoding, "units": sms.units, "parts": len(sms.parts)}
-        return Accepted(refs, detail)
+        (result,) = self.send_batch([message])
+        if isinstance(result, ChannelError):
+            raise result
+        assert isinstance(result, Accepted)  # SMPP outcomes arrive by receipt
+        return result
+
+    def send_batch(self, messages: Sequence[Message]) -> list[Result]:
+        """Every message through the submit window; one ``Accepted`` or error each, in order."""
+        jobs = [message_job(m, self._fields) for m in messages]
+        self.window.run(self, [job for job, _ in jobs])
+        return [job_result(job, sms) for job, sms in jobs]
 
     def send_text(self, phone: str, sms: SmsPlan | str) -> tuple[str, ...]:
         """Submit every part (throttled, receipts requested); returns the message ids."""
-        sms = plan(sms) if isinstance(sms, str) else sms
-        reference = random.randint(0, 255)
-        ids = []
-        for seq, payload in enumerate(sms.parts, start=1):
-            esm_class = 0
-            if sms.concatenated:
-                payload = udh(reference, len(sms.parts), seq) + payload
-                esm_class = smpplib.consts.SMPP_GSMFEAT_UDHI
-            self._throttle.acquire()
-            ids.append(self._submit(phone, payload, sms.data_coding, esm_class))
-        return tuple(ids)
+        job = Job(phone, parts(phone, plan(sms) if isinstance(sms, str) else sms, self._fields))
+        self.window.run(self, [job])
+        if isinstance(job.result, ChannelError):
+            raise job.result
+        return job.result or ()
 
-    def _submit(self, phone: str, payload: bytes, data_coding: int, esm_class: int) -> str:
-        fields = {
+    def _fields(
+        self, phone: str, payload: bytes, data_coding: int, esm_class: int
+    ) -> dict[str, Any]:
+        return {
             "source_addr_ton": self.settings.source_ton,
             "source_addr_npi": self.settings.source_npi,
             "source_addr": self.settings.source_addr,
@@ -181,15 +190,13 @@ class SmppSms:
             "esm_class": esm_class,
             "registered_delivery": smpplib.consts.SMPP_SMSC_DELIVERY_RECEIPT_BOTH,
         }
-        for _attempt in range(2):  # never acknowledged = not accepted: once more on a new link
-            try:
-                resp = self._request("submit_sm", fields)
-            except _LinkDropped:
-                continue
-            return self._message_id(resp, phone)
-        raise TransientChannelError("SMSC link dropped twice before acknowledging", 5.0)
 
-    def _request(self, command: str, fields: dict[str, Any]) -> Any:
+    # --- what the submit window uses (sms_window.Link) ----------------------------------------
+
+    def acquire_token(self) -> None:
+        self._throttle.acquire()
+
+    def submit(self, fields: dict[str, Any]) -> tuple[int, Future[Any]]:
         timeout = self.settings.response_timeout_seconds
         if not self.wait_bound(timeout):
             raise TransientChannelError(f"SMSC not bound within {timeout:g}s", timeout)
@@ -197,22 +204,21 @@ class SmppSms:
         with self._send_lock:
             client = self._client
             if client is None:
-                raise _LinkDropped()
-            pdu = smpplib.smpp.make_pdu(command, client=client, **fields)
+                raise LinkDropped()
+            pdu = smpplib.smpp.make_pdu("submit_sm", client=client, **fields)
             self._pending[pdu.sequence] = future
             try:
                 client.send_pdu(pdu)
             except _LINK_ERRORS as exc:
                 self._pending.pop(pdu.sequence, None)
                 self._drop(client)
-                raise _LinkDropped() from exc
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            self._pending.pop(pdu.sequence, None)
-            raise TransientChannelError(f"no {command}_resp within {timeout:g}s", timeout) from None
+                raise LinkDropped() from exc
+        return pdu.sequence, future
 
-    def _message_id(self, resp: Any, phone: str) -> str:
+    def forget(self, sequence: int) -> None:
+        self._pending.pop(sequence, None)
+
+    def message_id(self, resp: Any, phone: str) -> str:
         status = int(resp.status)
         if status == 0:
             raw = resp.message_id
@@ -279,12 +285,14 @@ class SmppSms:
                 client._socket.close()
                 client._socket = None
             client.state = smpplib.consts.SMPP_CLIENT_STATE_CLOSED
-        if self._client is client:
+        with self._send_lock:  # no submit is registered in the old table after this
+            if self._client is not client:
+                return
             self._client = None
             self._bound.clear()
             pending, self._pending = self._pending, {}
-            for future in pending.values():
-                future.set_exception(_LinkDropped())
+        for future in pending.values():  # never acknowledged: the window submits them again
+            future.set_exception(LinkDropped())
 
     def _read_loop(self, client: smpplib.client.Client) -> None:
         interval = self.settings.enquire_link_seconds

@@ -35,6 +35,7 @@ GSM7_EXTENSION = {
 _BASIC = {ch: i for i, ch in enumerate(GSM7_BASIC) if i != ESCAPE}
 _EXT_DECODE = {v: k for k, v in GSM7_EXTENSION.items()}
 
+ESM_UDHI = 0x40  # esm_class: the short message starts with a user data header
 DATA_CODING_GSM7 = 0x00
 DATA_CODING_UCS2 = 0x08
 
@@ -135,6 +136,6 @@ def gsm7_decode(payload: bytes) -> str:
 
 
 def strip_udh(payload: bytes, esm_class: int) -> bytes:
-    if esm_class & 0x40 and payload:
+    if esm_class & ESM_UDHI and payload:
         return payload[payload[0] + 1 :]
     return payload

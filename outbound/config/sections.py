@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class Section(BaseModel):
@@ -71,6 +71,7 @@ class SmsSection(Section):
     source_npi: int = 0
     throughput_per_second: float = 10.0
     burst: float = 1.0
+    window: int = Field(default=10, ge=1)
     enquire_link_seconds: float = 30.0
     response_timeout_seconds: float = 10.0
     reconnect_max_seconds: float = 30.0
@@ -116,6 +117,9 @@ class PushSection(Section):
     adapter: Literal["log", "real"] = "log"
     title: str = "Shop"
     timeout_seconds: float = 10.0
+    window: int = Field(default=64, ge=1)
+    http2: bool = False
+    ca_file: str = ""
     vapid_private_key_file: str = ""
     vapid_subject: str = "mailto:support@shop.example"
     webpush_ttl_seconds: int = 86400

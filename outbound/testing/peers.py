@@ -55,8 +55,15 @@ class Reply:
 Handler = Callable[[str, dict[str, str], bytes], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the listen backlog: a window of new connections at once fits
+
+
 class Loopback:
-    """A threaded HTTP/1.1 server on 127.0.0.1 that answers POSTs with ``handle``."""
+    """A threaded HTTP/1.1 server on 127.0.0.1 that answers POSTs with ``handle``.
+
+    ``delay`` (seconds) holds every answer back; ``max_in_flight`` is the most requests it
+    held at once (more than one: the client had several in flight)."""
 
     def __init__(self, handle: Handler) -> None:
         outer = self
@@ -69,7 +76,15 @@ class Loopback:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with outer.lock:
                     outer.requests += 1
-                reply = handle(self.path, headers, body)
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    if outer.delay:
+                        time.sleep(outer.delay)
+                    reply = handle(self.path, headers, body)
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -81,8 +96,9 @@ class Loopback:
                 return None
 
         self.lock = threading.Lock()
-        self.requests = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.requests = self.in_flight = self.max_in_flight = 0
+        self.delay = 0.0
+        self.server = _Server(("127.0.0.1", 0), _Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -149,8 +165,10 @@ class WebPushService:
             self.refused.append("missing Content-Encoding: aes128gcm or TTL")
             return Reply(400)
         plain = http_ece.decrypt(body, private_key=agent.key, auth_secret=agent.auth)
-        self.pushed.append(Pushed(agent.name, headers, claims, plain.decode("utf-8")))
-        return Reply(201, headers={"Location": f"{self.http.url}/m/{len(self.pushed)}"})
+        with self.http.lock:
+            self.pushed.append(Pushed(agent.name, headers, claims, plain.decode("utf-8")))
+            location = f"{self.http.url}/m/{len(self.pushed)}"
+        return Reply(201, headers={"Location": location})
 
     def check_vapid(self, authorization: str) -> dict[str, Any]:
         """``vapid t=<ES256 JWT>, k=<P-256 point>`` (RFC 8292 §3): signature, aud, exp, sub."""
@@ -223,6 +241,7 @@ class FcmService:
         self.tokens = {token}  # access tokens it accepts
         self.unregistered: set[str] = set()
         self.script: list[Reply] = []  # forced answers, first in first out
+        self.by_token: dict[str, list[Reply]] = {}  # forced answers for one app token, in turn
         self.sent: list[dict[str, Any]] = []
         self.account_key: rsa.RSAPublicKey | None = None  # for the JWT-bearer grant
         self.grants = 0
@@ -237,16 +256,23 @@ class FcmService:
             return fcm_error(
                 401, "UNAUTHENTICATED", "Request had invalid authentication credentials"
             )
-        if self.script:
-            return self.script.pop(0)
+        with self.http.lock:
+            if self.script:
+                return self.script.pop(0)
         problem = schema_problem(body)
         if problem:
             return fcm_error(400, "INVALID_ARGUMENT", problem, "INVALID_ARGUMENT")
         message = json.loads(body)["message"]
+        with self.http.lock:
+            forced = self.by_token.get(message["token"])
+            if forced:
+                return forced.pop(0)
         if message["token"] in self.unregistered:
             return fcm_error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED")
-        self.sent.append(message)
-        return Reply.json(200, {"name": f"projects/{self.project}/messages/{len(self.sent)}"})
+        with self.http.lock:
+            self.sent.append(message)
+            name = f"projects/{self.project}/messages/{len(self.sent)}"
+        return Reply.json(200, {"name": name})
 
     def grant(self, body: bytes) -> Reply:
         """RFC 7523: verify the RS256 assertion with the service account's public key."""

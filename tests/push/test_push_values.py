@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -9,6 +10,7 @@ import pytest
 
 from outbound.channels.push import retry_after
 from outbound.channels.push_auth import CommandTokens
+from outbound.channels.window import Aimd, AsyncWindow
 from outbound.config import load_settings
 from outbound.domain.errors import TransientChannelError, ValidationError
 from outbound.domain.masking import mask_endpoint
@@ -56,3 +58,44 @@ def test_push_stays_on_the_log_sink_by_default() -> None:
     assert settings.push.adapter == "log"
     assert settings.push.webpush_max_bytes == 4096
     assert settings.push.fcm_max_bytes == 4000
+
+
+def test_aimd_halves_once_per_round_trip_and_grows_by_one_up_to_the_limit() -> None:
+    window = Aimd(8)
+    sent_in = window.epoch
+    for _ in range(4):  # four throttled answers to requests of one round trip
+        window.shrink(sent_in)
+    assert (window.size, window.halvings) == (4, 1)
+    window.shrink(window.epoch)  # one to a request sent after the halving
+    assert window.size == 2
+    for _ in range(10):
+        window.grow()
+    assert (window.size, window.smallest) == (8, 2)
+    with pytest.raises(ValueError, match="window 0 must be at least 1"):
+        Aimd(0)
+
+
+def test_async_window_wakes_waiters_in_order_one_per_free_slot() -> None:
+    async def scenario() -> list[int]:
+        window = AsyncWindow(Aimd(2))
+        order: list[int] = []
+        await window.acquire()
+        await window.acquire()
+
+        async def wait(n: int) -> None:
+            await window.acquire()
+            order.append(n)
+
+        waiters = [asyncio.create_task(wait(n)) for n in range(3)]
+        await asyncio.sleep(0)
+        assert order == [] and window.outstanding == 2
+        window.release(0, answered=True)  # one slot: the first waiter, no one else
+        await asyncio.sleep(0)
+        assert order == [0] and window.outstanding == 2
+        waiters[2].cancel()  # a cancelled waiter gives up its place
+        window.release(0, answered=True)
+        await asyncio.gather(*waiters[:2])
+        assert window.most == 2 and window.outstanding == 2
+        return order
+
+    assert asyncio.run(scenario()) == [0, 1]

@@ -5,10 +5,15 @@
 //   {"cmd":"mo","from":"8613800138000","text":"STOP"}      inject a mobile-originated message
 //   {"cmd":"receipt","dest":"86138...","stat":"UNDELIV"}     receipts for that number (default DELIVRD)
 //   {"cmd":"fail","status":"throttled"|"invalid_dest","count":N}  next N submit_sm get that error
-//   {"cmd":"drop_next"}   the next submit_sm is not accepted: the socket is destroyed instead
+//   {"cmd":"drop_next","after":N}  the submit_sm after the next N (default 0) is not accepted:
+//                          the socket is destroyed instead (unanswered submits are lost with it)
+//   {"cmd":"delay","ms":N}  answer (and accept or refuse) each submit_sm N ms after it arrived
 //   {"cmd":"unbind"}      send unbind to every bound session
 //   {"cmd":"kill"}        destroy every session's socket now
-// Events: listening, bind, submit (each part), message (reassembled), mo_resp, unbind_resp, closed.
+// Events: listening, bind, submit (each accepted part; "outstanding" = submits of that session
+// not yet answered when it arrived, itself included), refused, dropped, unanswered (a delayed
+// submit whose session closed first: never accepted), message (reassembled), mo_resp,
+// unbind_resp, closed.
 "use strict";
 const smpp = require("smpp");
 const readline = require("readline");
@@ -18,7 +23,8 @@ const sessions = new Set();
 const receipts = new Map(); // destination -> stat
 const pending = new Map(); // "dest/ref" -> {parts: [], total, ids}
 let failures = []; // queued error statuses
-let dropNext = false;
+let dropAfter = -1; // submits still to take before dropping the session (-1: none)
+let delayMs = 0;
 let nextId = 1;
 
 const STATUS = { throttled: smpp.ESME_RTHROTTLED, invalid_dest: smpp.ESME_RINVDSTADR };
@@ -104,15 +110,31 @@ function sendReceipt(pdu, id) {
 }
 
 function onSubmit(session, pdu) {
-  if (dropNext) {
-    dropNext = false;
+  if (dropAfter === 0) {
+    dropAfter = -1;
     emit({ ev: "dropped", dest: pdu.destination_addr });
     session.destroy();
     return;
   }
+  if (dropAfter > 0) dropAfter--;
+  session.outstanding = (session.outstanding || 0) + 1;
+  const outstanding = session.outstanding;
+  const answer = () => {
+    session.outstanding--;
+    if (session.closed) {
+      emit({ ev: "unanswered", dest: pdu.destination_addr });
+      return;
+    }
+    accept(session, pdu, outstanding);
+  };
+  if (delayMs > 0) setTimeout(answer, delayMs);
+  else answer();
+}
+
+function accept(session, pdu, outstanding) {
   const failure = failures.shift();
   if (failure !== undefined) {
-    emit({ ev: "refused", dest: pdu.destination_addr, status: failure });
+    emit({ ev: "refused", dest: pdu.destination_addr, status: failure, outstanding });
     session.send(pdu.response({ command_status: failure }));
     return;
   }
@@ -128,6 +150,7 @@ function onSubmit(session, pdu) {
     registered_delivery: pdu.registered_delivery,
     part,
     text: text(pdu),
+    outstanding,
   });
   reassemble(pdu, id);
   if (pdu.registered_delivery & 0x01) sendReceipt(pdu, id);
@@ -167,6 +190,7 @@ const server = smpp.createServer((session) => {
   session.on("unbind_resp", () => emit({ ev: "unbind_resp" }));
   session.on("error", () => {});
   session.on("close", () => {
+    session.closed = true;
     sessions.delete(session);
     emit({ ev: "closed" });
   });
@@ -186,7 +210,9 @@ function command(msg) {
   } else if (msg.cmd === "fail") {
     for (let i = 0; i < (msg.count || 1); i++) failures.push(STATUS[msg.status]);
   } else if (msg.cmd === "drop_next") {
-    dropNext = true;
+    dropAfter = msg.after || 0;
+  } else if (msg.cmd === "delay") {
+    delayMs = msg.ms || 0;
   } else if (msg.cmd === "unbind") {
     for (const session of sessions) session.unbind();
   } else if (msg.cmd === "kill") {

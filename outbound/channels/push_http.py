@@ -1,0 +1,259 @@
+"""Push requests many at a time: an in-flight window per provider, on the adapter's own loop.
+
+``post_all`` hands a batch from a dispatcher thread to an event loop thread (uvloop) and waits
+for every answer. The requests go by aiohttp over HTTP/1.1 keep-alive connections (one per
+request in flight), or, with ``[push] http2 = true``, by httpx with HTTP/2 where ALPN offers it
+(FCM does): the window then shares one connection as streams; a service that answers over
+HTTP/1.1 goes back to aiohttp. Measured against an FCM-shaped server answering in 100 ms
+(benchmarks/README.md, "Push and SMS windows"): httpx's HTTP/2 costs ~3x aiohttp's CPU per
+request, which in a worker process (one GIL, shared with dispatch) keeps it under 80 % of a
+plain aiohttp client; httpx's async HTTP/1.1 pool is the slow case (~100 requests/s).
+
+Each provider (FCM, or a Web Push service's origin) has its own window (``[push] window``). A
+429 or 503 halves it (AIMD, ``outbound.channels.window``) and the request is sent again after
+its Retry-After (or a short backoff), as long as that fits in ``hold_seconds``; past that the
+throttling answer is returned, and the delivery goes back to the queue with the Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import aiohttp
+import httpx
+import uvloop
+
+from outbound.channels.window import Aimd, AsyncWindow
+from outbound.domain.clock import Clock
+
+log = logging.getLogger("outbound.push")
+
+THROTTLED = frozenset({429, 503})
+_FIRST_BACKOFF, _MAX_BACKOFF = 0.05, 2.0  # seconds, when a throttling answer gives no hint
+
+T = TypeVar("T")
+
+
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from ``now``: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    provider: str  # whose window it goes through: "fcm", or a Web Push service's origin
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A push service's answer, whichever client carried it."""
+
+    status_code: int
+    headers: Mapping[str, str]  # names in lower case
+    content: bytes
+    http_version: str = "HTTP/1.1"
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class Unanswered(Exception):
+    """No answer came (refused, reset, timed out); the message is the client's error name."""
+
+
+Reply = Answer | Unanswered
+
+
+class _LoopThread:
+    """An asyncio event loop on a daemon thread, started at first use."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """``coro``'s result; ``TimeoutError`` (and ``coro`` cancelled) after ``timeout``."""
+        with self._lock:
+            if self._loop is None:
+                self._loop = uvloop.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name=self._name, daemon=True
+                )
+                self._thread.start()
+            loop = self._loop
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    @property
+    def started(self) -> bool:
+        return self._loop is not None
+
+    def stop(self) -> None:
+        with self._lock:
+            loop, thread, self._loop = self._loop, self._thread, None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+
+
+class PushHttp:
+    """The adapter's HTTP side: ``post_all(requests)`` -> one answer (or ``Unanswered``) each."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        window: int = 64,
+        timeout_seconds: float = 10.0,
+        hold_seconds: float | None = None,
+        verify: ssl.SSLContext | bool = True,
+        http2: bool = False,
+    ) -> None:
+        self.window = window
+        self.http2 = http2
+        self.timeout = timeout_seconds
+        self.hold = timeout_seconds if hold_seconds is None else hold_seconds
+        self.verify = verify
+        self._clock = clock
+        self._windows: dict[str, AsyncWindow] = {}
+        self._http1: set[str] = set()  # providers that answered over HTTP/1.1
+        self._h2: httpx.AsyncClient | None = None
+        self._h1: aiohttp.ClientSession | None = None
+        self._loop = _LoopThread("push-http")
+
+    def windows(self) -> dict[str, Aimd]:
+        """Each provider's window (its size now, the smallest it was, its halvings)."""
+        return {name: w.aimd for name, w in self._windows.items()}
+
+    def most_in_flight(self, provider: str) -> int:
+        window = self._windows.get(provider)
+        return window.most if window is not None else 0
+
+    def post_all(self, requests: Sequence[PushRequest]) -> list[Reply]:
+        if not requests:
+            return []
+        # a bound no healthy batch reaches: every round of the window timing out, then held
+        rounds = len(requests) / self.window + 1
+        limit = rounds * (self.timeout + self.hold) + self.hold
+        try:
+            return self._loop.run(self._post_all(requests), limit)
+        except TimeoutError:
+            log.error("a push batch of %d had no answer within %.0fs", len(requests), limit)
+            return [Unanswered(f"no answer within {limit:.0f}s")] * len(requests)
+
+    def close(self) -> None:
+        if self._loop.started:
+            self._loop.run(self._aclose())
+        self._loop.stop()
+
+    async def _aclose(self) -> None:
+        if self._h2 is not None:
+            await self._h2.aclose()
+        if self._h1 is not None:
+            await self._h1.close()
+        self._h2 = self._h1 = None
+
+    async def _post_all(self, requests: Sequence[PushRequest]) -> list[Reply]:
+        replies = await asyncio.gather(*(self._post(r) for r in requests), return_exceptions=True)
+        return [_reply(r) for r in replies]
+
+    async def _post(self, request: PushRequest) -> Reply:
+        """Send through the provider's window; a throttling answer is retried within ``hold``."""
+        window = self._windows.get(request.provider)
+        if window is None:
+            window = self._windows[request.provider] = AsyncWindow(Aimd(self.window))
+        give_up = time.monotonic() + self.hold
+        retries = 0
+        while True:
+            epoch = await window.acquire()
+            try:
+                answer = await self._send(request)
+            except Unanswered as exc:
+                window.release(epoch, answered=False)
+                return exc
+            throttled = answer.status_code in THROTTLED
+            window.release(epoch, answered=True, throttled=throttled)
+            if not throttled:
+                return answer
+            hint = retry_after(answer.headers.get("retry-after"), self._clock())
+            wait = hint if hint is not None else min(_FIRST_BACKOFF * 2**retries, _MAX_BACKOFF)
+            if time.monotonic() + wait > give_up:
+                return answer  # the delivery goes back to the queue with the Retry-After
+            retries += 1
+            await asyncio.sleep(wait)
+
+    async def _send(self, request: PushRequest) -> Answer:
+        """HTTP/2 by httpx where the service offers it (ALPN); else HTTP/1.1 by aiohttp."""
+        if not self.http2 or request.provider in self._http1 or request.url.startswith("http:"):
+            return await self._send_http1(request)
+        if self._h2 is None:
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=self.window)
+            self._h2 = httpx.AsyncClient(
+                http2=True, verify=self.verify, limits=limits, follow_redirects=False
+            )
+        try:
+            resp = await self._h2.post(
+                request.url, content=request.body, headers=request.headers, timeout=self.timeout
+            )
+        except httpx.HTTPError as exc:
+            raise Unanswered(type(exc).__name__) from None
+        if resp.http_version != "HTTP/2":
+            self._http1.add(request.provider)  # no HTTP/2 there: its next requests by aiohttp
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        return Answer(resp.status_code, headers, resp.content, resp.http_version)
+
+    async def _send_http1(self, request: PushRequest) -> Answer:
+        if self._h1 is None:
+            connector = aiohttp.TCPConnector(limit=0, ssl=self.verify)
+            self._h1 = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        try:
+            async with self._h1.post(
+                request.url,
+                data=request.body,
+                headers=request.headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as resp:
+                content = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise Unanswered(type(exc).__name__) from None
+        headers = {k.lower(): v for k, v in resp.headers.items()}
+        return Answer(resp.status, headers, content)
+
+
+def _reply(result: Reply | BaseException) -> Reply:
+    if isinstance(result, Answer | Unanswered):
+        return result
+    log.error("push request failed unexpectedly", exc_info=result)
+    return Unanswered(f"unexpected {type(result).__name__}")
