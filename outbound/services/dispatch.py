@@ -150,14 +150,13 @@ class Dispatcher:
             for i, result in zip(idx, out, strict=True):
                 results[i] = result
 
-        if len(groups) == 1:
-            work(*next(iter(groups.items())))
-        else:
-            threads = [threading.Thread(target=work, args=g) for g in groups.items()]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+        *others, last = groups.items()
+        threads = [threading.Thread(target=work, args=g) for g in others]
+        for t in threads:
+            t.start()
+        work(*last)  # the last channel's batch in this thread
+        for t in threads:
+            t.join()
         return [r if r is not None else TransientChannelError("no result") for r in results]
 
     def _record_all(self, claimed: list[Claimed], results: list[Result]) -> None:
