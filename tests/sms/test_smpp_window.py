@@ -47,6 +47,12 @@ def _arrived_once_each(smsc: Smsc, messages: list[Message]) -> None:
 
 def _refs_match_destinations(smsc: Smsc, messages: list[Message], results: list[Result]) -> None:
     """Results come back in input order: each one's ids are the submits to its number."""
+    refs = {ref for r in results if isinstance(r, Accepted) for ref in r.provider_refs}
+
+    def reported() -> bool:  # the SMSC's stdout may trail the last submit_sm_resp
+        return refs <= {e["id"] for e in smsc.events("submit")}
+
+    eventually(reported, what="every submit reported by the SMSC")
     dest = {e["id"]: e["dest"] for e in smsc.events("submit")}
     for message, result in zip(messages, results, strict=True):
         assert isinstance(result, Accepted), result
