@@ -43,12 +43,35 @@ def mask_text(text: str) -> str:
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
+_BEARER = re.compile(r"(?i)\b(bearer|key=|vapid t=)\s*[A-Za-z0-9._~+/=-]{8,}")
+#: a long token in a URL path or query: push endpoints are capability URLs
+_URL_TOKEN = re.compile(r"(https?://[^/\s\"'<>]+/)([^\s\"'<>]*)")
+_LONG_RUN = re.compile(r"[A-Za-z0-9_:-]{16,}")
+
+
+def _mask_url(match: re.Match[str]) -> str:
+    rest = _LONG_RUN.sub(lambda m: "…" + m.group(0)[-4:], match.group(2))
+    return match.group(1) + rest
+
+
+def mask_log_text(text: str) -> str:
+    """What a log line may show: phones masked, bearer tokens and VAPID/FCM keys hidden, the
+    long tokens of URLs (push endpoints are capability URLs) cut to their last four."""
+    text = _BEARER.sub(lambda m: m.group(1) + " ******", text)
+    return mask_text(_URL_TOKEN.sub(_mask_url, text))
+
+
+#: libraries whose debug output carries request headers or URLs (bearer tokens, push
+#: endpoints): kept at WARNING whatever the verbosity
+QUIET_LIBRARIES = ("hpack", "h2", "httpcore", "httpx", "aiohttp", "urllib3", "google.auth")
+
+
 class MaskingFormatter(logging.Formatter):
-    """Masks phone numbers in every formatted log line, tracebacks included (a safety net:
-    code masks what it logs, but a library's exception text may carry a number)."""
+    """Masks every formatted log line, tracebacks included (a safety net: code masks what it
+    logs, but a library's exception text may carry a number, a token or an endpoint)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask_text(super().format(record))
+        return mask_log_text(super().format(record))
 
 
 def configure_logging(level: int) -> None:
@@ -56,3 +79,5 @@ def configure_logging(level: int) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(MaskingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

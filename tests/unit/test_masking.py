@@ -34,3 +34,28 @@ def test_log_lines_and_tracebacks_are_masked_by_the_formatter() -> None:
     line = MaskingFormatter("%(message)s").format(record)
     assert "+12125550123" not in line and "+8613800135678" not in line
     assert "+1******0123" in line and "+86*******5678" in line
+
+
+def test_log_lines_hide_bearer_tokens_and_push_endpoint_tokens() -> None:
+    from outbound.domain.masking import mask_log_text
+
+    endpoint = "https://updates.push.services.mozilla.com/wpush/v2/gAAAAABkZ3h0bG9uZ3JhbmRvbQ"
+    line = mask_log_text(f"POST {endpoint} 410; authorization: Bearer ya29.a0AfH6SMBx123456")
+    assert "gAAAAABkZ3h0bG9uZ3JhbmRvbQ" not in line and "ya29.a0AfH6SMBx123456" not in line
+    assert "https://updates.push.services.mozilla.com/wpush/v2/…RvbQ 410" in line
+    assert "Bearer ******" in line
+
+
+def test_wire_level_library_loggers_stay_quiet_at_debug() -> None:
+    import logging
+
+    from outbound.domain.masking import QUIET_LIBRARIES, configure_logging
+
+    configure_logging(logging.DEBUG)
+    try:
+        assert all(
+            not logging.getLogger(name).isEnabledFor(logging.INFO) for name in QUIET_LIBRARIES
+        )
+        assert logging.getLogger("outbound.sms").isEnabledFor(logging.DEBUG)
+    finally:
+        configure_logging(logging.WARNING)
