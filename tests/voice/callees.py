@@ -59,11 +59,14 @@ class Callee:
         return Path(found["path"])
 
     def stop(self) -> None:
-        """SIGTERM (the callee hangs up and closes its recordings), then kill if it lingers."""
+        """SIGTERM (the callee hangs up and closes its recordings), then kill if it lingers.
+
+        The wait is generous: on a busy machine closing the recordings (their WAV headers are
+        written then) can take seconds, and a kill would leave them unreadable."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(8)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
