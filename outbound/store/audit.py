@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from outbound.domain.masking import mask_text
 from outbound.store.tables import audit_events, audit_head
@@ -50,11 +50,18 @@ def _encode(data: dict[str, Any]) -> str:
     return mask_text(text)
 
 
+_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+_INSERT = insert(audit_events)
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
+
+
 def append(conn: Connection, events: Iterable[Event], now: datetime) -> int:
     """Append events in order; returns the last sequence number. Phones in data are masked."""
-    head = conn.execute(
-        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-    ).one()
+    head = conn.execute(_HEAD).one()
     seq, prev = int(head.seq), str(head.hash)
     at = now.astimezone(UTC)
     rows = []
@@ -78,8 +85,8 @@ def append(conn: Connection, events: Iterable[Event], now: datetime) -> int:
         prev = digest
     if not rows:
         return seq
-    conn.execute(insert(audit_events), rows)
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+    conn.execute(_INSERT, rows)
+    conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
     return seq
 
 
