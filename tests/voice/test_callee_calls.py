@@ -202,7 +202,9 @@ def test_spoken_agent_request_is_transferred_to_the_human_queue(batch: Batch) ->
 
 def test_spoken_stop_opts_the_customer_out_of_every_following_voice_call(batch: Batch) -> None:
     d = batch.rows[SAYS_STOP].detail
-    assert d["intent"] == "opt_out" and "그만" in d["transcript"] and d["actions"] == ["opt_out"], d
+    assert d["intent"] == "opt_out" and "그만" in d["transcript"] and d["actions"] == ["opt_out"], {
+        k: d.get(k) for k in ("intent", "intents", "transcript", "confidence", "dtmf", "actions")
+    }
     cid = batch.ids[SAYS_STOP]
     app = batch.env.app()
     try:
