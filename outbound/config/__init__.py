@@ -8,6 +8,7 @@ variables < CLI flags. Read typed values (``settings.worker.batch_size``); a bad
 from outbound.config.sections import (
     ApiSection,
     BrandSection,
+    ConsoleSection,
     DatabaseSection,
     ExpirySection,
     LadderSection,
@@ -23,6 +24,7 @@ from outbound.config.settings import Settings, find_config_dir, load_settings
 __all__ = [
     "ApiSection",
     "BrandSection",
+    "ConsoleSection",
     "DatabaseSection",
     "ExpirySection",
     "LadderSection",

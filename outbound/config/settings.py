@@ -36,6 +36,7 @@ from pydantic_settings import (
 from outbound.config.sections import (
     ApiSection,
     BrandSection,
+    ConsoleSection,
     DatabaseSection,
     ExpirySection,
     LadderSection,
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     expiry: ExpirySection = ExpirySection()
     scheduler: SchedulerSection = SchedulerSection()
     api: ApiSection = ApiSection()
+    console: ConsoleSection = ConsoleSection()
     sms: SmsSection = SmsSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()

@@ -335,3 +335,32 @@ push_receipts = Table(
     Column("escalated_to", Id),  # the next-rung delivery made when it stayed unopened
     Column("updated_at", TS, nullable=False),
 )
+
+# --- compliance console (api/console) ----------------------------------------------------------
+
+# People who sign in to /console: an argon2 hash, never the password; a lock after failures.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # compliance | operator
+    Column("password_hash", String(255), nullable=False),
+    Column("status", String(16), nullable=False, default="active"),  # active | disabled
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", TS),
+    Column("created_at", TS, nullable=False),
+    Column("last_login_at", TS),
+)
+
+# Server-side sessions: the cookie carries a random token, the table only its SHA-256.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_console_sessions_user_id", "user_id"),
+)
