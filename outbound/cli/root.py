@@ -16,6 +16,7 @@ from outbound.cli.database import db, init
 from outbound.cli.output import emit_json
 from outbound.cli.run import demo, serve
 from outbound.cli.sources import api_group, source
+from outbound.cli.users import user_group
 from outbound.cli.voice import call_group, flow_group
 from outbound.domain.errors import ConfigError, NotFoundError, OutboundError, ValidationError
 from outbound.domain.masking import configure_logging
@@ -157,3 +158,4 @@ cli.add_command(flow_group)
 cli.add_command(call_group)
 cli.add_command(source)
 cli.add_command(api_group)
+cli.add_command(user_group)

@@ -1,0 +1,208 @@
+"""Console accounts: argon2 password hashes, login with lock-out, server-side sessions.
+
+The cookie carries a random token; only its SHA-256 is stored, so a copy of the database does
+not hold a usable session. Every account change and every login attempt is an audit event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection
+
+from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
+from outbound.store import accounts, audit
+
+ROLES = ("compliance", "operator")
+MIN_PASSWORD = 12
+WRONG = "wrong user name or password"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_HASHER = PasswordHasher()
+#: verified against when the name is unknown, so a wrong name costs as long as a wrong password
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    session: timedelta
+    max_failures: int
+    lockout: timedelta
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in: what pages may show them and what their actions are recorded as."""
+
+    name: str
+    role: str
+    csrf_token: str
+
+    @property
+    def actor(self) -> str:
+        return f"console:{self.name}"
+
+    @property
+    def may_operate(self) -> bool:
+        return self.role == "operator"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str | None  # the session cookie's value; None = refused
+    refusal: str = ""
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)  # 20 characters, 120 bits
+
+
+def check_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "NAME", name, "is not a user name; use letters, digits and . _ @ - (1-64)"
+                )
+            ]
+        )
+    return name
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationError(
+            [FieldProblem("--role", role, f"is not a role; use one of {', '.join(ROLES)}")]
+        )
+    return role
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationError(
+            f"password: {len(password)} characters is too short; give at least {MIN_PASSWORD}, "
+            "or leave it out to have one generated"
+        )
+    return password
+
+
+def add_user(
+    conn: Connection, name: str, role: str, password: str, *, now: datetime, actor: str
+) -> int:
+    check_name(name), check_role(role), check_password(password)
+    if accounts.user_by_name(conn, name) is not None:
+        raise ValidationError(
+            [FieldProblem("NAME", name, "already exists; pick another name or disable the old one")]
+        )
+    uid = accounts.insert_user(conn, name, role, _HASHER.hash(password), now)
+    audit.append(
+        conn, [audit.Event(actor, "console.user_added", _subject(name), {"role": role})], now
+    )
+    return uid
+
+
+def disable_user(conn: Connection, name: str, *, now: datetime, actor: str) -> int:
+    """Disable an account and end its sessions; returns how many sessions were ended."""
+    row = _user(conn, name)
+    accounts.set_status(conn, row.id, "disabled")
+    ended = accounts.delete_user_sessions(conn, row.id)
+    audit.append(
+        conn,
+        [audit.Event(actor, "console.user_disabled", _subject(name), {"sessions": ended})],
+        now,
+    )
+    return ended
+
+
+def _user(conn: Connection, name: str) -> Any:
+    row = accounts.user_by_name(conn, name)
+    if row is None:
+        raise NotFoundError(f"console user {name!r} not found; see: outbound user list")
+    return row
+
+
+def _subject(name: str) -> str:
+    return f"console_user:{name[:64]}"
+
+
+def login(
+    conn: Connection, name: str, password: str, *, now: datetime, policy: LoginPolicy
+) -> LoginResult:
+    """Check a password; a run of failures locks the account for ``policy.lockout``.
+
+    The refusal never says whether the name exists, except that a locked account says so
+    (its owner needs to know why a right password does not work).
+    """
+    row = accounts.user_by_name(conn, name)
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        _event(conn, name, "console.login_refused", {"reason": "locked"}, now)
+        return LoginResult(
+            None,
+            f"account locked until {row.locked_until:%H:%M} UTC after "
+            f"{policy.max_failures} failed logins; try again then",
+        )
+    right = _verify(row.password_hash if row is not None else _DUMMY_HASH, password)
+    if row is None:
+        _event(conn, name, "console.login_failed", {"reason": "unknown user"}, now)
+        return LoginResult(None, WRONG)
+    if not right:
+        _failure(conn, row, now, policy)
+        return LoginResult(None, WRONG)
+    if row.status != "active":
+        _event(conn, name, "console.login_refused", {"reason": row.status}, now)
+        return LoginResult(None, "this account is disabled; ask an administrator")
+    accounts.record_login(conn, row.id, now)
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    accounts.insert_session(conn, token_hash(token), row.id, csrf, now, now + policy.session)
+    _event(conn, name, "console.login", {"role": row.role}, now)
+    return LoginResult(token)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _failure(conn: Connection, row: Any, now: datetime, policy: LoginPolicy) -> None:
+    """One more failure in a row; the last allowed one locks the account and restarts the count."""
+    failed = int(row.failed_logins) + 1
+    locked = failed >= policy.max_failures
+    until = now + policy.lockout if locked else None
+    accounts.record_failure(conn, int(row.id), 0 if locked else failed, until)
+    data = {"reason": "wrong password", "failures": failed, "locked": locked}
+    _event(conn, str(row.name), "console.login_failed", data, now)
+
+
+def _event(
+    conn: Connection, name: str, action: str, data: dict[str, object], now: datetime
+) -> None:
+    audit.append(conn, [audit.Event(f"console:{name[:64]}", action, _subject(name), data)], now)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def viewer(conn: Connection, token: str | None, now: datetime) -> Viewer | None:
+    """The signed-in account behind a session cookie, or None (no, expired or disabled)."""
+    if not token:
+        return None
+    found = accounts.session(conn, token_hash(token), now)
+    if found is None or found.status != "active":
+        return None
+    return Viewer(found.name, found.role, found.csrf_token)
+
+
+def logout(conn: Connection, token: str, *, now: datetime) -> None:
+    found = accounts.session(conn, token_hash(token), now)
+    accounts.delete_session(conn, token_hash(token))
+    if found is not None:
+        _event(conn, found.name, "console.logout", {}, now)
