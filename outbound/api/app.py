@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api import events
+from outbound.api.console import install_console
 from outbound.api.gate import (
     SOURCE_CACHE_SECONDS,
     Gate,
@@ -117,6 +118,7 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
 
     _install_reads(api, app, gate)
     _install_probes(api, app)
+    install_console(api, app)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
 

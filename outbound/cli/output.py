@@ -30,14 +30,17 @@ def _cell(value: Any) -> Text:
     return Text(str(value))  # Text, not a str: "[push]" in a value is not rich markup
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
-    """Aligned columns (CJK counts double); colour and wrapping only on a terminal."""
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "", *, plain: bool = False
+) -> str:
+    """Aligned columns (CJK counts double); colour and wrapping only on a terminal, never
+    when ``plain`` (text for a web page)."""
     grid = Table(box=_DASHES, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for header in headers:
         grid.add_column(Text(header))
     for row in rows:
         grid.add_row(*(_cell(v) for v in row))
-    tty = sys.stdout.isatty()
+    tty = not plain and sys.stdout.isatty()
     buffer = io.StringIO()
     console = Console(
         file=buffer,

@@ -64,7 +64,8 @@ def brief(data: Any, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def explain(data: dict[str, Any]) -> str:
+def explain(data: dict[str, Any], *, plain: bool = False) -> str:
+    """What ``outbound why`` prints; ``plain`` (no terminal colour) for the console's page."""
     lines = [
         f"notification {data['id']}: {data['kind']} ({data['purpose']}) for customer {data['customer']}",
         f"status {data['status']}; created {data['created_at']:%Y-%m-%d %H:%M UTC} via {data['source']}; "
@@ -98,6 +99,7 @@ def explain(data: dict[str, Any]) -> str:
                     for d in data["deliveries"]
                 ],
                 title="deliveries",
+                plain=plain,
             )
         )
     return "\n".join(lines)

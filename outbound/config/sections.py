@@ -59,14 +59,15 @@ class ApiSection(Section):
     port: int = 8080
 
 
+Role = Literal["compliance", "operator"]
+
+
 class ConsoleSection(Section):
     session_minutes: int = Field(default=480, ge=1)
     max_failed_logins: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     secure_cookie: bool = False
-    reveal_roles: list[Literal["compliance", "operator"]] = Field(
-        default_factory=lambda: ["compliance"]
-    )
+    reveal_roles: list[Role] = Field(default_factory=lambda: list[Role](["compliance"]))
     page_size: int = Field(default=50, ge=1, le=500)
 
 
