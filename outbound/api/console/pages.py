@@ -35,6 +35,7 @@ def _id() -> Any:
 
 def install_pages(api: FastAPI, auth: Auth) -> None:
     _customer_pages(api, auth)
+    _evidence_pages(api, auth)
     _audit_pages(api, auth)
     _campaign_pages(api, auth)
 
@@ -114,6 +115,8 @@ def _customer_pages(api: FastAPI, auth: Auth) -> None:
         data, revealed = await run_in_threadpool(_read, auth, load)
         return page(auth, request, "customer.html", viewer, c=data, revealed=revealed)
 
+
+def _evidence_pages(api: FastAPI, auth: Auth) -> None:
     @api.get("/console/customers/{cid}/evidence.jsonl", include_in_schema=False)
     async def evidence(request: Request, cid: int = _id()) -> Response:
         viewer = await signed_in(auth, request)
