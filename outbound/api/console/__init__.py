@@ -7,6 +7,7 @@ text of ``outbound why``); the audit log with filters and the chain's verify sta
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ def _stamp(value: Any) -> str:
 def templates() -> Jinja2Templates:
     found = Jinja2Templates(directory=str(HERE / "templates"))
     found.env.filters["ts"] = _stamp
+    found.env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False, default=str)
     return found
 
 
