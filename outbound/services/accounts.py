@@ -173,10 +173,10 @@ def _verify(stored: str, password: str) -> bool:
 
 def _failure(conn: Connection, row: Any, now: datetime, policy: LoginPolicy) -> None:
     """One more failure in a row; the last allowed one locks the account and restarts the count."""
-    failed = int(row.failed_logins) + 1
+    failed = accounts.count_failure(conn, int(row.id))
     locked = failed >= policy.max_failures
-    until = now + policy.lockout if locked else None
-    accounts.record_failure(conn, int(row.id), 0 if locked else failed, until)
+    if locked:
+        accounts.lock(conn, int(row.id), now + policy.lockout)
     data = {"reason": "wrong password", "failures": failed, "locked": locked}
     _event(conn, str(row.name), "console.login_failed", data, now)
 

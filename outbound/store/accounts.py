@@ -51,21 +51,26 @@ def set_status(conn: Connection, user_id: int, status: str) -> None:
     conn.execute(update(console_users).where(console_users.c.id == user_id).values(status=status))
 
 
-def set_password_hash(conn: Connection, user_id: int, password_hash: str) -> None:
+def count_failure(conn: Connection, user_id: int) -> int:
+    """One more failed login in a row, counted in the database (concurrent tries all count)."""
     conn.execute(
         update(console_users)
         .where(console_users.c.id == user_id)
-        .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+        .values(failed_logins=console_users.c.failed_logins + 1)
+    )
+    return int(
+        conn.execute(
+            select(console_users.c.failed_logins).where(console_users.c.id == user_id)
+        ).scalar_one()
     )
 
 
-def record_failure(
-    conn: Connection, user_id: int, failed_logins: int, locked_until: datetime | None
-) -> None:
+def lock(conn: Connection, user_id: int, until: datetime) -> None:
+    """Lock until ``until`` and start counting failures afresh."""
     conn.execute(
         update(console_users)
         .where(console_users.c.id == user_id)
-        .values(failed_logins=failed_logins, locked_until=locked_until)
+        .values(failed_logins=0, locked_until=until)
     )
 
 
