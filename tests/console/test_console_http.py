@@ -257,3 +257,17 @@ def test_evidence_export_is_jsonl_with_the_consent_ledger_and_no_full_phone(site
     revokes = [x for x in lines if x["type"] == "consent" and x["action"] == "revoke"]
     assert revokes and all(x["evidence"] == "sms reply 'STOP'" for x in revokes)
     assert site.phone("C1002") not in answer.text
+
+
+def test_audit_log_filters_by_subject_and_time_range(site: Site) -> None:
+    http = signed_in(site.url, "alice", PASSWORD)
+    cid = site.customer_id("C1002")
+    page = http.get("/console/audit", params={"subject": f"customer#{cid}"}).text
+    subjects = set(
+        re.findall(r'<td><a href="/console/audit\?subject=[^"]*">([^<]*)</a></td>', page)
+    )
+    assert subjects == {f"customer#{cid}"}
+    future = http.get("/console/audit", params={"since": "2999-01-01T00:00"}).text
+    assert "No events match these filters." in future
+    past = http.get("/console/audit", params={"until": "2000-01-01T00:00"}).text
+    assert "No events match these filters." in past
