@@ -193,9 +193,20 @@ def _endpoints(conn: Connection, cid: int) -> list[str]:
     )
 
 
-def record_view(conn: Connection, actor: str, cid: int, page: str, now: datetime) -> None:
-    """Who looked at whom: one audit event per page of a customer's data shown."""
-    audit.append(conn, [audit.Event(actor, "console.view", f"customer#{cid}", {"page": page})], now)
+def record_view(
+    conn: Connection, actor: str, cid: int, page: str, now: datetime, action: str = "console.view"
+) -> None:
+    """Who looked at whom: one audit event per page of a customer's data shown (or exported)."""
+    audit.append(conn, [audit.Event(actor, action, f"customer#{cid}", {"page": page})], now)
+
+
+def record_search(conn: Connection, actor: str, query: str, now: datetime) -> None:
+    """A search, its text masked like a phone when it is a long run of digits."""
+    text = mask_text(query.strip())[:64]
+    digits = _DIGITS.sub("", text)
+    if digits.isdigit() and len(digits) >= 7:
+        text = "*" * (len(digits) - 4) + digits[-4:]
+    audit.append(conn, [audit.Event(actor, "console.search", "console", {"query": text})], now)
 
 
 def reveal(conn: Connection, actor: str, cid: int, now: datetime) -> dict[str, Any]:

@@ -100,6 +100,16 @@ def test_search_by_the_last_digits_of_the_phone_finds_the_customer(site: Site) -
     assert site.phone("C1001") not in page
 
 
+def test_a_search_for_a_whole_number_is_audited_masked(site: Site) -> None:
+    http = signed_in(site.url, "alice", PASSWORD)
+    digits, before = site.phone("C1001").lstrip("+"), last_seq(site.engine)
+    page = http.get("/console", params={"q": digits}).text
+    assert ">C1001</a>" in page
+    ((actor, subject, data),) = events_after(site.engine, before, "console.search")
+    assert (actor, subject) == ("console:alice", "console")
+    assert digits not in data and digits[-4:] in data
+
+
 def test_customer_page_masks_the_phone_and_records_who_looked(site: Site) -> None:
     http = signed_in(site.url, "alice", PASSWORD)
     cid, before = site.customer_id("C1001"), last_seq(site.engine)
@@ -248,9 +258,12 @@ def test_disabling_an_account_ends_its_open_session(site: Site) -> None:
 
 def test_evidence_export_is_jsonl_with_the_consent_ledger_and_no_full_phone(site: Site) -> None:
     http = signed_in(site.url, "alice", PASSWORD)
-    cid = site.customer_id("C1002")
+    cid, before = site.customer_id("C1002"), last_seq(site.engine)
     answer = http.get(f"/console/customers/{cid}/evidence.jsonl")
     assert answer.status_code == 200
+    assert events_after(site.engine, before, "console.export") == [
+        ("console:alice", f"customer#{cid}", '{"page":"evidence"}')
+    ]
     assert "attachment" in answer.headers["content-disposition"]
     lines = [json.loads(line) for line in answer.text.splitlines()]
     assert lines[0]["type"] == "customer" and lines[0]["external_id"] == "C1002"

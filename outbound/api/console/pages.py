@@ -69,12 +69,7 @@ def _customer_pages(api: FastAPI, auth: Auth) -> None:
 
         def search(conn: Connection) -> list[dict[str, Any]]:
             if q.strip():
-                data = {"query": mask_text(q.strip())[:64]}
-                audit.append(
-                    conn,
-                    [audit.Event(viewer.actor, "console.search", "console", data)],
-                    auth.clock(),
-                )
+                console.record_search(conn, viewer.actor, q, auth.clock())
             return console.find_customers(conn, q)
 
         found = await run_in_threadpool(_read, auth, search)
@@ -122,9 +117,9 @@ def _evidence_pages(api: FastAPI, auth: Auth) -> None:
         viewer = await signed_in(auth, request)
 
         def load(conn: Connection) -> str:
-            console.record_view(
-                conn, viewer.actor, _customer_id(conn, cid), "evidence export", auth.clock()
-            )
+            cid_ = _customer_id(conn, cid)
+            now = auth.clock()
+            console.record_view(conn, viewer.actor, cid_, "evidence", now, "console.export")
             return "".join(
                 json.dumps(line, ensure_ascii=False, default=str) + "\n"
                 for line in console.evidence_lines(conn, cid)
