@@ -10,7 +10,7 @@ import click
 from sqlalchemy import select
 
 from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
-from outbound.cli.output import emit_json, table
+from outbound.cli.output import clean, emit_json, table
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.store.customers import add_consent, customer_id_for
 from outbound.store.tables import customers
@@ -58,15 +58,16 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
     from outbound.store.customers import upsert_customer
 
     app = ctx.app()
+    name = clean(file.name)
     try:
         good, bad = parse_file(file)
     except ImportFileError as exc:
-        fail(f"{file.name}: {exc}; nothing was imported")
+        fail(f"{name}: {exc}; nothing was imported")
     for problem in bad:
-        click.echo(f"{file.name}: {problem}", err=True)
+        click.echo(f"{name}: {clean(str(problem))}", err=True)
     if bad and not skip_invalid:
         fail(
-            f"{len(bad)} invalid row(s) in {file.name}; nothing imported. Fix them or pass --skip-invalid"
+            f"{len(bad)} invalid row(s) in {name}; nothing imported. Fix them or pass --skip-invalid"
         )
     created = updated = 0
     stamp = now()
@@ -81,7 +82,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
     progress.close()
     result = {"created": created, "updated": updated, "invalid": len(bad), "file": file.name}
     emit_json(result) if as_json else click.echo(
-        f"imported {file.name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
+        f"imported {name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
     )
 
 
