@@ -210,7 +210,7 @@ class CustomerFields(Schema):
     preference: Preference | None = _about('Ranked channels, e.g. ["push", "sms"]')
     wishlist: Wishlist | None = _about("SKUs the customer watches")
     push_subscriptions: Annotated[list[PushSubscription], Field(max_length=10)] | None = _about(
-        "Devices and browsers; a list adds to the known ones"
+        "Devices and browsers; a list adds to the known ones, [] removes them all"
     )
 
     @field_validator("country")

@@ -90,3 +90,15 @@ def test_openapi_says_absent_fields_are_kept_and_null_clears(server: Server) -> 
     described = {name for name, text in found if "Absent: left as it is" in text}
     nullable = {"phone", "timezone", "preference", "wishlist", "membership", "push_subscriptions"}
     assert nullable <= described
+
+
+def test_the_audit_trail_of_a_partial_update_names_only_what_it_wrote(server: Server) -> None:
+    _upsert(server, FULL)
+    _upsert(server, {"external_id": "C7", "name": "Ann Lee", "push_subscriptions": []})
+    with server.app.engine.begin() as conn:
+        events = customer_report(conn, customer_id_for(conn, "C7"))["events"]
+    updated = [e["data"] for e in events if e["action"] == "customer.updated"]
+    assert updated == [
+        {"fields": ["name", "push_endpoints"], "opt_ins": [], "source": "webhook:shop"}
+    ]
+    assert _profile(server)["push_subscriptions"] == 0
