@@ -9,7 +9,7 @@ import click
 from sqlalchemy import func, select
 
 from outbound.cli.context import JSON_OPTION, Ctx, Progress, now, pass_ctx
-from outbound.cli.output import emit_json, table
+from outbound.cli.output import emit_json, human, table
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
 from outbound.scheduling.scheduler import validate_schedule
@@ -152,7 +152,7 @@ def show(ctx: Ctx, ref: str, as_json: bool) -> None:
         "params",
         "notifications",
     ):
-        click.echo(f"{key:>14}: {data[key]}")
+        click.echo(f"{key:>14}: {human(data[key])}")
     click.echo(
         table(
             ["fire time", "selected", "created", "finished"],

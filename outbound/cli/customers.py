@@ -10,7 +10,7 @@ import click
 from sqlalchemy import select
 
 from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
-from outbound.cli.output import emit_json, table
+from outbound.cli.output import clean, emit_json, table
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.store.customers import add_consent, customer_id_for
 from outbound.store.tables import customers
@@ -33,29 +33,41 @@ def customer() -> None:
 @JSON_OPTION
 @pass_ctx
 def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> None:
-    """Import customers from CSV (header row) or JSONL.
+    """Import customers from CSV (header row) or JSONL, UTF-8 (a BOM is fine).
 
     Columns: external_id, name, phone (E.164), timezone (IANA), locale, country, preference
     (e.g. "push>sms>voice"), membership_tier, membership_expires_on (YYYY-MM-DD), wishlist
     ("SKU1;SKU2"), push_token, push_kind (fcm|webpush), opt_in ("sms:marketing;voice:marketing:written").
-    Every bad row is reported by line number; nothing is imported unless all rows are valid
-    or --skip-invalid is given.
+    JSONL lines use the same keys (push_subscriptions as the API spells it, too).
+
+    Updating customers that exist: a column the file does not have leaves that field as it
+    is; an empty cell in a column it has clears the field (JSONL: a missing key leaves it,
+    null or "" clears it). push_token adds a device, opt_in adds consents; neither removes.
+
+    An unknown or misspelled column is refused with the closest known name; every bad row is
+    reported by line number; nothing is imported unless all rows are valid or --skip-invalid
+    is given. A file that is not UTF-8, a broken quote or an over-long cell stops the import.
 
     \b
     Example:
       outbound customer import customers.csv
+      outbound customer import phones-only.csv   # external_id,phone: only phones change
       outbound customer import export.jsonl --skip-invalid --json
     """
-    from outbound.services.customers import parse_file
+    from outbound.services.customers import ImportFileError, parse_file
     from outbound.store.customers import upsert_customer
 
     app = ctx.app()
-    good, bad = parse_file(file)
+    name = clean(file.name)
+    try:
+        good, bad = parse_file(file)
+    except ImportFileError as exc:
+        fail(f"{name}: {exc}; nothing was imported")
     for problem in bad:
-        click.echo(f"{file.name}: {problem}", err=True)
+        click.echo(f"{name}: {clean(str(problem))}", err=True)
     if bad and not skip_invalid:
         fail(
-            f"{len(bad)} invalid row(s) in {file.name}; nothing imported. Fix them or pass --skip-invalid"
+            f"{len(bad)} invalid row(s) in {name}; nothing imported. Fix them or pass --skip-invalid"
         )
     created = updated = 0
     stamp = now()
@@ -70,7 +82,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
     progress.close()
     result = {"created": created, "updated": updated, "invalid": len(bad), "file": file.name}
     emit_json(result) if as_json else click.echo(
-        f"imported {file.name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
+        f"imported {name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
     )
 
 

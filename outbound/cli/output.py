@@ -1,14 +1,25 @@
-"""Output for people (tables drawn by rich) and programs (``--json``)."""
+"""Output for people (tables drawn by rich), programs (``--json``) and spreadsheets (CSV).
+
+Every value a person reads goes through ``human`` (or ``clean`` for text already composed): a
+customer's name is data from a webhook or a file, so a control character in it (``ESC[2J``
+clears the screen, U+202E reverses the line) is shown escaped, never sent to the terminal.
+Dates are ISO (``2026-12-10``), times ``2026-12-10 09:30 UTC``. CSV cells that a spreadsheet
+would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first) get a leading ``'``, per the
+OWASP CSV-injection advice.
+"""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import shutil
 import sys
-from collections.abc import Sequence
-from datetime import date, datetime
-from typing import Any
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import IO, Any
 
 import click
 from rich.box import Box
@@ -22,12 +33,48 @@ _DASHES = Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
 _PIPE_WIDTH = 10_000  # not a terminal: never wrap or cut a cell
 
 
-def _cell(value: Any) -> Text:
-    if value is None:
-        return Text("-")
+#: invisible characters that reorder or split what the terminal shows (bidi, line separators)
+_INVISIBLE = frozenset("\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e") | frozenset(
+    "\u2066\u2067\u2068\u2069"
+)
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1) and bidi / line-separator mark
+    written as an escape (``\\x1b``, ``\\u202e``): safe to print on any terminal."""
+    return "".join(
+        _escaped(c) if unicodedata.category(c) == "Cc" or c in _INVISIBLE else c for c in text
+    )
+
+
+def human(value: Any) -> str:
+    """One value as a person reads it: ISO dates, ``-`` for nothing, text cleaned."""
+    if value is None or value == [] or value == {}:
+        return "-"
+    if isinstance(value, Mapping) and all(v is None for v in value.values()):
+        return "-"  # e.g. a membership with neither tier nor expiry
     if isinstance(value, datetime):
-        return Text(value.strftime("%Y-%m-%d %H:%M UTC"))
-    return Text(str(value))  # Text, not a str: "[push]" in a value is not rich markup
+        stamp = value.astimezone(UTC) if value.tzinfo else value
+        return stamp.strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return clean(str(value.value))
+    if isinstance(value, Mapping):
+        return ", ".join(f"{clean(str(k))}={human(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return "; ".join(f"({human(v)})" if isinstance(v, Mapping) else human(v) for v in value)
+    return clean(str(value))
+
+
+def _cell(value: Any) -> Text:
+    return Text(human(value))  # Text, not a str: "[push]" in a value is not rich markup
 
 
 def table(
@@ -65,3 +112,24 @@ def _default(value: Any) -> Any:
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, default=_default, ensure_ascii=False, indent=2))
+
+
+def csv_cell(value: Any) -> str:
+    """A value for a CSV cell: ISO dates, and text a spreadsheet would run as a formula
+    (``=1+1``, ``@SUM(…)``, ``-2+3``) made literal with a leading ``'``. Numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return str(value)
+    text = value.value if isinstance(value, Enum) else value
+    if isinstance(text, datetime | date):
+        return text.isoformat()
+    text = str(text)
+    return f"'{text}" if text.startswith(_FORMULA) else text
+
+
+def write_csv(out: IO[str], headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """The one way the project writes CSV: every cell quoted and passed through ``csv_cell``."""
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+    writer.writerow([csv_cell(h) for h in headers])
+    writer.writerows([csv_cell(v) for v in row] for row in rows)

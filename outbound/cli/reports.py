@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from outbound.cli.output import table
+from outbound.cli.output import clean, human, table
 from outbound.services.reports import verdict
 
 
 def render_customer(data: dict[str, Any]) -> str:
     head = [
-        f"{k:>12}: {data[k]}"
+        f"{k:>12}: {human(data[k])}"
         for k in (
             "id",
             "external_id",
@@ -67,8 +67,10 @@ def brief(data: Any, width: int = 70) -> str:
 def explain(data: dict[str, Any], *, plain: bool = False) -> str:
     """What ``outbound why`` prints; ``plain`` (no terminal colour) for the console's page."""
     lines = [
-        f"notification {data['id']}: {data['kind']} ({data['purpose']}) for customer {data['customer']}",
-        f"status {data['status']}; created {data['created_at']:%Y-%m-%d %H:%M UTC} via {data['source']}; "
+        f"notification {data['id']}: {data['kind']} ({data['purpose']}) for customer "
+        f"{clean(str(data['customer']))}",
+        f"status {data['status']}; created {data['created_at']:%Y-%m-%d %H:%M UTC} via "
+        f"{clean(str(data['source']))}; "
         f"expires {data['expires_at']:%Y-%m-%d %H:%M UTC}"
         if data["expires_at"]
         else f"status {data['status']}",
@@ -80,7 +82,7 @@ def explain(data: dict[str, Any], *, plain: bool = False) -> str:
         for step in decision["trace"]:
             mark = "ok " if step["ok"] else "NO "
             where = f"[{step['channel']}] " if step["channel"] else ""
-            lines.append(f"  {mark} {step['rule']:<12} {where}{step['detail']}")
+            lines.append(f"  {mark} {step['rule']:<12} {where}{clean(str(step['detail']))}")
     if data["deliveries"]:
         lines.append("")
         lines.append(

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from outbound.cli.context import JSON_OPTION, Ctx, fail, pass_ctx
-from outbound.cli.output import emit_json, table
+from outbound.cli.output import clean, emit_json, table
 from outbound.config import Settings
 from outbound.domain.errors import PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_text
@@ -95,7 +95,7 @@ class TerminalSession:
     speech = True
 
     def play(self, text: str, *, locale: str, barge_in: bool) -> PlayEnd:
-        click.echo(f"robot [{locale}]: {text}")
+        click.echo(f"robot [{locale}]: {clean(text)}")
         return PlayEnd.DONE
 
     def listen(self, grammar: Grammar, *, locale: str, timeout: float) -> Heard:
@@ -110,7 +110,7 @@ class TerminalSession:
         return Heard(text=typed, confidence=1.0 if typed else None)
 
     def transfer(self, target: str) -> bool:
-        click.echo(f"robot: <transfer to {target or '(no agent_uri configured)'}>")
+        click.echo(f"robot: <transfer to {clean(target) or '(no agent_uri configured)'}>")
         return bool(target)
 
     def hangup(self) -> None:

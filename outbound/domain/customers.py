@@ -34,3 +34,8 @@ class CustomerRecord:
     push_keys: tuple[tuple[str, str, str], ...] = ()  # (endpoint, p256dh, auth) for webpush
     opt_ins: tuple[OptIn, ...] = ()
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    #: the fields the input named (an update writes only these); None: every field
+    given: frozenset[str] | None = None
+
+    def names(self, name: str) -> bool:
+        return self.given is None or name in self.given

@@ -3,6 +3,10 @@
 ``CustomerIn`` is the JSON shape (the ``customer.upserted`` event's data); ``CustomerRow`` is
 the same customer as a file row spells it (lists as ``"push>sms"``, membership and push token in
 flat columns, opt-ins). Both give the ``CustomerRecord`` the store takes.
+
+An update changes only what the input names: an absent field is left as it is; ``null`` (JSON)
+or an empty cell in a present column (files) clears it. ``CustomerRecord.given`` carries which
+profile fields were named, so the store writes those and nothing else.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import phonenumbers
 from pydantic import (
     AfterValidator,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainValidator,
     ValidationInfo,
@@ -168,19 +171,47 @@ class Membership(Schema):
     expires_on: IsoDate
 
 
+#: said of every optional field in the OpenAPI document and the import help
+PARTIAL = "Absent: left as it is on an update. null: cleared."
+#: model field -> the CustomerRecord fields it fills
+_RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "phone": ("phone_e164",),
+    "timezone": ("timezone",),
+    "locale": ("locale",),
+    "country": ("country",),
+    "preference": ("preference",),
+    "wishlist": ("wishlist",),
+    "push_subscriptions": ("push_endpoints",),
+    "membership": ("membership_tier", "membership_expires_on"),
+    "membership_tier": ("membership_tier",),
+    "membership_expires_on": ("membership_expires_on",),
+}
+
+
+def _about(text: str) -> Any:
+    return Field(None, description=f"{text}. {PARTIAL}")
+
+
 class CustomerFields(Schema):
     """The fields both spellings share, in the order problems are reported."""
 
     label = "customer"
     external_id: ExternalId
-    name: Annotated[str, Field(max_length=200)] = ""
-    phone: Phone | None = None
-    timezone: Zone | None = None
-    locale: Locale = "en-US"
-    country: Country | None = Field(None, validate_default=True)
-    preference: Preference = Field(default_factory=list)
-    wishlist: Wishlist = Field(default_factory=list)
-    push_subscriptions: list[PushSubscription] = Field(default_factory=list, max_length=10)
+    name: Annotated[str | None, Field(max_length=200)] = _about("Display name")
+    phone: Phone | None = _about("E.164, e.g. +14155550123")
+    timezone: Zone | None = _about("IANA time zone, e.g. Europe/Berlin; null: from the phone")
+    locale: Locale | None = _about("e.g. en-US, zh-CN; null: en-US")
+    country: Country | None = Field(
+        None,
+        validate_default=True,
+        description=f"ISO 3166 alpha-2; derived from the phone when absent. {PARTIAL}",
+    )
+    preference: Preference | None = _about('Ranked channels, e.g. ["push", "sms"]')
+    wishlist: Wishlist | None = _about("SKUs the customer watches")
+    push_subscriptions: Annotated[list[PushSubscription], Field(max_length=10)] | None = _about(
+        "Devices and browsers; a list adds to the known ones, [] removes them all"
+    )
 
     @field_validator("country")
     @classmethod
@@ -191,19 +222,27 @@ class CustomerFields(Schema):
             raise invalid(f"disagrees with the phone number's country {region}", country)
         return country or region
 
+    def _given(self) -> frozenset[str]:
+        """The record fields this input names (a country derived from a new phone counts)."""
+        named = set(self.model_fields_set)
+        if "phone" in named and self.country is not None:
+            named.add("country")
+        return frozenset(f for n in named for f in _RECORD_FIELDS.get(n, ()))
+
     def _record(self, **extra: Any) -> CustomerRecord:
-        subs = self.push_subscriptions
+        subs = self.push_subscriptions or []
         return CustomerRecord(
             external_id=self.external_id,
-            name=self.name,
-            locale=self.locale,
+            name=self.name or "",
+            locale=self.locale or "en-US",
             timezone=self.timezone,
             phone_e164=self.phone,
             country=self.country,
-            preference=tuple(self.preference),
-            wishlist=tuple(self.wishlist),
+            preference=tuple(self.preference or ()),
+            wishlist=tuple(self.wishlist or ()),
             push_endpoints=tuple((s.kind, s.endpoint) for s in subs),
             push_keys=tuple((s.endpoint, s.keys.p256dh, s.keys.auth) for s in subs if s.keys),
+            given=self._given(),
             **extra,
         )
 
@@ -213,7 +252,7 @@ class CustomerIn(CustomerFields):
 
     label = "customer"
 
-    membership: Membership | None = None
+    membership: Membership | None = _about("Tier and expiry date")
 
     def to_record(self) -> CustomerRecord:
         member = self.membership
@@ -224,11 +263,10 @@ class CustomerIn(CustomerFields):
 
 
 class CustomerRow(CustomerFields):
-    """A customer as a CSV / JSONL row: empty cells are absent, other columns are ignored."""
+    """A customer as a CSV / JSONL row: an empty cell (or ``null``) clears its field."""
 
     label = "customer"
 
-    model_config = ConfigDict(extra="ignore")
     membership_tier: Text | None = None
     membership_expires_on: IsoDate | None = None
     opt_in: Annotated[list[Annotated[OptIn, PlainValidator(_opt_in)]], BeforeValidator(split)] = (
@@ -238,19 +276,24 @@ class CustomerRow(CustomerFields):
     @model_validator(mode="before")
     @classmethod
     def _cells(cls, raw: Any) -> Any:
-        """Drop empty cells; a ``push_token`` (+ ``push_kind``) column is one more subscription."""
+        """Empty cells become ``None`` (clear the field); a ``push_token`` (+ ``push_kind``)
+        column is one more subscription; an empty ``external_id`` is a missing one."""
         if not isinstance(raw, Mapping):
             return raw
         row = {
-            k: v
+            k: None if isinstance(v, str) and not v.strip() else v
             for k, v in raw.items()
-            if isinstance(k, str) and v is not None and not (isinstance(v, str) and not v.strip())
+            if isinstance(k, str)
         }
+        if row.get("external_id") is None:
+            row.pop("external_id", None)
         token, kind = row.pop("push_token", None), row.pop("push_kind", None)
         if token is not None:
             subs = row.get("push_subscriptions") or []
             if isinstance(subs, list):
                 row["push_subscriptions"] = [*subs, {"kind": kind or "fcm", "endpoint": token}]
+        if row.get("opt_in") is None:
+            row.pop("opt_in", None)
         return row
 
     def to_record(self) -> CustomerRecord:
@@ -259,6 +302,16 @@ class CustomerRow(CustomerFields):
             membership_expires_on=self.membership_expires_on,
             opt_ins=tuple(self.opt_in),
         )
+
+
+#: the columns a customer file may have (``push_token``/``push_kind`` are folded in above)
+COLUMNS: tuple[str, ...] = (
+    *(f for f in CustomerRow.model_fields if f != "push_subscriptions"),
+    "push_token",
+    "push_kind",
+)
+#: the keys a JSONL line may have (``push_subscriptions`` as the API spells it, too)
+KEYS: tuple[str, ...] = (*COLUMNS, "push_subscriptions")
 
 
 def validate_record(raw: Mapping[str, Any]) -> CustomerRecord:

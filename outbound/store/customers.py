@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,8 @@ from outbound.store.tables import (
 
 
 def _profile(record: CustomerRecord) -> dict[str, Any]:
-    return {
+    """The customer-row columns the record names (all of them for a full record)."""
+    values = {
         "name": record.name,
         "locale": record.locale,
         "timezone": record.timezone,
@@ -35,12 +36,21 @@ def _profile(record: CustomerRecord) -> dict[str, Any]:
         "membership_expires_on": record.membership_expires_on,
         "attributes": dict(record.attributes),
     }
+    return {k: v for k, v in values.items() if record.names(k)}
+
+
+def _full(record: CustomerRecord) -> dict[str, Any]:
+    return _profile(replace(record, given=None))
 
 
 def upsert_customer(
     conn: Connection, record: CustomerRecord, *, now: datetime, actor: str, source: str
 ) -> tuple[int, bool]:
-    """Insert or update one customer with everything it carries; returns (id, created)."""
+    """Insert or update one customer; returns (id, created).
+
+    A new customer gets every field (defaults where the input named none); an existing one
+    has only the fields the record names changed (``CustomerRecord.given``), the rest kept.
+    """
     existing = conn.execute(
         select(customers.c.id).where(customers.c.external_id == record.external_id)
     ).scalar_one_or_none()
@@ -48,13 +58,14 @@ def upsert_customer(
         cid = int(
             conn.execute(
                 insert(customers)
-                .values(external_id=record.external_id, created_at=now, **_profile(record))
+                .values(external_id=record.external_id, created_at=now, **_full(record))
                 .returning(customers.c.id)
             ).scalar_one()
         )
     else:
         cid = int(existing)
-        conn.execute(update(customers).where(customers.c.id == cid).values(**_profile(record)))
+        if profile := _profile(record):
+            conn.execute(update(customers).where(customers.c.id == cid).values(**profile))
     _replace_children(conn, cid, record, now)
     for opt in record.opt_ins:
         add_consent(
@@ -70,26 +81,38 @@ def upsert_customer(
             now=now,
             log=False,
         )
-    event = audit.Event(
-        actor,
-        "customer.created" if existing is None else "customer.updated",
-        f"customer:{record.external_id}",
-        {
-            "phone": mask_phone(record.phone_e164),
-            "country": record.country,
-            "timezone": record.timezone,
-            "preference": [c.value for c in record.preference],
-            "opt_ins": [f"{o.channel.value}:{o.purpose.value}" for o in record.opt_ins],
-            "source": source,
-        },
-    )
-    audit.append(conn, [event], now)
+    audit.append(conn, [_upsert_event(record, actor, source, created=existing is None)], now)
     return cid, existing is None
 
 
+def _upsert_event(record: CustomerRecord, actor: str, source: str, *, created: bool) -> audit.Event:
+    """What changed, phone masked; an update lists only the fields it wrote."""
+    data: dict[str, Any] = {
+        "phone": mask_phone(record.phone_e164),
+        "country": record.country,
+        "timezone": record.timezone,
+        "preference": [c.value for c in record.preference],
+    }
+    data = {k: v for k, v in data.items() if created or record.names(_COLUMN.get(k, k))}
+    if not created and record.given is not None:
+        data["fields"] = sorted(record.given)
+    data["opt_ins"] = [f"{o.channel.value}:{o.purpose.value}" for o in record.opt_ins]
+    data["source"] = source
+    return audit.Event(
+        actor,
+        "customer.created" if created else "customer.updated",
+        f"customer:{record.external_id}",
+        data,
+    )
+
+
+_COLUMN = {"phone": "phone_e164"}
+
+
 def _replace_children(conn: Connection, cid: int, record: CustomerRecord, now: datetime) -> None:
-    conn.execute(delete(preferences).where(preferences.c.customer_id == cid))
-    if record.preference:
+    if record.names("preference"):
+        conn.execute(delete(preferences).where(preferences.c.customer_id == cid))
+    if record.names("preference") and record.preference:
         conn.execute(
             insert(preferences),
             [
@@ -97,11 +120,19 @@ def _replace_children(conn: Connection, cid: int, record: CustomerRecord, now: d
                 for i, c in enumerate(record.preference)
             ],
         )
-    conn.execute(delete(wishlist_items).where(wishlist_items.c.customer_id == cid))
-    if record.wishlist:
+    if record.names("wishlist"):
+        conn.execute(delete(wishlist_items).where(wishlist_items.c.customer_id == cid))
+    if record.names("wishlist") and record.wishlist:
         conn.execute(
             insert(wishlist_items), [{"customer_id": cid, "sku": s} for s in record.wishlist]
         )
+    if record.given is not None and "push_endpoints" in record.given and not record.push_endpoints:
+        conn.execute(delete(push_subscriptions).where(push_subscriptions.c.customer_id == cid))
+    _add_subscriptions(conn, cid, record, now)
+
+
+def _add_subscriptions(conn: Connection, cid: int, record: CustomerRecord, now: datetime) -> None:
+    """New endpoints are added, known ones get fresh keys; none is removed here."""
     web_keys = {e: {"p256dh": p, "auth": a} for e, p, a in record.push_keys}
     for kind, endpoint in record.push_endpoints:
         keys = web_keys.get(endpoint, {}) if kind == "webpush" else {}

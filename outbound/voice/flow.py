@@ -7,46 +7,25 @@ in a hang-up or a transfer. Each problem names the file, the step and the field.
 
 from __future__ import annotations
 
-import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from outbound.domain.errors import OutboundError
+from outbound.domain.values import Kind
+from outbound.schemas.payloads import PAYLOADS
+from outbound.voice import template
+from outbound.voice.flow_shape import STEP_TYPES, FlowError, LintProblem, shape_problems
 
-STEP_TYPES = ("say", "ask", "transfer", "hangup", "action")
 INTENTS = ("confirm", "repeat", "agent", "stop")
 ACTIONS = ("send_sms_link", "opt_out", "record_intent")
-_STEP_FIELDS = {
-    "say": {"type", "text", "next"},
-    "ask": {"type", "text", "intents", "timeout", "retries", "no_input", "not_understood"},
-    "transfer": {"type", "text", "target", "next"},
-    "hangup": {"type", "text"},
-    "action": {"type", "action", "next"},
-}
+#: what every flow may name, whatever its kind (``call_values`` fills them)
+CALL_FIELDS = ("brand", "callback", "agent_uri")
 _SOURCE_FLOWS = Path(__file__).resolve().parents[2] / "voice_flows"
 
-
-@dataclass(frozen=True)
-class LintProblem:
-    file: str
-    step: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: step {self.step!r} field {self.field!r}: {self.message}"
-
-
-class FlowError(OutboundError):
-    """A flow file is invalid; carries every problem found."""
-
-    def __init__(self, problems: list[LintProblem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(str(p) for p in problems))
+__all__ = ["STEP_TYPES", "Flow", "FlowError", "LintProblem", "lint", "load", "load_kind", "parse"]
 
 
 @dataclass(frozen=True)
@@ -136,7 +115,7 @@ def parse(data: Any, path: str) -> Flow:
     """Build a Flow from parsed YAML; shape errors raise FlowError naming the field."""
     if not isinstance(data, Mapping):
         raise FlowError([LintProblem(path, "-", "-", "a flow must be a YAML mapping")])
-    problems = _shape_problems(data, path)
+    problems = shape_problems(data, path)
     if problems:
         raise FlowError(problems)
     steps = {str(n): _step(str(n), s) for n, s in data["steps"].items()}
@@ -151,34 +130,19 @@ def parse(data: Any, path: str) -> Flow:
     )
 
 
-def _shape_problems(data: Mapping[str, Any], path: str) -> list[LintProblem]:
-    out = [
-        LintProblem(path, "-", key, "is required")
-        for key in ("kind", "locales", "steps", "voicemail", "dtmf_only")
-        if not data.get(key)
-    ]
-    steps = data.get("steps")
-    if not isinstance(steps, Mapping):
-        return out
-    for name, raw in steps.items():
-        if not isinstance(raw, Mapping) or raw.get("type") not in STEP_TYPES:
-            got = raw.get("type") if isinstance(raw, Mapping) else raw
-            out.append(LintProblem(path, str(name), "type", f"{got!r} is not one of {STEP_TYPES}"))
-            continue
-        for key in sorted(set(raw) - _STEP_FIELDS[raw["type"]]):
-            known = ", ".join(sorted(_STEP_FIELDS[raw["type"]]))
-            out.append(LintProblem(path, str(name), key, f"unknown field; known: {known}"))
-        for key in ("timeout", "retries"):
-            if key in raw and not isinstance(raw[key], int | float):
-                out.append(LintProblem(path, str(name), key, f"{raw[key]!r} is not a number"))
-    return out
-
-
 def load(path: Path) -> Flow:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        message = f"line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        raise FlowError([LintProblem(str(path), "-", "-", message)]) from None
     except (OSError, yaml.YAMLError) as exc:
-        raise FlowError([LintProblem(str(path), "-", "-", f"cannot read: {exc}")]) from exc
+        raise FlowError([LintProblem(str(path), "-", "-", f"cannot read: {exc}")]) from None
+    except RecursionError:
+        message = "cannot read: the YAML is nested too deeply"
+        raise FlowError([LintProblem(str(path), "-", "-", message)]) from None
     return parse(data, str(path))
 
 
@@ -198,6 +162,8 @@ def lint(flow: Flow) -> list[LintProblem]:
     """Every rule's problems, in a stable order."""
     problems: list[LintProblem] = []
     for rule in (
+        _rule_kind,
+        _rule_placeholders,
         _rule_known_targets,
         _rule_step_fields,
         _rule_locales,
@@ -262,7 +228,38 @@ def _rule_locales(flow: Flow) -> Iterable[LintProblem]:
 
 
 def _placeholders(text: str) -> set[str]:
-    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    return template.fields(text)
+
+
+def known_fields(kind: str) -> frozenset[str]:
+    """The placeholders a flow of ``kind`` may use: the call's and the payload's fields."""
+    model = PAYLOADS.get(Kind(kind)) if kind in {k.value for k in Kind} else None
+    return frozenset((*CALL_FIELDS, *(model.model_fields if model else ())))
+
+
+def _templates(flow: Flow) -> Iterator[tuple[str, str, str]]:
+    """(step, field, text) for every text a call renders."""
+    for step in flow.steps.values():
+        for loc, text in step.text.items():
+            yield step.name, f"text.{loc}", text
+        if step.target:
+            yield step.name, "target", step.target
+    for name, texts in (("voicemail", flow.voicemail), ("dtmf_only", flow.dtmf_only)):
+        for loc, text in texts.items():
+            yield "-", f"{name}.{loc}", text
+
+
+def _rule_placeholders(flow: Flow) -> Iterable[LintProblem]:
+    known = known_fields(flow.kind)
+    for step, fld, text in _templates(flow):
+        for message in template.problems(text, known):
+            yield _p(flow, step, fld, message)
+
+
+def _rule_kind(flow: Flow) -> Iterable[LintProblem]:
+    kinds = [k.value for k in Kind]
+    if flow.kind not in kinds:
+        yield _p(flow, "-", "kind", f"{flow.kind!r} is not one of {kinds}")
 
 
 def _rule_identification_first(flow: Flow) -> Iterable[LintProblem]:

@@ -7,7 +7,6 @@ SMS link) are returned as ``actions`` so the dialer records them in the outcome'
 
 from __future__ import annotations
 
-import string
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from outbound.domain.values import Intent
+from outbound.voice import template
 from outbound.voice.flow import Flow, IntentRule, Step
 
 #: flow intent name -> the normalized intent recorded in the outcome detail
@@ -124,13 +124,9 @@ class RunResult:
         }
 
 
-class _Blank(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def render(template: str, values: Mapping[str, Any]) -> str:
-    return string.Formatter().vformat(template, (), _Blank(values))
+def render(text: str, values: Mapping[str, Any]) -> str:
+    """A prompt with its ``{name}`` placeholders filled (never ``str.format``: see template)."""
+    return template.render(text, values)
 
 
 def grammar_for(step: Step, locale: str) -> Grammar:

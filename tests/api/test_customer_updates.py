@@ -1,0 +1,104 @@
+"""``customer.upserted`` through the real, signed API: an update changes only what it names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from outbound.services.reports import customer_report
+from outbound.store.customers import customer_id_for
+from outbound.store.tables import customers
+from tests.api.conftest import Server
+
+FULL = {
+    "external_id": "C7",
+    "name": "Ann",
+    "phone": "+4915112345678",
+    "timezone": "Europe/Berlin",
+    "locale": "de-DE",
+    "preference": ["push", "sms"],
+    "push_subscriptions": [{"kind": "fcm", "endpoint": "tok-7"}],
+    "wishlist": ["SKU-1"],
+    "membership": {"tier": "gold", "expires_on": "2026-12-31"},
+}
+
+
+def _upsert(server: Server, data: dict[str, Any]) -> None:
+    response = server.post({"type": "customer.upserted", "data": data})
+    assert response.status_code == 202, response.text
+
+
+def _profile(server: Server) -> dict[str, Any]:
+    with server.app.engine.begin() as conn:
+        report = customer_report(conn, customer_id_for(conn, "C7"))
+        row = conn.execute(select(customers).where(customers.c.external_id == "C7")).one()
+    return {
+        "name": report["name"],
+        "phone": row.phone_e164,
+        "country": report["country"],
+        "timezone": report["timezone"],
+        "locale": report["locale"],
+        "preference": report["preference"],
+        "wishlist": report["wishlist"],
+        "push_subscriptions": report["push_subscriptions"],
+        "membership": [row.membership_tier, str(row.membership_expires_on)],
+    }
+
+
+def test_upsert_with_only_a_name_changes_the_name_and_keeps_everything_else(
+    server: Server,
+) -> None:
+    _upsert(server, FULL)
+    before = _profile(server)
+    _upsert(server, {"external_id": "C7", "name": "Ann Lee"})
+    after = _profile(server)
+    assert after == {**before, "name": "Ann Lee"}
+    assert after["phone"] == "+4915112345678" and after["preference"] == ["push", "sms"]
+    assert after["membership"] == ["gold", "2026-12-31"] and after["push_subscriptions"] == 1
+
+
+def test_upsert_with_explicit_nulls_clears_those_fields_only(server: Server) -> None:
+    _upsert(server, FULL)
+    nulls = ("phone", "timezone", "preference", "wishlist", "membership", "push_subscriptions")
+    _upsert(server, {"external_id": "C7", **dict.fromkeys(nulls)})
+    after = _profile(server)
+    assert after["name"] == "Ann" and after["locale"] == "de-DE"
+    assert after["country"] == "DE"  # not named: kept, though the phone is gone
+    assert (after["phone"], after["timezone"]) == (None, None)
+    assert (after["preference"], after["wishlist"], after["push_subscriptions"]) == ([], [], 0)
+    assert after["membership"] == [None, "None"]
+
+
+def test_a_new_phone_alone_also_updates_the_country_it_implies(server: Server) -> None:
+    _upsert(server, FULL)
+    _upsert(server, {"external_id": "C7", "phone": "+12125550123"})
+    after = _profile(server)
+    assert (after["phone"], after["country"]) == ("+12125550123", "US")
+    assert after["timezone"] == "Europe/Berlin"  # named by nobody: kept
+
+
+def test_openapi_says_absent_fields_are_kept_and_null_clears(server: Server) -> None:
+    schema = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+    found = [
+        (name, prop.get("description", ""))
+        for model, body in schema["components"]["schemas"].items()
+        if model.startswith("CustomerIn")
+        for name, prop in body.get("properties", {}).items()
+    ]
+    described = {name for name, text in found if "Absent: left as it is" in text}
+    nullable = {"phone", "timezone", "preference", "wishlist", "membership", "push_subscriptions"}
+    assert nullable <= described
+
+
+def test_the_audit_trail_of_a_partial_update_names_only_what_it_wrote(server: Server) -> None:
+    _upsert(server, FULL)
+    _upsert(server, {"external_id": "C7", "name": "Ann Lee", "push_subscriptions": []})
+    with server.app.engine.begin() as conn:
+        events = customer_report(conn, customer_id_for(conn, "C7"))["events"]
+    updated = [e["data"] for e in events if e["action"] == "customer.updated"]
+    assert updated == [
+        {"fields": ["name", "push_endpoints"], "opt_ins": [], "source": "webhook:shop"}
+    ]
+    assert _profile(server)["push_subscriptions"] == 0
