@@ -45,10 +45,11 @@ from outbound.config.sections import (
     VoiceSection,
     WorkerSection,
 )
+from outbound.defaults import default_dir
 from outbound.domain.errors import ConfigError
 
 log = logging.getLogger("outbound.config")
-_SOURCE_CONFIG = Path(__file__).resolve().parents[2] / "config"
+_SOURCE_CONFIG = default_dir("config")
 
 
 @dataclass(frozen=True)

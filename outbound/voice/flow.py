@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from outbound.defaults import default_dir
 from outbound.domain.errors import OutboundError
 
 STEP_TYPES = ("say", "ask", "transfer", "hangup", "action")
@@ -27,7 +28,7 @@ _STEP_FIELDS = {
     "hangup": {"type", "text"},
     "action": {"type", "action", "next"},
 }
-_SOURCE_FLOWS = Path(__file__).resolve().parents[2] / "voice_flows"
+_SOURCE_FLOWS = default_dir("voice_flows")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,12 @@ class Flow:
 
 
 def flows_dir(configured: str = "") -> Path:
-    return Path(configured) if configured else _SOURCE_FLOWS
+    """``[voice] flows_dir`` if set; else ``./voice_flows`` when it holds flows (``outbound
+    init`` writes it), else the shipped flows."""
+    if configured:
+        return Path(configured)
+    local = Path("voice_flows")
+    return local if any(local.glob("*.yaml")) else _SOURCE_FLOWS
 
 
 def _texts(raw: Any) -> dict[str, str]:
