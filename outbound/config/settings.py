@@ -296,6 +296,9 @@ def _describe(error: ErrorDetails, section: str, field: FieldInfo, origin: str) 
         return f"{origin}: unknown key [{section}] {key}{variable}; known: {known}"
     info = model.model_fields[key]
     secret = info.annotation is SecretStr
+    if error["type"] == "value_error":  # a rule of the section's own, worded for the key
+        variable = f" (OUTBOUND_{section}_{key})".upper() if origin == "environment" else ""
+        return f"{origin} [{section}] {key}{variable} {error.get('ctx', {}).get('error', '')}"
     shown = "'***'" if secret else repr(error["input"])
     example = info.default.get_secret_value() if secret else info.default
     return (

@@ -61,9 +61,25 @@ def mask_log_text(text: str) -> str:
     return mask_text(_URL_TOKEN.sub(_mask_url, text))
 
 
-#: libraries whose debug output carries request headers or URLs (bearer tokens, push
-#: endpoints): kept at WARNING whatever the verbosity
-QUIET_LIBRARIES = ("hpack", "h2", "httpcore", "httpx", "aiohttp", "urllib3", "google.auth")
+#: libraries whose info/debug output carries what a log must not: request headers and URLs
+#: (bearer tokens, push endpoints; hpack, h2, httpcore, httpx, aiohttp, urllib3, google.auth),
+#: hex dumps of every PDU with the bind password and the numbers (smpplib logs as
+#: ``smpp.Client.<id>`` and ``smpplib.command``), request lines (uvicorn) and SIP messages with
+#: the called number (pjsua2, routed into logging by outbound.voice.sip): kept at WARNING
+#: whatever the verbosity, and what they do log at WARNING goes through the masking formatter
+QUIET_LIBRARIES = (
+    "hpack",
+    "h2",
+    "httpcore",
+    "httpx",
+    "aiohttp",
+    "urllib3",
+    "google.auth",
+    "smpp",
+    "smpplib",
+    "uvicorn",
+    "pjsua2",
+)
 
 
 class MaskingFormatter(logging.Formatter):
