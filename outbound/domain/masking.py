@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import IO
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -90,10 +91,23 @@ class MaskingFormatter(logging.Formatter):
         return mask_log_text(super().format(record))
 
 
-def configure_logging(level: int) -> None:
-    """Root logging for outbound processes: one stderr handler with masking."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(MaskingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+
+def masking_handler(stream: IO[str] | None = None) -> logging.Handler:
+    """A stream handler (stderr by default) whose every line goes through ``mask_log_text``."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(MaskingFormatter(LOG_FORMAT))
+    return handler
+
+
+def quiet_libraries(level: int) -> None:
+    """``QUIET_LIBRARIES`` at WARNING (or ``level`` if higher), whatever the root level."""
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def configure_logging(level: int) -> None:
+    """Root logging for outbound processes: one stderr handler with masking."""
+    logging.basicConfig(level=level, handlers=[masking_handler()], force=True)
+    quiet_libraries(level)
