@@ -16,6 +16,7 @@ Layout (imports go one way: ``domain <- policy <- services -> store, channels``;
       voice/       SIP engine (the only pjsua2 import), flows + linter, runner, TTS, ASR, call
       scheduling/  the only APScheduler import: leader lock, campaign firing, housekeeping
       config/      typed settings (pydantic-settings): one model per section, stated precedence
+      defaults/    where the shipped config/*.toml and voice_flows/*.yaml are (checkout or wheel)
       api/         FastAPI app, webhook event envelopes, Standard Webhooks signature gate
       cli/         click commands, one module per group; output (tables, --json), reports
       bootstrap/   the composition root: Settings -> wired objects; SMS/push wiring; process mains

@@ -184,7 +184,12 @@ def api_server(app: App, host: str, port: int) -> Any:
     from outbound.api.app import create_app
 
     config = uvicorn.Config(
-        create_app(app), host=host, port=port, log_level="warning", access_log=False
+        create_app(app),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,  # uvicorn's own handlers would bypass the masking formatter
     )
     return uvicorn.Server(config)
 

@@ -10,32 +10,43 @@ import click
 from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.config import find_config_dir
+from outbound.defaults import default_dir
 from outbound.store.db import make_engine, make_url_safe, upgrade
 
 
 @click.command()
-@click.option("--force", is_flag=True, help="Overwrite existing config files.")
+@click.option("--force", is_flag=True, help="Overwrite existing config and flow files.")
 @pass_ctx
 def init(ctx: Ctx, force: bool) -> None:
-    """Create ./config (outbound.toml, policies.toml) and an up-to-date database.
+    """Create ./config (outbound.toml, policies.toml), ./voice_flows and an up-to-date database.
+
+    The files are copies of the shipped defaults (or of --config-dir); existing ones are kept
+    unless --force.
 
     \b
     Example:
-      outbound init            # ./config and ./outbound.db
+      outbound init            # ./config, ./voice_flows and ./outbound.db
       outbound --db postgresql://outbound@127.0.0.1/outbound init
     """
     source = find_config_dir(ctx.config_dir)
     target = Path("config")
-    target.mkdir(exist_ok=True)
-    for name in ("outbound.toml", "policies.toml"):
-        if source.resolve() != target.resolve() and (force or not (target / name).exists()):
-            shutil.copyfile(source / name, target / name)
+    _copy_defaults([source / "outbound.toml", source / "policies.toml"], target, force)
+    _copy_defaults(sorted(default_dir("voice_flows").glob("*.yaml")), Path("voice_flows"), force)
     settings = ctx.settings()
     engine = make_engine(settings.database_url)
     before, after = upgrade(engine)
     click.echo(
         f"config in {target.resolve()}; database {make_url_safe(settings.database_url)} at schema {after} (was {before or 'empty'})"
     )
+
+
+def _copy_defaults(sources: list[Path], target: Path, force: bool) -> None:
+    """Copy each file into ``target`` unless it is there already (or is the same file)."""
+    target.mkdir(exist_ok=True)
+    for source in sources:
+        destination = target / source.name
+        if source.resolve() != destination.resolve() and (force or not destination.exists()):
+            shutil.copyfile(source, destination)
 
 
 @click.group()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 
 class Section(BaseModel):
@@ -71,6 +71,10 @@ class ConsoleSection(Section):
     page_size: int = Field(default=50, ge=1, le=500)
 
 
+#: SMPP 3.4 section 5.2: bind field sizes without the terminating NUL
+SMPP_BIND_LIMITS = {"system_id": 15, "password": 8, "system_type": 12}
+
+
 class SmsSection(Section):
     adapter: Literal["log", "smpp"] = "log"
     host: str = "127.0.0.1"
@@ -90,6 +94,22 @@ class SmsSection(Section):
     program: str = "Shop alerts"
     frequency: str = "Msg frequency varies"
     support: str = "support@shop.example"
+
+    @field_validator("system_id", "password", "system_type")
+    @classmethod
+    def _fits_the_bind_pdu(cls, value: str | SecretStr, info: ValidationInfo) -> str | SecretStr:
+        """SMPP 3.4 bind fields are C-octet strings of fixed maximum size; smpplib would cut a
+        longer value silently and the bind would fail with a wrong password."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        limit = SMPP_BIND_LIMITS[str(info.field_name)]
+        if len(text.encode("utf-8")) > limit:
+            raise ValueError(
+                f"is {len(text.encode('utf-8'))} bytes long; SMPP 3.4 allows at most {limit} "
+                f"(a longer one is cut off and the bind fails): ask the SMSC for a "
+                f"{info.field_name} of at most {limit} characters"
+            )
+        return value
+
     receipt_timeout_hours: float = 48.0
 
 

@@ -46,10 +46,11 @@ from outbound.config.sections import (
     VoiceSection,
     WorkerSection,
 )
+from outbound.defaults import default_dir
 from outbound.domain.errors import ConfigError
 
 log = logging.getLogger("outbound.config")
-_SOURCE_CONFIG = Path(__file__).resolve().parents[2] / "config"
+_SOURCE_CONFIG = default_dir("config")
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,9 @@ def _describe(error: ErrorDetails, section: str, field: FieldInfo, origin: str) 
         return f"{origin}: unknown key [{section}] {key}{variable}; known: {known}"
     info = model.model_fields[key]
     secret = info.annotation is SecretStr
+    if error["type"] == "value_error":  # a rule of the section's own, worded for the key
+        variable = f" (OUTBOUND_{section}_{key})".upper() if origin == "environment" else ""
+        return f"{origin} [{section}] {key}{variable} {error.get('ctx', {}).get('error', '')}"
     shown = "'***'" if secret else repr(error["input"])
     example = info.default.get_secret_value() if secret else info.default
     return (

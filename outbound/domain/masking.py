@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import IO
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -61,9 +62,25 @@ def mask_log_text(text: str) -> str:
     return mask_text(_URL_TOKEN.sub(_mask_url, text))
 
 
-#: libraries whose debug output carries request headers or URLs (bearer tokens, push
-#: endpoints): kept at WARNING whatever the verbosity
-QUIET_LIBRARIES = ("hpack", "h2", "httpcore", "httpx", "aiohttp", "urllib3", "google.auth")
+#: libraries whose info/debug output carries what a log must not: request headers and URLs
+#: (bearer tokens, push endpoints; hpack, h2, httpcore, httpx, aiohttp, urllib3, google.auth),
+#: hex dumps of every PDU with the bind password and the numbers (smpplib logs as
+#: ``smpp.Client.<id>`` and ``smpplib.command``), request lines (uvicorn) and SIP messages with
+#: the called number (pjsua2, routed into logging by outbound.voice.sip): kept at WARNING
+#: whatever the verbosity, and what they do log at WARNING goes through the masking formatter
+QUIET_LIBRARIES = (
+    "hpack",
+    "h2",
+    "httpcore",
+    "httpx",
+    "aiohttp",
+    "urllib3",
+    "google.auth",
+    "smpp",
+    "smpplib",
+    "uvicorn",
+    "pjsua2",
+)
 
 
 class MaskingFormatter(logging.Formatter):
@@ -74,10 +91,23 @@ class MaskingFormatter(logging.Formatter):
         return mask_log_text(super().format(record))
 
 
-def configure_logging(level: int) -> None:
-    """Root logging for outbound processes: one stderr handler with masking."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(MaskingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
+
+def masking_handler(stream: IO[str] | None = None) -> logging.Handler:
+    """A stream handler (stderr by default) whose every line goes through ``mask_log_text``."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(MaskingFormatter(LOG_FORMAT))
+    return handler
+
+
+def quiet_libraries(level: int) -> None:
+    """``QUIET_LIBRARIES`` at WARNING (or ``level`` if higher), whatever the root level."""
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+def configure_logging(level: int) -> None:
+    """Root logging for outbound processes: one stderr handler with masking."""
+    logging.basicConfig(level=level, handlers=[masking_handler()], force=True)
+    quiet_libraries(level)

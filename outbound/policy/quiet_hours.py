@@ -12,6 +12,7 @@ so DST gaps and overlaps and half-hour offsets are handled by the time zone data
 from __future__ import annotations
 
 import functools
+import tomllib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
@@ -26,6 +27,8 @@ from outbound.policy.model import Window
 #: How far ahead ``next_open`` looks for a common opening before giving up.
 HORIZON = timedelta(days=8)
 UNKNOWN_ZONE = "Etc/Unknown"
+#: package data beside this module: the NANP area codes that span more than one zone
+SPLIT_AREA_CODES = "nanp_split_area_codes.toml"
 
 
 class NoCommonWindowError(ValueError):
@@ -62,8 +65,24 @@ def _phone_zones(phone_e164: str | None) -> tuple[tuple[str, ...], str | None]:
     except phonenumbers.NumberParseException:
         return (), None
     names = tuple(n for n in phone_timezone.time_zones_for_number(number) if n != UNKNOWN_ZONE)
+    if number.country_code == 1:
+        names += split_area_code_zones(str(number.national_number)[:3])
     region = phonenumbers.region_code_for_number(number)
     return names, region if region and region.isalpha() else None
+
+
+@functools.cache
+def _split_area_codes() -> dict[str, tuple[str, ...]]:
+    """NANP area code -> every zone it spans (nanp_split_area_codes.toml, sources named there)."""
+    text = resources.files("outbound.policy").joinpath(SPLIT_AREA_CODES).read_text(encoding="utf-8")
+    table = tomllib.loads(text)["area_codes"]
+    return {str(npa): tuple(zones) for npa, zones in table.items()}
+
+
+def split_area_code_zones(area_code: str) -> tuple[str, ...]:
+    """Every zone a NANP area code that crosses a zone line spans; ``()`` for the others
+    (libphonenumber's prefix data is right for them, and picks one zone for these)."""
+    return _split_area_codes().get(area_code, ())
 
 
 @functools.cache

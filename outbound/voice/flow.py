@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from outbound.defaults import default_dir
 from outbound.domain.values import Kind
 from outbound.schemas.payloads import PAYLOADS
 from outbound.voice import template
@@ -23,7 +24,7 @@ INTENTS = ("confirm", "repeat", "agent", "stop")
 ACTIONS = ("send_sms_link", "opt_out", "record_intent")
 #: what every flow may name, whatever its kind (``call_values`` fills them)
 CALL_FIELDS = ("brand", "callback", "agent_uri")
-_SOURCE_FLOWS = Path(__file__).resolve().parents[2] / "voice_flows"
+_SOURCE_FLOWS = default_dir("voice_flows")
 
 __all__ = ["STEP_TYPES", "Flow", "FlowError", "LintProblem", "lint", "load", "load_kind", "parse"]
 
@@ -79,7 +80,12 @@ class Flow:
 
 
 def flows_dir(configured: str = "") -> Path:
-    return Path(configured) if configured else _SOURCE_FLOWS
+    """``[voice] flows_dir`` if set; else ``./voice_flows`` when it holds flows (``outbound
+    init`` writes it), else the shipped flows."""
+    if configured:
+        return Path(configured)
+    local = Path("voice_flows")
+    return local if any(local.glob("*.yaml")) else _SOURCE_FLOWS
 
 
 def _texts(raw: Any) -> dict[str, str]:

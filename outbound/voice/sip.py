@@ -71,6 +71,20 @@ def _rms(pcm: bytes) -> float:
     return float((sum(s * s for s in samples[::4]) / len(samples[::4])) ** 0.5)
 
 
+class _LogToLogging(pj.LogWriter):  # type: ignore[misc]
+    """pjlib's log lines into Python logging (logger ``pjsua2``): masked like every other line
+    instead of written raw to the console. With ``mainThreadOnly`` pjsua2 queues the lines of
+    its other threads for the thread that polls, so this runs on that thread only."""
+
+    def write(self, entry: Any) -> None:
+        level = _PJ_LEVELS.get(entry.level, logging.DEBUG)
+        pj_log.log(level, "%s", str(entry.msg).rstrip())
+
+
+_PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
+pj_log = logging.getLogger("pjsua2")
+
+
 class _Listener(pj.AudioMediaPort):  # type: ignore[misc]
     """Receives the callee's audio (media thread): queues PCM when asked, tracks voice."""
 
@@ -182,6 +196,8 @@ class SipEngine:
         ep_cfg.uaConfig.maxCalls = cfg.max_calls
         ep_cfg.logConfig.level = 1
         ep_cfg.logConfig.consoleLevel = 1
+        self._log_writer = _LogToLogging()  # kept: pjsua2 holds a pointer past libDestroy
+        ep_cfg.logConfig.writer = self._log_writer
         ep_cfg.medConfig.clockRate = cfg.clock_rate
         ep_cfg.medConfig.sndClockRate = cfg.clock_rate
         with _stdout_to_stderr():  # pjlib logs its start on stdout, before the log config

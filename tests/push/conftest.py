@@ -11,10 +11,26 @@ from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid
 
 from outbound import bootstrap
+from tests.logcheck import leaks, logs_at_debug
 from tests.push.peers import FcmService, WebPushService
 
 PROJECT = "shop-test"
 ACCESS_TOKEN = "ya29.test-token"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "leaks_logs: the test makes a log leak on purpose (its own assertions check it)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_debug_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test here runs with logs as at ``-vv``; none may show an endpoint, a token, a JWT or a number."""
+    with logs_at_debug() as buffer:
+        yield
+    if request.node.get_closest_marker("leaks_logs") is None:
+        assert leaks(buffer.getvalue(), [ACCESS_TOKEN]) == []
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 
 from outbound.testing import smsc as loopback
 from tests.conftest import require_tool
+from tests.logcheck import leaks, logs_at_debug
 
 SMS_DIR = loopback.SMS_DIR
 SYSTEM_ID, PASSWORD = "outbound", "s3cr3t"  # SMPP passwords are at most 8 chars
@@ -58,6 +59,21 @@ class Smsc(loopback.Smsc):
             "throughput_per_second": 200.0,
             **extra,
         }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "leaks_logs: the test makes a log leak on purpose (its own assertions check it)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_debug_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test here runs with logs as at ``-vv``; none may show the bind password, a number or a PDU dump."""
+    with logs_at_debug() as buffer:
+        yield
+    if request.node.get_closest_marker("leaks_logs") is None:
+        assert leaks(buffer.getvalue(), [PASSWORD]) == []
 
 
 @pytest.fixture
