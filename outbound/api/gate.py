@@ -124,6 +124,13 @@ def check_envelope(request: Request) -> None:
         raise Refused(415, f"content-type {kind or 'missing'!r} is not application/json")
 
 
+def target(request: Request) -> bytes:
+    """The request target as the client sent it (path and ``?query``), for ``bodyless``."""
+    raw = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+    query = request.scope.get("query_string") or b""
+    return bytes(raw) + (b"?" + bytes(query) if query else b"")
+
+
 async def read_body(request: Request) -> bytes:
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -12,6 +12,7 @@ applied alone.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +24,14 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from outbound.api import events
-from outbound.api.gate import Gate, Refused
+from outbound.api.gate import Gate, Refused, problem
 from outbound.api.ingest import ALONE, Job
+from outbound.api.signing import bodyless
 from outbound.bootstrap.app import App
-from outbound.domain.errors import FieldProblem, ValidationError
+from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.schemas.base import ROOT, loc_of
 from outbound.services.receipts import PushReceipt, apply_receipt
+from outbound.services.reports import notification_report
 from outbound.store import sources as source_store
 
 
@@ -203,3 +206,49 @@ def _as_twin(c: Checked) -> Callable[[Connection, IntegrityError], JSONResponse]
         return replayed(seen, c.digest)
 
     return conflict
+
+
+SPENT = "webhook-id was already used (a signed read is single-use: sign each request anew)"
+
+
+def read_job(
+    app: App,
+    gate: Gate,
+    headers: dict[str, str],
+    target: bytes,
+    nid: int,
+    sources: list[source_store.Source] | None = None,
+) -> Job[JSONResponse]:
+    """``GET /v1/notifications/{id}``: signed over ``GET <target>`` (``signing.bodyless``),
+    answered only to the source that created the notification (any other gets the 404 of an
+    unknown id); the ``webhook-id`` is spent by the read, so the same headers never work twice.
+    """
+    signed = bodyless("GET", target)
+    source, webhook_id = gate.identify(headers, signed, sources)
+    digest = hashlib.sha256(signed).hexdigest()
+    shown = {"read": target.decode("latin-1")}
+
+    def apply(conn: Connection) -> JSONResponse:
+        if source_store.find_receipt(conn, source.id, webhook_id) is not None:
+            raise Refused(401, SPENT)
+        answer = _report(conn, nid, source.name)
+        source_store.store_receipt(
+            conn, source.id, webhook_id, digest, answer.status_code, shown, app.clock()
+        )
+        return answer
+
+    def conflict(_conn: Connection, _exc: IntegrityError) -> JSONResponse:
+        raise Refused(401, SPENT)  # a concurrent twin spent the id first
+
+    return Job(apply, conflict)
+
+
+def _report(conn: Connection, nid: int, source: str) -> JSONResponse:
+    """The notification's report for its own source; the same 404 for unknown and not yours."""
+    try:
+        report = notification_report(conn, nid)
+    except NotFoundError:
+        report = None
+    if report is None or report["source"] != f"webhook:{source}":
+        return problem(404, f"notification {nid} not found")
+    return JSONResponse(json.loads(json.dumps(report, default=str)))

@@ -17,7 +17,7 @@ import uvicorn
 from outbound import bootstrap
 from outbound.api.app import create_app
 from outbound.api.ingest import GroupCommit
-from outbound.api.signing import new_secret, sign
+from outbound.api.signing import bodyless, new_secret, sign
 from outbound.store.sources import EVENT_TYPES, add_source
 from outbound.testing.postgres import free_port
 
@@ -46,6 +46,11 @@ class Server:
             "webhook-signature": sign(secret or self.secret, wid, ts, body),
             "content-type": "application/json",
         }
+
+    def read(self, path: str, **kw: Any) -> httpx.Response:
+        """A signed ``GET path`` (the signature covers ``GET <path>``, see ``signing.bodyless``)."""
+        headers = self.signed(bodyless("GET", path), **kw)
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=30)
 
     def post(self, event: dict[str, Any], **kw: Any) -> httpx.Response:
         body = json.dumps(event).encode()
