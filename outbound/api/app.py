@@ -30,6 +30,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi import Path as FastPath
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -50,6 +51,7 @@ from outbound.api.ingest import GroupCommit
 from outbound.api.intake import Accepted, event_job, read_job, receipt_job
 from outbound.bootstrap.app import App
 from outbound.domain.errors import SchemaError
+from outbound.schemas.base import shown
 from outbound.services.receipts import PushReceipt
 from outbound.store.db import require_current_schema
 
@@ -148,6 +150,21 @@ def _install_handlers(api: FastAPI) -> None:
     @api.exception_handler(Refused)
     async def refused(_request: Request, exc: Refused) -> JSONResponse:
         return exc.response
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own 422s (path parameters) show their input as ours do: masked, cut."""
+        return problem(
+            422,
+            [
+                {
+                    "loc": list(e["loc"]),
+                    "msg": e["msg"],
+                    "input": shown(str(e["loc"][-1]) if e["loc"] else "", e.get("input")),
+                }
+                for e in exc.errors()
+            ],
+        )
 
     @api.exception_handler(DataError)
     async def unstorable(_request: Request, exc: DataError) -> JSONResponse:

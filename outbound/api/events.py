@@ -21,6 +21,7 @@ from outbound.schemas.base import Schema, Text, problems
 from outbound.schemas.customers import CustomerIn
 from outbound.schemas.payloads import PriceDropPayload, RenewalPayload, ShippingPayload
 from outbound.services import notify
+from outbound.services.sizes import check_sizes
 from outbound.store.customers import add_consent, upsert_customer
 from outbound.store.outbox import NewNotification
 
@@ -111,6 +112,8 @@ def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any
         "rules": app.rules,
         "expiry": app.expiry,
     }
+    if isinstance(event, (ShippingDispatched, MembershipExpiring, PriceDropped)):
+        common["limits"] = app.limits
     if isinstance(event, (ShippingDispatched, MembershipExpiring)):
         kind = Kind.SHIPPING if isinstance(event, ShippingDispatched) else Kind.RENEWAL
         done = notify.notify(
@@ -150,10 +153,15 @@ def notify_many(
     by_actor: dict[str, list[tuple[int, NewNotification]]] = {}
     for i, (event, source) in enumerate(batch):
         who = found[event.data.customer]
-        if isinstance(who, FieldProblem):
-            out[i] = ValidationError([who])
-            continue
         kind = Kind.SHIPPING if isinstance(event, ShippingDispatched) else Kind.RENEWAL
+        problems = [who] if isinstance(who, FieldProblem) else []
+        try:
+            check_sizes(kind, event.data.as_dict(), app.limits)
+        except ValidationError as exc:
+            problems += exc.problems
+        if isinstance(who, FieldProblem) or problems:
+            out[i] = ValidationError(problems)
+            continue
         actor = f"webhook:{source}"
         item = notify.prepare(
             kind, who.id, who.timezone, event.data, now=now, expiry=app.expiry, source=actor

@@ -5,6 +5,7 @@ They run before a request joins the writer's queue, so a refusal never waits for
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,24 @@ SOURCE_CACHE_SECONDS = 2.0
 
 
 def problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    """A problem body; whatever ``detail`` holds, it serialises (see ``jsonable``)."""
+    return JSONResponse({"detail": jsonable(detail)}, status_code=status, headers=headers)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as strict JSON can carry it: NaN and infinities and integers too long to
+    print become short text, anything else that is not JSON its (cut) text."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, int):
+        return value if abs(value) < 10**19 else "a number too large to show"
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)[:200]
 
 
 class Refused(Exception):

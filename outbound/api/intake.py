@@ -29,7 +29,8 @@ from outbound.api.ingest import ALONE, Job
 from outbound.api.signing import bodyless
 from outbound.bootstrap.app import App
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
-from outbound.schemas.base import ROOT, loc_of
+from outbound.schemas import numbers
+from outbound.schemas.base import ROOT, loc_of, shown
 from outbound.services.receipts import PushReceipt, apply_receipt
 from outbound.services.reports import notification_report
 from outbound.store import sources as source_store
@@ -56,6 +57,9 @@ def parse(body: bytes) -> Any:
         raise Refused(
             422, [{"loc": ["body"], "msg": "text may not contain NUL (\\u0000)", "input": None}]
         )
+    oversized = numbers.scan(body)
+    if oversized:
+        raise Refused(422, detail(oversized))
     try:
         return events.EVENT.validate_json(body)
     except PydanticError as exc:
@@ -159,6 +163,9 @@ def receipt_job(
     source, webhook_id = gate.admit(headers, body, sources)
     if "push.receipt" not in source.events:
         raise Refused(401, f"source {source.name!r} may not send 'push.receipt'")
+    oversized = numbers.scan(body)
+    if oversized:
+        raise Refused(422, detail(oversized))
     try:
         receipt = PushReceipt.model_validate_json(body)
     except PydanticError as exc:
@@ -176,7 +183,8 @@ def _apply_receipt(conn: Connection, c: Checked) -> JSONResponse:
         out = apply_receipt(conn, c.event, now=c.app.clock(), source=c.source.name)
     except ValidationError as exc:
         problems = [
-            {"loc": ["body", p.field], "msg": p.hint, "input": p.value} for p in exc.problems
+            {"loc": ["body", p.field], "msg": p.hint, "input": shown(p.field, p.value)}
+            for p in exc.problems
         ]
         raise Refused(422, problems) from None
     source_store.store_receipt(conn, c.source.id, c.webhook_id, c.digest, 202, out, c.app.clock())

@@ -88,6 +88,7 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
             now=stamp,
             rules=app.rules,
             expiry=app.expiry,
+            limits=app.limits,
         )
     from outbound.domain.records import decision_words
 

@@ -79,6 +79,7 @@ class SmsSection(Section):
     frequency: str = "Msg frequency varies"
     support: str = "support@shop.example"
     receipt_timeout_hours: float = 48.0
+    max_parts: int = Field(default=6, ge=1, le=255)
 
 
 class VoiceSection(Section):

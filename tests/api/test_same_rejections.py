@@ -110,6 +110,11 @@ EVENTS = {
         {"currency": "usd"},
         "data.currency: 'usd' is not an ISO 4217 code; expected like USD, EUR, CNY",
     ),
+    "price-beyond-bounds": Event(
+        "price_drop",
+        {"old_price": "1e999999"},
+        "data.old_price: '1e999999' has more than 14 digits; expected like 19.99",
+    ),
     "bad-url": Event(
         "price_drop",
         {"url": "ftp://shop.example/k"},
