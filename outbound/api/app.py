@@ -72,6 +72,17 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "Database unavailable; retry after Retry-After seconds"},
 }
 
+#: a duplicate is answered with the original status (202), so no other success is declared
+EVENT_ACCEPTED = {
+    "model": Accepted,
+    "description": "Committed; a retry (same webhook-id and body) gets the original answer "
+    "again, with duplicate: true",
+}
+RECEIPT_RECORDED = {
+    "description": "Recorded; a retry (same webhook-id and body) gets the original answer "
+    "again, with duplicate: true"
+}
+
 
 def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> FastAPI:
     """The API of one process; its writer (``api.state.writer``) starts with the first write."""
@@ -92,14 +103,7 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
         "/v1/events",
         status_code=202,
         response_model=Accepted,
-        responses={
-            202: {
-                "model": Accepted,
-                "description": "Committed; a retry (same webhook-id and body) gets the original "
-                "answer again, with duplicate: true",
-            },
-            **RESPONSES,
-        },
+        responses={202: EVENT_ACCEPTED, **RESPONSES},
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -117,13 +121,7 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
     @api.post(
         "/v1/receipts",
         status_code=202,
-        responses={
-            202: {
-                "description": "Recorded; a retry (same webhook-id and body) gets the original "
-                "answer again, with duplicate: true"
-            },
-            **RESPONSES,
-        },
+        responses={202: RECEIPT_RECORDED, **RESPONSES},
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -160,6 +158,7 @@ def _install_handlers(api: FastAPI) -> None:
                 {
                     "loc": list(e["loc"]),
                     "msg": e["msg"],
+                    "type": e["type"],
                     "input": shown(str(e["loc"][-1]) if e["loc"] else "", e.get("input")),
                 }
                 for e in exc.errors()

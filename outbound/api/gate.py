@@ -5,6 +5,7 @@ They run before a request joins the writer's queue, so a refusal never waits for
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -13,11 +14,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from outbound.api.signing import SignatureError, verify
 from outbound.bootstrap.app import App
 from outbound.store import sources as source_store
 
+log = logging.getLogger("outbound.api.gate")
 MAX_BODY = 64 * 1024
 SOURCE_CACHE_SECONDS = 2.0
 
@@ -150,10 +153,24 @@ def target(request: Request) -> bytes:
 
 
 async def read_body(request: Request) -> bytes:
+    """The body, at most ``MAX_BODY`` bytes. A client gone before it was all sent (it hung up,
+    or ``api.slow`` closed it at the body deadline) is one INFO line, not an error: nothing
+    was read, so nothing is written, and nobody is left to answer."""
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Refused(413, f"body over {MAX_BODY} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise Refused(413, f"body over {MAX_BODY} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+        log.info(
+            "%s went away after %d bytes of the body of %s %s; nothing written",
+            client,
+            size,
+            request.method,
+            request.url.path,
+        )
+        raise Refused(400, "the client disconnected before the body was complete") from None
     return b"".join(chunks)

@@ -42,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 from outbound import bootstrap
 from outbound.api.app import create_app
 from outbound.api.signing import bodyless, new_secret, sign
+from outbound.api.slow import server_config
 from outbound.config import load_settings
 from outbound.domain.values import Kind
 from outbound.store.sources import EVENT_TYPES, add_source
@@ -75,9 +76,7 @@ class FuzzServer:
 def _start(app: bootstrap.App) -> tuple[uvicorn.Server, threading.Thread, str, dict[str, Any]]:
     api = create_app(app, source_cache_seconds=0)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
+    server = uvicorn.Server(server_config(api, app, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, name="fuzz-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
