@@ -10,18 +10,23 @@ reaches and in which language each of them reads it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from outbound.channels.sms_text import plan
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Channel, Kind
 from outbound.schemas.base import shown
-from outbound.services.render import BODIES, render_message
+from outbound.services.render import BODIES, CHANNEL_BODIES, render_message
 
 #: the longest ``delivery_id`` a push can carry (a 64-bit id), for its size
 _LONGEST_ID = str(2**63 - 1)
+#: bytes of a push besides its title and text: JSON keys, ids, the Web Push record's frame
+_PUSH_FRAME = 256
+_PLACEHOLDER = re.compile(r"{{\s*\w+\s*}}")
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,42 @@ def push_bytes(kind: Kind, payload: Mapping[str, Any], limits: SizeLimits) -> tu
     return max(worst)
 
 
+@lru_cache(maxsize=64)
+def _frame(kind: Kind, brand: str) -> tuple[int, int, int]:
+    """The most UTF-16 units and UTF-8 bytes any language's SMS or push text of ``kind`` has
+    without its values (brand and footer included), and how often one placeholder can occur."""
+    units = octets = 0
+    for lang in BODIES:
+        for channel in (Channel.SMS, Channel.PUSH):
+            text = render_message(kind, channel, lang, {}, brand=brand)
+            units = max(units, len(text.encode("utf-16-le")) // 2)
+            octets = max(octets, len(text.encode()))
+    sources = [*(b[kind] for b in BODIES.values()), *CHANNEL_BODIES.values()]
+    repeats = max(
+        (src.count(m) for src in sources for m in set(_PLACEHOLDER.findall(src))), default=1
+    )
+    return units, octets, repeats
+
+
+def _surely_fits(kind: Kind, payload: Mapping[str, Any], limits: SizeLimits) -> bool:
+    """An upper bound on both sizes is within the limits (so nothing needs rendering): an SMS
+    part holds at least 67 UTF-16 units (UCS-2; GSM-7 holds more), and JSON escaping makes at
+    most 6 bytes of one."""
+    units, octets, repeats = _frame(kind, limits.brand)
+    values = [str(v) for v in payload.values()]
+    text_units = units + repeats * sum(len(v.encode("utf-16-le")) // 2 for v in values)
+    text_bytes = octets + repeats * sum(len(v.encode()) for v in values)
+    push = 6 * (text_bytes + len(limits.push_title.encode())) + _PUSH_FRAME
+    sms_parts = 1 if text_units <= 70 else -(-text_units // 67)
+    return sms_parts <= limits.sms_parts and push <= min(limits.webpush_bytes, limits.fcm_bytes)
+
+
 def check_sizes(
     kind: Kind, payload: Mapping[str, Any], limits: SizeLimits, *, prefix: str = "data"
 ) -> None:
     """Raise ValidationError when the SMS or the push of ``payload`` would be too long."""
+    if _surely_fits(kind, payload, limits):
+        return
     hints: list[str] = []
     parts, lang = sms_parts(kind, payload, limits.brand)
     if parts > limits.sms_parts:

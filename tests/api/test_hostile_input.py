@@ -9,13 +9,18 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outbound.api import events
 from outbound.cli.root import cli
 from outbound.domain.errors import ValidationError
+from outbound.domain.values import Kind
 from outbound.schemas.campaigns import CAMPAIGNS
 from outbound.schemas.customers import CustomerRow
+from outbound.services import sizes
 from outbound.services.receipts import PushReceipt
+from outbound.services.sizes import SizeLimits
 from outbound.store.tables import notifications, webhook_receipts
 from tests.api.conftest import Server
 from tests.conftest import CONFIG_DIR
@@ -211,3 +216,20 @@ def test_a_path_parameter_error_never_echoes_a_phone_number(server: Server) -> N
     assert response.status_code == 422, response.text
     assert "2125550" not in response.text
     assert response.json()["detail"][0]["input"] == "tel:+1******0187"
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    carrier=st.text(alphabet='Dé碳😀"\\\n{', max_size=200),
+    parts=st.integers(1, 6),
+    push=st.integers(300, 4096),
+)
+def test_the_quick_size_bound_never_lets_a_too_long_message_through(
+    carrier: str, parts: int, push: int
+) -> None:
+    payload = {**SHIPPING, "carrier": carrier or "x"}
+    del payload["customer"]
+    limits = SizeLimits(sms_parts=parts, webpush_bytes=push, fcm_bytes=push)
+    if sizes._surely_fits(Kind.SHIPPING, payload, limits):
+        assert sizes.sms_parts(Kind.SHIPPING, payload, limits.brand)[0] <= parts
+        assert sizes.push_bytes(Kind.SHIPPING, payload, limits)[0] <= 0
