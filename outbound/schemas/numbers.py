@@ -52,23 +52,23 @@ def _cut(token: str) -> str:
     return token if len(token) <= 24 else f"{token[:20]}…"
 
 
-def _walk(value: Any, loc: tuple[int | str, ...], out: list[FieldProblem]) -> None:
+def _walk(value: Any, loc: tuple[int | str, ...], out: list[FieldProblem], prefix: str) -> None:
     if isinstance(value, _Bad):
-        field = path_of(loc)  # the list's field for an item of a list
+        field = path_of(loc, prefix)  # the list's field for an item of a list
         if all(p.field != field for p in out):
             out.append(FieldProblem(field, value.token, value.hint))
     elif isinstance(value, dict):
         for key, item in value.items():
-            _walk(item, (*loc, str(key)), out)
+            _walk(item, (*loc, str(key)), out, prefix)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _walk(item, (*loc, index), out)
+            _walk(item, (*loc, index), out, prefix)
 
 
-def scan(body: bytes | str) -> list[FieldProblem]:
+def scan(body: bytes | str, prefix: str = "") -> list[FieldProblem]:
     """Every field of the JSON ``body`` that holds NaN, ±Infinity, a float beyond the double
     range or an integer over ``MAX_DIGITS`` digits (``[]`` for anything else, including text
-    that is not JSON: the model's parse reports that)."""
+    that is not JSON: the model's parse reports that). Paths start with ``prefix``."""
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     if not _SUSPECT.search(raw):
         return []
@@ -77,5 +77,5 @@ def scan(body: bytes | str) -> list[FieldProblem]:
     except ValueError:
         return []
     found: list[FieldProblem] = []
-    _walk(parsed, (), found)
+    _walk(parsed, (), found, prefix)
     return found
