@@ -353,3 +353,18 @@ def test_garbage_webhook_id_is_a_401_naming_the_header(server: Server, webhook_i
 def _latin1(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     """Headers as raw bytes (UTF-8 values), as a client that sends anything would."""
     return [(k.encode(), v.encode("utf-8")) for k, v in headers.items()]
+
+
+def test_a_duplicate_is_answered_with_the_status_the_openapi_declares_for_it(
+    server: Server,
+) -> None:
+    add_customer(server.app, "C1", NY)
+    first = server.post(shipping_event("A1"), webhook_id="msg_dup")
+    again = server.post(shipping_event("A1"), webhook_id="msg_dup")
+    assert again.json()["duplicate"] is True
+    document = httpx.get(f"{server.url}/openapi.json").json()
+    for path in ("/v1/events", "/v1/receipts"):
+        successes = {c for c in document["paths"][path]["post"]["responses"] if c < "300"}
+        assert successes == {"202"}, path  # one success: the original and its duplicates
+        assert "duplicate" in document["paths"][path]["post"]["responses"]["202"]["description"]
+    assert (first.status_code, again.status_code) == (202, 202)
