@@ -90,6 +90,12 @@ BY_TYPE: dict[str, type[BaseModel]] = {
 }
 
 
+def actor_of(source: str) -> str:
+    """How a source is named as the actor and the ``source`` of what its events create (the
+    owner a notification is shown to)."""
+    return f"webhook:{source}"
+
+
 def event_problems(exc: PydanticError) -> list[FieldProblem]:
     """A failed ``EVENT`` parse as field problems (``data.eta``, ``type``, …)."""
     return problems(exc, BY_TYPE)
@@ -104,7 +110,7 @@ def _sent(done: list[Any]) -> dict[str, Any]:
 
 def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any]:
     """Apply one validated event in the caller's transaction; returns the response body."""
-    actor = f"webhook:{source}"
+    actor = actor_of(source)
     common: dict[str, Any] = {
         "source": actor,
         "actor": actor,
@@ -162,7 +168,7 @@ def notify_many(
         if isinstance(who, FieldProblem) or problems:
             out[i] = ValidationError(problems)
             continue
-        actor = f"webhook:{source}"
+        actor = actor_of(source)
         item = notify.prepare(
             kind, who.id, who.timezone, event.data, now=now, expiry=app.expiry, source=actor
         )

@@ -257,6 +257,6 @@ def _report(conn: Connection, nid: int, source: str) -> JSONResponse:
         report = notification_report(conn, nid)
     except NotFoundError:
         report = None
-    if report is None or report["source"] != f"webhook:{source}":
+    if report is None or report["source"] != events.actor_of(source):
         return problem(404, f"notification {nid} not found")
     return JSONResponse(json.loads(json.dumps(report, default=str)))
