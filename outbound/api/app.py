@@ -1,17 +1,28 @@
 """The HTTP API (FastAPI): signed webhook triggers, notification status, health.
 
+Signing (Standard Webhooks): every ``/v1`` request carries ``webhook-id`` (1-255 printable
+ASCII characters, new for every request), ``webhook-timestamp`` (Unix seconds, within five
+minutes of the server's clock) and ``webhook-signature: v1,<base64 HMAC-SHA256>``. A request
+with a body signs ``{webhook-id}.{webhook-timestamp}.{body}``. A request without one (``GET``)
+signs ``{webhook-id}.{webhook-timestamp}.{METHOD} {target}`` — the method in capitals, one
+space, and the request target exactly as sent in the request line (the path, percent-encoding
+kept, and ``?query`` if any), e.g. ``msg_1.1764169200.GET /v1/notifications/7``. A read's
+``webhook-id`` is single-use (401 on a second use); a notification is shown only to the source
+that created it (another source, or a notification made by the CLI or a campaign: 404).
+
 Order of checks on ``POST /v1/events``: size (413) and content type (415) before anything is
 read, signature (401) before the body is parsed, rate (429), schema (422) — none of them waits
 for the database's writer. Then the event joins the writer's queue (``api.ingest``): events that
 arrive together share one transaction, each in its own savepoint, and 202 is sent only after
 the commit that holds the event. A repeated ``webhook-id`` with the same body returns the stored
-answer; with another body it is a replay (401). A database that cannot be reached is a 503 with
-Retry-After.
+answer (the same 202, with ``duplicate: true``); with another body it is a replay (401). A
+database that cannot be reached is a 503 with Retry-After. Slow clients: the request head must
+arrive within ``[api] header_timeout_seconds`` and the body within ``[api]
+body_timeout_seconds`` (408, or the connection is closed).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +30,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi import Path as FastPath
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -34,13 +46,14 @@ from outbound.api.gate import (
     check_envelope,
     problem,
     read_body,
+    target,
 )
 from outbound.api.ingest import GroupCommit
-from outbound.api.intake import Accepted, event_job, receipt_job
+from outbound.api.intake import Accepted, event_job, read_job, receipt_job
 from outbound.bootstrap.app import App
-from outbound.domain.errors import OutboundError, SchemaError
+from outbound.domain.errors import SchemaError
+from outbound.schemas.base import shown
 from outbound.services.receipts import PushReceipt
-from outbound.services.reports import notification_report
 from outbound.store.db import require_current_schema
 
 log = logging.getLogger("outbound.api.app")
@@ -58,6 +71,17 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "Schema or value errors, one entry per bad field"},
     429: {"model": Problem, "description": "Per-source rate limit exceeded; see Retry-After"},
     503: {"model": Problem, "description": "Database unavailable; retry after Retry-After seconds"},
+}
+
+#: a duplicate is answered with the original status (202), so no other success is declared
+EVENT_ACCEPTED = {
+    "model": Accepted,
+    "description": "Committed; a retry (same webhook-id and body) gets the original answer "
+    "again, with duplicate: true",
+}
+RECEIPT_RECORDED = {
+    "description": "Recorded; a retry (same webhook-id and body) gets the original answer "
+    "again, with duplicate: true"
 }
 
 
@@ -80,10 +104,7 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
         "/v1/events",
         status_code=202,
         response_model=Accepted,
-        responses={
-            200: {"model": Accepted, "description": "Duplicate: the original answer"},
-            **RESPONSES,
-        },
+        responses={202: EVENT_ACCEPTED, **RESPONSES},
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -101,7 +122,7 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
     @api.post(
         "/v1/receipts",
         status_code=202,
-        responses={200: {"description": "Duplicate: the original answer"}, **RESPONSES},
+        responses={202: RECEIPT_RECORDED, **RESPONSES},
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -116,7 +137,7 @@ def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> 
         sources = gate.cached() or await run_in_threadpool(gate.sources)
         return await writer.run(receipt_job(app, gate, dict(request.headers), body, sources))
 
-    _install_reads(api, app, gate)
+    _install_reads(api, gate, writer)
     _install_probes(api, app)
     install_console(api, app)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
@@ -129,6 +150,22 @@ def _install_handlers(api: FastAPI) -> None:
     @api.exception_handler(Refused)
     async def refused(_request: Request, exc: Refused) -> JSONResponse:
         return exc.response
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own 422s (path parameters) show their input as ours do: masked, cut."""
+        return problem(
+            422,
+            [
+                {
+                    "loc": list(e["loc"]),
+                    "msg": e["msg"],
+                    "type": e["type"],
+                    "input": shown(str(e["loc"][-1]) if e["loc"] else "", e.get("input")),
+                }
+                for e in exc.errors()
+            ],
+        )
 
     @api.exception_handler(DataError)
     async def unstorable(_request: Request, exc: DataError) -> JSONResponse:
@@ -151,23 +188,31 @@ def _install_handlers(api: FastAPI) -> None:
         return problem(503, "database unavailable; retry later", {"Retry-After": RETRY_AFTER})
 
 
-def _install_reads(api: FastAPI, app: App, gate: Gate) -> None:
-    """``GET /v1/notifications/{id}``: signed like the webhooks."""
+def _install_reads(api: FastAPI, gate: Gate, writer: GroupCommit) -> None:
+    """``GET /v1/notifications/{id}``: signed over method and path, the id used once."""
 
     @api.get(
         "/v1/notifications/{notification_id}",
         responses={
-            404: {"model": Problem, "description": "Unknown id"},
+            200: {
+                "description": "The notification, to the source that created it",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            404: {"model": Problem, "description": "Unknown id, or another source's"},
             401: RESPONSES[401],
             503: RESPONSES[503],
         },
     )
     async def get_notification(
         request: Request, notification_id: int = FastPath(ge=1, le=2**63 - 1)
-    ) -> dict[str, Any]:
-        """Status, decision trace, deliveries and outcomes (signed like the webhooks, empty body)."""
-        await run_in_threadpool(gate.identify, dict(request.headers), b"")
-        return await run_in_threadpool(_notification, app, notification_id)
+    ) -> JSONResponse:
+        """Status, decision trace, deliveries and outcomes. Signed like the webhooks, over
+        ``GET <path>`` in place of the empty body (see the description above); single-use."""
+        sources = gate.cached() or await run_in_threadpool(gate.sources)
+        job = read_job(
+            gate.app, gate, dict(request.headers), target(request), notification_id, sources
+        )
+        return await writer.run(job)
 
 
 def _install_probes(api: FastAPI, app: App) -> None:
@@ -188,14 +233,6 @@ def _install_probes(api: FastAPI, app: App) -> None:
         except SchemaError as exc:
             return problem(503, str(exc), {"Retry-After": RETRY_AFTER})
         return JSONResponse({"status": "ready"})
-
-
-def _notification(app: App, nid: int) -> dict[str, Any]:
-    try:
-        with app.engine.begin() as conn:
-            return json.loads(json.dumps(notification_report(conn, nid), default=str))  # type: ignore[no-any-return]
-    except OutboundError as exc:
-        raise Refused(404, str(exc)) from None
 
 
 def _openapi(api: FastAPI) -> dict[str, Any]:

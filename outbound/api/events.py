@@ -21,6 +21,7 @@ from outbound.schemas.base import Schema, Text, problems
 from outbound.schemas.customers import CustomerIn
 from outbound.schemas.payloads import PriceDropPayload, RenewalPayload, ShippingPayload
 from outbound.services import notify
+from outbound.services.sizes import check_sizes
 from outbound.store.customers import add_consent, upsert_customer
 from outbound.store.outbox import NewNotification
 
@@ -89,6 +90,12 @@ BY_TYPE: dict[str, type[BaseModel]] = {
 }
 
 
+def actor_of(source: str) -> str:
+    """How a source is named as the actor and the ``source`` of what its events create (the
+    owner a notification is shown to)."""
+    return f"webhook:{source}"
+
+
 def event_problems(exc: PydanticError) -> list[FieldProblem]:
     """A failed ``EVENT`` parse as field problems (``data.eta``, ``type``, …)."""
     return problems(exc, BY_TYPE)
@@ -103,7 +110,7 @@ def _sent(done: list[Any]) -> dict[str, Any]:
 
 def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any]:
     """Apply one validated event in the caller's transaction; returns the response body."""
-    actor = f"webhook:{source}"
+    actor = actor_of(source)
     common: dict[str, Any] = {
         "source": actor,
         "actor": actor,
@@ -111,6 +118,8 @@ def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any
         "rules": app.rules,
         "expiry": app.expiry,
     }
+    if isinstance(event, (ShippingDispatched, MembershipExpiring, PriceDropped)):
+        common["limits"] = app.limits
     if isinstance(event, (ShippingDispatched, MembershipExpiring)):
         kind = Kind.SHIPPING if isinstance(event, ShippingDispatched) else Kind.RENEWAL
         done = notify.notify(
@@ -150,11 +159,16 @@ def notify_many(
     by_actor: dict[str, list[tuple[int, NewNotification]]] = {}
     for i, (event, source) in enumerate(batch):
         who = found[event.data.customer]
-        if isinstance(who, FieldProblem):
-            out[i] = ValidationError([who])
-            continue
         kind = Kind.SHIPPING if isinstance(event, ShippingDispatched) else Kind.RENEWAL
-        actor = f"webhook:{source}"
+        problems = [who] if isinstance(who, FieldProblem) else []
+        try:
+            check_sizes(kind, event.data.as_dict(), app.limits)
+        except ValidationError as exc:
+            problems += exc.problems
+        if isinstance(who, FieldProblem) or problems:
+            out[i] = ValidationError(problems)
+            continue
+        actor = actor_of(source)
         item = notify.prepare(
             kind, who.id, who.timezone, event.data, now=now, expiry=app.expiry, source=actor
         )

@@ -5,6 +5,8 @@ They run before a request joins the writer's queue, so a refusal never waits for
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,17 +14,36 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from outbound.api.signing import SignatureError, verify
 from outbound.bootstrap.app import App
 from outbound.store import sources as source_store
 
+log = logging.getLogger("outbound.api.gate")
 MAX_BODY = 64 * 1024
 SOURCE_CACHE_SECONDS = 2.0
 
 
 def problem(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    """A problem body; whatever ``detail`` holds, it serialises (see ``jsonable``)."""
+    return JSONResponse({"detail": jsonable(detail)}, status_code=status, headers=headers)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as strict JSON can carry it: NaN and infinities and integers too long to
+    print become short text, anything else that is not JSON its (cut) text."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, int):
+        return value if abs(value) < 10**19 else "a number too large to show"
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)[:200]
 
 
 class Refused(Exception):
@@ -124,11 +145,32 @@ def check_envelope(request: Request) -> None:
         raise Refused(415, f"content-type {kind or 'missing'!r} is not application/json")
 
 
+def target(request: Request) -> bytes:
+    """The request target as the client sent it (path and ``?query``), for ``bodyless``."""
+    raw = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+    query = request.scope.get("query_string") or b""
+    return bytes(raw) + (b"?" + bytes(query) if query else b"")
+
+
 async def read_body(request: Request) -> bytes:
+    """The body, at most ``MAX_BODY`` bytes. A client gone before it was all sent (it hung up,
+    or ``api.slow`` closed it at the body deadline) is one INFO line, not an error: nothing
+    was read, so nothing is written, and nobody is left to answer."""
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Refused(413, f"body over {MAX_BODY} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise Refused(413, f"body over {MAX_BODY} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+        log.info(
+            "%s went away after %d bytes of the body of %s %s; nothing written",
+            client,
+            size,
+            request.method,
+            request.url.path,
+        )
+        raise Refused(400, "the client disconnected before the body was complete") from None
     return b"".join(chunks)

@@ -12,6 +12,7 @@ applied alone.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +24,15 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from outbound.api import events
-from outbound.api.gate import Gate, Refused
+from outbound.api.gate import Gate, Refused, problem
 from outbound.api.ingest import ALONE, Job
+from outbound.api.signing import bodyless
 from outbound.bootstrap.app import App
-from outbound.domain.errors import FieldProblem, ValidationError
-from outbound.schemas.base import ROOT, loc_of
+from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
+from outbound.schemas import numbers
+from outbound.schemas.base import ROOT, loc_of, shown
 from outbound.services.receipts import PushReceipt, apply_receipt
+from outbound.services.reports import notification_report
 from outbound.store import sources as source_store
 
 
@@ -53,6 +57,9 @@ def parse(body: bytes) -> Any:
         raise Refused(
             422, [{"loc": ["body"], "msg": "text may not contain NUL (\\u0000)", "input": None}]
         )
+    oversized = numbers.scan(body)
+    if oversized:
+        raise Refused(422, detail(oversized))
     try:
         return events.EVENT.validate_json(body)
     except PydanticError as exc:
@@ -156,6 +163,9 @@ def receipt_job(
     source, webhook_id = gate.admit(headers, body, sources)
     if "push.receipt" not in source.events:
         raise Refused(401, f"source {source.name!r} may not send 'push.receipt'")
+    oversized = numbers.scan(body)
+    if oversized:
+        raise Refused(422, detail(oversized))
     try:
         receipt = PushReceipt.model_validate_json(body)
     except PydanticError as exc:
@@ -173,7 +183,8 @@ def _apply_receipt(conn: Connection, c: Checked) -> JSONResponse:
         out = apply_receipt(conn, c.event, now=c.app.clock(), source=c.source.name)
     except ValidationError as exc:
         problems = [
-            {"loc": ["body", p.field], "msg": p.hint, "input": p.value} for p in exc.problems
+            {"loc": ["body", p.field], "msg": p.hint, "input": shown(p.field, p.value)}
+            for p in exc.problems
         ]
         raise Refused(422, problems) from None
     source_store.store_receipt(conn, c.source.id, c.webhook_id, c.digest, 202, out, c.app.clock())
@@ -203,3 +214,49 @@ def _as_twin(c: Checked) -> Callable[[Connection, IntegrityError], JSONResponse]
         return replayed(seen, c.digest)
 
     return conflict
+
+
+SPENT = "webhook-id was already used (a signed read is single-use: sign each request anew)"
+
+
+def read_job(
+    app: App,
+    gate: Gate,
+    headers: dict[str, str],
+    target: bytes,
+    nid: int,
+    sources: list[source_store.Source] | None = None,
+) -> Job[JSONResponse]:
+    """``GET /v1/notifications/{id}``: signed over ``GET <target>`` (``signing.bodyless``),
+    answered only to the source that created the notification (any other gets the 404 of an
+    unknown id); the ``webhook-id`` is spent by the read, so the same headers never work twice.
+    """
+    signed = bodyless("GET", target)
+    source, webhook_id = gate.identify(headers, signed, sources)
+    digest = hashlib.sha256(signed).hexdigest()
+    shown = {"read": target.decode("latin-1")}
+
+    def apply(conn: Connection) -> JSONResponse:
+        if source_store.find_receipt(conn, source.id, webhook_id) is not None:
+            raise Refused(401, SPENT)
+        answer = _report(conn, nid, source.name)
+        source_store.store_receipt(
+            conn, source.id, webhook_id, digest, answer.status_code, shown, app.clock()
+        )
+        return answer
+
+    def conflict(_conn: Connection, _exc: IntegrityError) -> JSONResponse:
+        raise Refused(401, SPENT)  # a concurrent twin spent the id first
+
+    return Job(apply, conflict)
+
+
+def _report(conn: Connection, nid: int, source: str) -> JSONResponse:
+    """The notification's report for its own source; the same 404 for unknown and not yours."""
+    try:
+        report = notification_report(conn, nid)
+    except NotFoundError:
+        report = None
+    if report is None or report["source"] != events.actor_of(source):
+        return problem(404, f"notification {nid} not found")
+    return JSONResponse(json.loads(json.dumps(report, default=str)))

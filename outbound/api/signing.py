@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,11 +41,28 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return Webhook(secret).sign(webhook_id, sent, body.decode("utf-8"))
 
 
+def bodyless(method: str, target: str | bytes) -> bytes:
+    """What a request without a body (``GET``) signs in place of its empty body: the method in
+    capitals, one space and the request target exactly as sent in the request line — the path
+    (percent-encoding kept) and, if there is one, ``?`` and the query — e.g.
+    ``GET /v1/notifications/7``. So the signature is ``v1,<base64 HMAC-SHA256 of
+    id.timestamp.GET /v1/notifications/7>`` and covers which resource is read."""
+    raw = target.encode("utf-8") if isinstance(target, str) else target
+    return method.upper().encode("ascii") + b" " + raw
+
+
 @dataclass(frozen=True)
 class Verified:
     webhook_id: str
     timestamp: datetime
     secret_index: int  # which of the candidate secrets matched
+
+
+#: what a ``webhook-id`` may be: printable ASCII, as long as the receipts table stores
+WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,255}")
+#: a Unix timestamp in seconds: ASCII digits only, at most 12 of them (the tolerance check
+#: refuses the far past and future before any date is built, so no value can overflow)
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -56,15 +74,23 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _shown(raw: str) -> str:
+    """A header value as a refusal may quote it: cut, and only printable ASCII."""
+    return raw[:20].encode("ascii", "backslashreplace").decode()
+
+
 def parse_timestamp(raw: str, now: datetime) -> datetime:
-    if not raw.isdigit():
-        raise SignatureError(f"webhook-timestamp {raw[:20]!r} is not Unix seconds")
-    sent = datetime.fromtimestamp(int(raw), tz=now.tzinfo)
-    if sent < now - TOLERANCE:
+    """Unix seconds within ``TOLERANCE`` of ``now``; anything else is a SignatureError."""
+    if not UNIX_SECONDS.fullmatch(raw):
+        raise SignatureError(
+            f"webhook-timestamp {_shown(raw)!r} is not Unix seconds (ASCII digits, e.g. 1764169200)"
+        )
+    offset = int(raw) - now.timestamp()
+    if offset < -TOLERANCE.total_seconds():
         raise SignatureError("webhook-timestamp is more than 5 minutes old")
-    if sent > now + TOLERANCE:
+    if offset > TOLERANCE.total_seconds():
         raise SignatureError("webhook-timestamp is more than 5 minutes in the future")
-    return sent
+    return datetime.fromtimestamp(int(raw), tz=now.tzinfo)
 
 
 def verify(
@@ -72,6 +98,10 @@ def verify(
 ) -> Verified:
     """Check the headers against every candidate secret; raise SignatureError with a reason."""
     webhook_id = _header(headers, "webhook-id")
+    if not WEBHOOK_ID.fullmatch(webhook_id):
+        raise SignatureError(
+            f"webhook-id {_shown(webhook_id)!r} is not 1-255 printable ASCII characters"
+        )
     raw_ts = _header(headers, "webhook-timestamp")
     signatures = _header(headers, "webhook-signature").split()
     offered = [s.encode() for s in signatures if s.startswith("v1,")]

@@ -22,6 +22,7 @@ from outbound.services.dispatch import AfterResult, Dispatcher
 from outbound.services.notify import Expiry
 from outbound.services.outcomes import settle_silent
 from outbound.services.receipts import Escalation, escalation_delays
+from outbound.services.sizes import SizeLimits
 from outbound.store.db import make_engine, require_current_schema
 from outbound.store.sendlog import DbSendLog
 
@@ -87,6 +88,18 @@ class App:
             messaging=self.messaging(),
             actor=actor,
             after_result=after_result,
+        )
+
+    @property
+    def limits(self) -> SizeLimits:
+        """How long a message may be: checked when an event or ``send`` arrives."""
+        sms, push = self.settings.sms, self.settings.push
+        return SizeLimits(
+            sms_parts=sms.max_parts,
+            webpush_bytes=push.webpush_max_bytes,
+            fcm_bytes=push.fcm_max_bytes,
+            push_title=push.title,
+            brand=self.settings.brand.name,
         )
 
     def messaging(self) -> MessagingRules:

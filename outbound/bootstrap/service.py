@@ -182,16 +182,9 @@ def api_server(app: App, host: str, port: int) -> Any:
     import uvicorn
 
     from outbound.api.app import create_app
+    from outbound.api.slow import server_config
 
-    config = uvicorn.Config(
-        create_app(app),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        log_config=None,  # uvicorn's own handlers would bypass the masking formatter
-    )
-    return uvicorn.Server(config)
+    return uvicorn.Server(server_config(create_app(app), app, host=host, port=port))
 
 
 def freeze_heap() -> None:

@@ -53,6 +53,8 @@ __all__ = ["FcmPush", "PushChannel", "PushContent", "WebPush", "retry_after"]
 
 log = logging.getLogger("outbound.push")
 
+#: aes128gcm bytes around the plaintext of a one-record Web Push body (see webpush_size)
+WEBPUSH_OVERHEAD = 86 + 1 + 16
 VAPID_LIFETIME = 12 * 3600  # the JWT's exp; services refuse more than 24 h
 
 
@@ -72,6 +74,26 @@ class PushContent:
     def of(cls, message: Message, title: str) -> PushContent:
         data = {"delivery_id": str(message.delivery_id), "kind": message.kind.value}
         return cls(title, message.text, data)
+
+    def webpush_plain(self) -> bytes:
+        """The JSON a Web Push encrypts."""
+        return json.dumps(
+            {"title": self.title, "body": self.body, **self.data}, ensure_ascii=False
+        ).encode()
+
+    def webpush_size(self) -> int:
+        """The encrypted size: one aes128gcm record (RFC 8188: 86-byte header with a 65-byte
+        key id, a 1-byte padding delimiter, a 16-byte tag) around ``webpush_plain``."""
+        return len(self.webpush_plain()) + WEBPUSH_OVERHEAD
+
+    def fcm_payload(self) -> dict[str, Any]:
+        return {"notification": {"title": self.title, "body": self.body}, "data": self.data}
+
+    def fcm_size(self) -> int:
+        """notification + data, as FCM counts a message's payload."""
+        return len(
+            json.dumps(self.fcm_payload(), ensure_ascii=False, separators=(",", ":")).encode()
+        )
 
 
 def _transient_or_permanent(resp: Answer, what: str, clock: Clock) -> ChannelError:
@@ -132,9 +154,7 @@ class WebPush:
 
     def encrypt(self, sub: Subscription, content: PushContent) -> bytes:
         """The aes128gcm body, refused when over ``max_bytes`` (nothing is sent then)."""
-        plain = json.dumps(
-            {"title": content.title, "body": content.body, **content.data}, ensure_ascii=False
-        ).encode()
+        plain = content.webpush_plain()
         try:
             pusher = WebPusher({"endpoint": sub.endpoint, "keys": dict(sub.keys)})
             body: bytes = pusher.encode(plain, "aes128gcm")["body"]
@@ -183,11 +203,8 @@ class FcmPush:
 
     def message(self, sub: Subscription, content: PushContent) -> dict[str, Any]:
         """The v1 message, refused when notification + data exceed ``max_bytes``."""
-        payload = {
-            "notification": {"title": content.title, "body": content.body},
-            "data": content.data,
-        }
-        size = len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
+        payload = content.fcm_payload()
+        size = content.fcm_size()
         if size > self.settings.max_bytes:
             raise PermanentChannelError(
                 f"FCM payload is {size} bytes (notification + data); the limit is "

@@ -20,6 +20,7 @@ from outbound.cli.users import user_group
 from outbound.cli.voice import call_group, flow_group
 from outbound.domain.errors import ConfigError, NotFoundError, OutboundError, ValidationError
 from outbound.domain.masking import configure_logging
+from outbound.schemas import numbers
 from outbound.services import notify
 
 
@@ -77,6 +78,9 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
         raise ValidationError(
             f'--data is not JSON ({exc.msg} at column {exc.colno}); expected an object like \'{{"order_id": "A1"}}\''
         ) from None
+    oversized = numbers.scan(data, prefix="data")  # NaN, Infinity, 1e999: refused as the API does
+    if oversized:
+        raise ValidationError(oversized)
     stamp = now()
     with app.engine.begin() as conn:
         (result,) = notify.notify(
@@ -89,6 +93,7 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
             now=stamp,
             rules=app.rules,
             expiry=app.expiry,
+            limits=app.limits,
         )
     from outbound.domain.records import decision_words
 

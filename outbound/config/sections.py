@@ -57,6 +57,8 @@ class SchedulerSection(Section):
 class ApiSection(Section):
     host: str = "127.0.0.1"
     port: int = 8080
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
 
 
 Role = Literal["compliance", "operator"]
@@ -111,6 +113,7 @@ class SmsSection(Section):
         return value
 
     receipt_timeout_hours: float = 48.0
+    max_parts: int = Field(default=6, ge=1, le=255)
 
 
 class VoiceSection(Section):

@@ -7,6 +7,7 @@ the same input the same way. Phone numbers are masked and secrets cut before the
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -79,7 +80,11 @@ def plain(amount: Decimal) -> str:
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Token = Annotated[
     str,
-    matching(r"^[A-Za-z0-9._:/#-]{1,64}$", "may use only A-Z a-z 0-9 . _ : / # - (at most 64)"),
+    matching(
+        r"^[A-Za-z0-9._:/#-]{1,64}$",
+        "may use only A-Z a-z 0-9 . _ : / # - (at most 64)",
+        max_length=64,
+    ),
 ]
 Url = Annotated[
     str,
@@ -90,12 +95,22 @@ Url = Annotated[
     ),
 ]
 Currency = Annotated[
-    str, matching(r"^[A-Z]{3}$", "is not an ISO 4217 code; expected like USD, EUR, CNY")
+    str,
+    matching(r"^[A-Z]{3}$", "is not an ISO 4217 code; expected like USD, EUR, CNY", max_length=3),
 ]
-#: a positive, finite amount; stored and compared as its plain decimal string ("15.5")
+#: the largest price, and its precision: a price is at most 14 digits, 4 of them decimals
+MAX_PRICE = Decimal("1000000000")
+#: a positive, finite, bounded amount; stored and compared as its plain decimal string ("15.5")
 Price = Annotated[
     Decimal,
-    Field(gt=0, allow_inf_nan=False, description="A positive amount, e.g. 19.99"),
+    Field(
+        gt=0,
+        le=MAX_PRICE,
+        max_digits=14,
+        decimal_places=4,
+        allow_inf_nan=False,
+        description="A positive amount up to 1000000000 with at most 4 decimals, e.g. 19.99",
+    ),
     PlainSerializer(plain, return_type=str),
 ]
 IsoDate = Annotated[date, Field(description="YYYY-MM-DD")]
@@ -119,6 +134,9 @@ _HINTS: dict[str, str] = {
     "decimal_parsing": _NUMBER,
     "decimal_type": _NUMBER,
     "finite_number": "must be a finite amount",
+    "decimal_max_digits": "has more than {max_digits} digits; expected like 19.99",
+    "decimal_max_places": "has more than {decimal_places} decimal places; expected like 19.99",
+    "decimal_whole_digits": "has more than {whole_digits} digits before the point",
     "int_type": "must be a whole number",
     "int_parsing": "must be a whole number",
     "int_from_float": "must be a whole number",
@@ -195,20 +213,34 @@ def loc_of(path: str) -> list[str | int]:
 
 
 def shown(field: str, value: Any) -> Any:
-    """A value as an error may show it: phone masked, secrets cut, long text shortened."""
+    """A value as an error may show it, always JSON-safe: phone numbers masked (as text, as a
+    number, inside a list or object), secrets cut, long text shortened, non-finite and huge
+    numbers as short text."""
     last = field.rsplit(".", 1)[-1].split("[")[0]
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or isinstance(value, bool):
         return value
-    if last == "phone":
-        return mask_phone(str(value))
+    if isinstance(value, int) and abs(value) >= 10**19:
+        return "a number too large to show"
+    if last == "phone" and isinstance(value, (str, int, float)):
+        text = str(value)
+        return mask_phone(text if text.startswith("+") else f"+{text}")
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, int):
+        return value
     if last in _SECRET_KEYS:
         return mask_secret(str(value))
+    if isinstance(value, (list, tuple)):
+        return [shown(field, item) for item in value[:10]]
+    if isinstance(value, Mapping):
+        return {
+            str(shown("", key)): shown(f"{field}.{key}", item)
+            for key, item in list(value.items())[:10]
+        }
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    if isinstance(value, str):
-        value = mask_text(value)
-        return value if len(value) <= 100 else value[:100] + "…"
-    return value if isinstance(value, (list, dict)) else str(value)
+    text = mask_text(value if isinstance(value, str) else str(value))
+    return text if len(text) <= 100 else text[:100] + "…"
 
 
 def _hint(error: ErrorDetails, owner: type[BaseModel] | None, name: str) -> str:

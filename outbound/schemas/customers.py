@@ -120,14 +120,23 @@ Locale = Annotated[
     ),
 ]
 Country = Annotated[
-    str, BeforeValidator(_upper), matching(r"^[A-Z]{2}$", "is not ISO 3166 alpha-2; e.g. US, DE")
+    str,
+    BeforeValidator(_upper),
+    matching(r"^[A-Z]{2}$", "is not ISO 3166 alpha-2; e.g. US, DE", max_length=2),
 ]
 Sku = Annotated[
-    str, matching(r"^[A-Za-z0-9._:-]{1,64}$", "is not a SKU (1-64 of A-Z a-z 0-9 . _ : -)")
+    str,
+    matching(
+        r"^[A-Za-z0-9._:-]{1,64}$", "is not a SKU (1-64 of A-Z a-z 0-9 . _ : -)", max_length=64
+    ),
 ]
 ExternalId = Annotated[
     str,
-    matching(r"^[A-Za-z0-9._:@-]{1,128}$", "is required: 1-128 of A-Z a-z 0-9 . _ : @ -"),
+    matching(
+        r"^[A-Za-z0-9._:@-]{1,128}$",
+        "is required: 1-128 of A-Z a-z 0-9 . _ : @ -",
+        max_length=128,
+    ),
     Field(description="Your id for the customer"),
 ]
 Preference = Annotated[

@@ -21,6 +21,7 @@ from outbound.domain.values import KIND_PURPOSE, Channel, Kind
 from outbound.policy.model import Rules
 from outbound.schemas.payloads import Payload, parse_payload
 from outbound.services import planning
+from outbound.services.sizes import SizeLimits, check_sizes
 from outbound.store import outbox
 from outbound.store.customers import customer_id_for, customers_with_sku
 from outbound.store.tables import customers
@@ -188,10 +189,12 @@ def notify(
     expiry: Expiry,
     channels: tuple[Channel, ...] | None = None,
     ref_field: str = "customer",
+    limits: SizeLimits | None = None,
 ) -> list[outbox.Enqueued]:
     """One event for one customer, in the caller's transaction.
 
-    An unknown customer is a problem of ``ref_field``, reported together with the payload's.
+    An unknown customer is a problem of ``ref_field``, reported together with the payload's
+    (and with a message too long to send, when ``limits`` are given).
     """
     found: list[FieldProblem] = []
     try:
@@ -200,6 +203,8 @@ def notify(
         found += exc.problems
     try:
         valid = parse_payload(kind, payload)
+        if limits is not None:
+            check_sizes(kind, valid.as_dict(), limits)
     except ValidationError as exc:
         found += exc.problems
     if found:
@@ -226,12 +231,16 @@ def price_drop_fanout(
     expiry: Expiry,
     source: str,
     actor: str,
+    limits: SizeLimits | None = None,
 ) -> list[outbox.Enqueued]:
     """One ``price.dropped`` event per SKU -> one notification per customer wishing for it.
 
     Deduplicated per customer x SKU x new price, so a repeated event notifies nobody twice.
+    A message too long to send (``limits``) is refused before anyone is looked up.
     """
     payload = parse_payload(Kind.PRICE_DROP, raw_payload)
+    if limits is not None:
+        check_sizes(Kind.PRICE_DROP, payload.as_dict(), limits)
     wishing = customers_with_sku(conn, payload.as_dict()["sku"])
     return notify_all(
         conn,

@@ -17,7 +17,8 @@ import uvicorn
 from outbound import bootstrap
 from outbound.api.app import create_app
 from outbound.api.ingest import GroupCommit
-from outbound.api.signing import new_secret, sign
+from outbound.api.signing import bodyless, new_secret, sign
+from outbound.api.slow import server_config
 from outbound.store.sources import EVENT_TYPES, add_source
 from outbound.testing.postgres import free_port
 
@@ -47,6 +48,11 @@ class Server:
             "content-type": "application/json",
         }
 
+    def read(self, path: str, **kw: Any) -> httpx.Response:
+        """A signed ``GET path`` (the signature covers ``GET <path>``, see ``signing.bodyless``)."""
+        headers = self.signed(bodyless("GET", path), **kw)
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=30)
+
     def post(self, event: dict[str, Any], **kw: Any) -> httpx.Response:
         body = json.dumps(event).encode()
         return httpx.post(
@@ -57,14 +63,7 @@ class Server:
 def start_server(app: bootstrap.App, secret: str, source_cache_seconds: float = 0) -> Server:
     port = free_port()
     api = create_app(app, source_cache_seconds=source_cache_seconds)
-    config = uvicorn.Config(
-        api,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(api, app, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -9,13 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
-from outbound.api.signing import new_secret
-from outbound.store.sources import add_source, rotate
+from outbound.api.signing import bodyless, new_secret
+from outbound.domain.values import Kind
+from outbound.store.sources import EVENT_TYPES, add_source, rotate
 from outbound.store.tables import consents, customers, notifications, webhook_receipts
 from tests.api.conftest import Server
-from tests.integration.helpers import NY, add_customer, count
+from tests.integration.helpers import NY, add_customer, count, shipping, trigger
 
 
 def shipping_event(order: str = "A1", customer: str = "C1") -> dict[str, Any]:
@@ -38,7 +40,7 @@ def test_signed_event_is_accepted_and_its_status_readable(server: Server) -> Non
     body = response.json()
     assert body["created"] is True and len(body["notification_ids"]) == 1
     nid = body["notification_ids"][0]
-    status = httpx.get(f"{server.url}/v1/notifications/{nid}", headers=server.signed(b""))
+    status = server.read(f"/v1/notifications/{nid}")
     assert status.status_code == 200
     assert status.json()["kind"] == "shipping" and status.json()["decisions"][0]["type"] == "send"
 
@@ -246,17 +248,14 @@ def test_health_and_readiness(server: Server) -> None:
 
 
 def test_unknown_notification_is_404_and_unsigned_status_read_is_401(server: Server) -> None:
-    assert (
-        httpx.get(f"{server.url}/v1/notifications/999", headers=server.signed(b"")).status_code
-        == 404
-    )
+    assert server.read("/v1/notifications/999").status_code == 404
     assert httpx.get(f"{server.url}/v1/notifications/1").status_code == 401
 
 
 def test_openapi_declares_every_status_code_the_event_endpoint_returns(server: Server) -> None:
     document = httpx.get(f"{server.url}/openapi.json").json()
     declared = set(document["paths"]["/v1/events"]["post"]["responses"])
-    assert {"200", "202", "401", "413", "415", "422", "429", "503"} <= declared
+    assert {"202", "401", "413", "415", "422", "429", "503"} <= declared
     assert "Event" in document["components"]["schemas"]
 
 
@@ -283,3 +282,89 @@ def test_concurrent_distinct_events_each_get_their_own_notification(server: Serv
         )
     assert [r.status_code for r in responses] == [202] * 30
     assert count(server.app, notifications) == 30  # every 202 was committed before it was sent
+
+
+def test_a_notification_is_readable_only_by_the_source_that_created_it(server: Server) -> None:
+    app = server.app
+    with app.engine.begin() as conn:
+        other = new_secret()
+        add_source(conn, "crm", list(EVENT_TYPES), 100, secret=other, now=app.clock(), actor="t")
+    cid = add_customer(app, "C1", NY, preference="sms")
+    nid = server.post(shipping_event("A1")).json()["notification_ids"][0]
+    by_cli = trigger(app, Kind.SHIPPING, cid, shipping("CLI-1"), source="cli").notification_id
+    path = f"/v1/notifications/{nid}"
+    assert server.read(path).status_code == 200
+    foreign = server.read(path, secret=other)
+    assert foreign.status_code == 404, foreign.text
+    assert foreign.json() == server.read("/v1/notifications/999999", secret=other).json() | {
+        "detail": f"notification {nid} not found"
+    }
+    assert "C1" not in foreign.text and "A1" not in foreign.text
+    assert server.read(f"/v1/notifications/{by_cli}").status_code == 404  # no source's
+
+
+def test_a_read_signature_covers_method_and_path_and_its_id_is_single_use(
+    server: Server,
+) -> None:
+    add_customer(server.app, "C1", NY, preference="sms")
+    ids = [server.post(shipping_event(f"A{i}")).json()["notification_ids"][0] for i in (1, 2)]
+    first, second = (f"/v1/notifications/{n}" for n in ids)
+    headers = server.signed(bodyless("GET", first))
+    assert httpx.get(f"{server.url}{first}", headers=headers).status_code == 200
+    again = httpx.get(f"{server.url}{first}", headers=headers)
+    assert again.status_code == 401 and "single-use" in again.json()["detail"]
+    fresh = server.signed(bodyless("GET", first))
+    elsewhere = httpx.get(f"{server.url}{second}", headers=fresh)
+    with_query = httpx.get(f"{server.url}{first}?x=1", headers=fresh)
+    old_style = httpx.get(f"{server.url}{second}", headers=server.signed(b""))
+    for refused in (elsewhere, with_query, old_style):
+        assert refused.status_code == 401, refused.text
+        assert "signature does not match" in refused.json()["detail"]
+    assert httpx.get(f"{server.url}{first}", headers=fresh).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["²", "١٢٣", "1e3", "-1", "1.5", str(10**12), str(10**18), str(10**20), "9" * 400, "0x10"],
+)
+def test_garbage_webhook_timestamp_is_a_401_naming_the_header(
+    server: Server, timestamp: str
+) -> None:
+    body = json.dumps(shipping_event()).encode()
+    headers = server.signed(body) | {"webhook-timestamp": timestamp}
+    response = httpx.post(
+        f"{server.url}/v1/events", content=body, headers=_latin1(headers), timeout=30
+    )
+    assert response.status_code == 401, response.text
+    assert "webhook-timestamp" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("webhook_id", ["é" * 3, "a b", "x" * 256, "msg_\u00a0"])
+def test_garbage_webhook_id_is_a_401_naming_the_header(server: Server, webhook_id: str) -> None:
+    body = json.dumps(shipping_event()).encode()
+    headers = server.signed(body) | {"webhook-id": webhook_id}
+    response = httpx.post(
+        f"{server.url}/v1/events", content=body, headers=_latin1(headers), timeout=30
+    )
+    assert response.status_code == 401, response.text
+    assert "webhook-id" in response.json()["detail"]
+
+
+def _latin1(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as raw bytes (UTF-8 values), as a client that sends anything would."""
+    return [(k.encode(), v.encode("utf-8")) for k, v in headers.items()]
+
+
+def test_a_duplicate_is_answered_with_the_status_the_openapi_declares_for_it(
+    server: Server,
+) -> None:
+    add_customer(server.app, "C1", NY)
+    first = server.post(shipping_event("A1"), webhook_id="msg_dup")
+    again = server.post(shipping_event("A1"), webhook_id="msg_dup")
+    assert again.json()["duplicate"] is True
+    document = httpx.get(f"{server.url}/openapi.json").json()
+    for path in ("/v1/events", "/v1/receipts"):
+        successes = {c for c in document["paths"][path]["post"]["responses"] if c < "300"}
+        assert successes == {"202"}, path  # one success: the original and its duplicates
+        assert "duplicate" in document["paths"][path]["post"]["responses"]["202"]["description"]
+    assert (first.status_code, again.status_code) == (202, 202)

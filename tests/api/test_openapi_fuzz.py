@@ -41,7 +41,8 @@ from schemathesis.specs.openapi.checks import (
 
 from outbound import bootstrap
 from outbound.api.app import create_app
-from outbound.api.signing import new_secret, sign
+from outbound.api.signing import bodyless, new_secret, sign
+from outbound.api.slow import server_config
 from outbound.config import load_settings
 from outbound.domain.values import Kind
 from outbound.store.sources import EVENT_TYPES, add_source
@@ -75,9 +76,7 @@ class FuzzServer:
 def _start(app: bootstrap.App) -> tuple[uvicorn.Server, threading.Thread, str, dict[str, Any]]:
     api = create_app(app, source_cache_seconds=0)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
+    server = uvicorn.Server(server_config(api, app, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, name="fuzz-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -97,7 +96,8 @@ def fuzz_server(make_app: Callable[..., bootstrap.App]) -> Iterator[FuzzServer]:
         )
     ny = add_customer(app, CUSTOMERS[0], NY, timezone="America/New_York")
     add_customer(app, CUSTOMERS[1], BERLIN, timezone="Europe/Berlin")
-    seeded = trigger(app, Kind.SHIPPING, ny, shipping("FUZZ-SEED"))
+    # made by the fuzzing source, so reads of it are answered (another source's would be 404)
+    seeded = trigger(app, Kind.SHIPPING, ny, shipping("FUZZ-SEED"), source="webhook:fuzz")
     server, thread, url, document = _start(app)
     try:
         yield FuzzServer(url, app, secret, document, seeded.notification_id)
@@ -109,19 +109,23 @@ def fuzz_server(make_app: Callable[..., bootstrap.App]) -> Iterator[FuzzServer]:
 def _signed_send(
     srv: FuzzServer, session: requests.Session, case: schemathesis.Case, body: bytes
 ) -> requests.Response:
-    """Send ``case`` with ``body`` (serialized by _body) and a signature over those bytes."""
+    """Send ``case`` with ``body`` (serialized by _body) and a signature over those bytes, or
+    for a GET over ``GET target`` as it goes on the wire."""
     headers = {str(k): str(v) for k, v in (case.headers or {}).items()}
-    headers.update(_headers(srv, body))
     if case.body is not NOT_SET:
         headers["content-type"] = case.media_type or "application/json"
-    return session.request(
+    request = requests.Request(
         case.method,
         srv.url + case.formatted_path,
         params=case.query or None,
         headers=headers,
         data=body if case.body is not NOT_SET else None,
-        timeout=30,
     )
+    prepared = session.prepare_request(request)
+    bodyless_read = case.method.upper() == "GET"
+    signed = bodyless(case.method, prepared.path_url) if bodyless_read else body
+    prepared.headers.update(_headers(srv, signed))
+    return session.send(prepared, timeout=30)
 
 
 def _aim_at_seeded(srv: FuzzServer, case: schemathesis.Case, pick: int | None) -> None:
@@ -231,8 +235,9 @@ def test_signed_body_that_is_not_json_is_a_documented_422(
 def test_notification_id_beyond_64_bits_is_a_client_error_not_a_server_error(
     fuzz_server: FuzzServer, notification_id: int
 ) -> None:
-    headers = _headers(fuzz_server, b"")
-    url = f"{fuzz_server.url}/v1/notifications/{notification_id}"
+    path = f"/v1/notifications/{notification_id}"
+    headers = _headers(fuzz_server, bodyless("GET", path))
+    url = f"{fuzz_server.url}{path}"
     response = requests.get(url, headers=headers, timeout=30)
     assert response.status_code in (404, 422), f"{response.status_code} {response.text}"
 

@@ -102,6 +102,12 @@ EVENTS = {
         {"order_id": "A 1"},
         "data.order_id: 'A 1' may use only A-Z a-z 0-9 . _ : / # - (at most 64)",
     ),
+    "not-a-json-number": Event(  # json.dumps writes NaN (it is not JSON): both refuse it
+        "shipping",
+        {"carrier": float("nan")},
+        "data.carrier: 'NaN' is not a JSON number (NaN and Infinity are not JSON); "
+        "send a finite number",
+    ),
     "price-not-lower": Event(
         "price_drop", {"new_price": "25.0"}, "data.new_price: '25' is not lower than old_price 20"
     ),
@@ -109,6 +115,11 @@ EVENTS = {
         "price_drop",
         {"currency": "usd"},
         "data.currency: 'usd' is not an ISO 4217 code; expected like USD, EUR, CNY",
+    ),
+    "price-beyond-bounds": Event(
+        "price_drop",
+        {"old_price": "1e999999"},
+        "data.old_price: '1e999999' has more than 14 digits; expected like 19.99",
     ),
     "bad-url": Event(
         "price_drop",

@@ -34,10 +34,12 @@ def shipping(order: str = "A1") -> dict[str, Any]:
     return {"order_id": order, "carrier": "DHL", "tracking_no": f"T-{order}", "eta": "2026-11-28"}
 
 
-def trigger(app: bootstrap.App, kind: Kind, cid: int, payload: dict[str, Any]) -> Enqueued:
+def trigger(
+    app: bootstrap.App, kind: Kind, cid: int, payload: dict[str, Any], source: str = "test"
+) -> Enqueued:
     with app.engine.begin() as conn:
         req = notify.prepare(
-            kind, cid, None, payload, now=app.clock(), expiry=app.expiry, source="test"
+            kind, cid, None, payload, now=app.clock(), expiry=app.expiry, source=source
         )
         (result,) = notify.enqueue(conn, [req], rules=app.rules, now=app.clock(), actor="test")
     return result
