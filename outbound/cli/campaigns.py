@@ -1,8 +1,9 @@
-"""``outbound campaign …``: create, list, show, pause, resume, run, preview."""
+"""``outbound campaign …``: create, list, show, pause, resume, run, preview, report."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -282,3 +283,80 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
         for size, n in sorted(result.sms_parts.items())
     ]
     click.echo(table(["outcome", "channel", "count", "note"], rows))
+
+
+@campaign.command("report")
+@click.argument("ref")
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the funnel and the sends per local hour as one SVG file.",
+)
+@JSON_OPTION
+@pass_ctx
+def report(ctx: Ctx, ref: str, chart: Path | None, as_json: bool) -> None:
+    """The funnel per channel (queued, sent, delivered/answered/opened, opted out), deferrals
+    by reason with when they resume, and sends per hour in the customers' local time.
+
+    \b
+    Example:
+      outbound campaign report renewals-14d
+      outbound campaign report renewals-14d --chart report.svg --json
+    """
+    from outbound.services.campaign_report import STAGES
+    from outbound.services.reports import campaign_funnel
+
+    with ctx.app().engine.begin() as conn:
+        data = campaign_funnel(conn, ref, now=now())
+    if chart is not None:
+        from outbound.services.charts import report_svg
+
+        partial = chart.with_name(chart.name + ".partial")
+        partial.write_text(report_svg(data), encoding="utf-8")
+        partial.replace(chart)
+    if as_json:
+        emit_json({**data, "chart": str(chart) if chart else None})
+        return
+    _print_report(data, STAGES, chart)
+
+
+def _print_report(data: dict[str, Any], stages: tuple[str, ...], chart: Path | None) -> None:
+    camp = data["campaign"]
+    click.echo(
+        f"campaign {camp['name']!r} ({camp['kind']}, {camp['status']}): {data['selected']} "
+        f"selected over its runs, {data['notifications']} notifications"
+    )
+    click.echo(
+        table(
+            ["channel", *stages],
+            [[row["channel"], *(row[s] for s in stages)] for row in data["funnel"]],
+            title="\nfunnel",
+        )
+    )
+    click.echo(
+        table(
+            ["channel", "reason", "count", "resumes", "last"],
+            [
+                [d["channel"], d["reason"], d["count"], d["resumes"], d["last"]]
+                for d in data["deferrals"]
+            ],
+            title="\ndeferred",
+        )
+    )
+    click.echo(
+        table(
+            ["reason", "count"],
+            list(data["suppressed"].items()),
+            title="\nsuppressed",
+        )
+    )
+    hours = data["sends_by_local_hour"]
+    click.echo(
+        table(
+            ["channel", *(f"{h:02d}" for h in range(24))],
+            [[ch, *counts] for ch, counts in hours.items()],
+            title="\nsends per local hour",
+        )
+    )
+    if chart is not None:
+        click.echo(f"\nchart written to {chart}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -254,3 +255,10 @@ def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
             for r in runs
         ],
     }
+
+
+def campaign_funnel(conn: Connection, ref: str | int, *, now: datetime) -> dict[str, Any]:
+    """The campaign's funnel, deferrals and sends per local hour (``campaign report``)."""
+    from outbound.services.campaign_report import funnel_report
+
+    return funnel_report(conn, ref, now=now)
