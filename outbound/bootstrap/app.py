@@ -67,6 +67,17 @@ class App:
         """``[privacy] erasure_key`` (None when unset): hashes the numbers erasures keep."""
         return optional_key(self.settings.privacy.erasure_key.get_secret_value())
 
+    def throughputs(self) -> dict[str, float]:
+        """Units per second per channel for the preview's forecast: SMS parts ([sms]
+        throughput_per_second), push requests ([push] forecast_per_second), call setups
+        ([voice] calls_per_second)."""
+        s = self.settings
+        return {
+            "sms": s.sms.throughput_per_second,
+            "push": s.push.forecast_per_second,
+            "voice": s.voice.calls_per_second,
+        }
+
     def log_channels(self, outcome: OutcomeRule = default_outcome) -> dict[Channel, ChannelPort]:
         sink = DbSendLog(self.engine)
         return {c: LogChannel(sink, c, outcome, self.clock) for c in Channel}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -238,22 +239,39 @@ def run(ctx: Ctx, ref: str, as_json: bool) -> None:
         )
 
 
+def _forecast_json(f: Any, stamp: datetime) -> dict[str, Any]:
+    return {
+        "channel": f.channel,
+        "now": f.now,
+        "deferred": [{"resumes": when, "count": n} for when, n in f.deferred],
+        "units": f.units,
+        "rate_per_second": f.rate,
+        "now_done": f.now_done,
+        "finish": f.finish,
+        "text": f.describe(stamp),
+    }
+
+
 @campaign.command("preview")
 @click.argument("ref")
 @JSON_OPTION
 @pass_ctx
 def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
-    """Dry run: counts per channel, deferrals and suppression reasons. Writes nothing.
+    """Dry run: counts per channel, deferrals, suppression reasons and when the run would
+    finish per channel at the configured throughputs ([sms] throughput_per_second, [push]
+    forecast_per_second, [voice] calls_per_second). Writes nothing.
 
     \b
     Example:
       outbound campaign preview renewals-14d --json
     """
-    app = ctx.app()
+    from outbound.services.forecast import forecast
+
+    app, stamp = ctx.app(), now()
     with app.engine.begin() as conn:
         renderer = MessageRenderer(app.rules, app.messaging())
         result = campaigns.preview(
-            conn, ref, rules=app.rules, now=now(), expiry=app.expiry, renderer=renderer
+            conn, ref, rules=app.rules, now=stamp, expiry=app.expiry, renderer=renderer
         )
         conn.rollback()
     data = {
@@ -266,6 +284,8 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
         "sms_parts": dict(result.sms_parts),
         "sms_longest_chars": result.sms_longest,
     }
+    finish = forecast(result.arrivals, result.send_now, result.waiting, app.throughputs(), stamp)
+    data["forecast"] = [_forecast_json(f, stamp) for f in finish]
     if as_json:
         emit_json(data)
         return
@@ -283,6 +303,8 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
         for size, n in sorted(result.sms_parts.items())
     ]
     click.echo(table(["outcome", "channel", "count", "note"], rows))
+    for line in finish:
+        click.echo(f"forecast: {line.describe(stamp)}")
 
 
 @campaign.command("report")

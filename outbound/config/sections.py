@@ -133,6 +133,7 @@ class PushSection(Section):
     fcm_service_account_file: str = ""
     fcm_token_uri: str = ""
     fcm_max_bytes: int = 4000
+    forecast_per_second: float = Field(default=500.0, gt=0)
     escalate_unopened_minutes_shipping: float = 0.0
     escalate_unopened_minutes_renewal: float = 0.0
     escalate_unopened_minutes_price_drop: float = 0.0

@@ -6,6 +6,7 @@ customers' local day. The console shows the same file that ``campaign report --c
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -23,7 +24,14 @@ _SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 def _svg(chart: Any, y: int) -> str:
     body = chart.render(is_unicode=True)
     body = _SCRIPT.sub("", _PROLOG.sub("", body))
-    return body.replace("<svg ", f'<svg x="0" y="{y}" ', 1)
+    sized = f'<svg x="0" y="{y}" width="{WIDTH}" height="{HEIGHT}" '
+    return body.replace("<svg ", sized, 1)
+
+
+def _counts(top: int) -> list[int]:
+    """Whole-number y labels (pygal would print 0.2 steps for small counts)."""
+    step = max(1, math.ceil(top / 10))
+    return list(range(0, max(top, 1) + step, step))
 
 
 def funnel_chart(report: dict[str, Any]) -> Any:
@@ -39,6 +47,7 @@ def funnel_chart(report: dict[str, Any]) -> Any:
         js=[],  # no script from the internet: the chart is static
     )
     chart.x_labels = list(STAGES)
+    chart.y_labels = _counts(max((row[s] for row in report["funnel"] for s in STAGES), default=0))
     for row in report["funnel"]:
         chart.add(row["channel"], [row[s] for s in STAGES])
     return chart
@@ -56,6 +65,8 @@ def hours_chart(report: dict[str, Any]) -> Any:
         js=[],  # no script from the internet: the chart is static
     )
     chart.x_labels = [f"{h:02d}" for h in range(24)]
+    hours = report["sends_by_local_hour"].values()
+    chart.y_labels = _counts(max((sum(col) for col in zip(*hours, strict=True)), default=0))
     for channel, counts in report["sends_by_local_hour"].items():
         chart.add(channel, counts)
     return chart
