@@ -33,6 +33,7 @@ def _profile(record: CustomerRecord) -> dict[str, Any]:
         "timezone": record.timezone,
         "phone_e164": record.phone_e164,
         "country": record.country,
+        "state": record.state,
         "membership_tier": record.membership_tier,
         "membership_expires_on": record.membership_expires_on,
         "attributes": dict(record.attributes),

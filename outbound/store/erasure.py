@@ -164,6 +164,7 @@ def erase_customer(conn: Connection, cid: int, *, key: bytes, now: datetime) -> 
             name="",
             phone_e164=None,
             timezone=None,
+            state=None,
             membership_tier=None,
             membership_expires_on=None,
             attributes={},

@@ -78,6 +78,7 @@ customers = Table(
     Column("timezone", String(64)),
     Column("phone_e164", String(16)),
     Column("country", String(2)),
+    Column("state", String(2)),  # US state (postal code) from the profile: state calling windows
     Column("membership_tier", String(32)),
     Column("membership_expires_on", Date),
     Column("attributes", JSON, nullable=False, default=dict),

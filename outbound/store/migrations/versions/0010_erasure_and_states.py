@@ -1,4 +1,4 @@
-"""erasure: customers.erased_at, suppressions.phone_hash
+"""erasure and state rules: customers.erased_at, customers.state, suppressions.phone_hash
 
 Revision ID: 0010
 Revises: 0005
@@ -19,6 +19,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("state", sa.String(length=2), nullable=True))
     with op.batch_alter_table("suppressions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("phone_hash", sa.String(length=64), nullable=True))
         batch_op.create_index("ix_suppressions_phone_hash", ["phone_hash"], unique=False)
@@ -29,4 +30,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_suppressions_phone_hash")
         batch_op.drop_column("phone_hash")
     with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_column("state")
         batch_op.drop_column("erased_at")
