@@ -58,6 +58,8 @@ def _profile(conn: Connection, row: Any) -> dict[str, Any]:
         "timezone": row.timezone,
         "phone": mask_phone(row.phone_e164),
         "country": row.country,
+        "state": row.state,
+        "erased_at": row.erased_at,
         "membership": {"tier": row.membership_tier, "expires_on": row.membership_expires_on},
         "wishlist": list(
             conn.execute(
