@@ -11,6 +11,7 @@ erasing and every link still verifies.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from outbound.domain.pseudonyms import ERASED_PREFIX, erased_external_id, keyed_
 from outbound.domain.values import DeliveryStatus, NotificationStatus
 from outbound.store.tables import (
     cap_counters,
+    consents,
     customers,
     deliveries,
     log_sends,
@@ -69,6 +71,25 @@ def _count(result: Any) -> int:
     return max(int(result.rowcount or 0), 0)
 
 
+#: what a customer said, quoted in consent evidence by releases before transcripts were kept
+#: out of it ("in-call opt-out on delivery#7 (dtmf '9', said 'stop calling me')")
+_SAID = re.compile(r"said (['\"]).*?\1")
+
+
+def _consent_evidence(conn: Connection, cid: int) -> int:
+    """The consent ledger stays (proof of consent); quoted speech in its evidence goes."""
+    changed = 0
+    rows = conn.execute(
+        select(consents.c.id, consents.c.evidence).where(consents.c.customer_id == cid)
+    ).all()
+    for r in rows:
+        cleaned = _SAID.sub("said [erased]", r.evidence or "")
+        if cleaned != r.evidence:
+            conn.execute(update(consents).where(consents.c.id == r.id).values(evidence=cleaned))
+            changed += 1
+    return changed
+
+
 def _children(conn: Connection, cid: int) -> dict[str, int]:
     counts = {}
     for name, table in (
@@ -78,6 +99,7 @@ def _children(conn: Connection, cid: int) -> dict[str, int]:
         ("cap_counters", cap_counters),
     ):
         counts[name] = _count(conn.execute(delete(table).where(table.c.customer_id == cid)))
+    counts["consent_evidence"] = _consent_evidence(conn, cid)
     counts["sent_texts"] = _count(
         conn.execute(update(log_sends).where(log_sends.c.customer_id == cid).values(text=""))
     )

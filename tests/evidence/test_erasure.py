@@ -13,12 +13,12 @@ from sqlalchemy import MetaData, select
 from outbound import bootstrap
 from outbound.domain.errors import ConfigError
 from outbound.domain.pseudonyms import phone_hash
-from outbound.domain.values import Channel, Kind, Outcome, SendResult
+from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, SendResult
 from outbound.schemas.customers import validate_record
 from outbound.services.erasure import forget
 from outbound.store import audit
-from outbound.store.customers import upsert_customer
-from outbound.store.tables import customers, deliveries, notifications, suppressions
+from outbound.store.customers import add_consent, upsert_customer
+from outbound.store.tables import consents, customers, deliveries, notifications, suppressions
 from tests.integration.helpers import NY, ScriptedChannel, shipping, trigger
 
 AppFactory = Callable[..., bootstrap.App]
@@ -180,3 +180,28 @@ def test_import_without_the_key_is_refused_once_erased_numbers_exist(
     keyless = make_app()
     with pytest.raises(ConfigError, match="OUTBOUND_PRIVACY_ERASURE_KEY"):
         _import(keyless, "C2002", NY)
+
+
+def test_speech_quoted_in_consent_evidence_is_erased_and_the_ledger_row_kept(
+    make_app: AppFactory,
+) -> None:
+    app = _app(make_app)
+    cid = _import(app, "C1001", NY)
+    with app.engine.begin() as conn:  # evidence as releases before 2026-12 wrote it
+        add_consent(
+            conn,
+            cid,
+            Channel.VOICE,
+            None,
+            ConsentAction.REVOKE,
+            source="voice",
+            evidence="in-call opt-out on delivery#7 (dtmf '', said 'Annabel here, stop')",
+            actor="dialer",
+            now=app.clock(),
+            log=False,
+        )
+    _forget(app, "C1001")
+    with app.engine.begin() as conn:
+        (row,) = conn.execute(select(consents.c.action, consents.c.evidence)).all()
+    assert row.action == "revoke"
+    assert row.evidence == "in-call opt-out on delivery#7 (dtmf '', said [erased])"
