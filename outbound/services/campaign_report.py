@@ -68,6 +68,7 @@ def _deliveries(conn: Connection, note_ids: list[int]) -> list[Any]:
                 deliveries.c.outcome,
                 deliveries.c.due_at,
                 deliveries.c.updated_at,
+                deliveries.c.detail,
                 push_receipts.c.opened_at,
             )
             .select_from(deliveries.outerjoin(push_receipts))
@@ -122,11 +123,32 @@ def _funnel(rows: list[Any], opted: dict[str, int]) -> list[dict[str, Any]]:
     ]
 
 
-def _last_defer_reason(decisions: list[Any]) -> str:
-    for record in reversed(decisions or []):
+def _reason_group(record: dict[str, Any]) -> str | None:
+    """A deferral's reason without the customer's own clock, so like waits group together:
+    ``quiet hours: sms window 08:00–21:00 (US)``; None when the record is not a deferral."""
+    if record.get("v") != "defer":  # a prose record of an older release, or not a defer
         words = readable(record)
-        if words.get("type") == "defer":
-            return str(words.get("reason") or "deferred")
+        return str(words.get("reason")) if words.get("type") == "defer" else None
+    why = record.get("why")
+    code, args = (why[0], why[1:]) if isinstance(why, list) else (str(why), [])
+    where = record.get("j") or "?"
+    if code == "wait:quiet_hours" and args:
+        span = str(args[0]).replace("-", "–")
+        return f"quiet hours: {record.get('ch')} window {span} ({where})"
+    if code == "wait:holiday" and len(args) > 1:
+        return f"public holiday: {args[1]} ({where})"
+    if code == "wait:cap" and args:
+        return f"cap reached: {', '.join(args[0])}"
+    return code
+
+
+def _last_defer_reason(decisions: list[Any], detail: dict[str, Any]) -> str:
+    for record in reversed(decisions or []):
+        reason = _reason_group(record)
+        if reason is not None:
+            return reason
+    if detail.get("after"):  # a next rung of the ladder waiting for its delay
+        return f"next rung after {detail['after']}"
     return "waiting for its time"
 
 
@@ -135,7 +157,7 @@ def _deferrals(rows: list[Any], notes: dict[int, Any], now: datetime) -> list[di
     groups: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     for d in rows:
         if d.status == DeliveryStatus.QUEUED.value and d.due_at > now:
-            reason = _last_defer_reason(notes[d.notification_id].decisions)
+            reason = _last_defer_reason(notes[d.notification_id].decisions, d.detail or {})
             groups[(d.channel or "undecided", reason)].append(d.due_at)
     return [
         {"channel": ch, "reason": reason, "count": len(due), "resumes": min(due), "last": max(due)}
