@@ -34,6 +34,12 @@ def _counts(top: int) -> list[int]:
     return list(range(0, max(top, 1) + step, step))
 
 
+def _channels(report: dict[str, Any]) -> list[str]:
+    """Every channel of the report in one order, so a channel has one colour in both charts."""
+    named = {row["channel"] for row in report["funnel"]} | set(report["sends_by_local_hour"])
+    return sorted(named)
+
+
 def funnel_chart(report: dict[str, Any]) -> Any:
     chart = pygal.Bar(
         width=WIDTH,
@@ -48,8 +54,10 @@ def funnel_chart(report: dict[str, Any]) -> Any:
     )
     chart.x_labels = list(STAGES)
     chart.y_labels = _counts(max((row[s] for row in report["funnel"] for s in STAGES), default=0))
-    for row in report["funnel"]:
-        chart.add(row["channel"], [row[s] for s in STAGES])
+    rows = {row["channel"]: row for row in report["funnel"]}
+    for channel in _channels(report):
+        row = rows.get(channel)
+        chart.add(channel, [row[s] if row else 0 for s in STAGES])
     return chart
 
 
@@ -67,8 +75,8 @@ def hours_chart(report: dict[str, Any]) -> Any:
     chart.x_labels = [f"{h:02d}" for h in range(24)]
     hours = report["sends_by_local_hour"].values()
     chart.y_labels = _counts(max((sum(col) for col in zip(*hours, strict=True)), default=0))
-    for channel, counts in report["sends_by_local_hour"].items():
-        chart.add(channel, counts)
+    for channel in _channels(report):
+        chart.add(channel, report["sends_by_local_hour"].get(channel, [0] * 24))
     return chart
 
 
