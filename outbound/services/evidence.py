@@ -232,9 +232,9 @@ def records(conn: Connection, sel: Selection, key: bytes | None = None) -> list[
     record only."""
     scope = _scope(conn, sel, key)
     if scope.erased and scope.customer_id is not None:
+        events = erasure_events(conn, scope.customer_id)
         return [
-            {**e, "record": "audit", "id": e.pop("seq")}
-            for e in erasure_events(conn, scope.customer_id)
+            {f: e["seq"] if f == "id" else e.get(f, "audit") for f in RECORD_FIELDS} for e in events
         ]
     out: list[dict[str, Any]] = []
     if scope.customer_id is not None:

@@ -189,6 +189,17 @@ def test_forgotten_customer_exports_the_erasure_record_only(make_app: AppFactory
         )
     text, meta = _export(app, Selection(customer="C1001"))
     (row,) = _jsonl(text)
+    assert list(row) == [
+        "record",
+        "id",
+        "at",
+        "actor",
+        "action",
+        "subject",
+        "data",
+        "prev_hash",
+        "hash",
+    ]
     assert (row["record"], row["action"], row["id"]) == ("audit", "customer.erased", done.audit_seq)
     assert json.loads(row["data"])["reason"] == "request 9"
     assert meta["rows"] == 1 and meta["chain"]["verified"] is True
