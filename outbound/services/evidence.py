@@ -234,7 +234,8 @@ def records(conn: Connection, sel: Selection, key: bytes | None = None) -> list[
     if scope.erased and scope.customer_id is not None:
         events = erasure_events(conn, scope.customer_id)
         return [
-            {f: e["seq"] if f == "id" else e.get(f, "audit") for f in RECORD_FIELDS} for e in events
+            {"record": "audit", "id": e["seq"], **{f: e[f] for f in RECORD_FIELDS[2:]}}
+            for e in events
         ]
     out: list[dict[str, Any]] = []
     if scope.customer_id is not None:
