@@ -20,7 +20,7 @@ from typing import Any, Literal, TextIO
 
 from sqlalchemy import Connection, select
 
-from outbound.domain.masking import mask_text
+from outbound.domain.masking import mask_log_text
 from outbound.domain.records import readable
 from outbound.services import campaigns
 from outbound.services.erasure import erasure_events, resolve
@@ -140,7 +140,7 @@ def _audit_rows(conn: Connection, scope: _Scope, sel: Selection) -> list[dict[st
 def _record(
     kind: str, rid: Any, at: Any, actor: str, action: str, subject: str, data: Any
 ) -> dict[str, Any]:
-    text = mask_text(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str))
+    text = mask_log_text(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str))
     return {
         "record": kind,
         "id": rid,
