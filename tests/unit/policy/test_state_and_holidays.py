@@ -170,3 +170,21 @@ def test_profile_state_must_be_a_us_state_of_a_us_customer() -> None:
     with pytest.raises(ValidationError, match="is a US state but the country is DE"):
         validate_record({"external_id": "C1", "phone": "+4915112345678", "state": "FL"})
     assert validate_record({"external_id": "C1", "phone": MIAMI, "state": "fl"}).state == "FL"
+
+
+def test_german_customer_on_christmas_day_waits_past_boxing_day_under_the_eu_rule(
+    rules: Rules, make_customer: MakeCustomer
+) -> None:
+    eu = rules.jurisdictions["EU"]
+    rule = HolidayRule(frozenset({VOICE}), frozenset({Purpose.MARKETING}), "operator policy")
+    eu = dataclasses.replace(eu, holidays=rule)
+    with_eu = dataclasses.replace(rules, jurisdictions={**rules.jurisdictions, "EU": eu})
+    berlin = make_customer(
+        country="DE", timezone="Europe/Berlin", phone_e164="+4915112345678", preference=(VOICE,)
+    )
+    now = datetime(2026, 12, 25, 11, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    decision = _decide(with_eu, berlin, now)
+    # 25 and 26 December are German public holidays; Sunday 27 December is not one. The EU
+    # voice window opens 08:00 CET (UTC+1) = 07:00 UTC.
+    assert isinstance(decision, Defer)
+    assert decision.until == datetime(2026, 12, 27, 7, 0, tzinfo=UTC)
