@@ -135,7 +135,9 @@ def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any
         return _sent(notify.price_drop_fanout(conn, event.data, **common))
     if isinstance(event, CustomerUpserted):
         record = event.data.to_record()
-        cid, created = upsert_customer(conn, record, now=app.clock(), actor=actor, source=actor)
+        cid, created = upsert_customer(
+            conn, record, now=app.clock(), actor=actor, source=actor, erasure_key=app.erasure_key()
+        )
         return {"customer_id": cid, "created": created}
     assert isinstance(event, ConsentChanged)
     return _consent(conn, app, event.data, actor)

@@ -12,6 +12,7 @@ from outbound.channels.base import ChannelPort
 from outbound.channels.log import LogChannel, OutcomeRule, default_outcome
 from outbound.config import Settings
 from outbound.domain.clock import system_clock
+from outbound.domain.pseudonyms import optional_key
 from outbound.domain.values import Channel, RetryPolicy
 from outbound.policy import load_rules_file
 from outbound.policy.ladder import Ladder
@@ -62,6 +63,21 @@ class App:
                 self._adapters[Channel.PUSH] = build_push(self.settings, self.engine, self.clock)
             chosen[Channel.PUSH] = self._adapters[Channel.PUSH]
         return chosen
+
+    def erasure_key(self) -> bytes | None:
+        """``[privacy] erasure_key`` (None when unset): hashes the numbers erasures keep."""
+        return optional_key(self.settings.privacy.erasure_key.get_secret_value())
+
+    def throughputs(self) -> dict[str, float]:
+        """Units per second per channel for the preview's forecast: SMS parts ([sms]
+        throughput_per_second), push requests ([push] forecast_per_second), call setups
+        ([voice] calls_per_second)."""
+        s = self.settings
+        return {
+            "sms": s.sms.throughput_per_second,
+            "push": s.push.forecast_per_second,
+            "voice": s.voice.calls_per_second,
+        }
 
     def log_channels(self, outcome: OutcomeRule = default_outcome) -> dict[Channel, ChannelPort]:
         sink = DbSendLog(self.engine)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 from sqlalchemy import select
 
-from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
+from outbound.cli.context import JSON_OPTION, Ctx, fail, now, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.store import audit
 
@@ -103,6 +106,94 @@ def audit_list(
                 ],
             )
         )
+
+
+def _instant(value: str | None, name: str) -> datetime | None:
+    """ISO date or datetime; without a zone it is UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date or time; expected like 2026-11-26 or "
+            "2026-11-26T15:00:00+00:00",
+            param_hint=name,
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@audit_group.command("export")
+@click.option("--customer", help="External id (or #internal id): their whole evidence bundle.")
+@click.option("--campaign", help="Campaign name or id: its runs, notifications, deliveries.")
+@click.option("--since", help="From this ISO date/time (UTC unless it names a zone).")
+@click.option("--until", help="Before this ISO date/time (UTC unless it names a zone).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default evidence-<what>.<format>); its manifest goes beside it.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A chain checkpoint file to name (and check) in the manifest.",
+)
+@JSON_OPTION
+@pass_ctx
+def audit_export(
+    ctx: Ctx,
+    customer: str | None,
+    campaign: str | None,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    out: Path | None,
+    checkpoint: Path | None,
+    as_json: bool,
+) -> None:
+    """Export evidence as CSV or JSONL, with a manifest (row count, chain head, checkpoint).
+
+    Audit rows are exported as stored, so every hash can be recomputed from the file. With
+    --customer the file bundles consent evidence, decisions, deliveries, receipts and call
+    transcripts (phones masked); a forgotten customer shows the erasure record only. CSV cells
+    that a spreadsheet would run as formulas are prefixed with a quote.
+
+    \b
+    Example:
+      outbound audit export --customer C1001 --format csv --out c1001.csv
+      outbound audit export --campaign spring-renewals
+      outbound audit export --since 2026-11-01 --until 2026-12-01 --format jsonl --json
+    """
+    from outbound.services.evidence import Selection, export_file, manifest_path
+
+    sel = Selection(customer, campaign, _instant(since, "--since"), _instant(until, "--until"))
+    if sel.since and sel.until and sel.since >= sel.until:
+        fail(f"--since {since} is not before --until {until}; give an earlier --since")
+    what = customer or campaign or "audit"
+    path = out or Path(f"evidence-{re.sub(r'[^A-Za-z0-9_.-]', '_', what)}.{fmt}")
+    app = ctx.app()
+    with app.engine.begin() as conn:
+        meta = export_file(
+            conn,
+            sel,
+            "csv" if fmt == "csv" else "jsonl",
+            path,
+            now=now(),
+            key=app.erasure_key(),
+            checkpoint=checkpoint,
+        )
+    if as_json:
+        emit_json(meta)
+        return
+    chain = meta["chain"]
+    click.echo(
+        f"wrote {meta['rows']} record(s) to {path} (sha256 {meta['sha256'][:16]}…); manifest "
+        f"{manifest_path(path)}; chain head seq {chain['head_seq']} {chain['head_hash'][:16]}…, "
+        + ("verified" if chain["verified"] else f"BROKEN: {chain['problem']}")
+    )
 
 
 # --- processes -----------------------------------------------------------------------------

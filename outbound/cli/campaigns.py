@@ -1,8 +1,10 @@
-"""``outbound campaign …``: create, list, show, pause, resume, run, preview."""
+"""``outbound campaign …``: create, list, show, pause, resume, run, preview, report."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -237,22 +239,39 @@ def run(ctx: Ctx, ref: str, as_json: bool) -> None:
         )
 
 
+def _forecast_json(f: Any, stamp: datetime) -> dict[str, Any]:
+    return {
+        "channel": f.channel,
+        "now": f.now,
+        "deferred": [{"resumes": when, "count": n} for when, n in f.deferred],
+        "units": f.units,
+        "rate_per_second": f.rate,
+        "now_done": f.now_done,
+        "finish": f.finish,
+        "text": f.describe(stamp),
+    }
+
+
 @campaign.command("preview")
 @click.argument("ref")
 @JSON_OPTION
 @pass_ctx
 def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
-    """Dry run: counts per channel, deferrals and suppression reasons. Writes nothing.
+    """Dry run: counts per channel, deferrals, suppression reasons and when the run would
+    finish per channel at the configured throughputs ([sms] throughput_per_second, [push]
+    forecast_per_second, [voice] calls_per_second). Writes nothing.
 
     \b
     Example:
       outbound campaign preview renewals-14d --json
     """
-    app = ctx.app()
+    from outbound.services.forecast import forecast
+
+    app, stamp = ctx.app(), now()
     with app.engine.begin() as conn:
         renderer = MessageRenderer(app.rules, app.messaging())
         result = campaigns.preview(
-            conn, ref, rules=app.rules, now=now(), expiry=app.expiry, renderer=renderer
+            conn, ref, rules=app.rules, now=stamp, expiry=app.expiry, renderer=renderer
         )
         conn.rollback()
     data = {
@@ -265,6 +284,8 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
         "sms_parts": dict(result.sms_parts),
         "sms_longest_chars": result.sms_longest,
     }
+    finish = forecast(result.arrivals, result.send_now, result.waiting, app.throughputs(), stamp)
+    data["forecast"] = [_forecast_json(f, stamp) for f in finish]
     if as_json:
         emit_json(data)
         return
@@ -282,3 +303,82 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
         for size, n in sorted(result.sms_parts.items())
     ]
     click.echo(table(["outcome", "channel", "count", "note"], rows))
+    for line in finish:
+        click.echo(f"forecast: {line.describe(stamp)}")
+
+
+@campaign.command("report")
+@click.argument("ref")
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the funnel and the sends per local hour as one SVG file.",
+)
+@JSON_OPTION
+@pass_ctx
+def report(ctx: Ctx, ref: str, chart: Path | None, as_json: bool) -> None:
+    """The funnel per channel (queued, sent, delivered/answered/opened, opted out), deferrals
+    by reason with when they resume, and sends per hour in the customers' local time.
+
+    \b
+    Example:
+      outbound campaign report renewals-14d
+      outbound campaign report renewals-14d --chart report.svg --json
+    """
+    from outbound.services.campaign_report import STAGES
+    from outbound.services.reports import campaign_funnel
+
+    with ctx.app().engine.begin() as conn:
+        data = campaign_funnel(conn, ref, now=now())
+    if chart is not None:
+        from outbound.services.charts import report_svg
+
+        partial = chart.with_name(chart.name + ".partial")
+        partial.write_text(report_svg(data), encoding="utf-8")
+        partial.replace(chart)
+    if as_json:
+        emit_json({**data, "chart": str(chart) if chart else None})
+        return
+    _print_report(data, STAGES, chart)
+
+
+def _print_report(data: dict[str, Any], stages: tuple[str, ...], chart: Path | None) -> None:
+    camp = data["campaign"]
+    click.echo(
+        f"campaign {camp['name']!r} ({camp['kind']}, {camp['status']}): {data['selected']} "
+        f"selected over its runs, {data['notifications']} notifications"
+    )
+    click.echo(
+        table(
+            ["channel", *stages],
+            [[row["channel"], *(row[s] for s in stages)] for row in data["funnel"]],
+            title="\nfunnel",
+        )
+    )
+    click.echo(
+        table(
+            ["channel", "reason", "count", "resumes", "last"],
+            [
+                [d["channel"], d["reason"], d["count"], d["resumes"], d["last"]]
+                for d in data["deferrals"]
+            ],
+            title="\ndeferred",
+        )
+    )
+    click.echo(
+        table(
+            ["reason", "count"],
+            list(data["suppressed"].items()),
+            title="\nsuppressed",
+        )
+    )
+    hours = data["sends_by_local_hour"]
+    click.echo(
+        table(
+            ["channel", *(f"{h:02d}" for h in range(24))],
+            [[ch, *counts] for ch, counts in hours.items()],
+            title="\nsends per local hour",
+        )
+    )
+    if chart is not None:
+        click.echo(f"\nchart written to {chart}")

@@ -70,12 +70,17 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
             f"{len(bad)} invalid row(s) in {name}; nothing imported. Fix them or pass --skip-invalid"
         )
     created = updated = 0
-    stamp = now()
+    stamp, key = now(), app.erasure_key()
     progress = Progress("importing", len(good), enabled=not as_json and len(good) >= 200)
     with app.engine.begin() as conn:
         for _line, record in good:
             _cid, new = upsert_customer(
-                conn, record, now=stamp, actor="cli", source=f"import:{file.name}"
+                conn,
+                record,
+                now=stamp,
+                actor="cli",
+                source=f"import:{file.name}",
+                erasure_key=key,
             )
             progress.update(1)
             created, updated = created + new, updated + (not new)
@@ -248,3 +253,47 @@ def consent_revoke(
         evidence or "revoked by operator",
         False,
     )
+
+
+@customer.command("forget")
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why (the request, its ticket); kept in the audit.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@JSON_OPTION
+@pass_ctx
+def customer_forget(ctx: Ctx, ref: str, reason: str, yes: bool, as_json: bool) -> None:
+    """Erase a customer's personal data (right to erasure); it cannot be undone.
+
+    Name, phone, push tokens, wishlist, preferences, payloads, sent texts and call transcripts
+    are erased; the consent ledger, decisions and outcomes stay without them. The number stays
+    suppressed as a keyed hash ([privacy] erasure_key, OUTBOUND_PRIVACY_ERASURE_KEY), so a
+    re-import of it is not contacted. The audit chain keeps a pseudonymous record: who, when,
+    why.
+
+    \b
+    Example:
+      OUTBOUND_PRIVACY_ERASURE_KEY=... outbound customer forget C1001 --reason "GDPR request #4711"
+    """
+    from outbound.domain.pseudonyms import erasure_key
+    from outbound.services.erasure import forget
+
+    app = ctx.app()
+    key = erasure_key(app.settings.privacy.erasure_key.get_secret_value())
+    if not yes and not as_json:
+        click.confirm(f"erase every personal detail of {ref}? this cannot be undone", abort=True)
+    with app.engine.begin() as conn:
+        done = forget(conn, ref, key=key, reason=reason, actor="cli", now=now())
+    result = {
+        "customer_id": done.customer_id,
+        "pseudonym": done.pseudonym,
+        "already_forgotten": done.already,
+        "erased": done.counts,
+        "audit_seq": done.audit_seq,
+    }
+    if as_json:
+        emit_json(result)
+    elif done.already:
+        click.echo(f"{ref} was already forgotten (audit seq {done.audit_seq}); nothing changed")
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in done.counts.items() if v)
+        click.echo(f"forgot {ref} -> {done.pseudonym} ({counts}); audit seq {done.audit_seq}")

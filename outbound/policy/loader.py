@@ -38,8 +38,10 @@ from outbound.policy.model import (
     CapRule,
     CapWindow,
     ConsentDefault,
+    HolidayRule,
     Jurisdiction,
     Rules,
+    StateRule,
     Window,
 )
 
@@ -49,8 +51,18 @@ SOURCE = "policies.toml"
 _RESERVED = frozenset({"country_map", "default"})
 _JURISDICTION_KEYS = frozenset(
     # "messaging" (keywords, footers) is read by outbound/policy/messaging.py
-    {"windows", "consent_default", "voice_marketing_requires_written", "caps", "messaging"}
+    {
+        "windows",
+        "consent_default",
+        "voice_marketing_requires_written",
+        "caps",
+        "messaging",
+        "states",
+        "holidays",
+    }
 )
+_STATE_KEYS = frozenset({"windows", "purposes", "source"})
+_HOLIDAY_KEYS = frozenset({"channels", "purposes", "source", "country"})
 _CAP_KEYS = frozenset({"name", "limit", "window", "days", "channel", "purpose"})
 _CAP_WINDOWS: tuple[CapWindow, ...] = ("day", "week", "rolling")
 _CONSENT_DEFAULTS: tuple[ConsentDefault, ...] = ("implied", "explicit")
@@ -135,6 +147,66 @@ def parse_jurisdiction(code: str, table: Any, source: str = SOURCE) -> Jurisdict
         consent_default=_parse_consent(table.get("consent_default", {}), f"{source} [{code}"),
         voice_marketing_requires_written=written,
         caps=legal,
+        states=_parse_states(table.get("states", {}), f"{source} [{code}.states"),
+        holidays=_parse_holidays(table.get("holidays"), f"{source} [{code}.holidays]"),
+    )
+
+
+def _source(spec: Mapping[str, Any], where: str) -> str:
+    text = spec.get("source")
+    if not isinstance(text, str) or not text.strip():
+        raise _fail(where, "source is missing; name the statute or the policy this rule comes from")
+    return text.strip()
+
+
+def _purposes(value: Any, where: str) -> frozenset[Purpose] | None:
+    """Absent = every purpose."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value:
+        raise _fail(where, f'purposes {value!r} is not a list; expected like ["marketing"]')
+    return frozenset(_enum(Purpose, p, where, "purpose") for p in value)
+
+
+def _parse_states(table: Any, where: str) -> dict[str, StateRule]:
+    if not isinstance(table, Mapping):
+        raise _fail(f"{where}]", f"expected a table of states, got {table!r}")
+    states: dict[str, StateRule] = {}
+    for code, spec in table.items():
+        at = f"{where}.{code}]"
+        if not (isinstance(code, str) and len(code) == 2 and code.isupper()):
+            raise _fail(at, f"state {code!r} is not a two-letter upper-case code; expected 'FL'")
+        if not isinstance(spec, Mapping):
+            raise _fail(at, f"expected a table, got {spec!r}")
+        _no_unknown_keys(spec, _STATE_KEYS, at)
+        windows = _parse_windows(spec.get("windows", {}), f"{where}.{code}.windows")
+        if not windows:
+            raise _fail(
+                at, 'windows is missing; give e.g. voice = { start = "08:00", end = "20:00" }'
+            )
+        states[code] = StateRule(
+            code, windows, _purposes(spec.get("purposes"), at), _source(spec, at)
+        )
+    return states
+
+
+def _parse_holidays(spec: Any, where: str) -> HolidayRule | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, Mapping):
+        raise _fail(where, f"expected a table, got {spec!r}")
+    _no_unknown_keys(spec, _HOLIDAY_KEYS, where)
+    channels = spec.get("channels")
+    if not isinstance(channels, list) or not channels:
+        raise _fail(where, f'channels {channels!r} is not a list; expected like ["voice"]')
+    country = spec.get("country")
+    if country is not None and not (isinstance(country, str) and len(country) == 2):
+        raise _fail(where, f"country {country!r} is not an ISO 3166 alpha-2 code; expected 'US'")
+    return HolidayRule(
+        frozenset(_enum(Channel, c, where, "channel") for c in channels),
+        _purposes(spec.get("purposes"), where),
+        _source(spec, where),
+        country.upper() if country else None,
     )
 
 

@@ -46,6 +46,29 @@ class CapRule:
 
 
 @dataclass(frozen=True)
+class StateRule:
+    """A US state's (or any subdivision's) window that is stricter than the jurisdiction's, for
+    the channels it names and the purposes it covers (``None`` = every purpose)."""
+
+    code: str  # e.g. "FL"
+    windows: Mapping[Channel, Window]
+    purposes: frozenset[Purpose] | None
+    source: str  # the statute, named in policies.toml
+
+
+@dataclass(frozen=True)
+class HolidayRule:
+    """No contact on the public holidays of the customer's country (and state, when the
+    ``holidays`` library knows it) for these channels and purposes; deferred to the next
+    allowed day."""
+
+    channels: frozenset[Channel]
+    purposes: frozenset[Purpose] | None
+    source: str
+    country: str | None = None  # the calendar's country; None = the customer's country
+
+
+@dataclass(frozen=True)
 class Jurisdiction:
     code: str
     #: allowed local contact window per channel; a channel missing here has no quiet hours
@@ -54,6 +77,9 @@ class Jurisdiction:
     #: prerecorded/robot voice for marketing needs explicit *written* consent (TCPA)
     voice_marketing_requires_written: bool = True
     caps: tuple[CapRule, ...] = ()
+    #: subdivision code -> stricter windows (US state calling hours)
+    states: Mapping[str, StateRule] = field(default_factory=dict)
+    holidays: HolidayRule | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,7 @@ class CustomerView:
     has_push: bool
     preference: tuple[Channel, ...]
     suppressed: str | None = None  # reason, when the customer/number is on the do-not-contact list
+    state: str | None = None  # subdivision from the profile (e.g. "FL"); else from the area code
 
 
 @dataclass(frozen=True)

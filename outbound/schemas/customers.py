@@ -29,6 +29,7 @@ from pydantic import (
 
 from outbound.domain.customers import CustomerRecord, OptIn
 from outbound.domain.masking import mask_phone
+from outbound.domain.us_states import STATE_CODES
 from outbound.domain.values import Channel, Purpose
 from outbound.schemas.base import IsoDate, Schema, Text, Zone, invalid, matching, parse, split
 
@@ -221,6 +222,22 @@ class CustomerFields(Schema):
     push_subscriptions: Annotated[list[PushSubscription], Field(max_length=10)] | None = _about(
         "Devices and browsers; a list adds to the known ones, [] removes them all"
     )
+    state: Annotated[str, BeforeValidator(_upper)] | None = Field(
+        None, description="US state (postal code, e.g. FL) for state calling windows"
+    )
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, state: str | None, info: ValidationInfo) -> str | None:
+        """A US state's postal code; only for US customers."""
+        if state is None:
+            return None
+        if state not in STATE_CODES:
+            raise invalid("is not a US state code; expected like FL, NY, CA", state)
+        country = info.data.get("country")
+        if country and country != "US":
+            raise invalid(f"is a US state but the country is {country}", state)
+        return state
 
     @field_validator("country")
     @classmethod
@@ -252,6 +269,7 @@ class CustomerFields(Schema):
             push_endpoints=tuple((s.kind, s.endpoint) for s in subs),
             push_keys=tuple((s.endpoint, s.keys.p256dh, s.keys.auth) for s in subs if s.keys),
             given=self._given(),
+            state=self.state,
             **extra,
         )
 

@@ -39,7 +39,8 @@ def apply_actions(
             ConsentAction.REVOKE,
             source="voice",
             evidence=f"in-call opt-out on delivery#{claimed.delivery_id} "
-            f"(dtmf {result.detail.get('dtmf')!r}, said {result.detail.get('transcript')!r})",
+            f"(dtmf {result.detail.get('dtmf')!r}, intent {result.detail.get('intent')!r}; "
+            "the transcript is kept on the delivery)",
             actor=actor,
             now=now,
         )

@@ -21,9 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.values import Channel, Defer, Kind, Send
 from outbound.policy import decide
-from outbound.policy.model import NotificationView, Rules
+from outbound.policy.model import CustomerView, NotificationView, Rules
 from outbound.schemas.campaigns import parse_campaign
-from outbound.services import notify, render
+from outbound.services import forecast, notify, render
 from outbound.services.snapshots import load_snapshots
 from outbound.store import audit
 from outbound.store.tables import (
@@ -287,6 +287,10 @@ class Preview:
     #: SMS that would go out (now or deferred): "2 parts, ucs2" -> count; longest text in chars
     sms_parts: Counter[str] = field(default_factory=Counter)
     sms_longest: int = 0
+    #: for the forecast: units (SMS parts, pushes, calls) by channel and the instant they may go
+    arrivals: dict[str, Counter[datetime]] = field(default_factory=dict)
+    #: deferred messages by channel and when they resume, on the customers' clocks
+    waiting: dict[str, Counter[str]] = field(default_factory=dict)
 
 
 def preview(
@@ -328,11 +332,24 @@ def preview(
                 rules,
             )
             _tally(out, d)
+            who, units = people[req.customer_id], 1
             if isinstance(d, (Send, Defer)) and d.channel is Channel.SMS:
-                who = people[req.customer_id]
                 sms = renderer.preview(req.kind, Channel.SMS, who.locale, who.country, req.payload)
                 _sms_size(out, sms)
+                units = sms.parts
+            _arrival(out, d, units, snaps[req.customer_id].customer, now)
     return out
+
+
+def _arrival(out: Preview, d: Any, units: int, who: CustomerView, now: datetime) -> None:
+    if not isinstance(d, (Send, Defer)):
+        return
+    channel = d.channel.value if d.channel else "any"
+    at = d.at if isinstance(d, Send) else d.until
+    out.arrivals.setdefault(channel, Counter())[at] += units
+    if isinstance(d, Defer):
+        zone = forecast.zone_of(who.timezone, who.phone_e164, who.country)
+        out.waiting.setdefault(channel, Counter())[forecast.local_label(d.until, zone, now)] += 1
 
 
 def _sms_size(out: Preview, sms: render.Preview) -> None:

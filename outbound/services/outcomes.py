@@ -17,6 +17,7 @@ from outbound.domain.values import Accepted, Channel, NotificationStatus, Outcom
 from outbound.policy.ladder import GiveUp, Ladder, next_rung_delay, on_error
 from outbound.store import audit, outbox
 from outbound.store import outcomes as rows
+from outbound.store.erasure import scrub_detail
 from outbound.store.ledger import release
 from outbound.store.outbox import Claimed
 
@@ -56,7 +57,7 @@ class Recorder:
             "channel": claimed.channel.value,
             "outcome": result.outcome.value,
             "provider_ref": result.provider_ref,
-            "detail": detail,
+            "detail": scrub_detail(detail),  # transcripts stay on the delivery (erasable)
             "next_rung_delivery": next_id,
         }
         self._event("delivery.outcome", claimed, data)
@@ -89,7 +90,7 @@ class Recorder:
         data = {
             "notification": claimed.notification_id,
             "channel": claimed.channel.value,
-            "detail": detail,
+            "detail": scrub_detail(detail),
         }
         self._event("delivery.sent", claimed, data)
         return self.settle(claimed.delivery_id, claimed.channel)

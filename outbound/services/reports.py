@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -57,6 +58,8 @@ def _profile(conn: Connection, row: Any) -> dict[str, Any]:
         "timezone": row.timezone,
         "phone": mask_phone(row.phone_e164),
         "country": row.country,
+        "state": row.state,
+        "erased_at": row.erased_at,
         "membership": {"tier": row.membership_tier, "expires_on": row.membership_expires_on},
         "wishlist": list(
             conn.execute(
@@ -254,3 +257,10 @@ def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
             for r in runs
         ],
     }
+
+
+def campaign_funnel(conn: Connection, ref: str | int, *, now: datetime) -> dict[str, Any]:
+    """The campaign's funnel, deferrals and sends per local hour (``campaign report``)."""
+    from outbound.services.campaign_report import funnel_report
+
+    return funnel_report(conn, ref, now=now)

@@ -35,6 +35,7 @@ def snapshot_of(rows: CustomerRows, now: datetime, tried: frozenset[Channel]) ->
         has_push=rows.has_push,
         preference=tuple(Channel(c) for c in rows.preference),
         suppressed=rows.suppressed,
+        state=r.state,
     )
     return Snapshot(
         customer=view,

@@ -10,10 +10,12 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from outbound.domain.customers import CustomerRecord
-from outbound.domain.errors import NotFoundError
+from outbound.domain.errors import ConfigError, NotFoundError
 from outbound.domain.masking import mask_phone
+from outbound.domain.pseudonyms import phone_hash
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.store import audit
+from outbound.store.erasure import any_hashed, suppressed_hashes
 from outbound.store.tables import (
     consents,
     customers,
@@ -32,6 +34,7 @@ def _profile(record: CustomerRecord) -> dict[str, Any]:
         "timezone": record.timezone,
         "phone_e164": record.phone_e164,
         "country": record.country,
+        "state": record.state,
         "membership_tier": record.membership_tier,
         "membership_expires_on": record.membership_expires_on,
         "attributes": dict(record.attributes),
@@ -44,12 +47,21 @@ def _full(record: CustomerRecord) -> dict[str, Any]:
 
 
 def upsert_customer(
-    conn: Connection, record: CustomerRecord, *, now: datetime, actor: str, source: str
+    conn: Connection,
+    record: CustomerRecord,
+    *,
+    now: datetime,
+    actor: str,
+    source: str,
+    erasure_key: bytes | None = None,
 ) -> tuple[int, bool]:
     """Insert or update one customer; returns (id, created).
 
     A new customer gets every field (defaults where the input named none); an existing one
     has only the fields the record names changed (``CustomerRecord.given``), the rest kept.
+
+    A number that belonged to a forgotten customer is recognised by its keyed hash
+    (``erasure_key``) and put on the suppression list again.
     """
     existing = conn.execute(
         select(customers.c.id).where(customers.c.external_id == record.external_id)
@@ -82,6 +94,8 @@ def upsert_customer(
             log=False,
         )
     audit.append(conn, [_upsert_event(record, actor, source, created=existing is None)], now)
+    if record.phone_e164:
+        _resuppress(conn, cid, record.phone_e164, erasure_key, actor=actor, now=now)
     return cid, existing is None
 
 
@@ -107,6 +121,29 @@ def _upsert_event(record: CustomerRecord, actor: str, source: str, *, created: b
 
 
 _COLUMN = {"phone": "phone_e164"}
+
+
+def _resuppress(
+    conn: Connection, cid: int, phone: str, key: bytes | None, *, actor: str, now: datetime
+) -> None:
+    if key is None:
+        if any_hashed(conn):
+            raise ConfigError(
+                "this database holds erased numbers that stay suppressed, but [privacy] "
+                "erasure_key is not set, so an imported number cannot be checked against them; "
+                "set OUTBOUND_PRIVACY_ERASURE_KEY to the key the erasures used"
+            )
+        return
+    hit = suppressed_hashes(conn, [phone_hash(key, phone)])
+    if not hit:
+        return
+    already = conn.execute(
+        select(suppressions.c.id).where(
+            suppressions.c.customer_id == cid, suppressions.c.phone_e164 == phone
+        )
+    ).first()
+    if already is None:
+        add_suppression(conn, cid, "number of an erased customer", actor=actor, now=now)
 
 
 def _replace_children(conn: Connection, cid: int, record: CustomerRecord, now: datetime) -> None:

@@ -35,7 +35,11 @@ def _in(column: Any) -> Any:
 
 
 _CUSTOMERS = select(
-    customers.c.id, customers.c.country, customers.c.timezone, customers.c.phone_e164
+    customers.c.id,
+    customers.c.country,
+    customers.c.timezone,
+    customers.c.phone_e164,
+    customers.c.state,
 ).where(_in(customers.c.id))
 _PREFERENCES = (
     select(preferences.c.customer_id, preferences.c.channel)

@@ -78,10 +78,12 @@ customers = Table(
     Column("timezone", String(64)),
     Column("phone_e164", String(16)),
     Column("country", String(2)),
+    Column("state", String(2)),  # US state (postal code) from the profile: state calling windows
     Column("membership_tier", String(32)),
     Column("membership_expires_on", Date),
     Column("attributes", JSON, nullable=False, default=dict),
     Column("created_at", TS, nullable=False),
+    Column("erased_at", TS),  # set by `customer forget`: the row stays as a pseudonymous stub
     Index("ix_customers_membership_expires_on", "membership_expires_on"),
 )
 
@@ -135,10 +137,13 @@ suppressions = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE")),
     Column("phone_e164", String(16)),
+    # HMAC-SHA256 of the number under [privacy] erasure_key, once the customer was forgotten
+    Column("phone_hash", String(64)),
     Column("reason", String(200), nullable=False),
     Column("at", TS, nullable=False),
     Index("ix_suppressions_customer_id", "customer_id"),
     Index("ix_suppressions_phone_e164", "phone_e164"),
+    Index("ix_suppressions_phone_hash", "phone_hash"),
 )
 
 campaigns = Table(

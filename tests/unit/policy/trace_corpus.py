@@ -23,6 +23,7 @@ from outbound.policy.model import (
     CapRule,
     ConsentRecord,
     CustomerView,
+    HolidayRule,
     NotificationView,
     Rules,
     Snapshot,
@@ -85,6 +86,10 @@ def _rules_variants(rules: Rules) -> dict[str, Rules]:
         CapRule("no_robots", 0, "day", channel=VOICE),
         CapRule("renewal_daily", 1, "day", purpose=Purpose.SERVICE),
     )
+    holidays = dataclasses.replace(
+        us,
+        holidays=HolidayRule(frozenset({VOICE}), frozenset({Purpose.MARKETING}), "test policy"),
+    )
     no_push = dataclasses.replace(
         us, windows={c: w for c, w in us.windows.items() if c is not PUSH}
     )
@@ -97,6 +102,9 @@ def _rules_variants(rules: Rules) -> dict[str, Rules]:
             rules, jurisdictions={**rules.jurisdictions, "US": narrow}
         ),
         "operator_caps": dataclasses.replace(rules, operator_caps=caps),
+        "us_holidays": dataclasses.replace(
+            rules, jurisdictions={**rules.jurisdictions, "US": holidays}
+        ),
     }
 
 
@@ -128,6 +136,7 @@ def scenarios(rules: Rules) -> Iterator[Scenario]:
     yield from _consent_scenarios(shipped)
     yield from _cap_scenarios(variants)
     yield from _other_scenarios(variants)
+    yield from _calendar_scenarios(variants)
 
 
 def _consent_scenarios(rules: Rules) -> Iterator[Scenario]:
@@ -294,6 +303,33 @@ def _other_scenarios(variants: dict[str, Rules]) -> Iterator[Scenario]:
             datetime(2026, 6, 10, 21, 30, tzinfo=NY),
         ),
         shipped,
+    )
+
+
+def _calendar_scenarios(variants: dict[str, Rules]) -> Iterator[Scenario]:
+    """State windows and public holidays (added after the words were first written; their
+    entries in trace_words.json were written by this version)."""
+    written = (
+        ConsentRecord(
+            VOICE, Purpose.MARKETING, ConsentAction.GRANT, AFTERNOON, written=True, source="form"
+        ),
+    )
+    florida = _customer(phone_e164="+13055550123", preference=(VOICE,))
+    yield (
+        "state/florida_marketing_after_20",
+        _view(Kind.PRICE_DROP),
+        _snap(florida, datetime(2026, 6, 10, 20, 30, tzinfo=NY), consents=written),
+        variants["shipped"],
+    )
+    yield (
+        "holiday/thanksgiving_voice_marketing",
+        _view(Kind.PRICE_DROP),
+        _snap(
+            _customer(preference=(VOICE,)),
+            datetime(2026, 11, 26, 11, 0, tzinfo=NY),
+            consents=written,
+        ),
+        variants["us_holidays"],
     )
 
 

@@ -1,0 +1,98 @@
+"""Right to erasure: ``forget`` one customer, keep a pseudonymous record that it happened.
+
+The record is the ``customer.erased`` audit event: who (the operator), when, why (the reason
+given), the stub's internal id and keyed pseudonym, and how many rows of each kind were erased
+— no personal data. The chain's earlier rows are not rewritten (that would break every hash
+after them); they hold no names, full numbers, tokens or transcripts by design (see
+``outbound.store.erasure``), so verify passes before and after an erasure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from outbound.domain.errors import NotFoundError, ValidationError
+from outbound.domain.masking import mask_text
+from outbound.domain.pseudonyms import ERASED_PREFIX
+from outbound.store import audit
+from outbound.store.customers import customer_id_for
+from outbound.store.erasure import erase_customer, find_erased
+from outbound.store.tables import audit_events, customers
+
+ERASED_ACTION = "customer.erased"
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    customer_id: int
+    pseudonym: str
+    counts: dict[str, int]
+    audit_seq: int
+    already: bool  # the customer had been forgotten before: nothing changed
+
+
+def resolve(conn: Connection, ref: str, key: bytes | None) -> tuple[int, bool]:
+    """(internal id, erased?) for an operator's reference, forgotten customers included."""
+    try:
+        cid = customer_id_for(conn, ref)
+    except NotFoundError:
+        found = find_erased(conn, key, ref) if key is not None else None
+        if found is None:
+            raise
+        return found, True
+    erased = conn.execute(select(customers.c.erased_at).where(customers.c.id == cid)).scalar_one()
+    return cid, erased is not None
+
+
+def forget(
+    conn: Connection, ref: str, *, key: bytes, reason: str, actor: str, now: datetime
+) -> Forgotten:
+    """Erase one customer in the caller's transaction and audit it; a repeat changes nothing."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(
+            "--reason is required: say why (e.g. 'GDPR Art. 17 request, ticket 4711')"
+        )
+    cid, erased = resolve(conn, ref, key)
+    if erased:
+        stub = conn.execute(select(customers.c.external_id).where(customers.c.id == cid)).one()
+        seq = erasure_events(conn, cid)[-1]["seq"]
+        return Forgotten(cid, str(stub.external_id), {}, int(seq), True)
+    done = erase_customer(conn, cid, key=key, now=now)
+    data: dict[str, Any] = {
+        "pseudonym": done.pseudonym,
+        "reason": mask_text(reason)[:200],
+        "erased": done.counts,
+    }
+    seq = audit.append(conn, [audit.Event(actor, ERASED_ACTION, f"customer#{cid}", data)], now)
+    return Forgotten(cid, done.pseudonym, done.counts, seq, False)
+
+
+def erasure_events(conn: Connection, cid: int) -> list[dict[str, Any]]:
+    """The pseudonymous erasure record(s) of one customer, as stored in the chain."""
+    rows = conn.execute(
+        select(audit_events)
+        .where(audit_events.c.subject == f"customer#{cid}", audit_events.c.action == ERASED_ACTION)
+        .order_by(audit_events.c.seq)
+    ).all()
+    return [
+        {
+            "seq": r.seq,
+            "at": r.at,
+            "actor": r.actor,
+            "action": r.action,
+            "subject": r.subject,
+            "data": r.data,
+            "prev_hash": r.prev_hash,
+            "hash": r.hash,
+        }
+        for r in rows
+    ]
+
+
+def is_pseudonym(external_id: str) -> bool:
+    return external_id.startswith(ERASED_PREFIX)

@@ -1,0 +1,90 @@
+"""``customer forget`` and ``audit export`` as an operator runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import CONFIG_DIR
+from tests.evidence.conftest import KEY
+from tests.integration.test_cli import GOOD, OUTBOUND
+
+
+def _run(home: Path, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OUTBOUND_DATABASE_URL": f"sqlite:///{home / 'o.db'}"}
+    env.pop("OUTBOUND_PRIVACY_ERASURE_KEY", None)
+    if key is not None:
+        env["OUTBOUND_PRIVACY_ERASURE_KEY"] = key
+    return subprocess.run(
+        [OUTBOUND, "--config-dir", str(CONFIG_DIR), *args],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _ok(home: Path, *args: str) -> str:
+    proc = _run(home, *args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_forget_then_export_shows_only_the_erasure_record_and_the_chain_verifies(
+    tmp_path: Path,
+) -> None:
+    _ok(tmp_path, "db", "upgrade")
+    (tmp_path / "c.csv").write_text(GOOD)
+    _ok(tmp_path, "customer", "import", "c.csv")
+    _ok(
+        tmp_path,
+        "consent",
+        "grant",
+        "--customer",
+        "C1",
+        "--channel",
+        "sms",
+        "--purpose",
+        "marketing",
+        "--evidence",
+        "@SUM(1+1)",
+    )
+    before = _ok(tmp_path, "audit", "export", "--customer", "C1", "--format", "csv")
+    assert "wrote" in before and "verified" in before
+    with (tmp_path / "evidence-C1.csv").open(newline="") as handle:
+        cells = [c for row in csv.reader(handle) for c in row]
+    assert "@SUM" not in "".join(c[:1] for c in cells) and any("@SUM(1+1)" in c for c in cells)
+
+    forgot = json.loads(
+        _ok(tmp_path, "customer", "forget", "C1", "--reason", "ticket 12", "--json")
+    )
+    assert forgot["pseudonym"].startswith("erased:") and forgot["erased"]["wishlist_items"] == 1
+    meta = json.loads(
+        _ok(tmp_path, "audit", "export", "--customer", "C1", "--out", "c1.jsonl", "--json")
+    )
+    lines = (tmp_path / "c1.jsonl").read_text().splitlines()
+    assert meta["rows"] == len(lines) == 1
+    assert json.loads(lines[0])["action"] == "customer.erased"
+    assert "intact" in _ok(tmp_path, "audit", "verify")
+    shown = json.loads(_ok(tmp_path, "customer", "show", forgot["pseudonym"], "--json"))
+    assert shown["name"] == "" and shown["phone"] == "" and shown["wishlist"] == []
+
+
+def test_forget_without_a_key_or_reason_says_what_to_set_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    _ok(tmp_path, "db", "upgrade")
+    (tmp_path / "c.csv").write_text(GOOD)
+    _ok(tmp_path, "customer", "import", "c.csv")
+    keyless = _run(tmp_path, "customer", "forget", "C1", "--reason", "x", "--yes", key=None)
+    assert keyless.returncode != 0 and "OUTBOUND_PRIVACY_ERASURE_KEY" in keyless.stderr
+    assert "Traceback" not in keyless.stderr
+    blank = _run(tmp_path, "customer", "forget", "C1", "--reason", " ", "--yes")
+    assert blank.returncode != 0 and "--reason is required" in blank.stderr
+    listed = json.loads(_ok(tmp_path, "customer", "list", "--json"))
+    assert [c["name"] for c in listed] == ["Ann", "Bo"]
+    assert "forget" in _ok(tmp_path, "customer", "forget", "--help")
