@@ -1,7 +1,9 @@
-"""Helpers for tests that call pjsua2 callee processes (tests/voice/callee.py).
+"""Start and read pjsua2 callee processes (``outbound.testing.callee``); make their audio.
 
-Audio checks are plain Python over 16-bit mono WAVs: 20 ms RMS envelopes, speech-frame counts
-and the best normalized cross-correlation of two envelopes over a range of lags.
+Used by the voice tests, ``outbound demo`` and benchmarks. Audio checks are plain Python over
+16-bit mono WAVs: 20 ms RMS envelopes, speech-frame counts and the best normalized
+cross-correlation of two envelopes over a range of lags. ``with_beep`` appends a voicemail beep
+(a pure tone) to a greeting, as answering machines do before they record.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import array
 import io
 import json
+import math
 import select
 import signal
 import subprocess
@@ -127,6 +130,24 @@ def espeak_wav(path: Path, text: str, voice: str = "ko", speed: int = 175) -> Pa
         out.setframerate(16000)
         out.writeframes(b"\0\0" * 3200 + pcm.samples.tobytes() + b"\0\0" * 3200)
     return path
+
+
+def with_beep(
+    greeting: Path, out: Path, *, hz: float = 1000.0, seconds: float = 0.5, gap: float = 0.4
+) -> Path:
+    """``greeting`` (16-bit mono WAV), ``gap`` seconds of silence, then a ``hz`` beep."""
+    with wave.open(str(greeting), "rb") as w:
+        rate, pcm = w.getframerate(), w.readframes(w.getnframes())
+    tone = array.array(
+        "h",
+        (int(12000 * math.sin(2 * math.pi * hz * i / rate)) for i in range(int(rate * seconds))),
+    )
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm + b"\0\0" * int(rate * gap) + tone.tobytes() + b"\0\0" * (rate // 5))
+    return out
 
 
 def envelope(path: Path) -> list[float]:
