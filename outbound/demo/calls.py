@@ -78,6 +78,7 @@ class LiveCalls:
     engines: str
     ids: dict[str, int] = field(default_factory=dict)  # behaviour -> customer id
     dialer: subprocess.Popen[bytes] | None = None
+    description: str = ""
 
     def seed(self, now: datetime) -> None:
         """The five live-call customers and a shipping notice for each (the webhook path)."""
@@ -249,10 +250,11 @@ def open_live_calls(app: bootstrap.App, say: Callable[[str], None]) -> Iterator[
         engines = f"TTS: {tts_engine} (robot prompts and callee voices); {_asr_engines(app)}"
         live = LiveCalls(app, workdir, customer, queue, env, engines)
         stack.callback(live.stop)  # runs first: the dialer hangs up before the callees go
-        say(
+        live.description = (
             f"voice: live SIP calls on 127.0.0.1 from the dialer process to loopback callees "
             f"(callee pid {customer.proc.pid}, human queue pid {queue.proc.pid}); {engines}"
         )
+        say(live.description)
         yield live
 
 

@@ -7,7 +7,8 @@
 * Push: the loopback Web Push service (decrypts, checks VAPID) and FCM v1 server
   (``outbound.testing.peers``, pure Python) through the production push adapter
   (``[push] adapter = "real"``); some subscriptions answer 410 / UNREGISTERED (gone).
-* Voice: always the log channel with scripted outcomes.
+* Voice: live calls by the dialer process to loopback callees (``outbound.demo.calls``), or
+  the log channel with scripted outcomes when pjsua2 cannot run.
 
 ``Providers.channels()`` is what the demo's dispatch workers send through.
 """
@@ -142,7 +143,7 @@ def open_providers(app: bootstrap.App, use_peers: bool = True) -> Iterator[Provi
             peer_app = bootstrap.build(
                 settings, clock=app.clock, engine=app.engine, check_schema=False
             )
-        description = f"providers: {say_sms}; {say_push}; voice: log channel"
+        description = f"providers: {say_sms}; {say_push}"
         providers = Providers(app, description, smsc, webpush, fcm, peer_app)
         stack.callback(providers.close)  # before the peers stop (callbacks run last first)
         yield providers

@@ -353,9 +353,10 @@ def run_demo(
     started = time.monotonic()
     now = app.clock()
     calls: list[dict[str, Any]] = []
+    voice = "voice: log channel with scripted outcomes"
     with open_providers(app, use_peers) as providers, contextlib.ExitStack() as stack:
         live = live_calls(app, say, stack) if use_peers else None
-        say(providers.description.replace("voice: log channel", "voice: see above"))
+        say(providers.description)
         ids = _seed(app, now, say, providers)
         if live is not None:
             live.seed(now)
@@ -368,6 +369,7 @@ def run_demo(
                 say("the dialer did not finish the due calls within 90 s")
             live.stop()
             calls = live.table()
+            voice = live.description
     summary, example = summarize(app)
     with app.engine.begin() as conn:
         checked = audit.verify(conn)
@@ -381,6 +383,6 @@ def run_demo(
         example,
         checked.checked,
         time.monotonic() - started,
-        providers.description,
+        f"{providers.description}; {voice}",
         calls,
     )
