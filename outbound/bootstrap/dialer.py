@@ -25,6 +25,7 @@ from outbound.domain.masking import configure_logging
 from outbound.domain.values import Channel, Kind, SendResult
 from outbound.services.calls import apply_actions
 from outbound.store.outbox import Claimed
+from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
@@ -59,13 +60,33 @@ def call_settings(settings: Settings) -> dict[str, str]:
     }
 
 
+def amd_params(settings: Settings) -> AmdParams | None:
+    """``[voice] amd_*`` as the detector's parameters (None when ``amd = false``)."""
+    v = settings.voice
+    if not v.amd:
+        return None
+    return AmdParams(
+        initial_silence_ms=v.amd_initial_silence_ms,
+        greeting_ms=v.amd_greeting_ms,
+        after_greeting_silence_ms=v.amd_after_greeting_silence_ms,
+        total_analysis_ms=v.amd_total_analysis_ms,
+        min_word_ms=v.amd_min_word_ms,
+        between_words_silence_ms=v.amd_between_words_silence_ms,
+        max_words=v.amd_max_words,
+        max_word_ms=v.amd_max_word_ms,
+        vad_mode=v.amd_vad_mode,
+        beep_wait_ms=v.amd_beep_wait_ms,
+        no_beep_silence_ms=v.amd_no_beep_silence_ms,
+    )
+
+
 def build_channel(settings: Settings, engine: SipEngine) -> SipVoice:
     v = settings.voice
     flows = {k: load_kind(k.value, flows_dir(v.flows_dir)) for k in Kind}
     limits = CallLimits(
         ring_timeout=v.ring_timeout_seconds,
         max_seconds=v.max_call_seconds,
-        machine_seconds=v.machine_seconds,
+        amd=amd_params(settings),
     )
     tts = Tts(v.tts_cache_dir, v.clock_rate, v.tts_engine)
     asr = Recognizers(v.asr_models())

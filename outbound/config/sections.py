@@ -94,7 +94,18 @@ class VoiceSection(Section):
     agent_uri: str = ""
     ring_timeout_seconds: int = 30
     max_call_seconds: int = 180
-    machine_seconds: float = 3.0
+    amd: bool = True
+    amd_initial_silence_ms: int = Field(default=2500, ge=20)
+    amd_greeting_ms: int = Field(default=1500, ge=20)
+    amd_after_greeting_silence_ms: int = Field(default=800, ge=20)
+    amd_total_analysis_ms: int = Field(default=5000, ge=20, le=5000)
+    amd_min_word_ms: int = Field(default=100, ge=20)
+    amd_between_words_silence_ms: int = Field(default=50, ge=20)
+    amd_max_words: int = Field(default=3, ge=1)
+    amd_max_word_ms: int = Field(default=5000, ge=20)
+    amd_vad_mode: int = Field(default=2, ge=0, le=3)
+    amd_beep_wait_ms: int = Field(default=20000, ge=0)
+    amd_no_beep_silence_ms: int = Field(default=2500, ge=20)
     flows_dir: str = ""
     tts_cache_dir: str = ""
     tts_engine: Literal["gtts", "espeak"] = "gtts"

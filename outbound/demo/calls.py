@@ -13,6 +13,7 @@ Callees and the dialer are stopped by PID when the demo ends, also on Ctrl-C or 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -219,10 +220,8 @@ def _asr_engines(app: bootstrap.App) -> str:
 
 def unavailable() -> str:
     """Why live calls cannot run here ("" when they can): pjsua2 is a PyPI wheel."""
-    try:
-        import pjsua2  # noqa: F401
-    except ImportError as exc:
-        return f"pjsua2 is not installed ({exc})"
+    if importlib.util.find_spec("pjsua2") is None:
+        return "pjsua2 is not installed: pip install pjsua2-python"
     return ""
 
 
