@@ -84,6 +84,7 @@ class SmsSection(Section):
 class VoiceSection(Section):
     dialers: int = 0
     calls_per_dialer: int = 4
+    calls_per_second: float = Field(default=1.0, gt=0)
     callback_number: str = "1 800 555 0100"
     trunk_uri: str = ""
     sip_user: str = ""
