@@ -80,6 +80,7 @@ def amd_params(settings: Settings) -> AmdParams | None:
         vad_mode=v.amd_vad_mode,
         beep_wait_ms=v.amd_beep_wait_ms,
         no_beep_silence_ms=v.amd_no_beep_silence_ms,
+        min_beep_ms=v.amd_min_beep_ms,
     )
 
 

@@ -107,6 +107,7 @@ class VoiceSection(Section):
     amd_vad_mode: int = Field(default=2, ge=0, le=3)
     amd_beep_wait_ms: int = Field(default=20000, ge=0)
     amd_no_beep_silence_ms: int = Field(default=2500, ge=20)
+    amd_min_beep_ms: int = Field(default=200, ge=20)
     flows_dir: str = ""
     tts_cache_dir: str = ""
     tts_engine: Literal["gtts", "espeak"] = "gtts"

@@ -57,7 +57,7 @@ class AmdParams:
     vad_mode: int = 2  # 0 (lenient) .. 3 (strict) webrtcvad aggressiveness
     beep_wait_ms: int = 20000  # after a machine verdict: wait this long for the beep at most
     no_beep_silence_ms: int = 2500  # a greeting without a beep has ended after this silence
-    min_beep_ms: int = 100
+    min_beep_ms: int = 200  # speech held a beep-like pitch for 100 ms at most (benchmarks/amd.py)
 
     def __post_init__(self) -> None:
         if not 0 <= self.vad_mode <= 3:
@@ -171,7 +171,7 @@ def goertzel_share(samples: array.array[int], hz: float, rate: int, energy: floa
 class BeepDetector:
     """Finds a beep (a steady pure tone) in 20 ms frames; ``ended`` once it has stopped."""
 
-    def __init__(self, rate: int = 16000, min_beep_ms: int = 100, min_rms: int = 300) -> None:
+    def __init__(self, rate: int = 16000, min_beep_ms: int = 200, min_rms: int = 300) -> None:
         self.rate, self.min_frames, self.min_rms = rate, max(min_beep_ms // FRAME_MS, 1), min_rms
         self.tone_hz: float | None = None
         self.frames = 0
