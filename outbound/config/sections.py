@@ -40,6 +40,9 @@ class WorkerSection(Section):
 class LadderSection(Section):
     next_rung_delay_seconds: int = 0
     voice_no_answer_retries: int = 1
+    voice_busy_retries: int = 1
+    voice_voicemail_retries: int = 0
+    voice_unsure_retries: int = 0
     voice_retry_delay_seconds: int = 900
 
 

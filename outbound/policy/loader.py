@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from outbound.domain.errors import ConfigError
 from outbound.domain.values import Channel, Purpose
+from outbound.policy.attempts import parse_limits
 from outbound.policy.model import (
     CapRule,
     CapWindow,
@@ -49,7 +50,14 @@ SOURCE = "policies.toml"
 _RESERVED = frozenset({"country_map", "default"})
 _JURISDICTION_KEYS = frozenset(
     # "messaging" (keywords, footers) is read by outbound/policy/messaging.py
-    {"windows", "consent_default", "voice_marketing_requires_written", "caps", "messaging"}
+    {
+        "windows",
+        "consent_default",
+        "voice_marketing_requires_written",
+        "caps",
+        "call_attempts",
+        "messaging",
+    }
 )
 _CAP_KEYS = frozenset({"name", "limit", "window", "days", "channel", "purpose"})
 _CAP_WINDOWS: tuple[CapWindow, ...] = ("day", "week", "rolling")
@@ -135,6 +143,9 @@ def parse_jurisdiction(code: str, table: Any, source: str = SOURCE) -> Jurisdict
         consent_default=_parse_consent(table.get("consent_default", {}), f"{source} [{code}"),
         voice_marketing_requires_written=written,
         caps=legal,
+        call_attempts=parse_limits(
+            table.get("call_attempts", []), f"{source} [{code}.call_attempts]"
+        ),
     )
 
 

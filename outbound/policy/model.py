@@ -13,6 +13,7 @@ from datetime import datetime, time
 from typing import Literal
 
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose, require_aware
+from outbound.policy.attempts import AttemptLimit
 
 ConsentDefault = Literal["implied", "explicit"]
 CapWindow = Literal["day", "week", "rolling"]
@@ -54,6 +55,8 @@ class Jurisdiction:
     #: prerecorded/robot voice for marketing needs explicit *written* consent (TCPA)
     voice_marketing_requires_written: bool = True
     caps: tuple[CapRule, ...] = ()
+    #: legal limits on repeated robot calls about one subject (policy/attempts.py)
+    call_attempts: tuple[AttemptLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class Snapshot:
     now: datetime
     #: channels already tried for this notification (earlier rungs of the ladder)
     tried: frozenset[Channel] = frozenset()
+    #: when earlier robot calls of this notification were placed (for legal attempt limits)
+    voice_attempts: tuple[datetime, ...] = ()
 
     def __post_init__(self) -> None:
         require_aware(self.now, "Snapshot.now")
