@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from outbound import bootstrap
 from outbound.cli.reports import explain
+from outbound.config import load_settings
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose
 from outbound.services.reports import notification_report
 from outbound.store.customers import add_consent
 from outbound.store.tables import deliveries, notifications
-from tests.conftest import FrozenClock
+from tests.conftest import CONFIG_DIR, FrozenClock
 from tests.integration.helpers import ScriptedChannel, add_customer, always, shipping, trigger
 
 AppFactory = Callable[..., bootstrap.App]
@@ -25,6 +29,27 @@ PRICE = {
     "currency": "USD",
     "url": "https://shop.example/p/1",
 }
+
+
+@pytest.fixture
+def uncapped(db_url: str, clock: FrozenClock, tmp_path: Path) -> Iterator[AppFactory]:
+    """Apps on the shipped config minus the operator caps (its marketing_per_week of 2 would
+    stop a third marketing call before any law does)."""
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(CONFIG_DIR / "policies.toml", config)
+    text = (CONFIG_DIR / "outbound.toml").read_text(encoding="utf-8")
+    (config / "outbound.toml").write_text(text.split("\n[[caps]]", 1)[0], encoding="utf-8")
+    apps: list[bootstrap.App] = []
+
+    def build(**overrides: dict[str, object]) -> bootstrap.App:
+        settings = load_settings(config, {"database": {"url": db_url}, **overrides}, environ={})
+        apps.append(bootstrap.build(settings, clock=clock))
+        return apps[-1]
+
+    yield build
+    for app in apps:
+        app.close()
 
 
 def _channels(voice: Outcome) -> dict[Channel, ScriptedChannel]:
@@ -59,9 +84,9 @@ def _run(app: bootstrap.App, channels: dict[Channel, ScriptedChannel], clock: Fr
 
 
 def test_florida_third_unanswered_marketing_call_in_24h_moves_the_ladder_to_sms(
-    make_app: AppFactory, clock: FrozenClock
+    uncapped: AppFactory, clock: FrozenClock
 ) -> None:
-    app = make_app(ladder={"voice_no_answer_retries": 5, "voice_retry_delay_seconds": 1800})
+    app = uncapped(ladder={"voice_no_answer_retries": 5, "voice_retry_delay_seconds": 1800})
     cid = _marketing_customer(app, MIAMI)
     note = trigger(app, Kind.PRICE_DROP, cid, PRICE).notification_id
     _run(app, _channels(Outcome.NO_ANSWER), clock)
@@ -76,9 +101,9 @@ def test_florida_third_unanswered_marketing_call_in_24h_moves_the_ladder_to_sms(
 
 
 def test_a_number_outside_the_covered_area_codes_keeps_its_configured_retries(
-    make_app: AppFactory, clock: FrozenClock
+    uncapped: AppFactory, clock: FrozenClock
 ) -> None:
-    app = make_app(ladder={"voice_no_answer_retries": 3, "voice_retry_delay_seconds": 1800})
+    app = uncapped(ladder={"voice_no_answer_retries": 3, "voice_retry_delay_seconds": 1800})
     cid = _marketing_customer(app, "+12125550123")  # New York: no state limit in policies
     trigger(app, Kind.PRICE_DROP, cid, PRICE)
     _run(app, _channels(Outcome.NO_ANSWER), clock)

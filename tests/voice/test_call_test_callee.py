@@ -44,8 +44,9 @@ def test_call_test_hears_a_spoken_yes_and_detects_a_machine_on_the_shared_callee
     finally:
         callee.stop()
     said = outs["yes"]
-    assert (said["outcome"], said["intent"], said["transcript"]) == ("answered", "confirmed", "예")
-    assert said["confidence"] >= 0.6
+    # a low-confidence hearing is asked again, and the callee repeats itself
+    assert (said["outcome"], said["intent"]) == ("answered", "confirmed")
+    assert said["transcript"].endswith("예") and said["confidence"] >= 0.6
     machine = outs["machine"]
     assert machine["outcome"] == "voicemail"
     assert (machine["amd"]["result"], machine["amd"]["beep"]) == ("machine", True)
