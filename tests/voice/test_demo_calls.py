@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from outbound import bootstrap
+from outbound.config import load_settings
+from outbound.demo.calls import open_live_calls
+from outbound.store.db import make_engine, upgrade
 from tests.conftest import require_tool
+from tests.voice.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 OUTBOUND = str(Path(sys.executable).with_name("outbound"))
@@ -56,3 +61,21 @@ def test_demo_calls_people_and_machines_live_and_stops_every_callee(tmp_path: Pa
     assert time.monotonic() - started < 120  # "about a minute" with room for a busy machine
     pids = [int(p) for p in re.findall(r"pid (\d+)", out["providers"])]
     assert len(pids) == 2 and all(_gone(p) for p in pids)
+
+
+def test_a_failing_demo_still_stops_every_callee_by_pid(tmp_path: Path) -> None:
+    require_tool("espeak-ng")
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    upgrade(make_engine(url))
+    env = {"OUTBOUND_VOICE_TTS_CACHE_DIR": str(tmp_path / "tts")}
+    app = bootstrap.build(load_settings(ROOT / "config", {"database": {"url": url}}, environ=env))
+    said: list[str] = []
+    try:
+        with pytest.raises(RuntimeError, match="boom"), open_live_calls(app, said.append) as live:
+            pids = [live.customer.proc.pid, live.queue.proc.pid]
+            assert not any(_gone(p) for p in pids)
+            raise RuntimeError("boom")
+    finally:
+        app.close()
+    assert all(_gone(p) for p in pids)
+    assert f"callee pid {pids[0]}" in said[0]
