@@ -3,6 +3,11 @@
 Runs on a call thread; every pjsua2 operation goes through ``SipEngine`` (which runs it on the
 polling thread). SIP outcomes: 486/600 busy; 408/480/ring timeout no answer; 404/484 invalid
 number (permanent); 5xx transient; answered -> the flow's intent with transcript, DTMF, codes.
+
+Answering-machine detection (``outbound.voice.amd``) listens to the callee while the first
+prompt plays, so a person hears the robot at once: a machine verdict stops the prompt, waits for
+the greeting's beep (or its silence) and the runner leaves the voicemail message; human and
+unsure let the prompt play on. The verdict goes into the call's detail (``amd``).
 """
 
 from __future__ import annotations
