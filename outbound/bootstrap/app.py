@@ -188,6 +188,9 @@ def build(
         ladder=Ladder(
             next_rung_delay=timedelta(seconds=ladder.next_rung_delay_seconds),
             voice_retries=ladder.voice_no_answer_retries,
+            voice_busy_retries=ladder.voice_busy_retries,
+            voice_voicemail_retries=ladder.voice_voicemail_retries,
+            voice_unsure_retries=ladder.voice_unsure_retries,
             voice_retry_delay=timedelta(seconds=ladder.voice_retry_delay_seconds),
             retry=retry,
         ),

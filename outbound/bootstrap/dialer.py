@@ -16,15 +16,18 @@ import signal
 import threading
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from outbound import bootstrap
+from outbound.channels.throttle import Throttle
 from outbound.channels.voice import SipVoice
 from outbound.config import Settings, load_settings
 from outbound.domain.masking import configure_logging
 from outbound.domain.values import Channel, Kind, SendResult
 from outbound.services.calls import apply_actions
 from outbound.store.outbox import Claimed
+from outbound.store.throttle import DbTokenBucket
+from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
@@ -32,6 +35,7 @@ from outbound.voice.sip import SipConfig, SipEngine
 from outbound.voice.tts import Tts
 
 log = logging.getLogger("outbound.bootstrap.dialer")
+PACE_MAX_WAIT = 30.0  # a call waiting longer for the trunk's CPS token is retried later
 
 
 def sip_config(settings: Settings) -> SipConfig:
@@ -59,23 +63,50 @@ def call_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-def build_channel(settings: Settings, engine: SipEngine) -> SipVoice:
+def amd_params(settings: Settings) -> AmdParams | None:
+    """``[voice] amd_*`` as the detector's parameters (None when ``amd = false``)."""
+    v = settings.voice
+    if not v.amd:
+        return None
+    return AmdParams(
+        initial_silence_ms=v.amd_initial_silence_ms,
+        greeting_ms=v.amd_greeting_ms,
+        after_greeting_silence_ms=v.amd_after_greeting_silence_ms,
+        total_analysis_ms=v.amd_total_analysis_ms,
+        min_word_ms=v.amd_min_word_ms,
+        between_words_silence_ms=v.amd_between_words_silence_ms,
+        max_words=v.amd_max_words,
+        max_word_ms=v.amd_max_word_ms,
+        vad_mode=v.amd_vad_mode,
+        beep_wait_ms=v.amd_beep_wait_ms,
+        no_beep_silence_ms=v.amd_no_beep_silence_ms,
+        min_beep_ms=v.amd_min_beep_ms,
+    )
+
+
+def build_channel(settings: Settings, engine: SipEngine, db: Engine | None = None) -> SipVoice:
+    """The voice channel; with ``db``, new calls are paced by ``[voice] calls_per_second``
+    through a token bucket row every dialer process shares."""
     v = settings.voice
     flows = {k: load_kind(k.value, flows_dir(v.flows_dir)) for k in Kind}
     limits = CallLimits(
         ring_timeout=v.ring_timeout_seconds,
         max_seconds=v.max_call_seconds,
-        machine_seconds=v.machine_seconds,
+        amd=amd_params(settings),
     )
     tts = Tts(v.tts_cache_dir, v.clock_rate, v.tts_engine)
     asr = Recognizers(v.asr_models())
-    return SipVoice(engine, call_settings(settings), flows, tts, asr, limits)
+    pace = None
+    if db is not None:
+        bucket = DbTokenBucket(db, f"voice:{v.trunk_uri or 'direct'}", v.calls_per_second)
+        pace = Throttle(bucket, max_wait=PACE_MAX_WAIT)
+    return SipVoice(engine, call_settings(settings), flows, tts, asr, limits, pace)
 
 
 def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
     app = bootstrap.build(settings)
     engine = SipEngine(sip_config(settings))
-    channel = build_channel(settings, engine)
+    channel = build_channel(settings, engine, app.engine)
     poll = settings.worker.poll_seconds
     rules = app.rules
 

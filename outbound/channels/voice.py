@@ -4,7 +4,8 @@ SIP results map onto the one outcome model: 486/600 busy; 408/480/ring timeout n
 404/484 invalid number (``PermanentChannelError``); 5xx ``TransientChannelError`` (retried);
 answered -> ``answered`` (or ``voicemail``) with intent, transcript, confidence, DTMF, duration
 and SIP codes in the detail. In-call opt-outs and SMS-link requests are listed in the detail's
-``actions``; ``outbound.services.calls`` applies them in the outcome's transaction.
+``actions``; ``outbound.services.calls`` applies them in the outcome's transaction. New calls
+wait for the trunk's calls-per-second token (``pace``), shared by all dialer processes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from outbound.channels.base import Message
+from outbound.channels.throttle import Throttle
 from outbound.domain.errors import PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_phone
 from outbound.domain.values import Channel, Kind, Outcome, SendResult
@@ -65,9 +67,11 @@ class SipVoice:
         tts: Tts,
         asr: Recognizers,
         limits: CallLimits,
+        pace: Throttle | None = None,
     ) -> None:
         self.engine, self.voice, self.flows = engine, voice, flows
         self.tts, self.asr, self.limits = tts, asr, limits
+        self.pace = pace  # the trunk's calls-per-second limit, shared by every dialer
 
     def send(self, message: Message) -> SendResult:
         uri = target_uri(message.to, str(self.voice["trunk_uri"]))
@@ -77,6 +81,8 @@ class SipVoice:
             "callback": self.voice["callback_number"],
             "agent_uri": self.voice["agent_uri"],
         }
+        if self.pace is not None:
+            self.pace.acquire()  # TransientChannelError (retried later) when the trunk is busy
         try:
             report = place_call(
                 self.engine,

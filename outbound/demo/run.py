@@ -5,19 +5,20 @@ and price drops through ``services.notify`` (what the webhooks call), renewals t
 fired by the leader-elected scheduler, and in-process dispatch workers through the policy,
 caps and fallback ladder to the providers of ``outbound.demo.peers``: the loopback SMSC over
 SMPP and the loopback Web Push / FCM services when they can run here, else the embedded log
-channel (always for voice). Some SMS are undeliverable (UNDELIV receipts from the SMSC, or
-scripted), some push subscriptions are gone (410 / UNREGISTERED) and some calls go unanswered,
-so the fallback ladder can be watched.
+channel; voice by the real dialer process calling loopback callees (``outbound.demo.calls``).
+Some SMS are undeliverable (UNDELIV receipts or scripted), some push subscriptions are gone
+(410 / UNREGISTERED) and a call goes unanswered, so the fallback ladder can be watched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,8 @@ import phonenumbers
 from sqlalchemy import select
 
 from outbound import bootstrap
-from outbound.demo.peers import Providers, open_providers, scripted_outcome
+from outbound.demo.calls import live_calls
+from outbound.demo.peers import Providers, await_receipts, open_providers, scripted_outcome
 from outbound.domain.records import readable
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.customers import validate_record
@@ -122,6 +124,7 @@ class DemoResult:
     audit_events: int
     seconds: float
     providers: str = ""
+    calls: list[dict[str, Any]] = field(default_factory=list)  # the live calls, one row each
 
 
 def _seed(
@@ -270,8 +273,12 @@ def _campaign(app: bootstrap.App, now: datetime, say: Callable[[str], None]) -> 
     )
 
 
-def _dispatch(app: bootstrap.App, providers: Providers, say: Callable[[str], None]) -> None:
-    """Workers until idle; with an SMSC, again after the receipts (fallbacks) came in."""
+def _dispatch(
+    app: bootstrap.App, providers: Providers, say: Callable[[str], None], live: bool
+) -> None:
+    """Workers until idle; with an SMSC, again after the receipts (fallbacks) came in. With
+    ``live`` calls the dialer process places the voice calls, not these workers."""
+    channels = {c: p for c, p in providers.channels().items() if not live or c != Channel.VOICE}
     stop = threading.Event()
     deadline = time.monotonic() + 40
     rounds = 0
@@ -279,7 +286,7 @@ def _dispatch(app: bootstrap.App, providers: Providers, say: Callable[[str], Non
         rounds += 1
         workers = [
             threading.Thread(
-                target=app.dispatcher(providers.channels()).run,
+                target=app.dispatcher(channels).run,
                 args=(stop, 0.1, True),
                 name=f"demo-worker-{i}",
             )
@@ -289,7 +296,7 @@ def _dispatch(app: bootstrap.App, providers: Providers, say: Callable[[str], Non
             w.start()
         for w in workers:
             w.join(timeout=max(deadline - time.monotonic(), 1))
-        if not providers.receipts or not _await_receipts(app, deadline):
+        if not providers.receipts or not await_receipts(app, deadline):
             break
     stop.set()
     how = (
@@ -299,27 +306,9 @@ def _dispatch(app: bootstrap.App, providers: Providers, say: Callable[[str], Non
     )
     say(
         f"dispatch workers drained everything due now in {rounds} round(s) (policy re-checked at "
-        f"claim, caps reserved); {how}; calls scripted (some go unanswered)"
+        f"claim, caps reserved); {how}; "
+        + ("calls by the dialer process (below)" if live else "calls scripted (some unanswered)")
     )
-
-
-def _await_receipts(app: bootstrap.App, deadline: float) -> bool:
-    """Wait until no SMS awaits its receipt; True when that left new work due now."""
-    while time.monotonic() < deadline:
-        with app.engine.begin() as conn:
-            waiting = conn.execute(
-                select(deliveries.c.id).where(deliveries.c.status == "sent").limit(1)
-            ).first()
-        if waiting is None:
-            break
-        time.sleep(0.05)
-    with app.engine.begin() as conn:
-        due = conn.execute(
-            select(deliveries.c.id)
-            .where(deliveries.c.status == "queued", deliveries.c.due_at <= app.clock())
-            .limit(1)
-        ).first()
-    return due is not None
 
 
 def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
@@ -363,12 +352,24 @@ def run_demo(
     before this returns."""
     started = time.monotonic()
     now = app.clock()
-    with open_providers(app, use_peers) as providers:
+    calls: list[dict[str, Any]] = []
+    voice = "voice: log channel with scripted outcomes"
+    with open_providers(app, use_peers) as providers, contextlib.ExitStack() as stack:
+        live = live_calls(app, say, stack) if use_peers else None
         say(providers.description)
         ids = _seed(app, now, say, providers)
+        if live is not None:
+            live.seed(now)
+            live.start_dialer()
         _trigger(app, ids, now, say)
         _campaign(app, app.clock(), say)
-        _dispatch(app, providers, say)
+        _dispatch(app, providers, say, live is not None)
+        if live is not None:
+            if not live.await_calls(time.monotonic() + 90):
+                say("the dialer did not finish the due calls within 90 s")
+            live.stop()
+            calls = live.table()
+            voice = live.description
     summary, example = summarize(app)
     with app.engine.begin() as conn:
         checked = audit.verify(conn)
@@ -382,5 +383,6 @@ def run_demo(
         example,
         checked.checked,
         time.monotonic() - started,
-        providers.description,
+        f"{providers.description}; {voice}",
+        calls,
     )

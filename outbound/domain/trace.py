@@ -212,6 +212,13 @@ def _cap(code: str, a: tuple[Any, ...], channel: str, facts: Facts | None) -> st
 _CAP_SPANS = {"day": "calendar day", "week": "ISO week"}
 
 
+def _attempts(code: str, a: tuple[Any, ...], channel: str, facts: Facts | None) -> str:
+    """``(name, calls in the window, limit, hours, source)``: a legal call-attempt limit."""
+    name, used, limit, hours, source = a[:5]
+    text = f"{name}, {source}: {used} of {limit} calls in {hours} h on this subject"
+    return text + ("; limit reached" if code == "attempts:reached" else "")
+
+
 def _skipped(code: str, a: tuple[Any, ...], channel: str, facts: Facts | None) -> str:
     """``((channel, code, *values), …)``: each channel and why it was skipped."""
     parts = [f"{e[0]}: {Note(e[1], tuple(e[2:])).text(e[0], facts)}" for e in a]
@@ -281,6 +288,8 @@ _TEXTS: dict[str, tuple[bool, Render]] = {
     "cap:none": _fixed("no caps apply"),
     "cap:ok": (True, _cap),
     "cap:reached": (False, _cap),
+    "attempts:ok": (True, _attempts),
+    "attempts:reached": (False, _attempts),
     # why a channel was skipped, or a decision waits
     "skip:time_zone_unknown": _fixed("time zone unknown"),
     "skip:no_common_window": _fixed(NO_COMMON_WINDOW),

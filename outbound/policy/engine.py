@@ -32,6 +32,7 @@ from outbound.domain.values import (
     TraceStep,
 )
 from outbound.policy import caps as cap_rules
+from outbound.policy.attempts import limit_notes
 from outbound.policy.consent import consent_note
 from outbound.policy.model import Jurisdiction, NotificationView, Rules, Snapshot, Window
 from outbound.policy.preference import channel_ladder
@@ -132,7 +133,26 @@ def _check_channel(ctx: _Context, channel: Channel) -> _Verdict:
         note = ctx.step(channel, check(ctx, channel))
         if not note.ok:
             return _Verdict("skip", note)
+    if channel is Channel.VOICE:
+        reached = _attempts(ctx)
+        if reached is not None:
+            return _Verdict("skip", reached)
     return _quiet_hours(ctx, channel) or _caps(ctx, channel)
+
+
+def _attempts(ctx: _Context) -> Note | None:
+    """Legal limits on calls about this subject; the first one reached skips voice."""
+    snap = ctx.snapshot
+    notes = limit_notes(
+        ctx.jurisdiction.call_attempts,
+        ctx.notification.purpose,
+        snap.customer.phone_e164,
+        snap.voice_attempts,
+        snap.now,
+    )
+    for note in notes:
+        ctx.step(Channel.VOICE, note)
+    return next((n for n in notes if not n.ok), None)
 
 
 def _reachable(ctx: _Context, channel: Channel) -> Note:

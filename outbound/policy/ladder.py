@@ -6,10 +6,10 @@ Pure functions over plain values; the services apply them and the store records 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from outbound.domain.values import (
     Channel,
@@ -26,8 +26,12 @@ class Ladder:
     """How the ladder moves: delays between rungs, voice retries, provider-error retries."""
 
     next_rung_delay: timedelta = timedelta(0)
-    voice_retries: int = 1
+    voice_retries: int = 1  # extra calls after no answer
     voice_retry_delay: timedelta = timedelta(minutes=15)
+    #: extra calls after busy, voicemail left, or an AMD "unsure" answer nobody responded to
+    voice_busy_retries: int = 1
+    voice_voicemail_retries: int = 0
+    voice_unsure_retries: int = 0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: a concurrent worker took the last unit of a cap between decision and reservation
     recheck_delay: timedelta = timedelta(seconds=5)
@@ -42,31 +46,85 @@ class Attempt(Protocol):
     @property
     def outcome(self) -> str | None: ...
 
+    @property
+    def detail(self) -> Mapping[str, Any] | None: ...
 
-_VOICE_MISSES = (Outcome.NO_ANSWER.value, Outcome.BUSY.value)
+    @property
+    def updated_at(self) -> datetime: ...
 
 
-def tried_channels(history: Iterable[Attempt], voice_retries: int) -> frozenset[Channel]:
-    """Channels the ladder has used up; voice no-answer/busy gets ``voice_retries`` more tries."""
+#: outcomes of a placed call (every one counts toward a legal attempt limit)
+_PLACED = frozenset(
+    o.value for o in (Outcome.ANSWERED, Outcome.VOICEMAIL, Outcome.BUSY, Outcome.NO_ANSWER)
+)
+
+
+def retry_class(outcome: str | None, detail: Mapping[str, Any] | None) -> str | None:
+    """Which retry budget a voice outcome draws on: busy, no_answer, voicemail, unsure (an
+    answer AMD could not classify and nobody responded to), or None (not retried)."""
+    if outcome in (Outcome.BUSY.value, Outcome.NO_ANSWER.value, Outcome.VOICEMAIL.value):
+        return outcome
+    d = detail or {}
+    amd = d.get("amd") or {}
+    if (
+        outcome == Outcome.ANSWERED.value
+        and amd.get("result") == "unsure"
+        and d.get("intent") == "no_input"
+        and not d.get("dtmf")
+        and not d.get("transcript")
+    ):
+        return "unsure"
+    return None
+
+
+def _budget(ladder: Ladder, klass: str) -> int:
+    return {
+        Outcome.NO_ANSWER.value: ladder.voice_retries,
+        Outcome.BUSY.value: ladder.voice_busy_retries,
+        Outcome.VOICEMAIL.value: ladder.voice_voicemail_retries,
+        "unsure": ladder.voice_unsure_retries,
+    }[klass]
+
+
+def tried_channels(history: Iterable[Attempt], ladder: Ladder) -> frozenset[Channel]:
+    """Channels the ladder has used up. A voice call that was busy, unanswered, left a
+    voicemail or got an unsure answer is retried while that outcome's budget lasts."""
     tried: set[Channel] = set()
-    voice_misses = 0
+    used: dict[str, int] = {}
     for attempt in history:
         if attempt.outcome is None or attempt.channel is None:
             continue
-        if attempt.channel == Channel.VOICE.value and attempt.outcome in _VOICE_MISSES:
-            voice_misses += 1
-            if voice_misses <= voice_retries:
-                continue
+        if attempt.channel == Channel.VOICE.value:
+            klass = retry_class(attempt.outcome, attempt.detail)
+            if klass is not None:
+                used[klass] = used.get(klass, 0) + 1
+                if used[klass] <= _budget(ladder, klass):
+                    continue
         tried.add(Channel(attempt.channel))
     return frozenset(tried)
+
+
+def voice_retry_wanted(ladder: Ladder, history: Iterable[Attempt]) -> bool:
+    """After a voicemail or an unsure answer (outcomes that reach the customer), call again?
+    ``history`` ends with that call."""
+    calls = list(history)
+    last = calls[-1] if calls else None
+    if last is None or retry_class(last.outcome, last.detail) not in ("voicemail", "unsure"):
+        return False
+    return Channel.VOICE not in tried_channels(calls, ladder)
+
+
+def voice_attempt_times(history: Iterable[Attempt]) -> tuple[datetime, ...]:
+    """When each robot call of the notification was placed (recorded), oldest first."""
+    return tuple(
+        a.updated_at for a in history if a.channel == Channel.VOICE.value and a.outcome in _PLACED
+    )
 
 
 def next_rung_delay(ladder: Ladder, after: Channel, history: Iterable[Attempt]) -> timedelta:
     """A voice miss with retries left calls again after ``voice_retry_delay``; else the next
     channel follows after ``next_rung_delay``."""
-    voice_again = after is Channel.VOICE and Channel.VOICE not in tried_channels(
-        history, ladder.voice_retries
-    )
+    voice_again = after is Channel.VOICE and Channel.VOICE not in tried_channels(history, ladder)
     return ladder.voice_retry_delay if voice_again else ladder.next_rung_delay
 
 

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from outbound.domain.errors import ConfigError
 from outbound.domain.values import Channel, Purpose
+from outbound.policy.attempts import parse_limits
 from outbound.policy.model import (
     CapRule,
     CapWindow,
@@ -59,6 +60,7 @@ _JURISDICTION_KEYS = frozenset(
         "messaging",
         "states",
         "holidays",
+        "call_attempts",
     }
 )
 _STATE_KEYS = frozenset({"windows", "purposes", "source"})
@@ -149,6 +151,9 @@ def parse_jurisdiction(code: str, table: Any, source: str = SOURCE) -> Jurisdict
         caps=legal,
         states=_parse_states(table.get("states", {}), f"{source} [{code}.states"),
         holidays=_parse_holidays(table.get("holidays"), f"{source} [{code}.holidays]"),
+        call_attempts=parse_limits(
+            table.get("call_attempts", []), f"{source} [{code}.call_attempts]"
+        ),
     )
 
 

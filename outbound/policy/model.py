@@ -13,6 +13,7 @@ from datetime import datetime, time
 from typing import Literal
 
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose, require_aware
+from outbound.policy.attempts import AttemptLimit
 
 ConsentDefault = Literal["implied", "explicit"]
 CapWindow = Literal["day", "week", "rolling"]
@@ -80,6 +81,8 @@ class Jurisdiction:
     #: subdivision code -> stricter windows (US state calling hours)
     states: Mapping[str, StateRule] = field(default_factory=dict)
     holidays: HolidayRule | None = None
+    #: legal limits on repeated robot calls about one subject (policy/attempts.py)
+    call_attempts: tuple[AttemptLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ class Snapshot:
     now: datetime
     #: channels already tried for this notification (earlier rungs of the ladder)
     tried: frozenset[Channel] = frozenset()
+    #: when earlier robot calls of this notification were placed (for legal attempt limits)
+    voice_attempts: tuple[datetime, ...] = ()
 
     def __post_init__(self) -> None:
         require_aware(self.now, "Snapshot.now")

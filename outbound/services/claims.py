@@ -27,7 +27,13 @@ from outbound.domain.values import (
     Suppress,
 )
 from outbound.policy import decide
-from outbound.policy.ladder import Ladder, suppressed_delivery, suppressed_status, tried_channels
+from outbound.policy.ladder import (
+    Ladder,
+    suppressed_delivery,
+    suppressed_status,
+    tried_channels,
+    voice_attempt_times,
+)
 from outbound.policy.model import NotificationView, Rules, Snapshot
 from outbound.services.planning import decision_record, decision_summary
 from outbound.services.snapshots import load_snapshots
@@ -69,8 +75,11 @@ def claim(
     # one global lock order for cap counters (customer, then key): no deadlock between batches
     for row in sorted(taken, key=lambda r: (notes[r.notification_id].customer_id, r.id)):
         note = notes[row.notification_id]
-        tried = tried_channels(history[note.id], ladder.voice_retries)  # per notification
-        snap = replace(snaps[note.customer_id], tried=tried)
+        calls = history[note.id]  # per notification
+        tried = tried_channels(calls, ladder)
+        snap = replace(
+            snaps[note.customer_id], tried=tried, voice_attempts=voice_attempt_times(calls)
+        )
         claimed = _recheck(conn, row, note, snap, rules, ladder, request, writes)
         if claimed is not None:
             out.append(claimed)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from outbound.domain.errors import ChannelError, TransientChannelError
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Accepted, Channel, NotificationStatus, Outcome, SendResult
-from outbound.policy.ladder import GiveUp, Ladder, next_rung_delay, on_error
+from outbound.policy.ladder import GiveUp, Ladder, next_rung_delay, on_error, voice_retry_wanted
 from outbound.store import audit, outbox
 from outbound.store import outcomes as rows
 from outbound.store.erasure import scrub_detail
@@ -44,7 +44,9 @@ class Recorder:
         next_id = None
         if result.outcome is Outcome.REJECTED:
             release(self.conn, claimed.caps)
-        if result.outcome.reached:  # voicemail too: a reached customer ends the ladder
+        if result.outcome.reached and self._may_call_again(claimed):
+            next_id = self._reached_or_again(claimed, done)
+        elif result.outcome.reached:  # voicemail too: a reached customer ends the ladder
             self._done.append(done)
             self._reached.append((claimed.notification_id, NotificationStatus.REACHED))
         elif result.outcome.moves_ladder:
@@ -62,6 +64,20 @@ class Recorder:
         }
         self._event("delivery.outcome", claimed, data)
         return next_id
+
+    def _may_call_again(self, claimed: Claimed) -> bool:
+        """A voice call, and [ladder] retries calls that left a voicemail or got an unsure
+        answer: the ladder must look at this call's history before it ends."""
+        ladder = self.ladder
+        voice = claimed.channel is Channel.VOICE
+        return voice and bool(ladder.voice_voicemail_retries or ladder.voice_unsure_retries)
+
+    def _reached_or_again(self, claimed: Claimed, done: rows.Done) -> int | None:
+        rows.mark_done_many(self.conn, [done], self.now)
+        if voice_retry_wanted(self.ladder, outbox.history(self.conn, claimed.notification_id)):
+            return plan_next_rung(self.conn, claimed, self.now, self.ladder)
+        self._reached.append((claimed.notification_id, NotificationStatus.REACHED))
+        return None
 
     def error(self, claimed: Claimed, error: ChannelError) -> int | None:
         """Transient errors are retried with backoff; permanent ones (or too many) move the

@@ -204,10 +204,12 @@ def notifications_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
 
 
 def histories(conn: Connection, notification_ids: Sequence[int]) -> dict[int, list[Any]]:
-    """(channel, outcome) of every delivery of these notifications, oldest first."""
+    """(channel, outcome, detail, updated_at) of every delivery of these notifications, oldest
+    first."""
     out: dict[int, list[Any]] = defaultdict(list)
+    d = deliveries.c
     query = (
-        select(deliveries.c.notification_id, deliveries.c.channel, deliveries.c.outcome)
+        select(d.notification_id, d.channel, d.outcome, d.detail, d.updated_at)
         .where(deliveries.c.notification_id.in_(sorted(set(notification_ids))))
         .order_by(deliveries.c.id)
     )
@@ -217,10 +219,12 @@ def histories(conn: Connection, notification_ids: Sequence[int]) -> dict[int, li
 
 
 def history(conn: Connection, notification_id: int) -> list[Any]:
-    """(channel, outcome) of every delivery of one notification, oldest first."""
+    """(channel, outcome, detail, updated_at) of every delivery of one notification, oldest
+    first."""
+    d = deliveries.c
     return list(
         conn.execute(
-            select(deliveries.c.channel, deliveries.c.outcome)
+            select(d.channel, d.outcome, d.detail, d.updated_at)
             .where(deliveries.c.notification_id == notification_id)
             .order_by(deliveries.c.id)
         ).all()

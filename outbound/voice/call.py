@@ -3,6 +3,11 @@
 Runs on a call thread; every pjsua2 operation goes through ``SipEngine`` (which runs it on the
 polling thread). SIP outcomes: 486/600 busy; 408/480/ring timeout no answer; 404/484 invalid
 number (permanent); 5xx transient; answered -> the flow's intent with transcript, DTMF, codes.
+
+Answering-machine detection (``outbound.voice.amd``) listens to the callee while the first
+prompt plays, so a person hears the robot at once: a machine verdict stops the prompt, waits for
+the greeting's beep (or its silence) and the runner leaves the voicemail message; human and
+unsure let the prompt play on. The verdict goes into the call's detail (``amd``).
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from outbound.voice.amd import AmdParams, AmdResult, BeepDetector, Detector, Verdict, frames
 from outbound.voice.asr import Recognizers
 from outbound.voice.flow import Flow
 from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, run_flow
@@ -28,8 +34,8 @@ INVALID = {404, 484, 410, 604}
 class CallLimits:
     ring_timeout: float = 30.0
     max_seconds: float = 180.0
-    machine_seconds: float = 3.0  # continuous callee speech at answer -> answering machine
-    greeting_max: float = 20.0
+    #: answering-machine detection during the first prompt (None = off)
+    amd: AmdParams | None = field(default_factory=AmdParams)
 
 
 @dataclass
@@ -60,6 +66,8 @@ class SipCallSession:
         self.engine, self.h, self.tts, self.asr, self.limits = engine, handle, tts, asr, limits
         self.speech = asr.has(locale)
         self._first_prompt = True
+        self.verdict: Verdict | None = None  # the AMD verdict of the first prompt
+        self.beep: bool | None = None  # after a machine verdict: was the beep heard
         self.deadline = (handle.answered_at or time.monotonic()) + limits.max_seconds
         self.cut_off = False  # the robot hung up at max_call_seconds
 
@@ -75,28 +83,81 @@ class SipCallSession:
             return PlayEnd.HANGUP
         done = threading.Event()
         self.engine.play(self.h, str(self.tts.wav_for(text, locale)), done)
-        detect = self._first_prompt and self.limits.machine_seconds > 0
+        amd = self._detector() if self._first_prompt else None
         self._first_prompt = False
-        while not done.wait(0.02):
-            if self.h.disconnected.is_set() or self._over_time():
-                return PlayEnd.HANGUP
-            if barge_in and not self.h.digits.empty():
-                self.engine.stop_playing(self.h)
-                return PlayEnd.INPUT
-            if detect and self.h.speaking_for() >= self.limits.machine_seconds:
-                self.engine.stop_playing(self.h)
-                return self._await_greeting_end()
+        try:
+            while not done.wait(0.02):
+                if self.h.disconnected.is_set() or self._over_time():
+                    return PlayEnd.HANGUP
+                if barge_in and not self.h.digits.empty():
+                    self.engine.stop_playing(self.h)
+                    self._settle(amd, AmdResult.HUMAN, "dtmf")
+                    return PlayEnd.INPUT
+                if amd is not None and self.verdict is None and amd.feed(self._take_audio()):
+                    self.verdict = amd.verdict
+                    if self.verdict is not None and self.verdict.result is AmdResult.MACHINE:
+                        self.engine.stop_playing(self.h)
+                        return self._await_beep(amd)
+                    self._stop_capture()
+        finally:
+            if amd is not None and self.verdict is None:
+                self.verdict = amd.close()
+                self._stop_capture()
         return PlayEnd.HANGUP if self.h.disconnected.is_set() else PlayEnd.DONE
 
-    def _await_greeting_end(self) -> PlayEnd:
-        deadline = time.monotonic() + self.limits.greeting_max
-        while time.monotonic() < deadline and not self.h.disconnected.is_set():
-            if self._over_time():
-                return PlayEnd.HANGUP
-            if time.monotonic() - self.h.last_voice > 0.8:
-                return PlayEnd.MACHINE
-            time.sleep(0.05)
-        return PlayEnd.HANGUP if self.h.disconnected.is_set() else PlayEnd.MACHINE
+    def _detector(self) -> Detector | None:
+        if self.limits.amd is None:
+            return None
+        self._drain_audio()
+        self.h.capture = True  # the media thread queues the callee's audio for the analysis
+        return Detector(self.limits.amd, self.engine.cfg.clock_rate)
+
+    def _take_audio(self) -> bytes:
+        chunks = []
+        while not self.h.audio.empty():
+            chunks.append(self.h.audio.get_nowait())
+        return b"".join(chunks)
+
+    def _stop_capture(self) -> None:
+        self.h.capture = False
+        self._drain_audio()
+
+    def _settle(self, amd: Detector | None, result: AmdResult, cause: str) -> None:
+        if amd is not None and self.verdict is None:
+            self.verdict = Verdict(result, cause, amd.elapsed, amd.words, amd.voice)
+            self._stop_capture()
+
+    def _await_beep(self, amd: Detector) -> PlayEnd:
+        """A machine: wait for the beep to end (or the greeting's silence), then the message."""
+        params, rate = amd.p, amd.rate
+        beep = BeepDetector(rate, params.min_beep_ms)
+        deadline = time.monotonic() + params.beep_wait_ms / 1000
+        silent_ms, rest = 0, b""
+        try:
+            while time.monotonic() < deadline and not self.h.disconnected.is_set():
+                if self._over_time():
+                    return PlayEnd.HANGUP
+                pcm = rest + self._take_audio()
+                whole = frames(pcm, rate)
+                rest = pcm[len(whole) * len(whole[0]) :] if whole else pcm
+                for frame in whole:
+                    if beep.feed(frame):
+                        self.beep = True
+                        return PlayEnd.MACHINE
+                    silent_ms = 0 if amd.voiced(frame) else silent_ms + 20
+                if silent_ms >= params.no_beep_silence_ms and not beep.frames:
+                    self.beep = False
+                    return PlayEnd.MACHINE
+                time.sleep(0.02)
+            self.beep = False
+            return PlayEnd.HANGUP if self.h.disconnected.is_set() else PlayEnd.MACHINE
+        finally:
+            self._stop_capture()
+
+    def amd_detail(self) -> dict[str, Any] | None:
+        if self.verdict is None:
+            return None
+        return {**self.verdict.detail(), **({} if self.beep is None else {"beep": self.beep})}
 
     def listen(self, grammar: Grammar, *, locale: str, timeout: float) -> Heard:
         if not self.h.digits.empty():
@@ -177,6 +238,7 @@ def place_call(
         h.media_ready.wait(5)
         session = SipCallSession(engine, h, tts, asr, locale, limits)
         run = run_flow(flow, session, locale, values)
+        run.amd = session.amd_detail()
         if session.cut_off:
             run.callee_hung_up, run.cut_off = False, True
         engine.hangup(h)

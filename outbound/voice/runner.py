@@ -41,7 +41,7 @@ class PlayEnd(StrEnum):
     DONE = "done"  # the prompt played to its end
     INPUT = "input"  # the callee pressed a key during the prompt (barge-in)
     HANGUP = "hangup"  # the callee hung up during the prompt
-    MACHINE = "machine"  # an answering machine greeting was detected and has ended
+    MACHINE = "machine"  # an answering machine was detected and its greeting (beep) has ended
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,7 @@ class RunResult:
     callee_hung_up: bool = False
     cut_off: bool = False  # the robot hung up at max_call_seconds
     seconds: float = 0.0
+    amd: dict[str, Any] | None = None  # answering-machine detection: result, cause, timing
 
     def detail(self) -> dict[str, Any]:
         return {
@@ -121,6 +122,7 @@ class RunResult:
             "hangup_mid_prompt": self.callee_hung_up,
             "max_seconds_reached": self.cut_off,
             "prompts": len(self.prompts),
+            **({"amd": self.amd} if self.amd is not None else {}),
         }
 
 

@@ -36,12 +36,7 @@ from outbound.store.tables import (
     notifications,
     suppressions,
 )
-from outbound.voice.flow import flows_dir, load_kind
-from outbound.voice.runner import render
-from outbound.voice.tts import Tts
-from tests.conftest import require_tool
-from tests.integration.helpers import add_customer, shipping, trigger
-from tests.voice.callees import (
+from outbound.testing.callees import (
     Callee,
     best_correlation,
     envelope,
@@ -49,6 +44,11 @@ from tests.voice.callees import (
     start_callee,
     voiced_seconds,
 )
+from outbound.voice.flow import flows_dir, load_kind
+from outbound.voice.runner import render
+from outbound.voice.tts import Tts
+from tests.conftest import require_tool
+from tests.integration.helpers import add_customer, shipping, trigger
 from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port, midday_zone
 
 pytestmark = pytest.mark.slow

@@ -118,6 +118,7 @@ def _snap(customer: CustomerView, now: datetime, **extra: Any) -> Snapshot:
         extra.get("counters", {}),
         now,
         extra.get("tried", frozenset()),
+        extra.get("voice_attempts", ()),
     )
 
 
@@ -137,6 +138,39 @@ def scenarios(rules: Rules) -> Iterator[Scenario]:
     yield from _cap_scenarios(variants)
     yield from _other_scenarios(variants)
     yield from _calendar_scenarios(variants)
+    yield from _attempt_scenarios(shipped)
+
+
+def _attempt_scenarios(rules: Rules) -> Iterator[Scenario]:
+    """Florida's 3 calls per 24 h on one subject (policies.toml [[US.call_attempts]])."""
+    day = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    consents = (
+        ConsentRecord(
+            VOICE, Purpose.MARKETING, ConsentAction.GRANT, day, written=True, source="form"
+        ),
+        ConsentRecord(SMS, Purpose.MARKETING, ConsentAction.GRANT, day, source="web checkbox"),
+    )
+    miami = _customer(phone_e164="+13055550123", preference=(VOICE, SMS))
+    hours_ago = [AFTERNOON - timedelta(hours=h) for h in (26, 5, 3, 1)]
+    cases = {
+        "attempts/florida_two_of_three": tuple(hours_ago[2:]),
+        "attempts/florida_limit_moves_to_sms": tuple(hours_ago[1:]),
+        "attempts/florida_oldest_outside_24h": (hours_ago[0], *hours_ago[2:]),
+    }
+    for label, attempts in cases.items():
+        snap = _snap(miami, AFTERNOON, consents=consents, voice_attempts=attempts)
+        yield label, _view(Kind.PRICE_DROP), snap, rules
+    yield (
+        "attempts/new_york_not_covered",
+        _view(Kind.PRICE_DROP),
+        _snap(
+            _customer(preference=(VOICE, SMS)),
+            AFTERNOON,
+            consents=consents,
+            voice_attempts=tuple(hours_ago[1:]),
+        ),
+        rules,
+    )
 
 
 def _consent_scenarios(rules: Rules) -> Iterator[Scenario]:

@@ -1,6 +1,8 @@
-"""A pjsua2 callee for the voice tests: a separate process (pjsua2 allows one Endpoint each).
+"""A pjsua2 callee that behaves like a person or a machine: a separate process (pjsua2 allows
+one Endpoint each), shared by the voice tests, ``outbound demo`` and ``call test`` checks.
 
-Run with the venv's python: ``python tests/voice/callee.py CONFIG.json``. CONFIG holds::
+Run with the venv's python: ``python -m outbound.testing.callee CONFIG.json`` (or
+``outbound.testing.callees.start_callee``). CONFIG holds::
 
     {"status": "events.jsonl", "record_dir": "rec/", "user": "callee",
      "scripts": {"+821012340001": {"reply": "ne.wav"}, "*": {"hangup_after": 3}},
@@ -14,11 +16,12 @@ on a call is the script for the dialed number (the user part of the To URI; ``*`
   silence), at most ``replies`` (2) times: an answer by voice, repeated if the robot asks again;
 - ``dtmf``: digits sent (RFC 2833, ``call.dialDtmf``) at the same moment instead, or
   ``dtmf_at`` seconds after answer (pressing a key during the prompt);
-- ``hangup_after``: seconds after answer to hang up (otherwise the caller hangs up).
+- ``hangup_after``: seconds after answer to hang up (otherwise the caller hangs up);
+- ``ring``: true to ring (180) and never answer, until the caller gives up (CANCEL).
 
 Everything heard is recorded to ``record_dir/<n>-<user>.wav`` (16 kHz, 16-bit mono). A REFER is
 accepted and dialed (pjsua does the transfer). Events go to ``status`` as JSON lines, with ``t``
-in seconds since that call was answered. Exits on SIGTERM or after ``max_seconds``.
+in seconds since that call was answered and ``at`` the wall-clock time (epoch seconds). Exits on SIGTERM or after ``max_seconds``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class Events:
         self._lock = threading.Lock()
 
     def write(self, **event: Any) -> None:
+        event["at"] = round(time.time(), 4)
         with self._lock:
             self._out.write(json.dumps(event, ensure_ascii=False) + "\n")
             self._out.flush()
@@ -174,7 +178,12 @@ class CalleeCall(pj.Call):  # type: ignore[misc]
             self.dialDtmf(str(s["dtmf"]))
             heard = ear.voiced if ear is not None else 0.0
             self.app.events.write(event="replied", call=self.n, t=self.t(), heard=heard)
-        elif s.get("reply") and self.replies < int(s.get("replies", 2)) and prompt_over:
+        elif (
+            ear is not None
+            and s.get("reply")
+            and self.replies < int(s.get("replies", 2))
+            and prompt_over
+        ):
             self.replies += 1
             heard, ear.voiced = ear.voiced, 0.0  # the next reply waits for the next prompt
             self.say(s["reply"])
@@ -207,7 +216,7 @@ class Account(pj.Account):  # type: ignore[misc]
             event="incoming", call=call.n, user=user, remote=ci.remoteUri, to=ci.localUri
         )
         op = pj.CallOpParam(True)
-        op.statusCode = 200
+        op.statusCode = 180 if call.script.get("ring") else 200
         call.answer(op)
 
 

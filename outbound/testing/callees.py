@@ -1,7 +1,9 @@
-"""Helpers for tests that call pjsua2 callee processes (tests/voice/callee.py).
+"""Start and read pjsua2 callee processes (``outbound.testing.callee``); make their audio.
 
-Audio checks are plain Python over 16-bit mono WAVs: 20 ms RMS envelopes, speech-frame counts
-and the best normalized cross-correlation of two envelopes over a range of lags.
+Used by the voice tests, ``outbound demo`` and benchmarks. Audio checks are plain Python over
+16-bit mono WAVs: 20 ms RMS envelopes, speech-frame counts and the best normalized
+cross-correlation of two envelopes over a range of lags. ``with_beep`` appends a voicemail beep
+(a pure tone) to a greeting, as answering machines do before they record.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import array
 import io
 import json
+import math
 import select
 import signal
 import subprocess
@@ -111,22 +114,53 @@ def start_callee(
     return Callee(proc, int(line.split()[1]), status, record_dir, name)
 
 
-def espeak_wav(path: Path, text: str, voice: str = "ko", speed: int = 175) -> Path:
-    """espeak-ng speech as a 16 kHz 16-bit mono WAV (what the callee plays into the call)."""
+def espeak_pcm(text: str, voice: str = "ko", speed: int = 175, rate: int = 16000) -> bytes:
+    """espeak-ng speech as 16-bit mono PCM at ``rate``."""
     raw = subprocess.run(
         ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
         capture_output=True,
         check=True,
     ).stdout
     pcm = miniaudio.decode(
-        raw, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=16000
+        raw, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=rate
     )
+    return bytes(pcm.samples.tobytes())
+
+
+def tone_pcm(hz: float, seconds: float, rate: int = 16000, amplitude: int = 12000) -> bytes:
+    """A pure tone (a voicemail beep) as 16-bit mono PCM."""
+    n = int(rate * seconds)
+    wave_ = (int(amplitude * math.sin(2 * math.pi * hz * i / rate)) for i in range(n))
+    return array.array("h", wave_).tobytes()
+
+
+def silence_pcm(seconds: float, rate: int = 16000) -> bytes:
+    return b"\0\0" * int(rate * seconds)
+
+
+def write_wav(path: Path, pcm: bytes, rate: int = 16000) -> Path:
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes(b"\0\0" * 3200 + pcm.samples.tobytes() + b"\0\0" * 3200)
+        out.setframerate(rate)
+        out.writeframes(pcm)
     return path
+
+
+def espeak_wav(path: Path, text: str, voice: str = "ko", speed: int = 175) -> Path:
+    """espeak-ng speech as a 16 kHz 16-bit mono WAV (what the callee plays into the call)."""
+    pad = silence_pcm(0.2)
+    return write_wav(path, pad + espeak_pcm(text, voice, speed) + pad)
+
+
+def with_beep(
+    greeting: Path, out: Path, *, hz: float = 1000.0, seconds: float = 0.5, gap: float = 0.4
+) -> Path:
+    """``greeting`` (16-bit mono WAV), ``gap`` seconds of silence, then a ``hz`` beep."""
+    with wave.open(str(greeting), "rb") as w:
+        rate, pcm = w.getframerate(), w.readframes(w.getnframes())
+    beep = tone_pcm(hz, seconds, rate)
+    return write_wav(out, pcm + silence_pcm(gap, rate) + beep + silence_pcm(0.2, rate), rate)
 
 
 def envelope(path: Path) -> list[float]:

@@ -1,0 +1,52 @@
+"""``outbound call test`` against the shared loopback callee (``outbound.testing.callee``): an
+operator's check of a flow with a callee that answers by voice, and with an answering machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from outbound.testing.callees import espeak_wav, start_callee, with_beep
+from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port
+
+pytestmark = pytest.mark.slow
+OUTBOUND = str(Path(sys.executable).with_name("outbound"))
+
+
+def test_call_test_hears_a_spoken_yes_and_detects_a_machine_on_the_shared_callee(
+    voice_env: VoiceEnv,
+) -> None:
+    tmp = voice_env.tmp
+    yes = espeak_wav(tmp / "ye.wav", "예", speed=130)
+    greeting = espeak_wav(
+        tmp / "greeting.wav", "안녕하세요 지금은 전화를 받을 수 없습니다 메시지를 남겨 주세요"
+    )
+    scripts = {
+        "yes": {"reply": str(yes)},
+        "machine": {"greeting": str(with_beep(greeting, tmp / "b.wav"))},
+    }
+    callee = start_callee(tmp, "callee", scripts, free_udp_port())
+    try:
+        outs = {}
+        for user in ("yes", "machine"):
+            cmd = [OUTBOUND, "--config-dir", str(ROOT / "config"), "call", "test"]
+            cmd += [f"sip:{user}@127.0.0.1:{callee.port}", "--flow", "shipping"]
+            cmd += ["--locale", "ko-KR", "--json"]
+            done = subprocess.run(
+                cmd, env=voice_env.env, capture_output=True, text=True, timeout=90, cwd=tmp
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            outs[user] = json.loads(done.stdout)
+    finally:
+        callee.stop()
+    said = outs["yes"]
+    # a low-confidence hearing is asked again, and the callee repeats itself
+    assert (said["outcome"], said["intent"]) == ("answered", "confirmed")
+    assert said["transcript"].endswith("예") and said["confidence"] >= 0.6
+    machine = outs["machine"]
+    assert machine["outcome"] == "voicemail"
+    assert (machine["amd"]["result"], machine["amd"]["beep"]) == ("machine", True)
