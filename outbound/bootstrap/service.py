@@ -22,9 +22,11 @@ from typing import Any
 
 from outbound.bootstrap.app import App, build
 from outbound.config import Settings
-from outbound.domain.errors import ConfigError
+from outbound.domain.errors import ConfigError, OutboundError
 from outbound.domain.masking import configure_logging
 from outbound.store.db import make_url_safe
+
+log = logging.getLogger("outbound.serve")
 
 
 @dataclass
@@ -174,7 +176,17 @@ class Service:
         for thread in self._threads:
             thread.join(timeout=30)
         if self._scheduler is not None:
+            led = self._scheduler.leader
             self._scheduler.stop()
+            if led and self.app.scheduler_periodic():
+                self._last_checkpoint()
+
+    def _last_checkpoint(self) -> None:
+        """One more checkpoint at shutdown, so the anchor covers everything this node wrote."""
+        try:
+            self.app.write_checkpoint()
+        except (OutboundError, OSError) as exc:
+            log.warning("audit checkpoint at shutdown failed: %s", exc)
 
 
 def api_server(app: App, host: str, port: int) -> Any:

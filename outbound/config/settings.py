@@ -35,6 +35,7 @@ from pydantic_settings import (
 
 from outbound.config.sections import (
     ApiSection,
+    AuditSection,
     BrandSection,
     DatabaseSection,
     ExpirySection,
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     expiry: ExpirySection = ExpirySection()
     scheduler: SchedulerSection = SchedulerSection()
     api: ApiSection = ApiSection()
+    audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()

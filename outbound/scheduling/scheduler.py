@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Engine, select, text
 
-from outbound.domain.errors import FieldProblem, ValidationError
+from outbound.domain.errors import FieldProblem, OutboundError, ValidationError
 from outbound.policy.model import Rules
 from outbound.services import campaigns, notify
 from outbound.store.outbox import reap
@@ -70,6 +70,18 @@ def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
         last = t
         t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
     return last
+
+
+def _logged(name: str, job: Callable[[], object]) -> Callable[[], None]:
+    """A periodic job whose expected failures are one log line, not a traceback per run."""
+
+    def run() -> None:
+        try:
+            job()
+        except (OutboundError, OSError) as exc:
+            log.warning("%s failed: %s", name, exc)
+
+    return run
 
 
 class LeaderLock:
@@ -140,6 +152,8 @@ class Scheduler:
     #: leader-only periodic jobs (every ``reap_seconds``), e.g. escalate unopened pushes,
     #: close sent messages whose receipts never came
     housekeeping: dict[str, Callable[[], object]] = field(default_factory=dict)
+    #: leader-only jobs with their own interval in seconds (the audit checkpoint)
+    periodic: dict[str, tuple[float, Callable[[], object]]] = field(default_factory=dict)
     _aps: BackgroundScheduler = field(init=False)
     _lock: LeaderLock = field(init=False)
     _loaded: dict[int, tuple[str, str, str]] = field(default_factory=dict)
@@ -175,6 +189,10 @@ class Scheduler:
             self._aps.add_job(self._reap, "interval", seconds=self.reap_seconds, id="reap")
             for name, job in self.housekeeping.items():
                 self._aps.add_job(job, "interval", seconds=self.reap_seconds, id=name)
+            for name, (seconds, job) in self.periodic.items():
+                self._aps.add_job(
+                    _logged(name, job), "interval", seconds=seconds, id=name, next_run_time=_wall()
+                )
             self._aps.add_job(
                 self.reload,
                 "interval",

@@ -236,6 +236,8 @@ audit_events = Table(
     Column("data", Text, nullable=False),  # canonical JSON, phones masked
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # HMAC-SHA256(audit key, hash): the key is never in the database; NULL = written without one
+    Column("mac", String(64), nullable=True),
 )
 
 # One row (id=1): the head of the audit chain. Updating it serializes appenders on every engine.
