@@ -114,20 +114,37 @@ class VerifyResult:
         return self.broken_at is None
 
 
+_COLUMNS = (
+    audit_events.c.seq,
+    audit_events.c.at,
+    audit_events.c.actor,
+    audit_events.c.action,
+    audit_events.c.subject,
+    audit_events.c.data,
+    audit_events.c.prev_hash,
+    audit_events.c.hash,
+    audit_events.c.mac,
+)
+
+
 def _rows(conn: Connection, batch: int = 5000) -> Iterator[Any]:
     last = 0
     while True:
         chunk = conn.execute(
-            select(audit_events).where(audit_events.c.seq > last).order_by("seq").limit(batch)
+            select(*_COLUMNS).where(audit_events.c.seq > last).order_by("seq").limit(batch)
         ).all()
         if not chunk:
             return
         yield from chunk
-        last = int(chunk[-1].seq)
+        last = int(chunk[-1][0])
 
 
 class _Walk:
-    """The state of one verification pass; ``step`` returns the problem with a row, if any."""
+    """The state of one verification pass; ``step`` returns the problem with a row, if any.
+
+    Rows are unpacked as tuples (in ``_COLUMNS`` order): on a chain of millions of events the
+    attribute lookups were a third of the time.
+    """
 
     def __init__(self, key: bytes | None, checkpoint: Checkpoint | None) -> None:
         self.key, self.checkpoint = key, checkpoint
@@ -135,40 +152,36 @@ class _Walk:
         self.signed = self.unsigned = 0
 
     def step(self, row: Any) -> str:
-        if row.seq != self.expected:
+        seq, at, actor, action, subject, data, prev_hash, digest, mac = row
+        if seq != self.expected:
             return f"gap: seq {self.expected} is missing"
-        if row.prev_hash != self.prev:
+        if prev_hash != self.prev:
             return "prev_hash does not match the previous row"
-        body = canonical(row.seq, row.at, row.actor, row.action, row.subject, row.data)
-        if chain_hash(self.prev, body) != row.hash:
+        if chain_hash(prev_hash, canonical(seq, at, actor, action, subject, data)) != digest:
             return "row content does not match its hash (edited)"
-        problem = self._mac(row) or self._against_checkpoint(row)
-        if problem:
-            return problem
-        self.prev, self.expected, self.checked = row.hash, self.expected + 1, self.checked + 1
+        if self.key is not None:
+            problem = self._mac(self.key, mac, digest)
+            if problem:
+                return problem
+        cp = self.checkpoint
+        if cp is not None and seq == cp.seq and digest != cp.hash:
+            return (
+                f"hash differs from the checkpoint of {cp.at.isoformat()} "
+                f"(the chain was rewritten at or before seq {cp.seq})"
+            )
+        self.prev, self.expected, self.checked = digest, seq + 1, self.checked + 1
         return ""
 
-    def _mac(self, row: Any) -> str:
-        if self.key is None:
-            return ""
-        if row.mac is None:
+    def _mac(self, key: bytes, mac: str | None, digest: str) -> str:
+        if mac is None:
             if self.signed:
                 return "row has no MAC although earlier rows have one (MAC stripped: rewritten)"
             self.unsigned += 1
             return ""
-        if not hmac.compare_digest(row.mac, row_mac(self.key, row.hash)):
+        if not hmac.compare_digest(mac, row_mac(key, digest)):
             return "row MAC does not match the audit key (rewritten without the key)"
         self.signed += 1
         return ""
-
-    def _against_checkpoint(self, row: Any) -> str:
-        cp = self.checkpoint
-        if cp is None or row.seq != cp.seq or row.hash == cp.hash:
-            return ""
-        return (
-            f"hash differs from the checkpoint of {cp.at.isoformat()} "
-            f"(the chain was rewritten at or before seq {cp.seq})"
-        )
 
     def result(self, broken_at: int | None, problem: str) -> VerifyResult:
         keyed = self.key is not None
