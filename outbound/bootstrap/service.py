@@ -44,6 +44,7 @@ class Service:
     _api_processes: list[BaseProcess] = field(default_factory=list)
     _scheduler: Any = None
     _dialers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _failures: list[OutboundError] = field(default_factory=list)
 
     def check(self) -> None:
         """Refuse an API process count this database or role cannot use, naming the fix."""
@@ -115,9 +116,17 @@ class Service:
             if not waiting_for_workers and self.until_idle:
                 break
             self.stop.wait(0.5)
+        if self._failures:
+            raise self._failures[0]
 
     def _start(self, name: str, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=False)
+        def guarded() -> None:
+            try:
+                target(*args)
+            except OutboundError as exc:  # e.g. DatabaseUnavailable: run() re-raises it
+                self._failures.append(exc)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=False)
         thread.start()
         self._threads.append(thread)
 

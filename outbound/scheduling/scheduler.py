@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, select, text
 from outbound.domain.errors import FieldProblem, OutboundError, ValidationError
 from outbound.policy.model import Rules
 from outbound.services import campaigns, notify
+from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import reap
 from outbound.store.tables import campaigns as campaigns_table
 
@@ -72,14 +73,19 @@ def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
     return last
 
 
-def _logged(name: str, job: Callable[[], object]) -> Callable[[], None]:
-    """A periodic job whose expected failures are one log line, not a traceback per run."""
+def _logged(name: str, job: Callable[[], object], url: str) -> Callable[[], None]:
+    """A periodic job whose expected failures (an unwritable or unreachable database, a
+    checkpoint target gone) are one log line per run, not a traceback per run."""
 
     def run() -> None:
         try:
             job()
         except (OutboundError, OSError) as exc:
             log.warning("%s failed: %s", name, exc)
+        except Exception as exc:
+            if not is_fault(exc):
+                raise
+            log.error("%s paused: %s", name, describe_fault(exc, url))
 
     return run
 
@@ -186,15 +192,23 @@ class Scheduler:
         if not self.leader and self._lock.acquire():
             self.leader = True
             log.info("this node leads the scheduler")
-            self._aps.add_job(self._reap, "interval", seconds=self.reap_seconds, id="reap")
+            url = str(self.engine.url)
+            every = self.reap_seconds
+            self._aps.add_job(
+                _logged("reap", self._reap, url), "interval", seconds=every, id="reap"
+            )
             for name, job in self.housekeeping.items():
-                self._aps.add_job(job, "interval", seconds=self.reap_seconds, id=name)
+                self._aps.add_job(_logged(name, job, url), "interval", seconds=every, id=name)
             for name, (seconds, job) in self.periodic.items():
                 self._aps.add_job(
-                    _logged(name, job), "interval", seconds=seconds, id=name, next_run_time=_wall()
+                    _logged(name, job, url),
+                    "interval",
+                    seconds=seconds,
+                    id=name,
+                    next_run_time=_wall(),
                 )
             self._aps.add_job(
-                self.reload,
+                _logged("reload", self.reload, url),
                 "interval",
                 seconds=self.reload_seconds,
                 id="reload",
