@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -48,7 +49,7 @@ def validate_schedule(expr: str, timezone: str) -> CronTrigger:
             [FieldProblem("timezone", timezone, "is not an IANA time zone")]
         ) from None
     try:
-        return CronTrigger.from_crontab(expr, timezone=zone)
+        trigger = CronTrigger.from_crontab(expr, timezone=zone)
     except ValueError as exc:
         raise ValidationError(
             [
@@ -59,6 +60,17 @@ def validate_schedule(expr: str, timezone: str) -> CronTrigger:
                 )
             ]
         ) from None
+    if trigger.get_next_fire_time(None, _wall()) is None:
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "schedule",
+                    expr,
+                    "never fires (no such date, e.g. 30 February); e.g. '0 10 28 2 *'",
+                )
+            ]
+        )
+    return trigger
 
 
 def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
@@ -229,13 +241,19 @@ class Scheduler:
             ).all()
         wanted = {r.id: (r.schedule, r.timezone, r.name) for r in rows}
         for cid in [c for c in self._loaded if wanted.get(c) != self._loaded[c]]:
-            self._aps.remove_job(f"campaign-{cid}")
+            if self._aps.get_job(f"campaign-{cid}"):
+                self._aps.remove_job(f"campaign-{cid}")
             del self._loaded[cid]
         for cid, spec in wanted.items():
             if cid not in self._loaded:
-                trigger = validate_schedule(spec[0], spec[1])
-                self._aps.add_job(self.fire, trigger, args=[cid], id=f"campaign-{cid}")
-                self._loaded[cid] = spec
+                self._loaded[cid] = spec  # a bad one too: logged once, until it is changed
+                try:
+                    trigger = validate_schedule(spec[0], spec[1])
+                except ValidationError as exc:
+                    log.error("campaign %s is not scheduled: %s", spec[2], exc)
+                    continue
+                job = _logged(f"campaign {spec[2]}", partial(self.fire, cid), str(self.engine.url))
+                self._aps.add_job(job, trigger, id=f"campaign-{cid}")
 
     def fire(
         self, campaign_id: int, fire_time: datetime | None = None
@@ -253,6 +271,15 @@ class Scheduler:
             now=now,
             expiry=self.expiry,
         )
+        if report.error:
+            log.error(
+                "campaign %s fire %s failed after %d created: %s",
+                report.campaign,
+                fire_time.isoformat(),
+                report.created,
+                report.error,
+            )
+            return report
         log.info(
             "campaign %s fire %s: ran=%s created=%d",
             report.campaign,

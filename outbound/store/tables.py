@@ -165,6 +165,7 @@ campaign_runs = Table(
     Column("finished_at", TS),
     Column("selected", Integer, nullable=False, default=0),
     Column("created", Integer, nullable=False, default=0),
+    Column("error", Text),  # why a firing stopped (it is finished all the same); NULL = it ran
     UniqueConstraint("campaign_id", "fire_time", name="uq_campaign_runs_campaign_fire"),
 )
 

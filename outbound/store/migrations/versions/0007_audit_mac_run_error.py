@@ -1,4 +1,4 @@
-"""audit event MACs (the chain keyed with a key outside the database)
+"""audit event MACs (the chain keyed with a key outside the database); campaign run errors
 
 Revision ID: 0007
 Revises: 0005
@@ -19,8 +19,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("mac", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("campaign_runs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("error", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaign_runs", schema=None) as batch_op:
+        batch_op.drop_column("error")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_column("mac")
