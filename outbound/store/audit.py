@@ -179,7 +179,7 @@ class _Walk:
             self.unsigned += 1
             return ""
         if not hmac.compare_digest(mac, row_mac(key, digest)):
-            return "row MAC does not match the audit key (rewritten without the key)"
+            return "row MAC does not match the audit key (rewritten without it, or another key)"
         self.signed += 1
         return ""
 
