@@ -143,3 +143,29 @@ def test_serve_writes_a_signed_checkpoint_on_its_schedule_and_at_shutdown(home: 
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+def test_init_creates_a_private_key_file_that_later_commands_use_and_keeps_it(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
+    env["OUTBOUND_DATABASE_URL"] = f"sqlite:///{tmp_path / 'o.db'}"
+
+    def outbound(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [OUTBOUND, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    assert "audit key written to" in outbound("init").stdout
+    key_file = tmp_path / "config" / "audit.key"
+    key = key_file.read_text()
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key.strip()) == 64
+    (tmp_path / "c.csv").write_text(CSV)
+    outbound("customer", "import", "c.csv")
+    assert "3 MACs checked" in outbound("audit", "verify").stdout
+    printed = json.loads(outbound("audit", "checkpoint", "--to", "-").stdout)
+    assert parse_checkpoint(json.dumps(printed), key.strip().encode(), "stdout").seq == 3
+    assert "audit key written" not in outbound("init", "--force").stdout
+    assert key_file.read_text() == key  # never replaced: old MACs would stop verifying
