@@ -169,11 +169,23 @@ _SQLITE_FAULTS = (
 )
 
 
+_SQLITE_NEEDLES = tuple(needle for needle, _ in _SQLITE_FAULTS) + ("unable to open",)
+
+
 def is_fault(exc: BaseException) -> bool:
-    """The database is unwritable or unreachable (not a bug in a statement)."""
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
+    """The database is unwritable or unreachable (not a bug in a statement).
+
+    sqlite3 raises OperationalError for SQL syntax errors too: those stay bugs, with their
+    traceback; only the messages of an unusable file count as faults.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__ != "sqlite3":
+        return True  # psycopg: connection and server-state problems
+    message = str(exc.orig).lower()
+    return any(needle in message for needle in _SQLITE_NEEDLES)
 
 
 def describe_fault(exc: BaseException, url: str) -> str:
