@@ -72,7 +72,8 @@ def serve(
     signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
     click.echo(f"outbound serving: {service.describe()}", err=True)
     if app.audit_key is None:
-        click.echo(f"warning: audit chain not anchored (no audit key); {HINT}", err=True)
+        skipped = "; no checkpoints written" if app.settings.audit.checkpoint_to else ""
+        click.echo(f"warning: audit chain not anchored (no audit key{skipped}); {HINT}", err=True)
     try:
         service.run()
     except KeyboardInterrupt:

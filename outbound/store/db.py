@@ -169,7 +169,7 @@ _SQLITE_FAULTS = (
 )
 
 
-_SQLITE_NEEDLES = tuple(needle for needle, _ in _SQLITE_FAULTS) + ("unable to open",)
+_SQLITE_NEEDLES = (*(needle for needle, _ in _SQLITE_FAULTS), "unable to open")
 
 
 def is_fault(exc: BaseException) -> bool:
