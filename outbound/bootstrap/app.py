@@ -21,7 +21,7 @@ from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.scheduling.scheduler import Scheduler
 from outbound.services.checkpoints import publish
-from outbound.services.dispatch import AfterResult, Dispatcher
+from outbound.services.dispatch import AfterResult, Dispatcher, FaultLog
 from outbound.services.notify import Expiry
 from outbound.services.outcomes import settle_silent
 from outbound.services.receipts import Escalation, escalation_delays
@@ -41,6 +41,7 @@ class App:
     #: HMAC key of the audit chain (never stored in the database); None = chain not anchored
     audit_key: bytes | None = None
     _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
+    _faults: FaultLog = field(default_factory=FaultLog)  # one line per interval, all workers
     _messaging: MessagingRules | None = None
 
     def channels(self) -> dict[Channel, ChannelPort]:
@@ -93,6 +94,7 @@ class App:
             messaging=self.messaging(),
             actor=actor,
             after_result=after_result,
+            faults=self._faults,
         )
 
     def messaging(self) -> MessagingRules:

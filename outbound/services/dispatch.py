@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,25 @@ class DispatchStats:
 
 
 @dataclass
+class FaultLog:
+    """One log line per backoff interval for all the workers of a process meeting one fault
+    (each worker backs off on its own; N threads need not say the same thing N times)."""
+
+    clock: Callable[[], float] = time.monotonic
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _quiet_until: float = 0.0
+    _cause: str = ""
+
+    def report(self, cause: str, delay: float) -> None:
+        with self._lock:
+            now = self.clock()
+            if cause == self._cause and now < self._quiet_until:
+                return
+            self._cause, self._quiet_until = cause, now + delay * 0.9
+        log.error("dispatch paused: %s; retrying in %.1fs", cause, delay)
+
+
+@dataclass
 class Dispatcher:
     engine: Engine
     rules: Rules
@@ -68,6 +88,7 @@ class Dispatcher:
     actor: str = "dispatcher"
     #: runs in the outcome's transaction (the dialer applies in-call actions here)
     after_result: AfterResult | None = None
+    faults: FaultLog = field(default_factory=FaultLog)  # shared by a process's workers
     _last_reap: datetime | None = None
 
     def run_once(self) -> int:
@@ -116,7 +137,7 @@ class Dispatcher:
         cause = describe_fault(exc, str(self.engine.url))
         if until_idle and failures >= FAULT_ATTEMPTS:
             raise DatabaseUnavailable(f"{cause} (gave up after {failures} attempts)") from None
-        log.error("dispatch paused: %s; retrying in %.1fs", cause, delay)
+        self.faults.report(cause, delay)
         return delay
 
     def idle(self, horizon: timedelta = timedelta(seconds=10)) -> bool:

@@ -3,12 +3,14 @@ bugs (a traceback for the developer), and what the one line says."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from outbound.services.dispatch import FaultLog
 from outbound.store.db import describe_fault, is_fault
 
 
@@ -55,3 +57,24 @@ def test_a_refused_postgresql_connection_hides_the_password() -> None:
     )
     line = describe_fault(exc, "postgresql://app:s3cret@db.internal:6543/outbound")
     assert "is unreachable: nothing answers at db.internal:6543" in line and "s3cret" not in line
+
+
+def test_workers_meeting_one_fault_log_one_line_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    faults = FaultLog(clock=lambda: now[0])
+    cause = "database sqlite:///o.db is read-only"
+    with caplog.at_level(logging.ERROR, logger="outbound.services.dispatch"):
+        faults.report(cause, 0.5)  # worker 1
+        faults.report(cause, 0.5)  # worker 2, same moment: already said
+        now[0] += 0.5
+        faults.report(cause, 1.0)
+        faults.report(cause, 1.0)
+        faults.report("database sqlite:///o.db is on a full disk", 1.0)  # a new cause: said
+    assert [r.getMessage().rsplit("; ", 1)[1] for r in caplog.records] == [
+        "retrying in 0.5s",
+        "retrying in 1.0s",
+        "retrying in 1.0s",
+    ]
+    assert "full disk" in caplog.records[-1].getMessage()
