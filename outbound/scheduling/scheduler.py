@@ -188,7 +188,7 @@ class Scheduler:
     def start(self) -> None:
         self._aps.start()
         self._aps.add_job(
-            self._try_lead,
+            _logged("leader election", self._try_lead, str(self.engine.url)),
             "interval",
             seconds=max(self.reload_seconds / 3, 1),
             id="lead",
