@@ -42,8 +42,9 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
     """Check every link and MAC of the chain; report the first broken one (exit 1).
 
     With an audit key (OUTBOUND_AUDIT_KEY or the key file), every event's MAC is checked, so a
-    row edited with every later hash recomputed is found. With --checkpoint, a deleted tail
-    (head moved back) or a chain rewritten before the checkpoint is found too.
+    row edited with every later hash recomputed is found. With --checkpoint (default: the file
+    [audit] checkpoint_to names, if there is one), a deleted tail (head moved back) or a chain
+    rewritten before the checkpoint is found too.
 
     \b
     Example:
@@ -51,6 +52,7 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
       outbound audit verify --checkpoint /srv/anchor/audit-checkpoint.json --json
     """
     app = ctx.app()
+    checkpoint_file = checkpoint_file or _scheduled_checkpoint(app.settings.audit.checkpoint_to)
     checkpoint = _read_checkpoint(app.audit_key, checkpoint_file) if checkpoint_file else None
     with app.engine.begin() as conn:
         result = audit.verify(conn, app.audit_key, checkpoint)
@@ -80,6 +82,13 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
             click.echo(f"warning: {note}", err=True)
     if not result.ok:
         sys.exit(1)
+
+
+def _scheduled_checkpoint(target: str) -> str | None:
+    """The file ``serve`` writes checkpoints to, when it is a local file that exists."""
+    if not target or target == "-" or target.startswith(("http://", "https://")):
+        return None
+    return target if Path(target).is_file() else None
 
 
 def _read_checkpoint(key: bytes | None, path: str) -> Checkpoint:

@@ -143,6 +143,9 @@ def test_serve_writes_a_signed_checkpoint_on_its_schedule_and_at_shutdown(home: 
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+    # audit verify holds the chain against the scheduled checkpoint by itself
+    verified = run(home, "audit", "verify", OUTBOUND_AUDIT_CHECKPOINT_TO=str(target))
+    assert "matches the checkpoint of" in verified.stdout and "(seq 5)" in verified.stdout
 
 
 def test_init_creates_a_private_key_file_that_later_commands_use_and_keeps_it(
