@@ -11,7 +11,9 @@ from sqlalchemy import Engine
 from outbound.channels.base import ChannelPort
 from outbound.channels.log import LogChannel, OutcomeRule, default_outcome
 from outbound.config import Settings
+from outbound.config.audit_key import HINT, load_audit_key
 from outbound.domain.clock import system_clock
+from outbound.domain.errors import ConfigError
 from outbound.domain.pseudonyms import optional_key
 from outbound.domain.values import Channel, RetryPolicy
 from outbound.policy import load_rules_file
@@ -19,11 +21,13 @@ from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.scheduling.scheduler import Scheduler
-from outbound.services.dispatch import AfterResult, Dispatcher
+from outbound.services.checkpoints import publish
+from outbound.services.dispatch import AfterResult, Dispatcher, FaultLog
 from outbound.services.notify import Expiry
 from outbound.services.outcomes import settle_silent
 from outbound.services.receipts import Escalation, escalation_delays
 from outbound.services.sizes import SizeLimits
+from outbound.store.anchor import KEY_OPTION, Checkpoint, take_checkpoint
 from outbound.store.db import make_engine, require_current_schema
 from outbound.store.sendlog import DbSendLog
 
@@ -36,7 +40,10 @@ class App:
     expiry: Expiry
     ladder: Ladder
     clock: Callable[[], datetime]
+    #: HMAC key of the audit chain (never stored in the database); None = chain not anchored
+    audit_key: bytes | None = None
     _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
+    _faults: FaultLog = field(default_factory=FaultLog)  # one line per interval, all workers
     _messaging: MessagingRules | None = None
 
     def channels(self) -> dict[Channel, ChannelPort]:
@@ -104,6 +111,7 @@ class App:
             messaging=self.messaging(),
             actor=actor,
             after_result=after_result,
+            faults=self._faults,
         )
 
     @property
@@ -135,7 +143,23 @@ class App:
             reload_seconds=sched.reload_seconds,
             lock_file=sched.lock_file,
             housekeeping=self._housekeeping(escalation),
+            periodic=self.scheduler_periodic(),
         )
+
+    def scheduler_periodic(self) -> dict[str, tuple[float, Callable[[], object]]]:
+        audit = self.settings.audit
+        if not (audit.checkpoint_to and self.audit_key):
+            return {}
+        return {"audit_checkpoint": (audit.checkpoint_seconds, self.write_checkpoint)}
+
+    def write_checkpoint(self, target: str | None = None) -> Checkpoint:
+        """Sign the audit head and publish it to ``target`` (default ``[audit] checkpoint_to``)."""
+        if self.audit_key is None:
+            raise ConfigError(f"no audit key configured, so no checkpoint can be signed; {HINT}")
+        with self.engine.begin() as conn:
+            checkpoint = take_checkpoint(conn, self.audit_key, self.clock())
+        publish(checkpoint, target or self.settings.audit.checkpoint_to)
+        return checkpoint
 
     def escalation(self) -> Escalation:
         """Unopened pushes -> next channel, per ``[push] escalate_unopened_minutes_<kind>``."""
@@ -168,6 +192,9 @@ def build(
     engine: Engine | None = None,
 ) -> App:
     engine = engine or make_engine(settings.database_url)
+    audit_key = load_audit_key(settings)
+    if audit_key is not None:  # audit.append reads it from every connection of this engine
+        engine = engine.execution_options(**{KEY_OPTION: audit_key})
     if check_schema:
         require_current_schema(engine, settings.database_url)
     rules = load_rules_file(settings.policies_file, list(settings.operator_caps))
@@ -195,4 +222,5 @@ def build(
             retry=retry,
         ),
         clock=clock,
+        audit_key=audit_key,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 from datetime import datetime
 
@@ -22,9 +23,11 @@ from outbound import bootstrap
 from outbound.channels.throttle import Throttle
 from outbound.channels.voice import SipVoice
 from outbound.config import Settings, load_settings
+from outbound.domain.errors import DatabaseUnavailable, OutboundError
 from outbound.domain.masking import configure_logging
 from outbound.domain.values import Channel, Kind, SendResult
 from outbound.services.calls import apply_actions
+from outbound.services.dispatch import Dispatcher
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket
 from outbound.voice.amd import AmdParams
@@ -113,13 +116,19 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
     def actions(conn: Connection, item: Claimed, result: SendResult, now: datetime) -> None:
         apply_actions(conn, item, result, rules=rules, now=now, actor="dialer")
 
+    failures: list[OutboundError] = []
+
+    def slot(worker: Dispatcher) -> None:
+        try:
+            worker.run(stop, poll, until_idle)
+        except OutboundError as exc:  # DatabaseUnavailable with until_idle: one line, exit 5
+            failures.append(exc)
+
     slots = []
     for i in range(sip_config(settings).max_calls):
         worker = app.dispatcher({Channel.VOICE: channel}, actor="dialer", after_result=actions)
         worker.batch = 1  # one call per slot
-        slots.append(
-            threading.Thread(target=worker.run, args=(stop, poll, until_idle), name=f"call-{i}")
-        )
+        slots.append(threading.Thread(target=slot, args=(worker,), name=f"call-{i}"))
     for t in slots:
         t.start()
     try:
@@ -131,6 +140,8 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
         stop.set()
         engine.shutdown()
         app.close()
+    if failures:
+        raise failures[0]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,7 +155,11 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run_dialer(settings, stop, args.until_idle)
+    try:
+        run_dialer(settings, stop, args.until_idle)
+    except OutboundError as exc:
+        print(f"error: dialer: {exc}", file=sys.stderr)
+        sys.exit(5 if isinstance(exc, DatabaseUnavailable) else 1)
 
 
 if __name__ == "__main__":

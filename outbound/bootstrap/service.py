@@ -22,9 +22,11 @@ from typing import Any
 
 from outbound.bootstrap.app import App, build
 from outbound.config import Settings
-from outbound.domain.errors import ConfigError
+from outbound.domain.errors import ConfigError, OutboundError
 from outbound.domain.masking import configure_logging
 from outbound.store.db import make_url_safe
+
+log = logging.getLogger("outbound.serve")
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Service:
     _api_processes: list[BaseProcess] = field(default_factory=list)
     _scheduler: Any = None
     _dialers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _failures: list[OutboundError] = field(default_factory=list)
 
     def check(self) -> None:
         """Refuse an API process count this database or role cannot use, naming the fix."""
@@ -113,9 +116,17 @@ class Service:
             if not waiting_for_workers and self.until_idle:
                 break
             self.stop.wait(0.5)
+        if self._failures:
+            raise self._failures[0]
 
     def _start(self, name: str, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=False)
+        def guarded() -> None:
+            try:
+                target(*args)
+            except OutboundError as exc:  # e.g. DatabaseUnavailable: run() re-raises it
+                self._failures.append(exc)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=False)
         thread.start()
         self._threads.append(thread)
 
@@ -174,7 +185,17 @@ class Service:
         for thread in self._threads:
             thread.join(timeout=30)
         if self._scheduler is not None:
+            led = self._scheduler.leader
             self._scheduler.stop()
+            if led and self.app.scheduler_periodic():
+                self._last_checkpoint()
+
+    def _last_checkpoint(self) -> None:
+        """One more checkpoint at shutdown, so the anchor covers everything this node wrote."""
+        try:
+            self.app.write_checkpoint()
+        except (OutboundError, OSError) as exc:
+            log.warning("audit checkpoint at shutdown failed: %s", exc)
 
 
 def api_server(app: App, host: str, port: int) -> Any:

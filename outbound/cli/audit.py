@@ -1,4 +1,4 @@
-"""``outbound audit``: verify and list the hash-chained audit log."""
+"""``outbound audit``: verify, checkpoint and list the hash-chained audit log."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from sqlalchemy import select
 
 from outbound.cli.context import JSON_OPTION, Ctx, fail, now, pass_ctx
 from outbound.cli.output import emit_json, table
+from outbound.config.audit_key import HINT
+from outbound.domain.errors import ConfigError, ValidationError
+from outbound.services.checkpoints import shown
 from outbound.store import audit
+from outbound.store.anchor import Checkpoint, parse_checkpoint
 
 
 @click.group("audit")
@@ -22,22 +26,39 @@ def audit_group() -> None:
     \b
     Example:
       outbound audit verify
+      outbound audit checkpoint --to /srv/anchor/audit-checkpoint.json
       outbound audit list --subject customer#12 --json
     """
 
 
 @audit_group.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False),
+    help="A checkpoint file from `outbound audit checkpoint`: the chain must still match it.",
+)
 @JSON_OPTION
 @pass_ctx
-def audit_verify(ctx: Ctx, as_json: bool) -> None:
-    """Check every link of the chain; report the first broken one (exit 1).
+def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
+    """Check every link and MAC of the chain; report the first broken one (exit 1).
+
+    With an audit key (OUTBOUND_AUDIT_KEY or the key file), every event's MAC is checked, so a
+    row edited with every later hash recomputed is found. With --checkpoint (default: the file
+    [audit] checkpoint_to names, if there is one), a deleted tail (head moved back) or a chain
+    rewritten before the checkpoint is found too.
 
     \b
     Example:
       outbound audit verify
+      outbound audit verify --checkpoint /srv/anchor/audit-checkpoint.json --json
     """
-    with ctx.app().engine.begin() as conn:
-        result = audit.verify(conn)
+    app = ctx.app()
+    checkpoint_file = checkpoint_file or _scheduled_checkpoint(app.settings.audit.checkpoint_to)
+    checkpoint = _read_checkpoint(app.audit_key, checkpoint_file) if checkpoint_file else None
+    with app.engine.begin() as conn:
+        result = audit.verify(conn, app.audit_key, checkpoint)
+    notes = _notes(result)
     if as_json:
         emit_json(
             {
@@ -45,16 +66,96 @@ def audit_verify(ctx: Ctx, as_json: bool) -> None:
                 "checked": result.checked,
                 "broken_at": result.broken_at,
                 "problem": result.problem,
+                "keyed": result.keyed,
+                "signed": result.signed,
+                "unsigned": result.unsigned,
+                "checkpoint": checkpoint.as_dict() if checkpoint else None,
+                "warnings": notes,
             }
         )
     elif result.ok:
-        click.echo(f"audit chain intact: {result.checked} events verified")
+        click.echo(f"audit chain intact: {result.checked} events verified{_how(result)}")
     else:
         click.echo(
             f"audit chain BROKEN at seq {result.broken_at}: {result.problem} ({result.checked} events verified before it)"
         )
+    if not as_json:
+        for note in notes:
+            click.echo(f"warning: {note}", err=True)
     if not result.ok:
         sys.exit(1)
+
+
+def _scheduled_checkpoint(target: str) -> str | None:
+    """The file ``serve`` writes checkpoints to, when it is a local file that exists."""
+    if not target or target == "-" or target.startswith(("http://", "https://")):
+        return None
+    return target if Path(target).is_file() else None
+
+
+def _read_checkpoint(key: bytes | None, path: str) -> Checkpoint:
+    if key is None:
+        raise ConfigError(f"a checkpoint's signature needs the audit key, and none is set; {HINT}")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ValidationError(f"--checkpoint {path!r} cannot be read ({reason})") from None
+    return parse_checkpoint(text, key, repr(path))
+
+
+def _how(result: audit.VerifyResult) -> str:
+    parts = []
+    if result.keyed:
+        parts.append(f"{result.signed} MACs checked")
+    if result.checkpoint is not None:
+        cp = result.checkpoint
+        parts.append(f"matches the checkpoint of {cp.at.isoformat()} (seq {cp.seq})")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _notes(result: audit.VerifyResult) -> list[str]:
+    if not result.keyed:
+        return [
+            "no audit key configured: only the hash links were checked, and whoever can write "
+            f"the database can recompute them; {HINT}"
+        ]
+    if result.unsigned:
+        return [
+            f"the first {result.unsigned} events carry no MAC (written before an audit key was "
+            "configured); only a checkpoint protects them"
+        ]
+    return []
+
+
+@audit_group.command("checkpoint")
+@click.option(
+    "--to",
+    "target",
+    help="A file, - (stdout) or an http(s):// URL to POST to (default [audit] checkpoint_to).",
+)
+@pass_ctx
+def audit_checkpoint(ctx: Ctx, target: str | None) -> None:
+    """Sign the chain's head (seq, hash, time) with the audit key and write it outside the database.
+
+    Keep checkpoints where the database's administrator cannot change them; `audit verify
+    --checkpoint FILE` later proves the chain still holds and still reaches that seq.
+
+    \b
+    Example:
+      outbound audit checkpoint --to /srv/anchor/audit-checkpoint.json
+      outbound audit checkpoint --to -
+      outbound audit checkpoint --to https://anchor.example/v1/checkpoints
+    """
+    app = ctx.app()
+    where = target or app.settings.audit.checkpoint_to
+    if not where:
+        raise click.UsageError("give --to FILE, --to - or --to URL (or set [audit] checkpoint_to)")
+    checkpoint = app.write_checkpoint(where)
+    if where != "-":
+        click.echo(
+            f"checkpoint seq {checkpoint.seq} at {checkpoint.at.isoformat()} written to {shown(where)}"
+        )
 
 
 @audit_group.command("list")

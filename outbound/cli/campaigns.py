@@ -10,7 +10,7 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from outbound.cli.context import JSON_OPTION, Ctx, Progress, now, pass_ctx
+from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
 from outbound.cli.output import emit_json, human, table
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
@@ -157,7 +157,7 @@ def show(ctx: Ctx, ref: str, as_json: bool) -> None:
         click.echo(f"{key:>14}: {human(data[key])}")
     click.echo(
         table(
-            ["fire time", "selected", "created", "finished"],
+            ["fire time", "selected", "created", "finished", "error"],
             [list(r.values()) for r in data["runs"]],
             title="\nruns",
         )
@@ -229,6 +229,7 @@ def run(ctx: Ctx, ref: str, as_json: bool) -> None:
         "selected": report.selected,
         "created": report.created,
         "duplicates": report.duplicates,
+        "error": report.error,
     }
     if as_json:
         emit_json(data)
@@ -236,6 +237,10 @@ def run(ctx: Ctx, ref: str, as_json: bool) -> None:
         click.echo(
             f"{report.campaign}: {report.selected} selected, {report.created} notifications queued, "
             f"{report.duplicates} already existed"
+        )
+    if report.error:
+        fail(
+            f"campaign {report.campaign} stopped part-way (recorded on its run): {report.error}", 1
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 import rich.progress
@@ -12,6 +12,8 @@ from rich.console import Console
 
 from outbound import bootstrap
 from outbound.config import Settings, load_settings
+from outbound.domain.errors import OutboundError
+from outbound.store.db import is_fault, unavailable
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
@@ -30,8 +32,35 @@ class Ctx:
             self._app = bootstrap.build(self.settings(), check_schema=check_schema)
         return self._app
 
+    def database_url(self) -> str:
+        """The URL this command uses (for messages): the built app's, else the flag's."""
+        if self._app is not None:
+            return self._app.settings.database_url
+        if self.db:
+            return self.db
+        try:
+            return self.settings().database_url
+        except OutboundError:
+            return "the configured database"
+
 
 pass_ctx = click.make_pass_decorator(Ctx)
+
+
+class FaultAwareGroup(click.Group):
+    """The root group: an unwritable or unreachable database, wherever a command meets it, is
+    one line naming the database, the cause and the fix (DatabaseUnavailable), not a
+    traceback. Statements that fail for other reasons still show theirs: those are bugs."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not is_fault(exc):
+                raise
+            obj = ctx.obj if isinstance(ctx.obj, Ctx) else None
+            url = obj.database_url() if obj else "the configured database"
+            raise unavailable(exc, url) from None
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

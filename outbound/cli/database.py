@@ -10,6 +10,7 @@ import click
 from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.config import find_config_dir
+from outbound.config.audit_key import create_key_file, key_path
 from outbound.defaults import default_dir
 from outbound.store.db import make_engine, make_url_safe, upgrade
 
@@ -18,10 +19,12 @@ from outbound.store.db import make_engine, make_url_safe, upgrade
 @click.option("--force", is_flag=True, help="Overwrite existing config and flow files.")
 @pass_ctx
 def init(ctx: Ctx, force: bool) -> None:
-    """Create ./config (outbound.toml, policies.toml), ./voice_flows and an up-to-date database.
+    """Create ./config (outbound.toml, policies.toml, audit.key), ./voice_flows and an
+    up-to-date database.
 
     The files are copies of the shipped defaults (or of --config-dir); existing ones are kept
-    unless --force.
+    unless --force. The audit key (HMAC key of the audit chain) is written once, never
+    overwritten, and is not created when OUTBOUND_AUDIT_KEY is set.
 
     \b
     Example:
@@ -38,6 +41,13 @@ def init(ctx: Ctx, force: bool) -> None:
     click.echo(
         f"config in {target.resolve()}; database {make_url_safe(settings.database_url)} at schema {after} (was {before or 'empty'})"
     )
+    if not settings.audit.key.get_secret_value():
+        path = key_path(settings)
+        if create_key_file(path):
+            click.echo(
+                f"audit key written to {path.resolve()} (mode 0600): keep it off the database "
+                "host's backups; without it the audit chain cannot be checked"
+            )
 
 
 def _copy_defaults(sources: list[Path], target: Path, force: bool) -> None:

@@ -10,7 +10,7 @@ import click
 
 from outbound.cli.audit import audit_group
 from outbound.cli.campaigns import campaign
-from outbound.cli.context import JSON_OPTION, Ctx, fail, now, pass_ctx
+from outbound.cli.context import JSON_OPTION, Ctx, FaultAwareGroup, fail, now, pass_ctx
 from outbound.cli.customers import consent, customer
 from outbound.cli.database import db, init
 from outbound.cli.output import emit_json
@@ -18,13 +18,19 @@ from outbound.cli.run import demo, serve
 from outbound.cli.sources import api_group, source
 from outbound.cli.users import user_group
 from outbound.cli.voice import call_group, flow_group
-from outbound.domain.errors import ConfigError, NotFoundError, OutboundError, ValidationError
+from outbound.domain.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    NotFoundError,
+    OutboundError,
+    ValidationError,
+)
 from outbound.domain.masking import configure_logging
 from outbound.schemas import numbers
 from outbound.services import notify
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FaultAwareGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db", envvar="OUTBOUND_DATABASE_URL", help="Database URL (default sqlite:///outbound.db)."
 )
@@ -147,6 +153,8 @@ def main() -> None:
         fail(str(exc), 3)
     except ConfigError as exc:
         fail(str(exc), 4)
+    except DatabaseUnavailable as exc:
+        fail(str(exc), 5)
     except OutboundError as exc:
         fail(str(exc), 1)
 

@@ -10,6 +10,7 @@ import click
 
 from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
 from outbound.cli.output import emit_json, table
+from outbound.config.audit_key import HINT
 from outbound.domain.errors import ConfigError
 from outbound.store.db import make_engine, upgrade
 
@@ -70,6 +71,9 @@ def serve(
         raise click.BadParameter(str(exc), param_hint="--workers") from None
     signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
     click.echo(f"outbound serving: {service.describe()}", err=True)
+    if app.audit_key is None:
+        skipped = "; no checkpoints written" if app.settings.audit.checkpoint_to else ""
+        click.echo(f"warning: audit chain not anchored (no audit key{skipped}); {HINT}", err=True)
     try:
         service.run()
     except KeyboardInterrupt:

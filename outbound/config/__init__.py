@@ -7,6 +7,7 @@ variables < CLI flags. Read typed values (``settings.worker.batch_size``); a bad
 
 from outbound.config.sections import (
     ApiSection,
+    AuditSection,
     BrandSection,
     ConsoleSection,
     DatabaseSection,
@@ -23,6 +24,7 @@ from outbound.config.settings import Settings, find_config_dir, load_settings
 
 __all__ = [
     "ApiSection",
+    "AuditSection",
     "BrandSection",
     "ConsoleSection",
     "DatabaseSection",

@@ -57,6 +57,15 @@ class SchedulerSection(Section):
     lock_file: str = ""
 
 
+class AuditSection(Section):
+    """The audit chain's anchor: a key outside the database, and where checkpoints go."""
+
+    key: SecretStr = SecretStr("")  # pass by OUTBOUND_AUDIT_KEY, never in a file under git
+    key_file: str = ""  # default: audit.key in the config dir (``outbound init`` creates it)
+    checkpoint_to: str = ""  # file path, "-" (stdout) or http(s):// URL; "" = no schedule
+    checkpoint_seconds: float = Field(default=300.0, ge=1.0)
+
+
 class ApiSection(Section):
     host: str = "127.0.0.1"
     port: int = 8080

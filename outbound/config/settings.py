@@ -35,6 +35,7 @@ from pydantic_settings import (
 
 from outbound.config.sections import (
     ApiSection,
+    AuditSection,
     BrandSection,
     ConsoleSection,
     DatabaseSection,
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSection = SchedulerSection()
     api: ApiSection = ApiSection()
     console: ConsoleSection = ConsoleSection()
+    audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()

@@ -21,6 +21,11 @@ class SchemaError(ConfigError):
     """The database is unmigrated or newer than this code; the message says which command to run."""
 
 
+class DatabaseUnavailable(OutboundError):
+    """The database cannot be written or reached (read-only file, missing directory, server
+    down); the message names the database, the cause and the fix."""
+
+
 class NotFoundError(OutboundError):
     """A customer, notification or campaign does not exist."""
 

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -24,9 +25,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Engine, select, text
 
-from outbound.domain.errors import FieldProblem, ValidationError
+from outbound.domain.errors import FieldProblem, OutboundError, ValidationError
 from outbound.policy.model import Rules
 from outbound.services import campaigns, notify
+from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import reap
 from outbound.store.tables import campaigns as campaigns_table
 
@@ -47,7 +49,7 @@ def validate_schedule(expr: str, timezone: str) -> CronTrigger:
             [FieldProblem("timezone", timezone, "is not an IANA time zone")]
         ) from None
     try:
-        return CronTrigger.from_crontab(expr, timezone=zone)
+        trigger = CronTrigger.from_crontab(expr, timezone=zone)
     except ValueError as exc:
         raise ValidationError(
             [
@@ -58,6 +60,17 @@ def validate_schedule(expr: str, timezone: str) -> CronTrigger:
                 )
             ]
         ) from None
+    if trigger.get_next_fire_time(None, _wall()) is None:
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "schedule",
+                    expr,
+                    "never fires (no such date, e.g. 30 February); e.g. '0 10 28 2 *'",
+                )
+            ]
+        )
+    return trigger
 
 
 def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
@@ -70,6 +83,23 @@ def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
         last = t
         t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
     return last
+
+
+def _logged(name: str, job: Callable[[], object], url: str) -> Callable[[], None]:
+    """A periodic job whose expected failures (an unwritable or unreachable database, a
+    checkpoint target gone) are one log line per run, not a traceback per run."""
+
+    def run() -> None:
+        try:
+            job()
+        except (OutboundError, OSError) as exc:
+            log.warning("%s failed: %s", name, exc)
+        except Exception as exc:
+            if not is_fault(exc):
+                raise
+            log.error("%s paused: %s", name, describe_fault(exc, url))
+
+    return run
 
 
 class LeaderLock:
@@ -140,6 +170,8 @@ class Scheduler:
     #: leader-only periodic jobs (every ``reap_seconds``), e.g. escalate unopened pushes,
     #: close sent messages whose receipts never came
     housekeeping: dict[str, Callable[[], object]] = field(default_factory=dict)
+    #: leader-only jobs with their own interval in seconds (the audit checkpoint)
+    periodic: dict[str, tuple[float, Callable[[], object]]] = field(default_factory=dict)
     _aps: BackgroundScheduler = field(init=False)
     _lock: LeaderLock = field(init=False)
     _loaded: dict[int, tuple[str, str, str]] = field(default_factory=dict)
@@ -156,7 +188,7 @@ class Scheduler:
     def start(self) -> None:
         self._aps.start()
         self._aps.add_job(
-            self._try_lead,
+            _logged("leader election", self._try_lead, str(self.engine.url)),
             "interval",
             seconds=max(self.reload_seconds / 3, 1),
             id="lead",
@@ -172,11 +204,23 @@ class Scheduler:
         if not self.leader and self._lock.acquire():
             self.leader = True
             log.info("this node leads the scheduler")
-            self._aps.add_job(self._reap, "interval", seconds=self.reap_seconds, id="reap")
-            for name, job in self.housekeeping.items():
-                self._aps.add_job(job, "interval", seconds=self.reap_seconds, id=name)
+            url = str(self.engine.url)
+            every = self.reap_seconds
             self._aps.add_job(
-                self.reload,
+                _logged("reap", self._reap, url), "interval", seconds=every, id="reap"
+            )
+            for name, job in self.housekeeping.items():
+                self._aps.add_job(_logged(name, job, url), "interval", seconds=every, id=name)
+            for name, (seconds, job) in self.periodic.items():
+                self._aps.add_job(
+                    _logged(name, job, url),
+                    "interval",
+                    seconds=seconds,
+                    id=name,
+                    next_run_time=_wall(),
+                )
+            self._aps.add_job(
+                _logged("reload", self.reload, url),
                 "interval",
                 seconds=self.reload_seconds,
                 id="reload",
@@ -197,13 +241,19 @@ class Scheduler:
             ).all()
         wanted = {r.id: (r.schedule, r.timezone, r.name) for r in rows}
         for cid in [c for c in self._loaded if wanted.get(c) != self._loaded[c]]:
-            self._aps.remove_job(f"campaign-{cid}")
+            if self._aps.get_job(f"campaign-{cid}"):
+                self._aps.remove_job(f"campaign-{cid}")
             del self._loaded[cid]
         for cid, spec in wanted.items():
             if cid not in self._loaded:
-                trigger = validate_schedule(spec[0], spec[1])
-                self._aps.add_job(self.fire, trigger, args=[cid], id=f"campaign-{cid}")
-                self._loaded[cid] = spec
+                self._loaded[cid] = spec  # a bad one too: logged once, until it is changed
+                try:
+                    trigger = validate_schedule(spec[0], spec[1])
+                except ValidationError as exc:
+                    log.error("campaign %s is not scheduled: %s", spec[2], exc)
+                    continue
+                job = _logged(f"campaign {spec[2]}", partial(self.fire, cid), str(self.engine.url))
+                self._aps.add_job(job, trigger, id=f"campaign-{cid}")
 
     def fire(
         self, campaign_id: int, fire_time: datetime | None = None
@@ -221,6 +271,15 @@ class Scheduler:
             now=now,
             expiry=self.expiry,
         )
+        if report.error:
+            log.error(
+                "campaign %s fire %s failed after %d created: %s",
+                report.campaign,
+                fire_time.isoformat(),
+                report.created,
+                report.error,
+            )
+            return report
         log.info(
             "campaign %s fire %s: ran=%s created=%d",
             report.campaign,

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,13 +20,16 @@ from sqlalchemy import Connection, Engine, Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
+from outbound.domain.masking import mask_text
 from outbound.domain.values import Channel, Defer, Kind, Send
 from outbound.policy import decide
 from outbound.policy.model import CustomerView, NotificationView, Rules
 from outbound.schemas.campaigns import parse_campaign
+from outbound.schemas.payloads import parse_payload
 from outbound.services import forecast, notify, render
 from outbound.services.snapshots import load_snapshots
 from outbound.store import audit
+from outbound.store.db import is_fault
 from outbound.store.tables import (
     campaign_runs,
     campaigns,
@@ -48,9 +52,33 @@ class CampaignSpec:
 
 
 def validate_spec(spec: CampaignSpec) -> CampaignSpec:
-    """The spec with its segment and params normalized, or ValidationError naming each field."""
+    """The spec with its segment and params normalized, or ValidationError naming each field.
+
+    Beyond its own schema, the payload a firing will send is validated exactly as ``send``
+    validates one (``notify.prepare``), for a sample member with the longest external id:
+    whatever a firing would refuse, creating the campaign refuses first.
+    """
     segment, params = parse_campaign(spec.kind, spec.name, spec.timezone, spec.segment, spec.params)
-    return replace(spec, segment=segment, params=params)
+    spec = replace(spec, segment=segment, params=params)
+    campaign = SimpleNamespace(kind=spec.kind.value, params=params, segment=segment)
+    try:
+        parse_payload(spec.kind, payload_for(campaign, _SAMPLE_MEMBER))
+    except ValidationError as exc:
+        found = [
+            FieldProblem(
+                p.field.replace("data.", "params.", 1),
+                p.value,
+                f"{p.hint} (in what a firing sends)",
+            )
+            for p in exc.problems
+        ] or [FieldProblem("params", dict(params), str(exc))]
+        raise ValidationError(found, where=f"campaign {spec.name!r}") from None
+    return spec
+
+
+_SAMPLE_MEMBER = SimpleNamespace(
+    external_id="C" * 128, membership_tier=None, membership_expires_on=date(2026, 1, 1)
+)
 
 
 def create(conn: Connection, spec: CampaignSpec, *, now: datetime, actor: str) -> int:
@@ -201,6 +229,7 @@ class RunReport:
     selected: int = 0
     created: int = 0
     duplicates: int = 0
+    error: str | None = None  # why the firing stopped part-way (recorded on the run)
 
 
 def _start(conn: Connection, campaign: Any, fire_time: datetime, now: datetime, actor: str) -> Any:
@@ -234,30 +263,54 @@ def run(
     actor: str = "scheduler",
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:
-    """Fan out one firing; a second call with the same fire_time is a no-op (ran=False)."""
+    """Fan out one firing; a second call with the same fire_time is a no-op (ran=False).
+
+    A firing that fails part-way (e.g. a campaign stored before its params were checked) is
+    finished with its error on the run (``report.error``); chunks before it stay queued.
+    """
     with engine.begin() as conn:
         campaign = get(conn, ref)
         run_id = _start(conn, campaign, fire_time, now, actor)
     if run_id is None:
         return RunReport(campaign.name, fire_time, ran=False)
     report = RunReport(campaign.name, fire_time, ran=True)
-    sending: dict[str, Any] = {"source": _source(campaign), "actor": actor, "now": now}
+    sending = {"source": _source(campaign), "actor": actor, "now": now, "rules": rules}
+    try:
+        _fan_out(engine, campaign, report, {**sending, "expiry": expiry, "progress": progress})
+    except Exception as exc:  # whatever stops a firing ends up on its run, not in a traceback
+        if is_fault(exc):
+            raise  # the database itself is gone: nothing can be recorded on the run
+        report.error = mask_text(f"{type(exc).__name__}: {exc}")[:2000]
+    with engine.begin() as conn:
+        conn.execute(
+            update(campaign_runs)
+            .where(campaign_runs.c.id == run_id)
+            .values(finished_at=now, selected=report.selected, created=report.created)
+            .values(error=report.error)
+        )
+        if report.error:
+            failed = {"run": run_id, "error": report.error}
+            event = audit.Event(actor, "campaign.failed", f"campaign#{campaign.id}", failed)
+            audit.append(conn, [event], now)
+    return report
+
+
+def _fan_out(engine: Engine, campaign: Any, report: RunReport, sending: dict[str, Any]) -> None:
+    progress = sending.pop("progress")
     last = 0
     while True:  # one transaction per chunk: progress is durable, a crash resumes by dedupe key
         with engine.begin() as conn:
             rows = conn.execute(
-                segment_query(campaign, now).where(customers.c.id > last).limit(CHUNK)
+                segment_query(campaign, sending["now"]).where(customers.c.id > last).limit(CHUNK)
             ).all()
             if not rows:
-                break
+                return
             done = notify.notify_all(
                 conn,
                 kind=Kind(campaign.kind),
                 items=[
                     (notify.Recipient(r.id, r.timezone), payload_for(campaign, r)) for r in rows
                 ],
-                rules=rules,
-                expiry=expiry,
                 campaign_id=campaign.id,
                 **sending,
             )
@@ -267,13 +320,6 @@ def run(
         report.duplicates += sum(1 for d in done if not d.created)
         if progress:
             progress(len(rows))
-    with engine.begin() as conn:
-        conn.execute(
-            update(campaign_runs)
-            .where(campaign_runs.c.id == run_id)
-            .values(finished_at=now, selected=report.selected, created=report.created)
-        )
-    return report
 
 
 @dataclass

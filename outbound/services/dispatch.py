@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from outbound.channels.base import ChannelPort, Message, Result, send_all
 from outbound.domain.clock import Clock, system_clock
-from outbound.domain.errors import ChannelError, TransientChannelError
+from outbound.domain.errors import ChannelError, DatabaseUnavailable, TransientChannelError
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Accepted, Channel, SendResult
 from outbound.policy.ladder import Ladder
@@ -30,9 +31,15 @@ from outbound.services.claims import ClaimRequest, claim
 from outbound.services.outcomes import Recorder
 from outbound.services.render import MessageRenderer
 from outbound.store.customers import recipients
+from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import Claimed, in_flight_or_due, reap
 
 log = logging.getLogger("outbound.services.dispatch")
+
+#: a worker's backoff while batches fail: poll * 2^(n-1) seconds, at most this
+FAULT_CEILING_SECONDS = 60.0
+#: ``--until-idle`` gives up on an unwritable or unreachable database after this many tries
+FAULT_ATTEMPTS = 4
 
 AfterResult = Callable[[Connection, Claimed, SendResult, datetime], None]
 
@@ -43,6 +50,25 @@ class DispatchStats:
     sent: int = 0
     errors: int = 0
     lags: list[float] = field(default_factory=list)
+
+
+@dataclass
+class FaultLog:
+    """One log line per backoff interval for all the workers of a process meeting one fault
+    (each worker backs off on its own; N threads need not say the same thing N times)."""
+
+    clock: Callable[[], float] = time.monotonic
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _quiet_until: float = 0.0
+    _cause: str = ""
+
+    def report(self, cause: str, delay: float) -> None:
+        with self._lock:
+            now = self.clock()
+            if cause == self._cause and now < self._quiet_until:
+                return
+            self._cause, self._quiet_until = cause, now + delay * 0.9
+        log.error("dispatch paused: %s; retrying in %.1fs", cause, delay)
 
 
 @dataclass
@@ -62,6 +88,7 @@ class Dispatcher:
     actor: str = "dispatcher"
     #: runs in the outcome's transaction (the dialer applies in-call actions here)
     after_result: AfterResult | None = None
+    faults: FaultLog = field(default_factory=FaultLog)  # shared by a process's workers
     _last_reap: datetime | None = None
 
     def run_once(self) -> int:
@@ -80,17 +107,38 @@ class Dispatcher:
         return len(claimed)
 
     def run(self, stop: threading.Event, poll: float = 0.5, until_idle: bool = False) -> None:
-        """Work until ``stop`` is set (or, with ``until_idle``, until nothing is due)."""
+        """Work until ``stop`` is set (or, with ``until_idle``, until nothing is due).
+
+        A failing batch backs off exponentially (``poll`` doubled per failure up to
+        FAULT_CEILING_SECONDS) with one log line per wait. An unwritable or unreachable
+        database with ``until_idle`` gives up after FAULT_ATTEMPTS tries and raises
+        DatabaseUnavailable: a batch job must fail visibly, not wait forever.
+        """
+        failures = 0
         while not stop.is_set():
             try:
                 worked = self.run_once()
-            except Exception:  # keep the long-running service alive; the lease protects rows
-                log.exception("dispatch batch failed; retrying after %.1fs", poll)
-                worked = 0
-            if worked == 0:
-                if until_idle and self.idle():
+                if worked == 0 and until_idle and self.idle():
                     return
+            except Exception as exc:  # keep the long-running service alive; the lease protects rows
+                failures += 1
+                stop.wait(self._after_failure(exc, failures, poll, until_idle))
+                continue
+            failures = 0
+            if worked == 0:
                 stop.wait(poll)
+
+    def _after_failure(self, exc: Exception, failures: int, poll: float, until_idle: bool) -> float:
+        """Log the failure (one line for a database fault) and return how long to wait."""
+        delay: float = min(poll * 2.0 ** (failures - 1), FAULT_CEILING_SECONDS)
+        if not is_fault(exc):
+            log.exception("dispatch batch failed; retrying in %.1fs", delay)
+            return delay
+        cause = describe_fault(exc, str(self.engine.url))
+        if until_idle and failures >= FAULT_ATTEMPTS:
+            raise DatabaseUnavailable(f"{cause} (gave up after {failures} attempts)") from None
+        self.faults.report(cause, delay)
+        return delay
 
     def idle(self, horizon: timedelta = timedelta(seconds=10)) -> bool:
         """Nothing in flight (by anyone) and nothing of ours due within ``horizon``."""

@@ -253,6 +253,7 @@ def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
                 "selected": r.selected,
                 "created": r.created,
                 "finished_at": r.finished_at,
+                "error": r.error,
             }
             for r in runs
         ],

@@ -1,4 +1,8 @@
-"""The hash-chained audit log: ``hash = sha256(prev_hash + canonical row)``.
+"""The hash-chained audit log: ``hash = sha256(prev_hash + canonical row)``, each row MAC'd.
+
+With an audit key configured every row also carries ``mac = HMAC(key, hash)`` and the head can
+be checkpointed outside the database (``outbound.store.anchor``): the hashes alone can be
+recomputed by whoever can write the database, the MACs and checkpoints cannot.
 
 Appends happen inside the caller's transaction (the unit of work), so an event exists exactly
 when the change it describes does. The one-row ``audit_head`` is updated by every append, which
@@ -8,6 +12,7 @@ serializes appenders on PostgreSQL as ``BEGIN IMMEDIATE`` does on SQLite: the ch
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from outbound.domain.masking import mask_text
+from outbound.store.anchor import Checkpoint, connection_key, row_mac
 from outbound.store.tables import audit_events, audit_head
 
 GENESIS = "0" * 64
@@ -63,6 +69,7 @@ def append(conn: Connection, events: Iterable[Event], now: datetime) -> int:
     """Append events in order; returns the last sequence number. Phones in data are masked."""
     head = conn.execute(_HEAD).one()
     seq, prev = int(head.seq), str(head.hash)
+    key = connection_key(conn)
     at = now.astimezone(UTC)
     rows = []
     for event in events:
@@ -80,6 +87,7 @@ def append(conn: Connection, events: Iterable[Event], now: datetime) -> int:
                 "data": data,
                 "prev_hash": prev,
                 "hash": digest,
+                "mac": row_mac(key, digest) if key else None,
             }
         )
         prev = digest
@@ -95,39 +103,118 @@ class VerifyResult:
     checked: int
     broken_at: int | None
     problem: str
+    #: rows whose MAC was checked; rows with no MAC (written before a key was configured)
+    signed: int = 0
+    unsigned: int = 0
+    keyed: bool = False  # a key was given, so MACs were checked
+    checkpoint: Checkpoint | None = None  # the checkpoint the chain was held against
 
     @property
     def ok(self) -> bool:
         return self.broken_at is None
 
 
+_COLUMNS = (
+    audit_events.c.seq,
+    audit_events.c.at,
+    audit_events.c.actor,
+    audit_events.c.action,
+    audit_events.c.subject,
+    audit_events.c.data,
+    audit_events.c.prev_hash,
+    audit_events.c.hash,
+    audit_events.c.mac,
+)
+
+
 def _rows(conn: Connection, batch: int = 5000) -> Iterator[Any]:
     last = 0
     while True:
         chunk = conn.execute(
-            select(audit_events).where(audit_events.c.seq > last).order_by("seq").limit(batch)
+            select(*_COLUMNS).where(audit_events.c.seq > last).order_by("seq").limit(batch)
         ).all()
         if not chunk:
             return
         yield from chunk
-        last = int(chunk[-1].seq)
+        last = int(chunk[-1][0])
 
 
-def verify(conn: Connection) -> VerifyResult:
-    """Walk the chain; report the first broken link (edit, deletion, insertion or reorder)."""
-    prev, expected_seq, checked = GENESIS, 1, 0
-    for row in _rows(conn):
-        if row.seq != expected_seq:
-            return VerifyResult(checked, expected_seq, f"gap: seq {expected_seq} is missing")
-        if row.prev_hash != prev:
-            return VerifyResult(checked, row.seq, "prev_hash does not match the previous row")
-        body = canonical(row.seq, row.at, row.actor, row.action, row.subject, row.data)
-        if chain_hash(prev, body) != row.hash:
-            return VerifyResult(checked, row.seq, "row content does not match its hash (edited)")
-        prev, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
-    head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
-    if head.seq != expected_seq - 1 or head.hash != prev:
+class _Walk:
+    """The state of one verification pass; ``step`` returns the problem with a row, if any.
+
+    Rows are unpacked as tuples (in ``_COLUMNS`` order): on a chain of millions of events the
+    attribute lookups were a third of the time.
+    """
+
+    def __init__(self, key: bytes | None, checkpoint: Checkpoint | None) -> None:
+        self.key, self.checkpoint = key, checkpoint
+        self.prev, self.expected, self.checked = GENESIS, 1, 0
+        self.signed = self.unsigned = 0
+
+    def step(self, row: Any) -> str:
+        seq, at, actor, action, subject, data, prev_hash, digest, mac = row
+        if seq != self.expected:
+            return f"gap: seq {self.expected} is missing"
+        if prev_hash != self.prev:
+            return "prev_hash does not match the previous row"
+        if chain_hash(prev_hash, canonical(seq, at, actor, action, subject, data)) != digest:
+            return "row content does not match its hash (edited)"
+        if self.key is not None:
+            problem = self._mac(self.key, mac, digest)
+            if problem:
+                return problem
+        cp = self.checkpoint
+        if cp is not None and seq == cp.seq and digest != cp.hash:
+            return (
+                f"hash differs from the checkpoint of {cp.at.isoformat()} "
+                f"(the chain was rewritten at or before seq {cp.seq})"
+            )
+        self.prev, self.expected, self.checked = digest, seq + 1, self.checked + 1
+        return ""
+
+    def _mac(self, key: bytes, mac: str | None, digest: str) -> str:
+        if mac is None:
+            if self.signed:
+                return "row has no MAC although earlier rows have one (MAC stripped: rewritten)"
+            self.unsigned += 1
+            return ""
+        if not hmac.compare_digest(mac, row_mac(key, digest)):
+            return "row MAC does not match the audit key (rewritten without it, or another key)"
+        self.signed += 1
+        return ""
+
+    def result(self, broken_at: int | None, problem: str) -> VerifyResult:
+        keyed = self.key is not None
         return VerifyResult(
-            checked, expected_seq, f"chain ends at seq {expected_seq - 1} but head says {head.seq}"
+            self.checked, broken_at, problem, self.signed, self.unsigned, keyed, self.checkpoint
         )
-    return VerifyResult(checked, None, "")
+
+    def finish(self, head: Any) -> VerifyResult:
+        last = self.expected - 1
+        if head.seq != last or head.hash != self.prev:
+            return self.result(self.expected, f"chain ends at seq {last} but head says {head.seq}")
+        cp = self.checkpoint
+        if cp is not None and cp.seq > last:
+            return self.result(
+                last + 1,
+                f"chain ends at seq {last} but the checkpoint of {cp.at.isoformat()} saw seq "
+                f"{cp.seq}: {cp.seq - last} events deleted from the tail",
+            )
+        return self.result(None, "")
+
+
+def verify(
+    conn: Connection, key: bytes | None = None, checkpoint: Checkpoint | None = None
+) -> VerifyResult:
+    """Walk the chain; report the first broken link (edit, deletion, insertion or reorder).
+
+    With ``key``, every row's MAC is checked too (a prefix written before there was a key may
+    have none); with a ``checkpoint`` (already signature-checked), the chain must still hold the
+    hash it vouched for, and still reach its seq.
+    """
+    walk = _Walk(key, checkpoint)
+    for row in _rows(conn):
+        problem = walk.step(row)
+        if problem:
+            return walk.result(walk.expected, problem)  # the row the problem is with
+    return walk.finish(conn.execute(select(audit_head).where(audit_head.c.id == 1)).one())

@@ -17,9 +17,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from outbound.domain.errors import ConfigError, SchemaError
+from outbound.domain.errors import ConfigError, DatabaseUnavailable, SchemaError
+from outbound.domain.masking import mask_text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -151,3 +153,76 @@ def require_current_schema(engine: Engine, url: str) -> None:
         f"database {shown} is at schema {current!r}, older than {head!r}; "
         f"run: outbound --db '{shown}' db upgrade"
     )
+
+
+# --- faults: the database cannot be written or reached ------------------------------------------
+
+_SQLITE_FAULTS = (
+    (
+        "readonly database",
+        "is read-only; make the file and its directory (for the -wal and -shm files) writable "
+        "by this user, or point --db / OUTBOUND_DATABASE_URL at a writable database",
+    ),
+    ("disk is full", "is on a full disk; free space, then retry"),
+    ("disk i/o error", "had a disk I/O error; check the disk and the file"),
+    ("database is locked", "stayed locked by another process for 60 s; retry when it is done"),
+)
+
+
+_SQLITE_NEEDLES = (*(needle for needle, _ in _SQLITE_FAULTS), "unable to open")
+
+
+def is_fault(exc: BaseException) -> bool:
+    """The database is unwritable or unreachable (not a bug in a statement).
+
+    sqlite3 raises OperationalError for SQL syntax errors too: those stay bugs, with their
+    traceback; only the messages of an unusable file count as faults.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__ != "sqlite3":
+        return True  # psycopg: connection and server-state problems
+    message = str(exc.orig).lower()
+    return any(needle in message for needle in _SQLITE_NEEDLES)
+
+
+def describe_fault(exc: BaseException, url: str) -> str:
+    """One line for an operator: which database, what is wrong with it, what to do."""
+    shown = make_url_safe(url)
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = mask_text(detail[0]) if detail else type(exc).__name__
+    lowered = first.lower()
+    if shown.startswith("sqlite"):
+        for needle, advice in _SQLITE_FAULTS:
+            if needle in lowered:
+                return f"database {shown} {advice} ({first})"
+        if "unable to open database file" in lowered:
+            return f"database {shown} cannot be opened: {_sqlite_open_problem(url)}"
+    elif "refused" in lowered or "could not connect" in lowered or "connection failed" in lowered:
+        target = make_url(normalize_url(url))
+        where = f"{target.host or 'localhost'}:{target.port or 5432}"
+        return (
+            f"database {shown} is unreachable: nothing answers at {where} ({first}); "
+            "start PostgreSQL there or fix --db / OUTBOUND_DATABASE_URL"
+        )
+    return f"database {shown} failed: {first}; check that it is up and writable"
+
+
+def _sqlite_open_problem(url: str) -> str:
+    database = make_url(url).database or ""
+    path = Path(database.removeprefix("file:").split("?", 1)[0])
+    if not path.parent.is_dir():
+        return (
+            f"directory {str(path.parent)!r} does not exist; create it, or fix --db / "
+            "OUTBOUND_DATABASE_URL"
+        )
+    return (
+        f"{str(path)!r} is not readable, or its directory is not writable, by this user; "
+        "fix the permissions or point --db at another file"
+    )
+
+
+def unavailable(exc: BaseException, url: str) -> DatabaseUnavailable:
+    return DatabaseUnavailable(describe_fault(exc, url))

@@ -170,6 +170,7 @@ campaign_runs = Table(
     Column("finished_at", TS),
     Column("selected", Integer, nullable=False, default=0),
     Column("created", Integer, nullable=False, default=0),
+    Column("error", Text),  # why a firing stopped (it is finished all the same); NULL = it ran
     UniqueConstraint("campaign_id", "fire_time", name="uq_campaign_runs_campaign_fire"),
 )
 
@@ -241,6 +242,8 @@ audit_events = Table(
     Column("data", Text, nullable=False),  # canonical JSON, phones masked
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # HMAC-SHA256(audit key, hash): the key is never in the database; NULL = written without one
+    Column("mac", String(64), nullable=True),
 )
 
 # One row (id=1): the head of the audit chain. Updating it serializes appenders on every engine.

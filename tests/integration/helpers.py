@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Connection, Table, delete, func, select, update
 
 from outbound import bootstrap
 from outbound.channels.base import Message
@@ -13,8 +13,10 @@ from outbound.domain.errors import ChannelError
 from outbound.domain.values import Channel, Kind, Outcome, SendResult
 from outbound.schemas.customers import validate_record
 from outbound.services import notify
+from outbound.store import audit
 from outbound.store.customers import upsert_customer
 from outbound.store.outbox import Enqueued
+from outbound.store.tables import audit_events, audit_head
 
 NY = "+12125550123"  # America/New_York
 BERLIN = "+4915112345678"  # Europe/Berlin
@@ -73,3 +75,32 @@ class ScriptedChannel:
 
 def always(outcome: Outcome) -> Callable[[Message], SendResult]:
     return lambda m: SendResult(outcome, f"ref-{m.delivery_id}")
+
+
+# --- the audit chain's attacker: full write access to the database, no key ---------------
+
+
+def rewrite_chain_from(conn: Connection, seq: int, *, strip_macs: bool = False) -> None:
+    """Attack (a): change row ``seq``'s actor, then recompute every later hash and the head,
+    exactly as the code does, but without the key (MACs kept as they were, or nulled)."""
+    conn.execute(update(audit_events).where(audit_events.c.seq == seq).values(actor="mallory"))
+    rows = conn.execute(select(audit_events).order_by(audit_events.c.seq)).all()
+    prev = audit.GENESIS
+    for row in rows:
+        body = audit.canonical(row.seq, row.at, row.actor, row.action, row.subject, row.data)
+        digest = audit.chain_hash(prev, body)
+        values: dict[str, Any] = {"prev_hash": prev, "hash": digest}
+        if strip_macs:
+            values["mac"] = None
+        conn.execute(update(audit_events).where(audit_events.c.seq == row.seq).values(**values))
+        prev = digest
+    conn.execute(update(audit_head).values(seq=rows[-1].seq, hash=prev))
+
+
+def truncate_chain(conn: Connection, n: int) -> int:
+    """Attack (b): delete the last ``n`` rows and move the head back to the new last one."""
+    last = int(conn.execute(select(audit_head.c.seq)).scalar_one())
+    conn.execute(delete(audit_events).where(audit_events.c.seq > last - n))
+    kept = conn.execute(select(audit_events).where(audit_events.c.seq == last - n)).one()
+    conn.execute(update(audit_head).values(seq=kept.seq, hash=kept.hash))
+    return last - n

@@ -1,0 +1,75 @@
+"""Publish a signed audit checkpoint where the database cannot reach it: a file, stdout, a URL.
+
+A file is replaced atomically (write beside it, fsync, rename), so a reader never sees half a
+checkpoint; a URL gets the checkpoint as a JSON POST, and anything but a 2xx is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from outbound.domain.errors import OutboundError
+from outbound.store.anchor import Checkpoint
+
+
+class CheckpointError(OutboundError):
+    """A checkpoint could not be written to its target."""
+
+
+def shown(target: str) -> str:
+    """The target for messages: a URL without its credentials or query."""
+    if not target.startswith(("http://", "https://")):
+        return target
+    parts = urlsplit(target)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def publish(checkpoint: Checkpoint, target: str, timeout: float = 10.0) -> None:
+    if target == "-":
+        sys.stdout.write(checkpoint.to_json() + "\n")
+        sys.stdout.flush()
+    elif target.startswith(("http://", "https://")):
+        _post(checkpoint, target, timeout)
+    else:
+        _write(checkpoint, Path(target))
+
+
+def _post(checkpoint: Checkpoint, url: str, timeout: float) -> None:
+    try:
+        response = httpx.post(url, json=checkpoint.as_dict(), timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise CheckpointError(
+            f"checkpoint POST to {shown(url)} failed ({type(exc).__name__}: {exc})"
+        ) from None
+    if not response.is_success:
+        raise CheckpointError(
+            f"checkpoint POST to {shown(url)} answered {response.status_code}; "
+            "the checkpoint was not stored"
+        )
+
+
+def _write(checkpoint: Checkpoint, path: Path) -> None:
+    temporary: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        temporary = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(checkpoint.to_json() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"checkpoint file {str(path)!r} cannot be written ({exc.strerror}); "
+            "give a writable path with --to (or [audit] checkpoint_to)"
+        ) from None
