@@ -306,7 +306,10 @@ def log_decision(conn: Connection, note: Any, record: dict[str, Any]) -> None:
 def append_decisions(conn: Connection, records: Sequence[tuple[int, dict[str, Any]]]) -> None:
     """Append each (notification id, decision record), in order; the last 50 are kept."""
     if records:
-        params = [{"b_id": nid, "b_record": json.dumps(r, default=str)} for nid, r in records]
+        params = [
+            {"b_id": nid, "b_record": json.dumps(r, separators=(",", ":"), default=str)}
+            for nid, r in records
+        ]
         conn.execute(_APPEND_DECISION[conn.dialect.name], params)
 
 
