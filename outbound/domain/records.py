@@ -75,8 +75,7 @@ def _groups(trace: tuple[TraceStep, ...]) -> list[list[Any]]:
         if step.channel != group[0]:  # a Channel is a str: it goes into JSON as its value
             group = [step.channel]
             groups.append(group)
-        note = step.note
-        group.append([note.code, *note.args] if note.args else note.code)
+        group.append(step.note.to_json())
     return groups
 
 
