@@ -205,7 +205,8 @@ notifications = Table(
     Column("created_at", TS, nullable=False),
     Column("expires_at", TS),
     Column("decisions", JSON, nullable=False, default=list),  # every decision with its trace
-    Column("channels", JSON),  # explicit channel list replacing the customer's preference
+    # explicit channel list replacing the customer's preference; None is SQL NULL, not 'null'
+    Column("channels", JSON(none_as_null=True)),
     Index("ix_notifications_customer_id", "customer_id"),
 )
 
