@@ -14,8 +14,13 @@ decision, with ``at`` and ``r``)::
           when it is not ``at``
     t     the trace: runs of one channel's steps, [channel or null, note, note, …]
 
+In the column a record is packed (``pack``): the values of ``PACKED`` in that order (null when
+absent), then — only if the record has any — a mapping of the other keys. Records stored as
+mappings before that read the same (``unpack``).
+
 The audit event keeps a summary (``decision_summary``): the same without ``r``, with only the
-steps that said no — and for a send that every rule passed, only ``v``, ``ch`` and ``caps``.
+steps that said no — and for a send that every rule passed, only ``v``, ``ch`` and ``caps``;
+a summary stays a mapping (its keys are part of the event's canonical text).
 
 ``decision_words`` / ``readable`` / ``readable_summary`` give the forms readers always saw, with
 every sentence rendered; records stored before codes (``type``, prose ``detail`` and
@@ -24,7 +29,7 @@ every sentence rendered; records stored before codes (``type``, prose ``detail``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +37,9 @@ from outbound.domain.trace import Facts, Note, instant, passed, stamp, stored_co
 from outbound.domain.values import Channel, Decision, Defer, Send, TraceStep
 
 _FACT_KEYS = ("at", "j", "tz", "tz+", "now")
+#: The keys a packed record holds by position; the rest follow in a mapping.
+PACKED = ("at", "r", "v", "ch", "caps", "j", "tz", "t")
+_PACKED_SET = frozenset(PACKED)
 
 
 def decision_to_json(decision: Decision, at: datetime | None = None) -> dict[str, Any]:
@@ -75,8 +83,7 @@ def _groups(trace: tuple[TraceStep, ...]) -> list[list[Any]]:
         if step.channel != group[0]:  # a Channel is a str: it goes into JSON as its value
             group = [step.channel]
             groups.append(group)
-        note = step.note
-        group.append([note.code, *note.args] if note.args else note.code)
+        group.append(step.note.to_json())
     return groups
 
 
@@ -151,10 +158,30 @@ def decision_words(decision: Decision) -> dict[str, Any]:
     return _words(decision_to_json(decision))
 
 
-def readable(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored decision record as readers always saw it (``why``, the API), either form."""
+def pack(record: Mapping[str, Any]) -> list[Any]:
+    """A decision record as ``notifications.decisions`` holds it: positions instead of keys."""
+    out = [record.get(key) for key in PACKED]
+    rest = {k: v for k, v in record.items() if k not in _PACKED_SET}
+    if rest:
+        out.append(rest)
+    return out
+
+
+def unpack(stored: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+    """A stored record as a mapping, packed or not (stored before packing, or as prose)."""
+    if isinstance(stored, Mapping):
+        return dict(stored)
+    out = {key: value for key, value in zip(PACKED, stored, strict=False) if value is not None}
+    if len(stored) > len(PACKED):
+        out.update(stored[len(PACKED)])
+    return out
+
+
+def readable(stored: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
+    """A stored decision record as readers always saw it (``why``, the API), any form."""
+    record = unpack(stored)
     if is_stored_prose(record):
-        return dict(record)
+        return record
     return {"at": instant(record["at"]).isoformat(), "rung": record["r"], **_words(record)}
 
 

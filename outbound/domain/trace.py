@@ -8,7 +8,9 @@ decision small; ``render`` turns them back into exactly the sentences the policy
 so what a reader sees does not change.
 
 Values are JSON scalars and tuples of them; an instant is stored as an ``Instant`` (see
-``stamp``), a daily window as ``"HH:MM-HH:MM"``, a day as ``"YYYY-MM-DD"``.
+``stamp``), a daily window as ``"HH:MM-HH:MM"``, a day as ``"YYYY-MM-DD"``. A stored code names
+its rule by one letter (``RULE_LETTERS``: ``quiet_hours:open`` is stored as ``q:open``); codes
+stored in full before that read the same.
 """
 
 from __future__ import annotations
@@ -89,13 +91,50 @@ class Note:
         return known[1](self.code, self.args, channel, facts)
 
     def to_json(self) -> str | list[Any]:
-        return [self.code, *self.args] if self.args else self.code
+        code = short_code(self.code)
+        return [code, *self.args] if self.args else code
 
     @classmethod
     def from_json(cls, data: str | list[Any]) -> Note:
         if isinstance(data, str):
-            return cls(data)
-        return cls(str(data[0]), tuple(_frozen(v) for v in data[1:]))
+            return cls(full_code(data))
+        return cls(full_code(str(data[0])), tuple(_frozen(v) for v in data[1:]))
+
+
+#: The letter a stored code names its rule by (``<letter>:<finding>``).
+RULE_LETTERS = {
+    "cap": "k",
+    "consent": "c",
+    "expiry": "e",
+    "ladder": "l",
+    "quiet_hours": "q",
+    "reachable": "r",
+    "skip": "x",
+    "suppress": "z",
+    "suppression": "d",
+    "wait": "w",
+}
+_RULES = {letter: rule for rule, letter in RULE_LETTERS.items()}
+
+
+def short_code(code: str) -> str:
+    """``code`` as stored: ``quiet_hours:open`` -> ``q:open`` (a rule not listed stays whole)."""
+    known = _SHORT.get(code)
+    if known is not None:
+        return known
+    rule, colon, finding = code.partition(":")
+    letter = RULE_LETTERS.get(rule)
+    return f"{letter}:{finding}" if letter and colon else code
+
+
+def full_code(stored: str) -> str:
+    """A stored code in full; also one stored whole (before letters, or of an unlisted rule)."""
+    known = _FULL.get(stored)
+    if known is not None:
+        return known
+    rule, colon, finding = stored.partition(":")
+    name = _RULES.get(rule)
+    return f"{name}:{finding}" if name and colon else stored
 
 
 def passed(code: str) -> bool:
@@ -105,8 +144,8 @@ def passed(code: str) -> bool:
 
 
 def stored_code(note: str | list[Any]) -> str:
-    """The code of a stored note, without building it."""
-    return note if isinstance(note, str) else str(note[0])
+    """The code of a stored note, in full, without building the note."""
+    return full_code(note if isinstance(note, str) else str(note[0]))
 
 
 def _frozen(value: Any) -> Any:
@@ -319,3 +358,6 @@ _TEXTS: dict[str, tuple[bool, Render]] = {
 
 #: Every code this version can put into words.
 KNOWN_CODES = frozenset(_TEXTS)
+_SHORT: dict[str, str] = {}
+_SHORT.update({code: short_code(code) for code in KNOWN_CODES})
+_FULL = {short: code for code, short in _SHORT.items()}

@@ -2,7 +2,8 @@
 
 A known dedupe key returns the original notification, so a repeated event never sends twice.
 The notification, its first delivery and its audit event are written in the caller's
-transaction.
+transaction. The ``notification.created`` event names the notification (its subject) and keeps
+the decision's summary; it does not copy the row's fields.
 """
 
 from __future__ import annotations
@@ -77,13 +78,9 @@ def enqueue(
         if not isinstance(decision, Suppress):
             due = decision.at if isinstance(decision, Send) else decision.until
             first_rungs.append(outbox.delivery_row(nid, decision.channel, due, 0, now))
-        data = {
-            "kind": item.kind.value,
-            "customer": item.customer_id,
-            "source": item.source,
-            "dedupe_key": item.dedupe_key,
-            "decision": decision_summary(records[item.dedupe_key]),
-        }
+        # The subject names the notification; its kind, customer, source and dedupe key are in
+        # its row (events stored before kept a copy of them, and still read as they were).
+        data = {"decision": decision_summary(records[item.dedupe_key])}
         events.append(audit.Event(actor, "notification.created", f"notification#{nid}", data))
     outbox.insert_deliveries(conn, first_rungs)
     audit.append(conn, events, now)

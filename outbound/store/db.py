@@ -8,6 +8,8 @@ use ``FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -82,10 +84,21 @@ class _WriteGate:
             self.lock.release()
 
 
+#: JSON columns are written without the spaces of ``json.dumps``'s ", " and ": ": about a tenth
+#: of every stored decision. Readers parse the JSON, so rows written either way read the same.
+#: (ASCII escaping stays: a lone surrogate from a client's JSON must not fail the UTF-8 write.)
+compact_json = functools.partial(json.dumps, separators=(",", ":"))
+
+
 def make_engine(url: str, *, pool: bool = True) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool if not pool else None, hide_parameters=True)
+        engine = create_engine(
+            url,
+            poolclass=NullPool if not pool else None,
+            hide_parameters=True,
+            json_serializer=compact_json,
+        )
         gate = _WriteGate()
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", gate.begin)
@@ -94,7 +107,12 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
         return engine
     # hide_parameters: error messages must never carry a phone number or a secret
     return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        hide_parameters=True,
+        json_serializer=compact_json,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, text, update
 
+from outbound.domain.records import pack
 from outbound.domain.values import (
     Channel,
     Decision,
@@ -97,7 +98,7 @@ def notification_row(
         "status": status.value,
         "created_at": now,
         "expires_at": item.expires_at,
-        "decisions": [record],
+        "decisions": [pack(record)],
         "channels": [c.value for c in item.channels] if item.channels is not None else None,
     }
 
@@ -307,10 +308,15 @@ def log_decision(conn: Connection, note: Any, record: dict[str, Any]) -> None:
     append_decisions(conn, [(note.id, record)])
 
 
+def _record_json(record: dict[str, Any]) -> str:
+    """As the column's serializer writes it (``db.compact_json``), packed."""
+    return json.dumps(pack(record), separators=(",", ":"), default=str)
+
+
 def append_decisions(conn: Connection, records: Sequence[tuple[int, dict[str, Any]]]) -> None:
     """Append each (notification id, decision record), in order; the last 50 are kept."""
     if records:
-        params = [{"b_id": nid, "b_record": json.dumps(r, default=str)} for nid, r in records]
+        params = [{"b_id": nid, "b_record": _record_json(r)} for nid, r in records]
         conn.execute(_APPEND_DECISION[conn.dialect.name], params)
 
 

@@ -1,12 +1,12 @@
 """SQLAlchemy Core tables. Migrations in ``outbound/store/migrations`` create exactly these.
 
 Explicit columns (JSON only for free-form payloads and traces); enums stored by value;
-timestamps stored as timezone-aware UTC.
+timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -27,29 +27,51 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+class EpochMicros(BigInteger):
+    """SQLite's form of a timestamp: whole microseconds since 1970-01-01 UTC, an 8-byte integer
+    (26 bytes as SQLAlchemy's text). The columns keep their declared type ``DATETIME``, so the
+    schema the migrations made is unchanged (migration 0011 converted the text values)."""
+
+    __visit_name__ = "DATETIME"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on every engine.
 
-    SQLite has no time zone type: values are stored as naive UTC so string order is time order.
+    SQLite has no time zone type: values are stored as UTC microseconds since the epoch
+    (``EpochMicros``), so number order is time order; text written before 0011 still reads.
     """
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return EpochMicros()
+        return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} given to a timestamp column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        if dialect.name == "sqlite":
+            return (value - EPOCH) // MICROSECOND
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, int):
+            return EPOCH + timedelta(microseconds=value)
+        if isinstance(value, str):  # SQLite text from before 0011: naive UTC
+            value = datetime.fromisoformat(value)
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
@@ -189,7 +211,8 @@ notifications = Table(
     Column("created_at", TS, nullable=False),
     Column("expires_at", TS),
     Column("decisions", JSON, nullable=False, default=list),  # every decision with its trace
-    Column("channels", JSON),  # explicit channel list replacing the customer's preference
+    # explicit channel list replacing the customer's preference; None is SQL NULL, not 'null'
+    Column("channels", JSON(none_as_null=True)),
     Index("ix_notifications_customer_id", "customer_id"),
 )
 

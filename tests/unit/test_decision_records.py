@@ -10,8 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from outbound.domain.records import decision_words, readable, readable_summary
-from outbound.domain.trace import Facts, Note, instant, stamp
+from outbound.domain.records import (
+    PACKED,
+    decision_words,
+    pack,
+    readable,
+    readable_summary,
+    unpack,
+)
+from outbound.domain.trace import KNOWN_CODES, Facts, Note, full_code, instant, short_code, stamp
 from outbound.domain.values import Channel, Decision, Defer, TraceStep
 from outbound.policy import decide, load_rules_file
 from outbound.policy.model import Rules
@@ -148,3 +155,57 @@ def test_a_handover_to_another_worker_reads_as_before() -> None:
     handover = Defer(AT, Channel.VOICE, Note("wait:handover"), ())
     assert handover.reason == "handed to a worker of this channel"
     assert facts.zones == () and handover.facts is None
+
+
+def test_a_packed_record_reads_the_same_as_the_mapping_stored_before_packing(
+    decided: list[tuple[str, Decision]], golden: dict[str, dict[str, Any]]
+) -> None:
+    verdicts = set()
+    for name, decision in decided:
+        record = _stored(decision, rung=1)
+        packed = json.loads(json.dumps(pack(record)))
+        verdicts.add(record["v"])
+        assert isinstance(packed, list) and len(packed) - len(PACKED) in (0, 1), name
+        assert unpack(packed) == record, name
+        assert readable(packed) == readable(record), name
+        assert readable(packed)["trace"] == _old_steps(golden[name]), name
+    assert verdicts == {"send", "defer", "suppress"}
+
+
+def test_a_packed_record_is_smaller_than_its_mapping(decided: list[tuple[str, Decision]]) -> None:
+    for name, decision in decided:
+        record = _stored(decision)
+        compact = {"separators": (",", ":")}
+        assert len(json.dumps(pack(record), **compact)) < len(json.dumps(record, **compact)), name
+
+
+def test_stored_codes_name_their_rule_by_a_letter_and_full_codes_still_read() -> None:
+    assert Note("quiet_hours:open", ("08:00-21:00",)).to_json() == ["q:open", "08:00-21:00"]
+    assert Note.from_json(["q:open", "08:00-21:00"]) == Note("quiet_hours:open", ("08:00-21:00",))
+    assert Note.from_json("suppression:clear") == Note("suppression:clear")  # stored in full
+    shorts = {short_code(code) for code in KNOWN_CODES}
+    assert len(shorts) == len(KNOWN_CODES)
+    assert all(len(short_code(c)) < len(c) and full_code(short_code(c)) == c for c in KNOWN_CODES)
+    assert full_code(short_code("quiet_hours:siesta")) == "quiet_hours:siesta"  # from a newer one
+    assert short_code("unlisted:code") == "unlisted:code" == full_code("unlisted:code")
+
+
+def test_a_record_stored_with_full_codes_reads_the_same(
+    decided: list[tuple[str, Decision]],
+) -> None:
+    def full(value: Any) -> Any:  # the record as stored before codes were shortened
+        if isinstance(value, str):
+            return full_code(value)
+        if isinstance(value, list):
+            return [full(v) for v in value]
+        return value
+
+    for name, decision in decided:
+        record = _stored(decision)
+        old = {**record, "t": full(record["t"])}
+        if "why" in record:
+            old["why"] = full(record["why"])
+        assert old != record and readable(old) == readable(record), name
+        assert readable_summary(decision_summary(old)) == readable_summary(
+            decision_summary(record)
+        ), name
