@@ -36,7 +36,7 @@ MICROSECOND = timedelta(microseconds=1)
 class EpochMicros(BigInteger):
     """SQLite's form of a timestamp: whole microseconds since 1970-01-01 UTC, an 8-byte integer
     (26 bytes as SQLAlchemy's text). The columns keep their declared type ``DATETIME``, so the
-    schema the migrations made is unchanged (migration 0011 converted the text values)."""
+    schema the migrations made is unchanged (migration 0009 converted the text values)."""
 
     __visit_name__ = "DATETIME"
 
@@ -45,7 +45,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out, on every engine.
 
     SQLite has no time zone type: values are stored as UTC microseconds since the epoch
-    (``EpochMicros``), so number order is time order; text written before 0011 still reads.
+    (``EpochMicros``), so number order is time order; text written before 0009 still reads.
     """
 
     impl = DateTime(timezone=True)
@@ -70,7 +70,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if isinstance(value, int):
             return EPOCH + timedelta(microseconds=value)
-        if isinstance(value, str):  # SQLite text from before 0011: naive UTC
+        if isinstance(value, str):  # SQLite text from before 0009: naive UTC
             value = datetime.fromisoformat(value)
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]

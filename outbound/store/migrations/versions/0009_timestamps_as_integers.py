@@ -1,7 +1,7 @@
 """timestamps as integers (SQLite)
 
-Revision ID: 0011
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 
 On SQLite every timestamp was SQLAlchemy's 26-character text (``2026-12-01 15:00:00.000000``,
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0009"  # main's head when this was written (the brief said 0005: re-chain)
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
