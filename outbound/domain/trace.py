@@ -103,12 +103,15 @@ class Note:
 
 #: The letter a stored code names its rule by (``<letter>:<finding>``).
 RULE_LETTERS = {
+    "attempts": "a",
     "cap": "k",
     "consent": "c",
     "expiry": "e",
+    "holiday": "h",
     "ladder": "l",
     "quiet_hours": "q",
     "reachable": "r",
+    "state_window": "s",
     "skip": "x",
     "suppress": "z",
     "suppression": "d",

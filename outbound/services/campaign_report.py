@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
-from outbound.domain.records import readable
+from outbound.domain.records import readable, unpack
+from outbound.domain.trace import Note
 from outbound.domain.values import Channel, ConsentAction, DeliveryStatus, Outcome
 from outbound.services import campaigns
 from outbound.store.snapshots import chunks
@@ -123,14 +124,15 @@ def _funnel(rows: list[Any], opted: dict[str, int]) -> list[dict[str, Any]]:
     ]
 
 
-def _reason_group(record: dict[str, Any]) -> str | None:
+def _reason_group(stored: Any) -> str | None:
     """A deferral's reason without the customer's own clock, so like waits group together:
     ``quiet hours: sms window 08:00–21:00 (US)``; None when the record is not a deferral."""
+    record = unpack(stored)  # packed by position, or a mapping of an older release
     if record.get("v") != "defer":  # a prose record of an older release, or not a defer
         words = readable(record)
         return str(words.get("reason")) if words.get("type") == "defer" else None
-    why = record.get("why")
-    code, args = (why[0], why[1:]) if isinstance(why, list) else (str(why), [])
+    why = Note.from_json(record.get("why", ""))  # short codes (w:quiet_hours) in full
+    code, args = why.code, list(why.args)
     where = record.get("j") or "?"
     if code == "wait:quiet_hours" and args:
         span = str(args[0]).replace("-", "–")

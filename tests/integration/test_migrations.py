@@ -24,14 +24,14 @@ def test_migrated_schema_has_no_drift_from_the_declared_tables(db_url: str) -> N
         engine.dispose()
 
 
-def test_sqlite_timestamps_stored_as_text_before_0011_become_integers_that_read_the_same(
+def test_sqlite_timestamps_stored_as_text_before_0009_become_integers_that_read_the_same(
     tmp_path: Path,
 ) -> None:
     from alembic import command
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     try:
-        command.upgrade(alembic_config(engine), "0009")
+        command.upgrade(alembic_config(engine), "0008")
         with engine.begin() as conn:  # rows as SQLAlchemy wrote them before: naive UTC text
             conn.exec_driver_sql(
                 "INSERT INTO customers (external_id, name, locale, attributes, created_at) "
@@ -61,7 +61,7 @@ def test_sqlite_timestamps_stored_as_text_before_0011_become_integers_that_read_
             "B": datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
         }
         assert sent == datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-        command.downgrade(alembic_config(engine), "0009")
+        command.downgrade(alembic_config(engine), "0008")
         with engine.begin() as conn:
             texts = conn.exec_driver_sql("SELECT created_at FROM customers ORDER BY id").scalars()
             assert list(texts) == ["2026-11-26 15:00:00.123456", "1969-12-31 23:59:59.500000"]
