@@ -14,7 +14,7 @@ from outbound.cli.context import JSON_OPTION, Ctx, fail, now, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.config.audit_key import HINT
 from outbound.domain.errors import ConfigError, ValidationError
-from outbound.services.checkpoints import shown
+from outbound.services.checkpoints import scheduled_file, shown
 from outbound.store import audit
 from outbound.store.anchor import Checkpoint, parse_checkpoint
 
@@ -88,9 +88,8 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
 
 def _scheduled_checkpoint(target: str) -> str | None:
     """The file ``serve`` writes checkpoints to, when it is a local file that exists."""
-    if not target or target == "-" or target.startswith(("http://", "https://")):
-        return None
-    return target if Path(target).is_file() else None
+    found = scheduled_file(target)
+    return str(found) if found else None
 
 
 def _read_checkpoint(key: bytes | None, path: str) -> Checkpoint:

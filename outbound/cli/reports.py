@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
-from outbound.cli.output import clean, human, table
-from outbound.services.reports import verdict
+from outbound.cli.output import human, table
+from outbound.services.explain import explain as decision_text
 
 
 def render_customer(data: dict[str, Any]) -> str:
@@ -65,43 +66,5 @@ def brief(data: Any, width: int = 70) -> str:
 
 
 def explain(data: dict[str, Any], *, plain: bool = False) -> str:
-    """What ``outbound why`` prints; ``plain`` (no terminal colour) for the console's page."""
-    lines = [
-        f"notification {data['id']}: {data['kind']} ({data['purpose']}) for customer "
-        f"{clean(str(data['customer']))}",
-        f"status {data['status']}; created {data['created_at']:%Y-%m-%d %H:%M UTC} via "
-        f"{clean(str(data['source']))}; "
-        f"expires {data['expires_at']:%Y-%m-%d %H:%M UTC}"
-        if data["expires_at"]
-        else f"status {data['status']}",
-    ]
-    for i, decision in enumerate(data["decisions"], start=1):
-        lines.append(
-            f"\ndecision {i} (rung {decision['rung']}, {decision['at']}): {verdict(decision)}"
-        )
-        for step in decision["trace"]:
-            mark = "ok " if step["ok"] else "NO "
-            where = f"[{step['channel']}] " if step["channel"] else ""
-            lines.append(f"  {mark} {step['rule']:<12} {where}{clean(str(step['detail']))}")
-    if data["deliveries"]:
-        lines.append("")
-        lines.append(
-            table(
-                ["delivery", "channel", "rung", "status", "outcome", "attempts", "due"],
-                [
-                    [
-                        d["id"],
-                        d["channel"],
-                        d["rung"],
-                        d["status"],
-                        d["outcome"],
-                        d["attempts"],
-                        d["due_at"],
-                    ]
-                    for d in data["deliveries"]
-                ],
-                title="deliveries",
-                plain=plain,
-            )
-        )
-    return "\n".join(lines)
+    """What ``outbound why`` prints (``outbound.services.explain``, coloured on a terminal)."""
+    return decision_text(data, terminal=not plain and sys.stdout.isatty())

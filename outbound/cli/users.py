@@ -8,6 +8,7 @@ import click
 
 from outbound.cli.context import JSON_OPTION, Ctx, now, pass_ctx
 from outbound.cli.output import emit_json, table
+from outbound.domain.errors import NotFoundError
 from outbound.services import accounts
 from outbound.store import accounts as account_rows
 
@@ -21,6 +22,8 @@ def user_group() -> None:
       outbound user add alice --role compliance
       outbound user list
       outbound user disable alice
+      outbound user unlock alice
+      outbound user passwd alice
     """
 
 
@@ -123,3 +126,54 @@ def user_disable(ctx: Ctx, name: str) -> None:
     with ctx.app().engine.begin() as conn:
         ended = accounts.disable_user(conn, name, now=now(), actor="cli")
     click.echo(f"console user {name!r} disabled; {ended} open session(s) ended")
+
+
+@user_group.command("unlock")
+@click.argument("name")
+@JSON_OPTION
+@pass_ctx
+def user_unlock(ctx: Ctx, name: str, as_json: bool) -> None:
+    """End an account's lock-out now (after [console] max_failed_logins wrong passwords it is
+    locked for lockout_minutes); its failure count starts again from zero. Audited.
+
+    \b
+    Example:
+      outbound user unlock alice
+    """
+    with ctx.app().engine.begin() as conn:
+        was = accounts.unlock_user(conn, name, now=now(), actor="cli")
+    if as_json:
+        emit_json({"name": name, "was_locked_until": was})
+    elif was is None:
+        click.echo(f"console user {name!r} was not locked; its failed-login count is reset")
+    else:
+        click.echo(f"console user {name!r} unlocked (the lock ran until {was:%H:%M} UTC)")
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@click.option(
+    "--password-stdin", "from_stdin", is_flag=True, help="Read the password from standard input."
+)
+@JSON_OPTION
+@pass_ctx
+def user_passwd(ctx: Ctx, name: str, from_stdin: bool, as_json: bool) -> None:
+    """Set a new password (typed twice, hidden; or one line of standard input). The account's
+    open sessions end and a lock-out is lifted; only the argon2 hash is stored. Audited.
+
+    \b
+    Example:
+      outbound user passwd alice
+      printf '%s\\n' "$PASSWORD" | outbound user passwd alice --password-stdin
+    """
+    accounts.check_name(name)
+    with ctx.app().engine.begin() as conn:  # an unknown name is refused before the prompt
+        if account_rows.user_by_name(conn, name) is None:
+            raise NotFoundError(f"console user {name!r} not found; see: outbound user list")
+    password, _ = _password(not from_stdin, from_stdin)
+    with ctx.app().engine.begin() as conn:
+        ended = accounts.set_password(conn, name, password, now=now(), actor="cli")
+    if as_json:
+        emit_json({"name": name, "sessions_ended": ended})
+    else:
+        click.echo(f"console user {name!r}: password changed; {ended} open session(s) ended")

@@ -82,7 +82,12 @@ class ConsoleSection(Section):
     lockout_minutes: int = Field(default=15, ge=1)
     secure_cookie: bool = False
     reveal_roles: list[Role] = Field(default_factory=lambda: list[Role](["compliance"]))
+    #: roles that may forget a customer from the console; none by default (erasure cannot be
+    #: undone: a shop turns it on for the role that handles erasure requests)
+    erase_roles: list[Role] = Field(default_factory=list)
     page_size: int = Field(default=50, ge=1, le=500)
+    #: the audit page checks only newly appended rows between whole walks of the chain
+    verify_full_minutes: int = Field(default=60, ge=1)
 
 
 #: SMPP 3.4 section 5.2: bind field sizes without the terminating NUL

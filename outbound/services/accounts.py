@@ -120,6 +120,32 @@ def disable_user(conn: Connection, name: str, *, now: datetime, actor: str) -> i
     return ended
 
 
+def unlock_user(conn: Connection, name: str, *, now: datetime, actor: str) -> datetime | None:
+    """End a lock-out now; returns when it would have ended (None: the account was not locked,
+    and nothing but the failure count changes)."""
+    row = _user(conn, name)
+    was = row.locked_until if row.locked_until is not None and row.locked_until > now else None
+    accounts.unlock(conn, row.id)
+    data = {"was_locked_until": was.isoformat() if was else None, "failures": row.failed_logins}
+    audit.append(conn, [audit.Event(actor, "console.user_unlocked", _subject(name), data)], now)
+    return was
+
+
+def set_password(conn: Connection, name: str, password: str, *, now: datetime, actor: str) -> int:
+    """A new password (its argon2 hash); the account's open sessions end, and a lock with
+    them. Returns how many sessions were ended."""
+    check_password(password)
+    row = _user(conn, name)
+    accounts.set_password_hash(conn, row.id, _HASHER.hash(password))
+    ended = accounts.delete_user_sessions(conn, row.id)
+    audit.append(
+        conn,
+        [audit.Event(actor, "console.password_changed", _subject(name), {"sessions": ended})],
+        now,
+    )
+    return ended
+
+
 def _user(conn: Connection, name: str) -> Any:
     row = accounts.user_by_name(conn, name)
     if row is None:

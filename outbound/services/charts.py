@@ -53,7 +53,9 @@ def funnel_chart(report: dict[str, Any]) -> Any:
         js=[],  # no script from the internet: the chart is static
     )
     chart.x_labels = list(STAGES)
-    chart.y_labels = _counts(max((row[s] for row in report["funnel"] for s in STAGES), default=0))
+    if _channels(report):  # pygal fails on y labels of a chart with no series ("No data")
+        top = max((row[s] for row in report["funnel"] for s in STAGES), default=0)
+        chart.y_labels = _counts(top)
     rows = {row["channel"]: row for row in report["funnel"]}
     for channel in _channels(report):
         row = rows.get(channel)
@@ -74,7 +76,8 @@ def hours_chart(report: dict[str, Any]) -> Any:
     )
     chart.x_labels = [f"{h:02d}" for h in range(24)]
     hours = report["sends_by_local_hour"].values()
-    chart.y_labels = _counts(max((sum(col) for col in zip(*hours, strict=True)), default=0))
+    if _channels(report):
+        chart.y_labels = _counts(max((sum(col) for col in zip(*hours, strict=True)), default=0))
     for channel in _channels(report):
         chart.add(channel, report["sends_by_local_hour"].get(channel, [0] * 24))
     return chart

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from outbound.domain.errors import OutboundError
-from outbound.store.anchor import Checkpoint
+from outbound.domain.errors import OutboundError, ValidationError
+from outbound.store.anchor import Checkpoint, parse_checkpoint
 
 
 class CheckpointError(OutboundError):
@@ -73,3 +73,22 @@ def _write(checkpoint: Checkpoint, path: Path) -> None:
             f"checkpoint file {str(path)!r} cannot be written ({exc.strerror}); "
             "give a writable path with --to (or [audit] checkpoint_to)"
         ) from None
+
+
+def scheduled_file(target: str) -> Path | None:
+    """The file ``serve`` writes checkpoints to ([audit] checkpoint_to), when it is a local file
+    that exists (stdout and URLs cannot be read back)."""
+    if not target or target == "-" or target.startswith(("http://", "https://")):
+        return None
+    path = Path(target)
+    return path if path.is_file() else None
+
+
+def read_checkpoint(key: bytes, path: Path) -> Checkpoint:
+    """A checkpoint file read back; refused unless the configured audit key signed it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ValidationError(f"checkpoint {str(path)!r} cannot be read ({reason})") from None
+    return parse_checkpoint(text, key, repr(str(path)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -265,28 +264,18 @@ def _event(r: Any) -> dict[str, Any]:
     }
 
 
-def evidence_lines(conn: Connection, cid: int) -> Iterator[dict[str, Any]]:
-    """A per-customer bundle, one JSON object a line: what a consent dispute or subject-access
-    request needs from the existing reads (phones masked). The fuller export is
-    ``outbound audit export`` once it exists."""
-    data = history(conn, cid)
-    yield {
-        "type": "customer",
-        **{
-            k: data[k]
-            for k in ("id", "external_id", "name", "phone", "country", "timezone", "locale")
-        },
+def record_export(
+    conn: Connection, actor: str, subject: str, meta: dict[str, Any], now: datetime
+) -> None:
+    """An evidence export handed out: what was selected, its format, size and sha256."""
+    data = {
+        "format": meta["format"],
+        "rows": meta["rows"],
+        "sha256": meta["sha256"],
+        "selection": {k: v for k, v in meta["selection"].items() if v is not None},
+        "head_seq": meta["chain"]["head_seq"],
     }
-    for consent in data["consents"]:
-        yield {"type": "consent", **consent}
-    for note in data["notifications"]:
-        yield {"type": "notification", **{k: v for k, v in note.items() if k != "deliveries"}}
-        for delivery in note["deliveries"]:
-            yield {"type": "delivery", "notification": note["id"], **delivery}
-    for receipt in data["receipts"]:
-        yield {"type": "receipt", **receipt}
-    for event in data["events"]:
-        yield {"type": "audit_event", **event}
+    audit.append(conn, [audit.Event(actor, "console.export", subject, data)], now)
 
 
 def campaigns_overview(conn: Connection) -> list[dict[str, Any]]:

@@ -374,11 +374,16 @@ def export_file(
     text, meta = export_text(conn, sel, fmt, now=now, key=key, checkpoint=checkpoint)
     meta["file"] = path.name
     target = manifest_path(path)
-    for dest, body in ((path, text), (target, json.dumps(meta, indent=2, default=_iso) + "\n")):
+    for dest, body in ((path, text), (target, manifest_text(meta))):
         partial = dest.with_name(dest.name + ".partial")
         partial.write_text(body, encoding="utf-8", newline="")
         partial.replace(dest)
     return meta
+
+
+def manifest_text(meta: dict[str, Any]) -> str:
+    """The manifest file's text (what ``export_file`` writes beside the export)."""
+    return json.dumps(meta, indent=2, default=_iso) + "\n"
 
 
 def manifest_path(path: Path) -> Path:

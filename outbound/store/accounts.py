@@ -74,6 +74,23 @@ def lock(conn: Connection, user_id: int, until: datetime) -> None:
     )
 
 
+def unlock(conn: Connection, user_id: int) -> None:
+    """No lock and no failures counted: the next wrong password is the first again."""
+    conn.execute(
+        update(console_users)
+        .where(console_users.c.id == user_id)
+        .values(failed_logins=0, locked_until=None)
+    )
+
+
+def set_password_hash(conn: Connection, user_id: int, password_hash: str) -> None:
+    conn.execute(
+        update(console_users)
+        .where(console_users.c.id == user_id)
+        .values(password_hash=password_hash, failed_logins=0, locked_until=None)
+    )
+
+
 def record_login(conn: Connection, user_id: int, now: datetime) -> None:
     conn.execute(
         update(console_users)

@@ -99,6 +99,17 @@ def append(conn: Connection, events: Iterable[Event], now: datetime) -> int:
 
 
 @dataclass(frozen=True)
+class Verified:
+    """Where a walk that found nothing wrong ended: ``verify_from`` goes on from here."""
+
+    seq: int
+    hash: str
+    mac: str | None
+    signed: int
+    unsigned: int
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     checked: int
     broken_at: int | None
@@ -108,6 +119,7 @@ class VerifyResult:
     unsigned: int = 0
     keyed: bool = False  # a key was given, so MACs were checked
     checkpoint: Checkpoint | None = None  # the checkpoint the chain was held against
+    through: Verified | None = None  # the last row verified, when nothing was wrong
 
     @property
     def ok(self) -> bool:
@@ -127,8 +139,8 @@ _COLUMNS = (
 )
 
 
-def _rows(conn: Connection, batch: int = 5000) -> Iterator[Any]:
-    last = 0
+def _rows(conn: Connection, batch: int = 5000, after: int = 0) -> Iterator[Any]:
+    last = after
     while True:
         chunk = conn.execute(
             select(*_COLUMNS).where(audit_events.c.seq > last).order_by("seq").limit(batch)
@@ -137,6 +149,13 @@ def _rows(conn: Connection, batch: int = 5000) -> Iterator[Any]:
             return
         yield from chunk
         last = int(chunk[-1][0])
+
+
+def _differs(cp: Checkpoint) -> str:
+    return (
+        f"hash differs from the checkpoint of {cp.at.isoformat()} "
+        f"(the chain was rewritten at or before seq {cp.seq})"
+    )
 
 
 class _Walk:
@@ -150,6 +169,11 @@ class _Walk:
         self.key, self.checkpoint = key, checkpoint
         self.prev, self.expected, self.checked = GENESIS, 1, 0
         self.signed = self.unsigned = 0
+        self.mac: str | None = None
+
+    def resume(self, at: Verified) -> None:
+        self.prev, self.expected, self.checked = at.hash, at.seq + 1, at.seq
+        self.signed, self.unsigned, self.mac = at.signed, at.unsigned, at.mac
 
     def step(self, row: Any) -> str:
         seq, at, actor, action, subject, data, prev_hash, digest, mac = row
@@ -165,11 +189,9 @@ class _Walk:
                 return problem
         cp = self.checkpoint
         if cp is not None and seq == cp.seq and digest != cp.hash:
-            return (
-                f"hash differs from the checkpoint of {cp.at.isoformat()} "
-                f"(the chain was rewritten at or before seq {cp.seq})"
-            )
+            return _differs(cp)
         self.prev, self.expected, self.checked = digest, seq + 1, self.checked + 1
+        self.mac = mac
         return ""
 
     def _mac(self, key: bytes, mac: str | None, digest: str) -> str:
@@ -185,8 +207,19 @@ class _Walk:
 
     def result(self, broken_at: int | None, problem: str) -> VerifyResult:
         keyed = self.key is not None
+        through = None
+        if broken_at is None:
+            last = self.expected - 1
+            through = Verified(last, self.prev, self.mac, self.signed, self.unsigned)
         return VerifyResult(
-            self.checked, broken_at, problem, self.signed, self.unsigned, keyed, self.checkpoint
+            self.checked,
+            broken_at,
+            problem,
+            self.signed,
+            self.unsigned,
+            keyed,
+            self.checkpoint,
+            through,
         )
 
     def finish(self, head: Any) -> VerifyResult:
@@ -217,4 +250,38 @@ def verify(
         problem = walk.step(row)
         if problem:
             return walk.result(walk.expected, problem)  # the row the problem is with
+    return walk.finish(conn.execute(select(audit_head).where(audit_head.c.id == 1)).one())
+
+
+def verify_from(
+    conn: Connection,
+    resume: Verified,
+    key: bytes | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> VerifyResult | None:
+    """Go on from an earlier walk's end: only the rows appended since are read.
+
+    None when the row that walk ended at is gone or differs (its hash and MAC commit to every
+    row before it, so a rewrite with recomputed hashes, a rewound head or a truncated tail all
+    land here): then only a whole walk (``verify``) can say what happened. What this cannot see
+    is an old row edited in place with its stored hash left alone; a whole walk finds that.
+    """
+    if resume.seq:
+        row = conn.execute(
+            select(audit_events.c.hash, audit_events.c.mac).where(audit_events.c.seq == resume.seq)
+        ).one_or_none()
+        if row is None or row.hash != resume.hash or row.mac != resume.mac:
+            return None
+    walk = _Walk(key, checkpoint)
+    walk.resume(resume)
+    if checkpoint is not None and 0 < checkpoint.seq <= resume.seq:
+        stored = conn.execute(
+            select(audit_events.c.hash).where(audit_events.c.seq == checkpoint.seq)
+        ).scalar_one_or_none()
+        if stored != checkpoint.hash:
+            return walk.result(checkpoint.seq, _differs(checkpoint))
+    for row in _rows(conn, after=resume.seq):
+        problem = walk.step(row)
+        if problem:
+            return walk.result(walk.expected, problem)
     return walk.finish(conn.execute(select(audit_head).where(audit_head.c.id == 1)).one())

@@ -31,9 +31,28 @@ PASSWORD = "console-test-password-1"
 START_DEADLINE = 120.0  # seconds: a busy machine can be slow to import and bind
 
 
-def _env() -> dict[str, str]:
+AUDIT_KEY = "console-audit-key-" + "0123456789abcdef" * 2
+ERASURE_KEY = "console-erasure-key-0123456789abcdef"
+CHECKPOINT = "audit-checkpoint.json"  # in the site's directory: [audit] checkpoint_to
+
+
+def keys(directory: Path) -> dict[str, str]:
+    """The site's secrets and console settings, as a deployment passes them (environment)."""
+    return {
+        "OUTBOUND_AUDIT_KEY": AUDIT_KEY,
+        "OUTBOUND_AUDIT_CHECKPOINT_TO": str(directory / CHECKPOINT),
+        "OUTBOUND_PRIVACY_ERASURE_KEY": ERASURE_KEY,
+        "OUTBOUND_CONSOLE_ERASE_ROLES": '["compliance"]',
+    }
+
+
+def _env(directory: Path) -> dict[str, str]:
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
+    return {
+        **os.environ,
+        **keys(directory),
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT),
+    }
 
 
 @dataclass
@@ -58,7 +77,7 @@ class Site:
             input=stdin,
             capture_output=True,
             text=True,
-            env=_env(),
+            env=_env(self.directory),
             cwd=self.directory,
             timeout=120,
             check=False,
@@ -87,9 +106,10 @@ class Site:
             )
 
 
-def _send_stop(db_url: str, phone: str) -> None:
+def _send_stop(db_url: str, directory: Path, phone: str) -> None:
     """An inbound STOP through the service the SMPP adapter calls for every MO."""
-    app = bootstrap.build(load_settings(CONFIG_DIR, {"database": {"url": db_url}}, environ={}))
+    settings = load_settings(CONFIG_DIR, {"database": {"url": db_url}}, environ=keys(directory))
+    app = bootstrap.build(settings)
     try:
         with app.engine.begin() as conn:
             handle_mo(
@@ -138,7 +158,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         ],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=_env(directory),
         cwd=directory,
         timeout=300,
         check=False,
@@ -148,9 +168,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     probe = Site(url, db_url, directory, engine)
-    _send_stop(db_url, probe.phone("C1002"))
+    _send_stop(db_url, directory, probe.phone("C1002"))
     probe.add_user("alice", "compliance")
     probe.add_user("bob", "operator")
+    written = probe.cli("audit", "checkpoint")  # to [audit] checkpoint_to
+    assert written.returncode == 0, written.stderr
     log = (directory / "serve.log").open("wb")
     process = subprocess.Popen(
         [
@@ -171,7 +193,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env=_env(),
+        env=_env(directory),
         cwd=directory,
     )
     try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import io
 import re
+import zipfile
 
 import httpx
 from sqlalchemy import Engine, select
@@ -62,3 +64,21 @@ def last_seq(engine: Engine) -> int:
             conn.execute(select(audit_events.c.seq).order_by(audit_events.c.seq.desc())).scalar()
             or 0
         )
+
+
+def unzipped(body: bytes) -> dict[str, str]:
+    """The files of a console export (a zip), by name."""
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        return {name: archive.read(name).decode("utf-8") for name in archive.namelist()}
+
+
+def audit_rows(engine: Engine, subjects: list[str], through: int) -> list[tuple[int, str, str]]:
+    """(seq, action, hash) of the audit events about any of ``subjects`` up to seq ``through``,
+    in chain order."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_events.c.seq, audit_events.c.action, audit_events.c.hash)
+            .where(audit_events.c.subject.in_(subjects), audit_events.c.seq <= through)
+            .order_by(audit_events.c.seq)
+        ).all()
+    return [(int(r.seq), str(r.action), str(r.hash)) for r in rows]

@@ -256,22 +256,6 @@ def test_disabling_an_account_ends_its_open_session(site: Site) -> None:
     assert login(client(site.url), "dora", PASSWORD).status_code == 401
 
 
-def test_evidence_export_is_jsonl_with_the_consent_ledger_and_no_full_phone(site: Site) -> None:
-    http = signed_in(site.url, "alice", PASSWORD)
-    cid, before = site.customer_id("C1002"), last_seq(site.engine)
-    answer = http.get(f"/console/customers/{cid}/evidence.jsonl")
-    assert answer.status_code == 200
-    assert events_after(site.engine, before, "console.export") == [
-        ("console:alice", f"customer#{cid}", '{"page":"evidence"}')
-    ]
-    assert "attachment" in answer.headers["content-disposition"]
-    lines = [json.loads(line) for line in answer.text.splitlines()]
-    assert lines[0]["type"] == "customer" and lines[0]["external_id"] == "C1002"
-    revokes = [x for x in lines if x["type"] == "consent" and x["action"] == "revoke"]
-    assert revokes and all(x["evidence"] == "sms reply 'STOP'" for x in revokes)
-    assert site.phone("C1002") not in answer.text
-
-
 def test_audit_log_filters_by_subject_and_time_range(site: Site) -> None:
     http = signed_in(site.url, "alice", PASSWORD)
     cid = site.customer_id("C1002")

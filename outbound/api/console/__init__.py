@@ -1,14 +1,17 @@
 """The compliance console at ``/console``: server-rendered pages (Jinja2), no JavaScript.
 
-Pages: login; find a customer; the customer's one history; a notification's decision (the
-text of ``outbound why``); the audit log with filters and the chain's verify status; campaigns
-(operators may pause and resume them). Compliance reads; nothing else changes data.
+Pages: login; find a customer; the customer's one history with its evidence exports; a
+notification's decision (the text of ``outbound why``); the audit log with filters, the chain's
+verify status, its last checkpoint and time-range exports; campaigns with their report and
+chart (operators may pause and resume them); erasure for the roles in ``[console]
+erase_roles``. Compliance reads; operators also pause and resume.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,13 @@ from outbound.api.console.auth import Auth, NotSignedIn, PageRefused, login_redi
 from outbound.api.console.pages import install_pages
 from outbound.api.console.session import install_login
 from outbound.bootstrap.app import App
+from outbound.services.chain_status import ChainMonitor
 
 HERE = Path(__file__).resolve().parent
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def _stamp(value: Any) -> str:
@@ -40,10 +48,37 @@ def templates() -> Jinja2Templates:
 
 def install_console(api: FastAPI, app: App) -> None:
     """Add the console's routes, its stylesheet and its error pages to ``api``."""
-    auth = Auth(app.settings.console, app.engine, app.clock, templates())
+    console = app.settings.console
+    chain = ChainMonitor(
+        app.audit_key,
+        app.settings.audit.checkpoint_to,
+        timedelta(minutes=console.verify_full_minutes),
+    )
+    auth = Auth(
+        console,
+        app.engine,
+        app.clock,
+        templates(),
+        chain,
+        checkpoint_to=app.settings.audit.checkpoint_to,
+        erasure_secret=app.settings.privacy.erasure_key.get_secret_value(),
+    )
     api.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
     install_login(api, auth)
     install_pages(api, auth)
+
+    @api.middleware("http")
+    async def no_script(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """The console runs no script: a browser refuses any that reaches a page (an inlined
+        chart included), and no other site may frame it."""
+        response = await call_next(request)
+        if request.url.path.startswith("/console"):
+            response.headers.setdefault("Content-Security-Policy", CSP)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
     @api.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:

@@ -21,7 +21,9 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from outbound.config.sections import ConsoleSection
+from outbound.domain.pseudonyms import optional_key
 from outbound.services import accounts
+from outbound.services.chain_status import ChainMonitor
 
 SESSION_COOKIE = "outbound_session"
 LOGIN_CSRF_COOKIE = "outbound_login_csrf"
@@ -53,6 +55,9 @@ class Auth:
     engine: Any
     clock: Callable[[], datetime]
     templates: Jinja2Templates
+    chain: ChainMonitor
+    checkpoint_to: str = ""  # [audit] checkpoint_to: the manifest of an export names it
+    erasure_secret: str = ""  # [privacy] erasure_key
 
     def policy(self) -> accounts.LoginPolicy:
         s = self.settings
@@ -74,6 +79,13 @@ class Auth:
 
     def may_reveal(self, viewer: accounts.Viewer) -> bool:
         return viewer.role in self.settings.reveal_roles
+
+    def may_erase(self, viewer: accounts.Viewer) -> bool:
+        return viewer.role in self.settings.erase_roles
+
+    def erasure_key(self) -> bytes | None:
+        """The key a forgotten customer's number is kept under; None when unset."""
+        return optional_key(self.erasure_secret)
 
     def set_session(self, response: Response, token: str) -> None:
         response.set_cookie(

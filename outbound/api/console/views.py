@@ -1,0 +1,67 @@
+"""What every console page does: one transaction per request, a page from a template, ids and
+times from the URL checked (a bad one is a readable 4xx page, never a traceback)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from fastapi import Path as FastPath
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Connection, select
+
+from outbound.api.console.auth import Auth, PageRefused
+from outbound.domain.errors import NotFoundError
+from outbound.services.accounts import Viewer
+from outbound.store.tables import customers
+
+T = TypeVar("T")
+
+
+def path_id() -> Any:
+    """A positive database id in the path (a new marker per route: FastAPI binds it to a name)."""
+    return FastPath(ge=1, le=2**63 - 1)
+
+
+def read(auth: Auth, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in one transaction; an unknown id is a 404 page."""
+    try:
+        with auth.engine.begin() as conn:
+            return work(conn)
+    except NotFoundError as exc:
+        raise PageRefused(404, "Not found", str(exc)) from None
+
+
+def page(
+    auth: Auth, request: Request, name: str, viewer: Viewer, status: int = 200, **values: Any
+) -> HTMLResponse:
+    context = {
+        "viewer": viewer,
+        "csrf": viewer.csrf_token,
+        "may_reveal": auth.may_reveal(viewer),
+        "may_erase": auth.may_erase(viewer),
+    }
+    return auth.templates.TemplateResponse(request, name, {**context, **values}, status_code=status)
+
+
+def customer_id(conn: Connection, cid: int) -> int:
+    if conn.execute(select(customers.c.id).where(customers.c.id == cid)).first() is None:
+        raise NotFoundError(f"customer #{cid} not found; search by external id or phone digits")
+    return cid
+
+
+def when(field: str, value: str) -> datetime | None:
+    """A ``datetime-local`` form value (YYYY-MM-DDTHH:MM), read as UTC."""
+    if not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise PageRefused(
+            400,
+            f"Bad {field} time",
+            f"{field} {value[:40]!r} is not a time; give it like 2026-12-01T09:30 (UTC)",
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
