@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
 from outbound.cli.output import clean, emit_json, table
+from outbound.domain.errors import ValidationError
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.store.customers import add_consent, customer_id_for
 from outbound.store.tables import customers
@@ -54,7 +55,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
       outbound customer import phones-only.csv   # external_id,phone: only phones change
       outbound customer import export.jsonl --skip-invalid --json
     """
-    from outbound.services.customers import ImportFileError, parse_file
+    from outbound.services.customers import ImportFileError, RowError, parse_file
     from outbound.store.customers import upsert_customer
 
     app = ctx.app()
@@ -73,18 +74,29 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
     stamp, key = now(), app.erasure_key()
     progress = Progress("importing", len(good), enabled=not as_json and len(good) >= 200)
     with app.engine.begin() as conn:
-        for _line, record in good:
-            _cid, new = upsert_customer(
-                conn,
-                record,
-                now=stamp,
-                actor="cli",
-                source=f"import:{file.name}",
-                erasure_key=key,
-            )
+        for line, record in good:
+            try:  # a row at odds with what is on file (a country against the stored phone)
+                with conn.begin_nested():
+                    _cid, new = upsert_customer(
+                        conn,
+                        record,
+                        now=stamp,
+                        actor="cli",
+                        source=f"import:{file.name}",
+                        erasure_key=key,
+                    )
+            except ValidationError as exc:
+                bad.append(RowError(line, exc))
+                click.echo(f"{name}: {clean(str(bad[-1]))}", err=True)
+                continue
             progress.update(1)
             created, updated = created + new, updated + (not new)
-    progress.close()
+        progress.close()
+        if bad and not skip_invalid:
+            fail(
+                f"{len(bad)} invalid row(s) in {name}; nothing imported. "
+                "Fix them or pass --skip-invalid"
+            )
     result = {"created": created, "updated": updated, "invalid": len(bad), "file": file.name}
     emit_json(result) if as_json else click.echo(
         f"imported {name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
