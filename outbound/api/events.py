@@ -7,8 +7,8 @@ and reject bad input with the same field, value and hint.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -146,7 +146,9 @@ def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any
                 erasure_key=app.erasure_key(),
             )
         except ValidationError as exc:  # an update at odds with what is on file
-            raise ValidationError([replace(p, field=f"data.{p.field}") for p in exc.problems])
+            raise ValidationError(
+                [replace(p, field=f"data.{p.field}") for p in exc.problems]
+            ) from None
         return {"customer_id": cid, "created": created}
     assert isinstance(event, ConsentChanged)
     return _consent(conn, app, event.data, actor)
