@@ -18,7 +18,13 @@ from outbound.defaults import default_dir
 from outbound.domain.values import Kind
 from outbound.schemas.payloads import PAYLOADS
 from outbound.voice import template
-from outbound.voice.flow_shape import STEP_TYPES, FlowError, LintProblem, shape_problems
+from outbound.voice.flow_shape import (
+    STEP_TYPES,
+    FlowError,
+    LintProblem,
+    UniqueKeyLoader,
+    shape_problems,
+)
 
 INTENTS = ("confirm", "repeat", "agent", "stop")
 ACTIONS = ("send_sms_link", "opt_out", "record_intent")
@@ -139,7 +145,7 @@ def parse(data: Any, path: str) -> Flow:
 def load(path: Path) -> Flow:
     try:
         raw = path.read_bytes()
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=UniqueKeyLoader)
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         message = f"line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
