@@ -36,8 +36,8 @@ def customer() -> None:
 def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> None:
     """Import customers from CSV (header row) or JSONL, UTF-8 (a BOM is fine).
 
-    Columns: external_id, name, phone (E.164), timezone (IANA), locale, country, preference
-    (e.g. "push>sms>voice"), membership_tier, membership_expires_on (YYYY-MM-DD), wishlist
+    Columns: external_id, name, phone (E.164), timezone (IANA), locale, country, state (US, e.g. FL),
+    preference (e.g. "push>sms>voice"), membership_tier, membership_expires_on (YYYY-MM-DD), wishlist
     ("SKU1;SKU2"), push_token, push_kind (fcm|webpush), opt_in ("sms:marketing;voice:marketing:written").
     JSONL lines use the same keys (push_subscriptions as the API spells it, too).
 

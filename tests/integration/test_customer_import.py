@@ -108,3 +108,10 @@ def test_a_row_whose_country_contradicts_the_stored_phone_is_refused_by_line(hom
         == "error: 1 invalid row(s) in country.csv; nothing imported. Fix them or pass --skip-invalid"
     )
     assert _show(home)["country"] == "US"
+
+
+def test_import_help_names_every_column_a_file_may_have() -> None:
+    from outbound.schemas.customers import COLUMNS
+
+    text = run(Path("."), "customer", "import", "--help").stdout
+    assert [c for c in COLUMNS if c not in text] == []
