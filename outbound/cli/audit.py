@@ -178,7 +178,7 @@ def audit_checkpoint(ctx: Ctx, target: str | None) -> None:
 @audit_group.command("list")
 @click.option("--subject", help="e.g. customer#12, notification#40, delivery#7")
 @click.option("--action", help="e.g. consent.revoke, delivery.outcome")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @JSON_OPTION
 @pass_ctx
 def audit_list(

@@ -16,7 +16,7 @@ from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
 from outbound.scheduling.scheduler import validate_schedule
 from outbound.schemas import numbers
-from outbound.services import campaigns
+from outbound.services import campaign_preview, campaigns
 from outbound.services.render import MessageRenderer
 from outbound.services.reports import campaign_report
 from outbound.store.tables import campaign_runs
@@ -279,7 +279,7 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
     app, stamp = ctx.app(), now()
     with app.engine.begin() as conn:
         renderer = MessageRenderer(app.rules, app.messaging())
-        result = campaigns.preview(
+        result = campaign_preview.preview(
             conn, ref, rules=app.rules, now=stamp, expiry=app.expiry, renderer=renderer
         )
         conn.rollback()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import select
@@ -14,6 +14,11 @@ from outbound.cli.output import clean, emit_json, table
 from outbound.domain.errors import ValidationError
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.store.customers import add_consent, customer_id_for
+
+if TYPE_CHECKING:
+    from outbound.bootstrap.app import App
+    from outbound.domain.customers import CustomerRecord
+    from outbound.services.customers import RowError
 from outbound.store.tables import customers
 
 
@@ -55,8 +60,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
       outbound customer import phones-only.csv   # external_id,phone: only phones change
       outbound customer import export.jsonl --skip-invalid --json
     """
-    from outbound.services.customers import ImportFileError, RowError, parse_file
-    from outbound.store.customers import upsert_customer
+    from outbound.services.customers import ImportFileError, parse_file
 
     app = ctx.app()
     name = clean(file.name)
@@ -70,6 +74,28 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
         fail(
             f"{len(bad)} invalid row(s) in {name}; nothing imported. Fix them or pass --skip-invalid"
         )
+    created, updated = _write_rows(app, good, bad, file.name, skip_invalid, as_json)
+    result = {"created": created, "updated": updated, "invalid": len(bad), "file": file.name}
+    emit_json(result) if as_json else click.echo(
+        f"imported {name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
+    )
+
+
+def _write_rows(
+    app: App,
+    good: list[tuple[int, CustomerRecord]],
+    bad: list[RowError],
+    filename: str,
+    skip_invalid: bool,
+    as_json: bool,
+) -> tuple[int, int]:
+    """Upsert the valid rows in one transaction, a savepoint each: a row at odds with what is
+    on file (a country against the stored phone) is reported by line like a bad row, and
+    without --skip-invalid nothing is kept. Returns (created, updated)."""
+    from outbound.services.customers import RowError
+    from outbound.store.customers import upsert_customer
+
+    name = clean(filename)
     created = updated = 0
     stamp, key = now(), app.erasure_key()
     progress = Progress("importing", len(good), enabled=not as_json and len(good) >= 200)
@@ -82,7 +108,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
                         record,
                         now=stamp,
                         actor="cli",
-                        source=f"import:{file.name}",
+                        source=f"import:{filename}",
                         erasure_key=key,
                     )
             except ValidationError as exc:
@@ -97,14 +123,11 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
                 f"{len(bad)} invalid row(s) in {name}; nothing imported. "
                 "Fix them or pass --skip-invalid"
             )
-    result = {"created": created, "updated": updated, "invalid": len(bad), "file": file.name}
-    emit_json(result) if as_json else click.echo(
-        f"imported {name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
-    )
+    return created, updated
 
 
 @customer.command("list")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @JSON_OPTION
 @pass_ctx
 def customer_list(ctx: Ctx, limit: int, as_json: bool) -> None:

@@ -224,7 +224,7 @@ class CustomerFields(Schema):
     push_subscriptions: Annotated[list[PushSubscription], Field(max_length=10)] | None = _about(
         "Devices and browsers; a list adds to the known ones, [] removes them all"
     )
-    state: Annotated[str, BeforeValidator(_upper)] | None = Field(
+    state: Annotated[str, Field(max_length=2), BeforeValidator(_upper)] | None = Field(
         None, description="US state (postal code, e.g. FL) for state calling windows"
     )
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from outbound import bootstrap
 from outbound.domain.values import Kind
-from outbound.services import campaigns, render
+from outbound.services import campaign_preview, campaigns, render
 from outbound.services.forecast import finish_time, forecast
 from tests.evidence.conftest import EXPIRES, AppFactory, customer, keyed
 from tests.integration.helpers import SHANGHAI
@@ -39,7 +39,7 @@ def test_preview_forecast_finishes_now_batch_and_the_shanghai_morning_at_the_sms
         customer(app, f"SH{i}", SHANGHAI[:-1] + str(i), timezone="Asia/Shanghai", **MEMBER)
     cid = _campaign(app)
     with app.engine.begin() as conn:
-        shown = campaigns.preview(
+        shown = campaign_preview.preview(
             conn,
             cid,
             rules=app.rules,

@@ -11,7 +11,7 @@ from outbound import bootstrap
 from outbound.channels.sms_text import plan
 from outbound.domain.values import Channel, Kind, Outcome
 from outbound.policy.messaging import MessagingRules
-from outbound.services import campaigns, render
+from outbound.services import campaign_preview, campaigns, render
 from tests.integration.helpers import NY, ScriptedChannel, add_customer, always
 
 AppFactory = Callable[..., bootstrap.App]
@@ -56,7 +56,7 @@ def test_preview_sms_part_count_is_what_dispatch_sends_at_the_160_char_boundary(
     )
     with app.engine.begin() as conn:
         cid = campaigns.create(conn, spec, now=app.clock(), actor="test")
-        shown = campaigns.preview(
+        shown = campaign_preview.preview(
             conn,
             cid,
             rules=app.rules,
