@@ -221,6 +221,19 @@ def consent() -> None:
     """
 
 
+def _at_most(limit: int) -> Callable[[click.Context, click.Parameter, str], str]:
+    """The bound the API's consent.changed puts on the same text (the ledger keeps it forever)."""
+
+    def check(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if len(value) > limit:
+            raise click.BadParameter(
+                f"is {len(value):,} characters; at most {limit:,}", param=param
+            )
+        return value
+
+    return check
+
+
 def _consent_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
@@ -231,10 +244,14 @@ def _consent_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 "--source",
                 default="operator",
                 show_default=True,
+                callback=_at_most(200),
                 help="Where it came from (web, phone, sms, import).",
             ),
             click.option(
-                "--evidence", default="", help="Wording version / reference that proves it."
+                "--evidence",
+                default="",
+                callback=_at_most(2000),
+                help="Wording version / reference that proves it (at most 2000 characters).",
             ),
         ]
     ):

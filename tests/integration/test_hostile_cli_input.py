@@ -65,3 +65,61 @@ def test_flow_try_data_is_checked_as_send_checks_it(home: Path, data: str, says:
     proc = run(home, "flow", "try", "price_drop", "--data", data, ok=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert says in proc.stderr and "robot" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("why", "99999999999999999999999"), "Invalid value for 'NOTIFICATION_ID'"),
+        (("customer", "list", "--limit", "99999999999999999999999"), "Invalid value for '--limit'"),
+        (("audit", "list", "--limit", "0"), "Invalid value for '--limit'"),
+        (("serve", "--threads", "-5", "--until-idle"), "Invalid value for '--threads'"),
+        (("serve", "--threads", "100000000", "--until-idle"), "Invalid value for '--threads'"),
+        (("serve", "--port", "99999", "--until-idle"), "Invalid value for '--port'"),
+        (
+            (
+                "consent",
+                "grant",
+                "--customer",
+                "C1",
+                "--channel",
+                "sms",
+                "--purpose",
+                "marketing",
+                "--evidence",
+                "x" * 5000,
+            ),
+            "Invalid value for '--evidence': is 5,000 characters; at most 2,000",
+        ),
+    ],
+    ids=[
+        "why-id",
+        "customer-limit",
+        "audit-limit",
+        "threads-negative",
+        "threads-huge",
+        "port",
+        "evidence",
+    ],
+)
+def test_an_out_of_range_number_or_text_is_a_usage_error_not_a_traceback(
+    home: Path, args: tuple[str, ...], says: str
+) -> None:
+    proc = run(home, *args, ok=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert says in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("OUTBOUND_WORKER_THREADS", "-5", "[worker] threads = '-5' input should be greater than"),
+        ("OUTBOUND_API_PORT", "99999", "[api] port = '99999' input should be less than"),
+    ],
+)
+def test_an_out_of_range_setting_names_the_key_and_the_range(
+    home: Path, variable: str, value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    proc = run(home, "serve", "--until-idle", ok=False)
+    assert "Traceback" not in proc.stderr and says in proc.stderr, proc.stderr
