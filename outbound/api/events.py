@@ -8,6 +8,7 @@ and reject bad input with the same field, value and hint.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -135,9 +136,19 @@ def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any
         return _sent(notify.price_drop_fanout(conn, event.data, **common))
     if isinstance(event, CustomerUpserted):
         record = event.data.to_record()
-        cid, created = upsert_customer(
-            conn, record, now=app.clock(), actor=actor, source=actor, erasure_key=app.erasure_key()
-        )
+        try:
+            cid, created = upsert_customer(
+                conn,
+                record,
+                now=app.clock(),
+                actor=actor,
+                source=actor,
+                erasure_key=app.erasure_key(),
+            )
+        except ValidationError as exc:  # an update at odds with what is on file
+            raise ValidationError(
+                [replace(p, field=f"data.{p.field}") for p in exc.problems]
+            ) from None
         return {"customer_id": cid, "created": created}
     assert isinstance(event, ConsentChanged)
     return _consent(conn, app, event.data, actor)

@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -259,4 +260,9 @@ def _report(conn: Connection, nid: int, source: str) -> JSONResponse:
         report = None
     if report is None or report["source"] != events.actor_of(source):
         return problem(404, f"notification {nid} not found")
-    return JSONResponse(json.loads(json.dumps(report, default=str)))
+    return JSONResponse(json.loads(json.dumps(report, default=_iso)))
+
+
+def _iso(value: Any) -> str:
+    """Times and dates in ISO 8601 (``2026-12-01T12:29:04+00:00``), as the decisions give them."""
+    return value.isoformat() if isinstance(value, (datetime, date)) else str(value)

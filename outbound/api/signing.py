@@ -83,7 +83,7 @@ def parse_timestamp(raw: str, now: datetime) -> datetime:
     """Unix seconds within ``TOLERANCE`` of ``now``; anything else is a SignatureError."""
     if not UNIX_SECONDS.fullmatch(raw):
         raise SignatureError(
-            f"webhook-timestamp {_shown(raw)!r} is not Unix seconds (ASCII digits, e.g. 1764169200)"
+            f"webhook-timestamp '{_shown(raw)}' is not Unix seconds (ASCII digits, e.g. 1764169200)"
         )
     offset = int(raw) - now.timestamp()
     if offset < -TOLERANCE.total_seconds():
@@ -100,7 +100,7 @@ def verify(
     webhook_id = _header(headers, "webhook-id")
     if not WEBHOOK_ID.fullmatch(webhook_id):
         raise SignatureError(
-            f"webhook-id {_shown(webhook_id)!r} is not 1-255 printable ASCII characters"
+            f"webhook-id '{_shown(webhook_id)}' is not 1-255 printable ASCII characters"
         )
     raw_ts = _header(headers, "webhook-timestamp")
     signatures = _header(headers, "webhook-signature").split()

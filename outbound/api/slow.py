@@ -54,6 +54,16 @@ class DeadlineH11(H11Protocol):
                 self._arm(self.header_timeout, "request head")  # the next request's head
             self._follow()
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn answers a malformed request (a bad chunk in the body) with 400 and closes,
+        but the handler may already be answering (a 415 before the body is read): the cycle
+        is marked gone, so that answer is dropped instead of an ERROR traceback."""
+        super().send_400_response(msg)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+
     def _follow(self) -> None:
         """Move from the head's deadline to the body's, and drop it when the body is in."""
         cycle = self.cycle

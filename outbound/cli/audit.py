@@ -58,7 +58,7 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
     checkpoint = _read_checkpoint(app.audit_key, checkpoint_file) if checkpoint_file else None
     with app.engine.begin() as conn:
         result = audit.verify(conn, app.audit_key, checkpoint)
-    notes = _notes(result)
+    notes = _notes(result) + _anchor_notes(result, app.settings.audit.checkpoint_to)
     if as_json:
         emit_json(
             {
@@ -113,6 +113,23 @@ def _how(result: audit.VerifyResult) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
+def _anchor_notes(result: audit.VerifyResult, scheduled: str) -> list[str]:
+    """Without a checkpoint nothing shows a deleted tail (head moved back with it): say so,
+    and louder when the configured checkpoint file is not there (deleted with the tail?)."""
+    if not result.keyed or result.checkpoint is not None:
+        return []
+    if scheduled and scheduled != "-" and not scheduled.startswith(("http://", "https://")):
+        return [
+            f"[audit] checkpoint_to {shown(scheduled)} does not exist, so no checkpoint was "
+            "held: events deleted from the tail cannot be detected; if serve has written "
+            "checkpoints there, find out who removed it, and pass a copy with --checkpoint"
+        ]
+    return [
+        "no checkpoint held (--checkpoint, or [audit] checkpoint_to): events deleted from the "
+        "tail cannot be detected; write one with `outbound audit checkpoint --to FILE`"
+    ]
+
+
 def _notes(result: audit.VerifyResult) -> list[str]:
     if not result.keyed:
         return [
@@ -122,7 +139,7 @@ def _notes(result: audit.VerifyResult) -> list[str]:
     if result.unsigned:
         return [
             f"the first {result.unsigned} events carry no MAC (written before an audit key was "
-            "configured); only a checkpoint protects them"
+            "configured, or stripped by whoever rewrote them); only a checkpoint protects them"
         ]
     return []
 
@@ -160,7 +177,7 @@ def audit_checkpoint(ctx: Ctx, target: str | None) -> None:
 @audit_group.command("list")
 @click.option("--subject", help="e.g. customer#12, notification#40, delivery#7")
 @click.option("--action", help="e.g. consent.revoke, delivery.outcome")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @JSON_OPTION
 @pass_ctx
 def audit_list(

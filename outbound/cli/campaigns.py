@@ -15,6 +15,7 @@ from outbound.cli.output import emit_json, human, table
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
 from outbound.scheduling.scheduler import validate_schedule
+from outbound.schemas import numbers
 from outbound.services import campaign_preview, campaigns
 from outbound.services.render import MessageRenderer
 from outbound.services.reports import campaign_report
@@ -29,6 +30,9 @@ def _json_arg(name: str, raw: str) -> dict[str, Any]:
         raise ValidationError([FieldProblem(name, raw, f"is not JSON ({exc.msg})")]) from None
     if not isinstance(value, dict):
         raise ValidationError([FieldProblem(name, raw, "must be a JSON object")])
+    oversized = numbers.scan(raw, prefix=name)  # NaN, Infinity, 1e999: refused as send does
+    if oversized:
+        raise ValidationError(oversized)
     return value
 
 

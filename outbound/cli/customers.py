@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import select
 
 from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
 from outbound.cli.output import clean, emit_json, table
+from outbound.domain.errors import ValidationError
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.store.customers import add_consent, customer_id_for
+
+if TYPE_CHECKING:
+    from outbound.bootstrap.app import App
+    from outbound.domain.customers import CustomerRecord
+    from outbound.services.customers import RowError
 from outbound.store.tables import customers
 
 
@@ -35,8 +41,8 @@ def customer() -> None:
 def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> None:
     """Import customers from CSV (header row) or JSONL, UTF-8 (a BOM is fine).
 
-    Columns: external_id, name, phone (E.164), timezone (IANA), locale, country, preference
-    (e.g. "push>sms>voice"), membership_tier, membership_expires_on (YYYY-MM-DD), wishlist
+    Columns: external_id, name, phone (E.164), timezone (IANA), locale, country, state (US, e.g. FL),
+    preference (e.g. "push>sms>voice"), membership_tier, membership_expires_on (YYYY-MM-DD), wishlist
     ("SKU1;SKU2"), push_token, push_kind (fcm|webpush), opt_in ("sms:marketing;voice:marketing:written").
     JSONL lines use the same keys (push_subscriptions as the API spells it, too).
 
@@ -55,7 +61,6 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
       outbound customer import export.jsonl --skip-invalid --json
     """
     from outbound.services.customers import ImportFileError, parse_file
-    from outbound.store.customers import upsert_customer
 
     app = ctx.app()
     name = clean(file.name)
@@ -69,30 +74,60 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
         fail(
             f"{len(bad)} invalid row(s) in {name}; nothing imported. Fix them or pass --skip-invalid"
         )
-    created = updated = 0
-    stamp, key = now(), app.erasure_key()
-    progress = Progress("importing", len(good), enabled=not as_json and len(good) >= 200)
-    with app.engine.begin() as conn:
-        for _line, record in good:
-            _cid, new = upsert_customer(
-                conn,
-                record,
-                now=stamp,
-                actor="cli",
-                source=f"import:{file.name}",
-                erasure_key=key,
-            )
-            progress.update(1)
-            created, updated = created + new, updated + (not new)
-    progress.close()
+    created, updated = _write_rows(app, good, bad, file.name, skip_invalid, as_json)
     result = {"created": created, "updated": updated, "invalid": len(bad), "file": file.name}
     emit_json(result) if as_json else click.echo(
         f"imported {name}: {created} created, {updated} updated, {len(bad)} invalid skipped"
     )
 
 
+def _write_rows(
+    app: App,
+    good: list[tuple[int, CustomerRecord]],
+    bad: list[RowError],
+    filename: str,
+    skip_invalid: bool,
+    as_json: bool,
+) -> tuple[int, int]:
+    """Upsert the valid rows in one transaction, a savepoint each: a row at odds with what is
+    on file (a country against the stored phone) is reported by line like a bad row, and
+    without --skip-invalid nothing is kept. Returns (created, updated)."""
+    from outbound.services.customers import RowError
+    from outbound.store.customers import upsert_customer
+
+    name = clean(filename)
+    created = updated = 0
+    stamp, key = now(), app.erasure_key()
+    progress = Progress("importing", len(good), enabled=not as_json and len(good) >= 200)
+    with app.engine.begin() as conn:
+        for line, record in good:
+            try:  # a row at odds with what is on file (a country against the stored phone)
+                with conn.begin_nested():
+                    _cid, new = upsert_customer(
+                        conn,
+                        record,
+                        now=stamp,
+                        actor="cli",
+                        source=f"import:{filename}",
+                        erasure_key=key,
+                    )
+            except ValidationError as exc:
+                bad.append(RowError(line, exc))
+                click.echo(f"{name}: {clean(str(bad[-1]))}", err=True)
+                continue
+            progress.update(1)
+            created, updated = created + new, updated + (not new)
+        progress.close()
+        if bad and not skip_invalid:
+            fail(
+                f"{len(bad)} invalid row(s) in {name}; nothing imported. "
+                "Fix them or pass --skip-invalid"
+            )
+    return created, updated
+
+
 @customer.command("list")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @JSON_OPTION
 @pass_ctx
 def customer_list(ctx: Ctx, limit: int, as_json: bool) -> None:
@@ -186,6 +221,19 @@ def consent() -> None:
     """
 
 
+def _at_most(limit: int) -> Callable[[click.Context, click.Parameter, str], str]:
+    """The bound the API's consent.changed puts on the same text (the ledger keeps it forever)."""
+
+    def check(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if len(value) > limit:
+            raise click.BadParameter(
+                f"is {len(value):,} characters; at most {limit:,}", param=param
+            )
+        return value
+
+    return check
+
+
 def _consent_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
@@ -196,10 +244,14 @@ def _consent_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 "--source",
                 default="operator",
                 show_default=True,
+                callback=_at_most(200),
                 help="Where it came from (web, phone, sms, import).",
             ),
             click.option(
-                "--evidence", default="", help="Wording version / reference that proves it."
+                "--evidence",
+                default="",
+                callback=_at_most(2000),
+                help="Wording version / reference that proves it (at most 2000 characters).",
             ),
         ]
     ):

@@ -118,7 +118,7 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("notification_id", type=int)
+@click.argument("notification_id", type=click.IntRange(1, 2**63 - 1))
 @JSON_OPTION
 @pass_ctx
 def why(ctx: Ctx, notification_id: int, as_json: bool) -> None:

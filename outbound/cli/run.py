@@ -22,13 +22,17 @@ from outbound.store.db import make_engine, upgrade
     default="all",
     show_default=True,
 )
-@click.option("--threads", type=int, help="Worker threads (default from [worker] threads).")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    help="Worker threads, 1-256 (default from [worker] threads).",
+)
 @click.option("--until-idle", is_flag=True, help="Exit when nothing is due (batch jobs, tests).")
 @click.option("--host", help="API bind address (default from [api] host).")
-@click.option("--port", type=int, help="API port (default from [api] port).")
+@click.option("--port", type=click.IntRange(0, 65_535), help="API port (default from [api] port).")
 @click.option(
     "--workers",
-    type=int,
+    type=click.IntRange(1, 64),
     default=1,
     show_default=True,
     help="API processes on the one port (PostgreSQL only).",

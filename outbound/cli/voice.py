@@ -15,9 +15,11 @@ import click
 from outbound.cli.context import JSON_OPTION, Ctx, fail, pass_ctx
 from outbound.cli.output import clean, emit_json, table
 from outbound.config import Settings
-from outbound.domain.errors import PermanentChannelError, TransientChannelError
+from outbound.domain.errors import PermanentChannelError, TransientChannelError, ValidationError
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Kind
+from outbound.schemas import numbers
+from outbound.schemas.payloads import validate_payload
 from outbound.voice.flow import FlowError, LintProblem, flows_dir, lint, load, load_kind
 from outbound.voice.runner import Grammar, Heard, PlayEnd, run_flow
 
@@ -117,6 +119,23 @@ class TerminalSession:
         click.echo("robot: <hangs up>")
 
 
+def _payload(kind: str, data: str | None) -> dict[str, Any]:
+    """``--data`` checked as ``outbound send`` checks it (fields, bounds, NaN and 1e999), so a
+    prompt is rendered from what a real call of that kind could carry; the sample otherwise."""
+    if not data:
+        return dict(SAMPLES[Kind(kind)])
+    try:
+        raw = json.loads(data)
+    except json.JSONDecodeError as exc:
+        fail(f"--data is not JSON ({exc.msg} at column {exc.colno}); expected an object")
+    if not isinstance(raw, dict):
+        fail('--data must be a JSON object, e.g. \'{"order_id": "A1", ...}\'')
+    oversized = numbers.scan(data, prefix="data")
+    if oversized:
+        raise ValidationError(oversized)
+    return validate_payload(Kind(kind), raw)
+
+
 @flow_group.command("try")
 @click.argument("kind", type=click.Choice([k.value for k in Kind]))
 @click.option("--locale", default="en-US", show_default=True, help="e.g. en-US, zh-CN, ko-KR")
@@ -133,11 +152,9 @@ def flow_try(ctx: Ctx, kind: str, locale: str, data: str | None) -> None:
     settings = ctx.settings()
     try:
         flow = load_kind(kind, flows_dir(settings.voice.flows_dir))
-        payload = json.loads(data) if data else SAMPLES[Kind(kind)]
     except FlowError as exc:
         fail(str(exc), 1)
-    except json.JSONDecodeError as exc:
-        fail(f"--data is not JSON: {exc}")
+    payload = _payload(kind, data)
     result = run_flow(flow, TerminalSession(), locale, call_values(settings, payload))
     click.echo(json.dumps({"outcome": "answered", **result.detail()}, ensure_ascii=False))
 
@@ -195,12 +212,7 @@ def call_test(
     settings = ctx.settings()
     if not target.startswith(("sip:", "sips:")) and not E164.match(target):
         fail(f"{mask_text(target)} is neither an E.164 number (+821012345678) nor a SIP URI")
-    try:
-        payload = json.loads(data) if data else SAMPLES[Kind(kind)]
-    except json.JSONDecodeError as exc:
-        fail(f"--data is not JSON: {exc}")
-    if not isinstance(payload, dict):
-        fail("--data must be a JSON object")
+    payload = _payload(kind, data)
     try:
         outcome, detail = _place_test_call(settings, target, Kind(kind), locale, payload)
     except FlowError as exc:

@@ -28,11 +28,11 @@ class DatabaseSection(Section):
 
 
 class WorkerSection(Section):
-    threads: int = 2
-    batch_size: int = 200
-    lease_seconds: int = 60
-    poll_seconds: float = 0.5
-    max_attempts: int = 5
+    threads: int = Field(default=2, ge=1, le=256)
+    batch_size: int = Field(default=200, ge=1, le=100_000)
+    lease_seconds: int = Field(default=60, ge=1, le=86_400)
+    poll_seconds: float = Field(default=0.5, gt=0, le=3600)
+    max_attempts: int = Field(default=5, ge=1, le=100)
     retry_base_seconds: int = 30
     retry_ceiling_seconds: int = 3600
 
@@ -68,7 +68,7 @@ class AuditSection(Section):
 
 class ApiSection(Section):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(default=8080, ge=0, le=65_535)  # 0: any free port
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
 

@@ -307,10 +307,15 @@ def _describe(error: ErrorDetails, section: str, field: FieldInfo, origin: str) 
         return f"{origin} [{section}] {key}{variable} {error.get('ctx', {}).get('error', '')}"
     shown = "'***'" if secret else repr(error["input"])
     example = info.default.get_secret_value() if secret else info.default
+    if error["type"] in _BOUNDS:  # the right type, out of range: say the range
+        return f"{origin} [{section}] {key} = {shown} {error['msg'].lower()}; expected like {example!r}"
     return (
         f"{origin} [{section}] {key} = {shown} is not {_kind(info.annotation)}; "
         f"expected like {example!r}"
     )
+
+
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
 def _kind(annotation: Any) -> str:

@@ -66,7 +66,8 @@ def mask_log_text(text: str) -> str:
 #: (bearer tokens, push endpoints; hpack, h2, httpcore, httpx, aiohttp, urllib3, google.auth),
 #: hex dumps of every PDU with the bind password and the numbers (smpplib logs as
 #: ``smpp.Client.<id>`` and ``smpplib.command``), request lines (uvicorn) and SIP messages with
-#: the called number (pjsua2, routed into logging by outbound.voice.sip): kept at WARNING
+#: the called number (pjsua2, routed into logging by outbound.voice.sip), every prompt gTTS
+#: speaks, also URL-encoded where no mask can see a number in it (gtts): kept at WARNING
 #: whatever the verbosity, and what they do log at WARNING goes through the masking formatter
 QUIET_LIBRARIES = (
     "hpack",
@@ -80,6 +81,7 @@ QUIET_LIBRARIES = (
     "smpplib",
     "uvicorn",
     "pjsua2",
+    "gtts",
 )
 
 

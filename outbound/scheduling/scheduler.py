@@ -115,6 +115,8 @@ class LeaderLock:
         if self.lock_file:
             return Path(self.lock_file)
         database = self.engine.url.database or "outbound.db"
+        if self.engine.url.query.get("uri") == "true":  # sqlite:///file:/x/o.db?mode=ro&uri=true
+            database = database.removeprefix("file:")
         return Path(database + ".scheduler.lock")
 
     def acquire(self) -> bool:

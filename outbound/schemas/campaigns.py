@@ -7,15 +7,17 @@ Shipping is event-driven only: it has no campaign model.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from pydantic import ValidationError as PydanticError
 
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
-from outbound.schemas.base import Schema, Text, Url, Zone, problems
+from outbound.schemas.base import Schema, Text, Url, Zone, invalid, problems
 from outbound.schemas.customers import Country, Sku
 from outbound.schemas.payloads import PriceFields
 
@@ -42,11 +44,29 @@ class PriceDropSegment(Segment):
     wishlist_sku: Sku
 
 
+#: the one placeholder a renewal URL may hold, and every brace construct (to refuse the rest)
+PLACEHOLDER = "{external_id}"
+_BRACES = re.compile(r"\{[^{}]*\}|[{}]")
+
+
+def _one_placeholder(url: str) -> str:
+    """Only ``{external_id}`` is replaced: ``{phone}``, ``{0}`` or a stray brace would reach
+    every customer's message as written, so they are refused when the campaign is made."""
+    for token in _BRACES.findall(url):
+        if token != PLACEHOLDER:
+            raise invalid(
+                f"has {token!r}, which is not replaced; only {PLACEHOLDER} is "
+                "(percent-encode a literal brace as %7B / %7D)",
+                url,
+            )
+    return url
+
+
 class RenewalParams(Schema):
     label = "renewal params"
-    renew_url: Url = Field(
+    renew_url: Annotated[Url, AfterValidator(_one_placeholder)] = Field(
         examples=["https://shop.example/renew?c={external_id}"],
-        description="{external_id} is replaced per customer",
+        description="{external_id} is replaced per customer (the only placeholder)",
     )
     tier: Text | None = None
 
@@ -55,9 +75,22 @@ class PriceDropParams(PriceFields):
     label = "price_drop params"
 
 
+def _printable_name(name: str) -> str:
+    """A name is typed in commands and shown in tables: no control or format characters."""
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in name) or name != name.strip():
+        raise invalid(
+            "has control characters or surrounding spaces; use plain text like gold-renewals"
+        )
+    return name
+
+
 class CampaignFields(Schema):
     label = "campaign"
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    name: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=128),
+        AfterValidator(_printable_name),
+    ]
     timezone: Zone
 
 

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from outbound.domain.customers import CustomerRecord, OptIn
+from outbound.domain.errors import FieldProblem
 from outbound.domain.masking import mask_phone
 from outbound.domain.us_states import STATE_CODES
 from outbound.domain.values import Channel, Purpose
@@ -196,6 +197,7 @@ _RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "membership": ("membership_tier", "membership_expires_on"),
     "membership_tier": ("membership_tier",),
     "membership_expires_on": ("membership_expires_on",),
+    "state": ("state",),
 }
 
 
@@ -222,7 +224,7 @@ class CustomerFields(Schema):
     push_subscriptions: Annotated[list[PushSubscription], Field(max_length=10)] | None = _about(
         "Devices and browsers; a list adds to the known ones, [] removes them all"
     )
-    state: Annotated[str, BeforeValidator(_upper), Field(max_length=2)] | None = Field(
+    state: Annotated[str, Field(max_length=2), BeforeValidator(_upper)] | None = Field(
         None, description="US state (postal code, e.g. FL) for state calling windows"
     )
 
@@ -329,6 +331,36 @@ class CustomerRow(CustomerFields):
             membership_expires_on=self.membership_expires_on,
             opt_ins=tuple(self.opt_in),
         )
+
+
+def merged_problems(
+    phone: str | None, country: str | None, state: str | None
+) -> list[FieldProblem]:
+    """What is wrong with a customer's phone, country and state once an update is merged with
+    what is on file: a partial update (``{"country": "DE"}``) is checked against the stored
+    phone and state as a full record is checked against its own fields, so the rules that pick
+    a jurisdiction's quiet hours never see a German customer with a New York number."""
+    out: list[FieldProblem] = []
+    region = region_of(phone)
+    if country and region and country != region:
+        out.append(
+            FieldProblem(
+                "country",
+                country,
+                f"disagrees with the country of the phone number on file ({mask_phone(phone)}, "
+                f"{region}); send the new phone with it, or leave country out",
+            )
+        )
+    if state and country and country != "US":
+        out.append(
+            FieldProblem(
+                "state",
+                state,
+                f"is a US state but the customer's country is {country}; send state: null "
+                "(or an empty state cell) to clear it",
+            )
+        )
+    return out
 
 
 #: the columns a customer file may have (``push_token``/``push_kind`` are folded in above)

@@ -1,6 +1,7 @@
-"""Campaign preview: what a run now would do, per channel and reason, and when it would finish.
+"""A campaign's dry run: what a run now would do, per channel and reason, writing nothing.
 
-A dry run over the same segment, requests and policy as ``campaigns.run``; it writes nothing.
+The same segment, requests and policy decisions as ``campaigns.run``, tallied instead of
+sent; SMS sizes as dispatch would render them, and when each message may go (the forecast).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import Any
 
 from outbound.domain.customers import CustomerRecord
 from outbound.domain.errors import FieldProblem, ValidationError
+from outbound.schemas import numbers
 from outbound.schemas.customers import COLUMNS, KEYS, validate_record
 
 #: the csv module's own per-field limit, kept: no customer field comes near it
@@ -158,7 +159,8 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
         if not isinstance(obj, dict):
             yield number, {"__error__": "not a JSON object"}
             continue
-        unknown = unknown_keys(list(obj), KEYS, "key")
+        # NaN, Infinity, 1e999 and 4000-digit integers: refused by key, as the API refuses them
+        unknown = unknown_keys(list(obj), KEYS, "key") + numbers.scan(line)
         yield number, {"__problems__": unknown} if unknown else obj
 
 

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from outbound.domain.customers import CustomerRecord
-from outbound.domain.errors import ConfigError, NotFoundError
+from outbound.domain.errors import ConfigError, FieldProblem, NotFoundError, ValidationError
 from outbound.domain.masking import mask_phone
 from outbound.domain.pseudonyms import phone_hash
 from outbound.domain.values import Channel, ConsentAction, Purpose
+from outbound.schemas.customers import merged_problems
 from outbound.store import audit
 from outbound.store.erasure import any_hashed, suppressed_hashes
 from outbound.store.tables import (
@@ -76,6 +77,8 @@ def upsert_customer(
         )
     else:
         cid = int(existing)
+        if problems := _merged_problems(conn, cid, record):
+            raise ValidationError(problems)
         if profile := _profile(record):
             conn.execute(update(customers).where(customers.c.id == cid).values(**profile))
     _replace_children(conn, cid, record, now)
@@ -97,6 +100,22 @@ def upsert_customer(
     if record.phone_e164:
         _resuppress(conn, cid, record.phone_e164, erasure_key, actor=actor, now=now)
     return cid, existing is None
+
+
+def _merged_problems(conn: Connection, cid: int, record: CustomerRecord) -> list[FieldProblem]:
+    """An update's phone, country and state checked together with the ones it leaves as they are."""
+    if record.given is None or not record.given & {"phone_e164", "country", "state"}:
+        return []
+    row = conn.execute(
+        select(customers.c.phone_e164, customers.c.country, customers.c.state).where(
+            customers.c.id == cid
+        )
+    ).one()
+    return merged_problems(
+        record.phone_e164 if record.names("phone_e164") else row.phone_e164,
+        record.country if record.names("country") else row.country,
+        record.state if record.names("state") else row.state,
+    )
 
 
 def _upsert_event(record: CustomerRecord, actor: str, source: str, *, created: bool) -> audit.Event:

@@ -18,7 +18,13 @@ from outbound.defaults import default_dir
 from outbound.domain.values import Kind
 from outbound.schemas.payloads import PAYLOADS
 from outbound.voice import template
-from outbound.voice.flow_shape import STEP_TYPES, FlowError, LintProblem, shape_problems
+from outbound.voice.flow_shape import (
+    STEP_TYPES,
+    FlowError,
+    LintProblem,
+    UniqueKeyLoader,
+    shape_problems,
+)
 
 INTENTS = ("confirm", "repeat", "agent", "stop")
 ACTIONS = ("send_sms_link", "opt_out", "record_intent")
@@ -139,7 +145,7 @@ def parse(data: Any, path: str) -> Flow:
 def load(path: Path) -> Flow:
     try:
         raw = path.read_bytes()
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = yaml.load(raw.decode("utf-8"), Loader=UniqueKeyLoader)
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         message = f"line {line} is not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
@@ -175,6 +181,7 @@ def lint(flow: Flow) -> list[LintProblem]:
         _rule_locales,
         _rule_identification_first,
         _rule_opt_out_in_first_prompt,
+        _rule_intents_distinct,
         _rule_reachable,
         _rule_every_branch_ends,
     ):
@@ -297,6 +304,35 @@ def _rule_opt_out_in_first_prompt(flow: Flow) -> Iterable[LintProblem]:
     for loc in flow.locales:
         if stop.dtmf and stop.dtmf not in first.text.get(loc, ""):
             yield _p(flow, first.name, f"text.{loc}", f"must tell the opt-out key {stop.dtmf!r}")
+
+
+def _rule_intents_distinct(flow: Flow) -> Iterable[LintProblem]:
+    """One key and one phrase mean one intent: with ``9`` under both ``confirm`` and ``stop``,
+    which one a caller gets would depend on the order of the YAML — an opt-out heard as a yes."""
+    for s in flow.steps.values():
+        keys: dict[str, str] = {}
+        words: dict[tuple[str, str], str] = {}
+        for intent in s.intents:
+            if intent.dtmf:
+                other = keys.setdefault(intent.dtmf, intent.name)
+                if other != intent.name:
+                    yield _p(
+                        flow,
+                        s.name,
+                        f"intents.{intent.name}.dtmf",
+                        f"key {intent.dtmf!r} is already intent {other!r}; give each intent its own key",
+                    )
+            for loc, phrases in intent.speech.items():
+                for phrase in phrases:
+                    said = words.setdefault((loc, phrase.strip().lower()), intent.name)
+                    if said != intent.name:
+                        yield _p(
+                            flow,
+                            s.name,
+                            f"intents.{intent.name}.speech.{loc}",
+                            f"{phrase!r} is already a phrase of intent {said!r}; "
+                            "a phrase may mean one intent only",
+                        )
 
 
 def _reachable(flow: Flow) -> set[str]:

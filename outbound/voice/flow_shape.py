@@ -9,9 +9,11 @@ that passes because Python happens to accept it (``float('nan')``, ``True`` as a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from outbound.domain.errors import OutboundError
 
@@ -121,7 +123,30 @@ def _step(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
             yield from ((f"intents.{name}{f}", m) for f, m in _intent(rule))
 
 
+#: the keys a flow file may have at its top level
+TOP_FIELDS = ("kind", "locales", "start", "voicemail", "dtmf_only", "steps")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error: two steps named
+    ``intro`` (or two ``start:`` lines) would otherwise keep the last one without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _top(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    for key in data:
+        if key not in TOP_FIELDS:
+            yield str(key), f"unknown field; known: {', '.join(TOP_FIELDS)}"
     for key in ("kind", "locales", "steps", "voicemail", "dtmf_only"):
         if not data.get(key):
             yield key, "is required"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -368,3 +368,13 @@ def test_a_duplicate_is_answered_with_the_status_the_openapi_declares_for_it(
         assert successes == {"202"}, path  # one success: the original and its duplicates
         assert "duplicate" in document["paths"][path]["post"]["responses"]["202"]["description"]
     assert (first.status_code, again.status_code) == (202, 202)
+
+
+def test_a_notification_read_gives_every_time_in_iso_8601(server: Server) -> None:
+    add_customer(server.app, "C1", NY, preference="sms")
+    nid = server.post(shipping_event("A1")).json()["notification_ids"][0]
+    body = server.read(f"/v1/notifications/{nid}").json()
+    times = [body["created_at"], body["expires_at"], *(d["due_at"] for d in body["deliveries"])]
+    assert len(times) >= 3
+    for stamp in times:
+        assert datetime.fromisoformat(stamp).tzinfo is not None and "T" in stamp, stamp

@@ -102,3 +102,40 @@ def test_the_audit_trail_of_a_partial_update_names_only_what_it_wrote(server: Se
         {"fields": ["name", "push_endpoints"], "opt_ins": [], "source": "webhook:shop"}
     ]
     assert _profile(server)["push_subscriptions"] == 0
+
+
+def _state(server: Server) -> tuple[str | None, str | None]:
+    with server.app.engine.begin() as conn:
+        row = conn.execute(select(customers).where(customers.c.external_id == "C7")).one()
+    return row.country, row.state
+
+
+def test_a_partial_update_of_the_state_is_written_and_an_explicit_null_clears_it(
+    server: Server,
+) -> None:
+    _upsert(server, {**FULL, "phone": "+12125550187", "timezone": None, "state": "NY"})
+    _upsert(server, {"external_id": "C7", "state": "FL"})
+    assert _state(server) == ("US", "FL")
+    _upsert(server, {"external_id": "C7", "state": None})
+    assert _state(server) == ("US", None)
+
+
+def test_a_partial_update_at_odds_with_the_stored_phone_or_state_is_a_422_and_changes_nothing(
+    server: Server,
+) -> None:
+    _upsert(server, {**FULL, "phone": "+12125550187", "timezone": None, "state": "NY"})
+    response = server.post(
+        {"type": "customer.upserted", "data": {"external_id": "C7", "country": "DE"}}
+    )
+    assert response.status_code == 422, response.text
+    problems = {tuple(p["loc"]): p for p in response.json()["detail"]}
+    assert set(problems) == {("body", "data", "country"), ("body", "data", "state")}
+    assert "+1******0187" in problems[("body", "data", "country")]["msg"]
+    assert "2125550187" not in response.text
+    # a German number for a customer still marked as in New York: the state must go with it
+    moved = {"external_id": "C7", "phone": "+4915112345678"}
+    response = server.post({"type": "customer.upserted", "data": moved})
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "state"
+    assert _state(server) == ("US", "NY")
+    _upsert(server, {**moved, "state": None})
+    assert _state(server) == ("DE", None)

@@ -169,3 +169,26 @@ def _wait_for(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the server did not get there in time"
         pace.wait(0.02)
+
+
+def test_a_malformed_chunked_body_is_a_400_and_no_error_traceback(
+    slow_server: Server, records: Records
+) -> None:
+    """uvicorn answers the bad chunk with 400 while the handler is already answering 415 (no
+    content type): that second answer is dropped, not logged as an ASGI ERROR."""
+    sock = socket.create_connection(_address(slow_server), timeout=PATIENCE)
+    sock.sendall(
+        b"POST /v1/events HTTP/1.1\r\nhost: x\r\nwebhook-id: a\r\nwebhook-timestamp: 1\r\n"
+        b"webhook-signature: v1,a\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"
+    )
+    answer = b""
+    while chunk := sock.recv(4096):
+        answer += chunk
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    # a later request is served after the first one's handler has run to its end
+    with socket.create_connection(_address(slow_server), timeout=PATIENCE) as probe:
+        probe.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        assert probe.recv(4096).startswith(b"HTTP/1.1 200 ")
+    assert records.matching("Invalid HTTP request received")
+    assert not [r for r in records.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -172,3 +172,22 @@ def test_init_creates_a_private_key_file_that_later_commands_use_and_keeps_it(
     assert parse_checkpoint(json.dumps(printed), key.strip().encode(), "stdout").seq == 3
     assert "audit key written" not in outbound("init", "--force").stdout
     assert key_file.read_text() == key  # never replaced: old MACs would stop verifying
+
+
+def test_verify_without_a_checkpoint_warns_that_a_deleted_tail_cannot_be_seen(home: Path) -> None:
+    with _attack(home).begin() as conn:
+        truncate_chain(conn, 2)
+    plain = run(home, "audit", "verify")
+    assert "2 events verified" in plain.stdout  # intact as far as the database can tell...
+    assert "warning: no checkpoint held" in plain.stderr  # ...and it says what that misses
+    assert "deleted from the tail cannot be detected" in plain.stderr
+
+
+def test_verify_names_a_configured_checkpoint_file_that_is_gone(home: Path) -> None:
+    run(home, "audit", "checkpoint", "--to", "cp.json")
+    (home / "cp.json").unlink()  # deleted along with the tail
+    with _attack(home).begin() as conn:
+        truncate_chain(conn, 2)
+    proc = run(home, "audit", "verify", "--json", OUTBOUND_AUDIT_CHECKPOINT_TO="cp.json")
+    (warning,) = json.loads(proc.stdout)["warnings"]
+    assert warning.startswith("[audit] checkpoint_to cp.json does not exist")

@@ -94,3 +94,24 @@ def test_import_help_states_the_partial_update_rule() -> None:
     text = " ".join(proc.stdout.split())
     assert "a column the file does not have leaves that field as it is" in text
     assert "an empty cell in a column it has clears the field" in text
+
+
+def test_a_row_whose_country_contradicts_the_stored_phone_is_refused_by_line(home: Path) -> None:
+    (home / "country.csv").write_text("external_id,country\nC1,DE\n", encoding="utf-8")
+    proc = run(home, "customer", "import", "country.csv", ok=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    first, last = proc.stderr.strip().splitlines()
+    assert first.startswith("country.csv: line 2: country: 'DE' disagrees with the country")
+    assert "+1******0123" in first and "2125550123" not in proc.stderr
+    assert (
+        last
+        == "error: 1 invalid row(s) in country.csv; nothing imported. Fix them or pass --skip-invalid"
+    )
+    assert _show(home)["country"] == "US"
+
+
+def test_import_help_names_every_column_a_file_may_have() -> None:
+    from outbound.schemas.customers import COLUMNS
+
+    text = run(Path("."), "customer", "import", "--help").stdout
+    assert [c for c in COLUMNS if c not in text] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -109,3 +110,16 @@ def test_campaign_fire_through_the_scheduler_queues_renewals_for_the_segment(
         payload = conn.execute(select(notifications.c.payload)).scalar_one()
     assert owners == [inside]
     assert payload["renew_url"] == "https://shop.example/r?c=C1"
+
+
+def test_the_leader_lock_of_a_sqlite_uri_database_lies_beside_the_file(tmp_path: Path) -> None:
+    """``sqlite:///file:/x/o.db?mode=ro&uri=true`` is the file /x/o.db, not "file:/x/o.db"."""
+    from outbound.store.db import make_engine
+
+    (tmp_path / "o.db").touch()
+    lock = LeaderLock(make_engine(f"sqlite:///file:{tmp_path / 'o.db'}?mode=ro&uri=true"))
+    try:
+        assert lock.acquire()
+        assert (tmp_path / "o.db.scheduler.lock").exists()
+    finally:
+        lock.release()

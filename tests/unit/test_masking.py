@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from outbound.domain.masking import mask_phone, mask_text
 
 
@@ -59,3 +61,23 @@ def test_wire_level_library_loggers_stay_quiet_at_debug() -> None:
         assert logging.getLogger("outbound.sms").isEnabledFor(logging.DEBUG)
     finally:
         configure_logging(logging.WARNING)
+
+
+def test_gtts_prompt_text_is_not_logged_at_vv_even_url_encoded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """gTTS logs each prompt's text and its request body at DEBUG; ``%2B1415…`` escapes the
+    phone mask, so the library stays quiet instead."""
+    import logging
+
+    from outbound.domain.masking import configure_logging
+
+    configure_logging(logging.DEBUG)
+    try:
+        logging.getLogger("gtts.tts").debug("text: call +14155550123")
+        logging.getLogger("gtts.tts").debug("data-0: f.req=%5B%22%2B14155550123%22%5D")
+        logging.getLogger("outbound.voice.tts").debug("still here")
+    finally:
+        configure_logging(logging.WARNING)
+    err = capsys.readouterr().err
+    assert "4155550123" not in err and "still here" in err

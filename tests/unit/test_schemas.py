@@ -109,3 +109,45 @@ def test_a_wrong_type_in_a_union_field_names_the_field_once(
         EVENT.validate_python({"type": "consent.changed", "data": data})
     (problem,) = event_problems(caught.value)
     assert problem.field == f"data.{field}" and problem.hint.startswith(hint)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop.example/r?c={phone}",  # would ask for a number the URL never gets
+        "https://shop.example/r?c={0}",
+        "https://shop.example/r?c={external_id!r}",
+        "https://shop.example/r?c={external_id:>99}",
+        "https://shop.example/r?c={external_id.__class__}",
+        "https://shop.example/r?c={",
+        "https://shop.example/r?c={{external_id}}",
+    ],
+)
+def test_a_renewal_url_with_any_placeholder_but_external_id_is_refused_naming_it(
+    url: str,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_campaign(Kind.RENEWAL, "r", "UTC", {"expires_within_days": 7}, {"renew_url": url})
+    (problem,) = caught.value.problems
+    assert problem.field == "params.renew_url" and "only {external_id} is" in problem.hint
+
+
+def test_a_renewal_url_with_external_id_and_encoded_braces_is_kept() -> None:
+    url = "https://shop.example/r?c={external_id}&x=%7B%7D"
+    _segment, params = parse_campaign(
+        Kind.RENEWAL, "r", "UTC", {"expires_within_days": 7}, {"renew_url": url}
+    )
+    assert params == {"renew_url": url}
+
+
+@pytest.mark.parametrize("name", ["gold\x1b[2J", "a\u202eb", "tab\there"])
+def test_a_campaign_name_with_control_characters_is_refused(name: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_campaign(
+            Kind.RENEWAL,
+            name,
+            "UTC",
+            {"expires_within_days": 7},
+            {"renew_url": "https://s.example/r"},
+        )
+    assert [p.field for p in caught.value.problems] == ["name"]

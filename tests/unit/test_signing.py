@@ -75,3 +75,11 @@ def test_an_unusable_stored_secret_is_skipped_not_a_crash() -> None:
     secret = new_secret()
     verified = verify(_headers([secret]), BODY, ["whsec_", "whsec_a", secret], NOW)
     assert verified.secret_index == 2
+
+
+def test_a_non_ascii_header_is_quoted_once_with_its_bytes_escaped() -> None:
+    """``²`` reaches the app as the two latin-1 characters of its UTF-8 bytes."""
+    secret = new_secret()
+    with pytest.raises(SignatureError) as caught:
+        verify({**_headers([secret]), "webhook-timestamp": "\xc2\xb2"}, BODY, [secret], NOW)
+    assert str(caught.value).startswith("webhook-timestamp '\\xc2\\xb2' is not Unix seconds")

@@ -178,3 +178,30 @@ def test_lint_never_raises_for_any_node_replaced_by_any_odd_value() -> None:
                 lint(parse(data, "odd.yaml"))
             except FlowError as exc:
                 assert exc.problems and all(p.file == "odd.yaml" for p in exc.problems)
+
+
+def test_a_key_given_twice_is_a_problem_naming_it_and_its_line(tmp_path: Path) -> None:
+    """Two ``start:`` lines (or two steps of one name): YAML keeps the last without a word."""
+    text = (flows_dir() / "renewal.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        text.replace("start: intro", "start: intro\nstart: goodbye", 1), encoding="utf-8"
+    )
+    with pytest.raises(FlowError) as err:
+        load(path)
+    (problem,) = [str(p) for p in err.value.problems]
+    assert problem.startswith(f"{path}: step '-' field '-': cannot read: 'start' is given twice")
+    assert f"line {text.splitlines().index('start: intro') + 2}" in problem
+
+
+def test_a_misspelled_top_level_key_is_named_with_the_known_ones(tmp_path: Path) -> None:
+    data = copy.deepcopy(_good())
+    data["dtmf_onyl"] = data["dtmf_only"]
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(FlowError) as err:
+        load(path)
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}: step '-' field 'dtmf_onyl': unknown field; known: kind, locales, start, "
+        "voicemail, dtmf_only, steps"
+    ]

@@ -81,6 +81,14 @@ def _voicemail_without_callback(d: dict[str, Any]) -> None:
     d["voicemail"]["en-US"] = "Hello, this is {brand}."
 
 
+def _confirm_on_the_stop_key(d: dict[str, Any]) -> None:
+    d["steps"]["intro"]["intents"]["confirm"]["dtmf"] = "9"  # declared before stop
+
+
+def _stop_word_as_a_yes(d: dict[str, Any]) -> None:
+    d["steps"]["intro"]["intents"]["confirm"]["speech"]["ko-KR"].append("그만")
+
+
 RULES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     (
         "identification_first",
@@ -120,6 +128,17 @@ RULES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ),
     ("locales", _missing_locale, "step 'thanks' field 'text.ko-KR': has no text for this locale"),
     ("shape", _unknown_field, "step 'thanks' field 'colour': unknown field"),
+    (
+        "one_key_one_intent",
+        _confirm_on_the_stop_key,
+        "step 'intro' field 'intents.stop.dtmf': key '9' is already intent 'confirm'",
+    ),
+    (
+        "one_phrase_one_intent",
+        _stop_word_as_a_yes,
+        "step 'intro' field 'intents.stop.speech.ko-KR': '그만' is already a phrase of intent "
+        "'confirm'",
+    ),
     (
         "voicemail_names_callback",
         _voicemail_without_callback,
