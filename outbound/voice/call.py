@@ -7,18 +7,25 @@ number (permanent); 5xx transient; answered -> the flow's intent with transcript
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+import wave
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from outbound.voice.asr import Recognizers
 from outbound.voice.flow import Flow
 from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, run_flow
 from outbound.voice.sip import CallHandle, SipEngine
+from outbound.voice.tap import AudioTap
 from outbound.voice.tts import Tts
 
+POLL_S = 0.05  # how often a call thread looks at its call (keys, audio, hangup)
+GREETING_END_SILENCE = 0.8  # audio seconds of silence that end an answering machine's greeting
+SPEAKING_GRACE = 6.0  # extra audio seconds for an answer already under way at the timeout
+SETUP_GRACE = 5.0  # before any 180/183: time for the INVITE to reach a ringing phone
+MAX_AUDIO_LAG = 2.0  # wall seconds the audio clock may fall behind before wall time counts
 BUSY = {486, 600}
 NO_ANSWER = {408, 480, 487}
 INVALID = {404, 484, 410, 604}
@@ -45,6 +52,16 @@ class CallReport:
     seconds: float = 0.0
 
 
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as w:
+        return w.getnframes() / float(w.getframerate())
+
+
+def _heard(rec: Any) -> Heard:
+    got = rec.result()
+    return Heard(text=got.text, confidence=got.confidence, alternatives=got.alternatives)
+
+
 class SipCallSession:
     """The runner's CallSession on a live call."""
 
@@ -60,6 +77,7 @@ class SipCallSession:
         self.engine, self.h, self.tts, self.asr, self.limits = engine, handle, tts, asr, limits
         self.speech = asr.has(locale)
         self._first_prompt = True
+        self._prompt_end = 0.0  # audio time the last prompt ended (where an answer may start)
         self.deadline = (handle.answered_at or time.monotonic()) + limits.max_seconds
         self.cut_off = False  # the robot hung up at max_call_seconds
 
@@ -70,14 +88,26 @@ class SipCallSession:
             self.engine.hangup(self.h)
         return self.cut_off
 
+    def _tap(self) -> AudioTap | None:
+        return self.h.pump()
+
+    def _audio_now(self) -> float:
+        tap = self._tap()
+        return tap.seconds if tap is not None else 0.0
+
     def play(self, text: str, *, locale: str, barge_in: bool) -> PlayEnd:
         if self.h.disconnected.is_set() or self._over_time():
             return PlayEnd.HANGUP
         done = threading.Event()
-        self.engine.play(self.h, str(self.tts.wav_for(text, locale)), done)
+        wav = self.tts.wav_for(text, locale)
+        started = self._audio_now()
+        self.engine.play(self.h, str(wav), done)
+        # the callee's answer may start the moment the prompt ends, in audio time: a listen
+        # that begins late (a loaded machine) still hears it from there
+        self._prompt_end = started + wav_seconds(wav)
         detect = self._first_prompt and self.limits.machine_seconds > 0
         self._first_prompt = False
-        while not done.wait(0.02):
+        while not done.wait(POLL_S):
             if self.h.disconnected.is_set() or self._over_time():
                 return PlayEnd.HANGUP
             if barge_in and not self.h.digits.empty():
@@ -86,56 +116,58 @@ class SipCallSession:
             if detect and self.h.speaking_for() >= self.limits.machine_seconds:
                 self.engine.stop_playing(self.h)
                 return self._await_greeting_end()
+        self._tap()
         return PlayEnd.HANGUP if self.h.disconnected.is_set() else PlayEnd.DONE
 
     def _await_greeting_end(self) -> PlayEnd:
+        """The greeting has ended after 0.8 s of silence — in the audio's own time."""
         deadline = time.monotonic() + self.limits.greeting_max
         while time.monotonic() < deadline and not self.h.disconnected.is_set():
             if self._over_time():
                 return PlayEnd.HANGUP
-            if time.monotonic() - self.h.last_voice > 0.8:
+            tap = self._tap()
+            if tap is not None and tap.silent_for() > GREETING_END_SILENCE:
+                self._prompt_end = tap.seconds
                 return PlayEnd.MACHINE
-            time.sleep(0.05)
+            time.sleep(POLL_S)
         return PlayEnd.HANGUP if self.h.disconnected.is_set() else PlayEnd.MACHINE
 
     def listen(self, grammar: Grammar, *, locale: str, timeout: float) -> Heard:
         if not self.h.digits.empty():
             return Heard(dtmf=self.h.digits.get())
-        self._drain_audio()
-        self.h.capture = self.speech  # queue the answer while a cold model still loads
+        tap = self._tap()
+        since = min(self._prompt_end, tap.seconds) if tap is not None else 0.0
+        if tap is not None and self.speech:  # queued while a cold model still loads
+            tap.start_capture(since)
         rec = self.asr.start(locale, grammar.all_phrases()) if self.speech else None
         try:
-            return self._listen_loop(rec, timeout)
+            return self._listen_loop(rec, tap, since, timeout)
         finally:
-            self.h.capture = False
+            if tap is not None:
+                tap.stop_capture()
 
-    def _drain_audio(self) -> None:
-        while not self.h.audio.empty():
-            self.h.audio.get_nowait()
-
-    def _listen_loop(self, rec: Any, timeout: float) -> Heard:
-        start = time.monotonic()
+    def _listen_loop(self, rec: Any, tap: AudioTap | None, since: float, timeout: float) -> Heard:
+        """Silence and speech limits count audio seconds, not wall time: a starved thread or
+        a late media clock delays the answer, it does not cut it off. Wall time counts once
+        the audio falls ``MAX_AUDIO_LAG`` behind (a far end that sends no RTP at all)."""
+        began = time.monotonic()
         while True:
             if self.h.disconnected.is_set() or self._over_time():
                 return Heard(hangup=True)
             if not self.h.digits.empty():
                 return Heard(dtmf=self.h.digits.get())
-            try:
-                pcm = self.h.audio.get(timeout=0.02)
-            except queue.Empty:
-                pcm = b""
-            if rec is not None and pcm:
-                rec.feed(pcm)
-            elapsed = time.monotonic() - start
+            if tap is not None:
+                tap.pump()
+                while rec is not None and not tap.audio.empty() and not rec.utterance_done:
+                    rec.feed(tap.audio.get_nowait())
             if rec is not None and rec.utterance_done:
-                got = rec.result()
-                return Heard(text=got.text, confidence=got.confidence)
+                return _heard(rec)
             speaking = rec is not None and rec.heard_speech
-            if elapsed > timeout + (6.0 if speaking else 0.0):
-                if rec is None:
-                    return Heard()
-                got = rec.result()
-                return Heard(text=got.text, confidence=got.confidence)
+            heard_s = (tap.seconds - since) if tap is not None else 0.0
+            elapsed = max(heard_s, time.monotonic() - began - MAX_AUDIO_LAG)
+            if elapsed > timeout + (SPEAKING_GRACE if speaking else 0.0):
+                return _heard(rec) if rec is not None else Heard()
+            time.sleep(POLL_S)
 
     def transfer(self, target: str) -> bool:
         if not target:
@@ -165,9 +197,10 @@ def place_call(
     started = time.monotonic()
     h = engine.dial(uri)
     try:
-        deadline = started + limits.ring_timeout
         while not (h.confirmed.is_set() or h.disconnected.is_set()):
-            if time.monotonic() > deadline:
+            # ring time counts from the phone ringing, not from the INVITE leaving a busy host
+            rang = h.ringing_at or started + SETUP_GRACE
+            if time.monotonic() > rang + limits.ring_timeout:
                 engine.hangup(h)
                 h.disconnected.wait(5)
                 return CallReport(False, h.codes, h.last_code, h.reason, ring_timeout=True)

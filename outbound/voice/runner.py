@@ -52,6 +52,8 @@ class Heard:
     text: str = ""
     confidence: float | None = None
     hangup: bool = False
+    #: other hypotheses of the recogniser for the same audio (n-best, partial results)
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Grammar:
         if heard.dtmf:
             return self.keys.get(heard.dtmf[0])
         words = heard.text.strip().lower()
+        if words and any(self._says("stop", alt.strip().lower()) for alt in heard.alternatives):
+            return "stop"  # a stop in any hypothesis wins: a stop must never become a yes
         if heard.confidence is not None and heard.confidence < MIN_CONFIDENCE:
             weak_stop = heard.confidence >= STOP_MIN_CONFIDENCE and self._says("stop", words)
             return "stop" if weak_stop else None
