@@ -39,6 +39,8 @@ def sip_config(settings: Settings) -> SipConfig:
     v = settings.voice
     return SipConfig(
         caller_id=v.caller_id,
+        bind_address=v.bind_address,
+        public_address=v.public_address,
         sip_port=v.sip_port,
         rtp_port=v.rtp_port,
         sip_user=v.sip_user,
