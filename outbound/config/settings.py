@@ -294,6 +294,9 @@ def _describe(error: ErrorDetails, section: str, field: FieldInfo, origin: str) 
         variable = f" (OUTBOUND_{section}_{key})".upper() if origin == "environment" else ""
         return f"{origin}: unknown key [{section}] {key}{variable}; known: {known}"
     info = model.model_fields[key]
+    if error["type"] == "value_error":  # a field validator's own message names the fix
+        message = str(error["msg"]).removeprefix("Value error, ")
+        return f"{origin} [{section}] {key}: {message}"
     secret = info.annotation is SecretStr
     shown = "'***'" if secret else repr(error["input"])
     example = info.default.get_secret_value() if secret else info.default
