@@ -97,7 +97,7 @@ def start_callee(
             text=True,
         )
     assert proc.stdout is not None
-    deadline, line = time.monotonic() + 15, ""
+    deadline, line = time.monotonic() + 60, ""  # a loaded machine starts pjsua2 slowly
     while not line.startswith("READY ") and time.monotonic() < deadline:  # pjlib logs first
         ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
         line = proc.stdout.readline() if ready else ""
