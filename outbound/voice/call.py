@@ -16,13 +16,14 @@ from typing import Any
 
 from outbound.voice.asr import Recognizers
 from outbound.voice.flow import Flow
-from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, run_flow
+from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, answer_prompts, run_flow
 from outbound.voice.sip import CallHandle, SipEngine
 from outbound.voice.tap import AudioTap
 from outbound.voice.tts import Tts
 
 POLL_S = 0.05  # how often a call thread looks at its call (keys, audio, hangup)
 GREETING_END_SILENCE = 0.8  # audio seconds of silence that end an answering machine's greeting
+HANGUP_TAIL = 1.0  # after the last word, before BYE: the far end's jitter buffer still plays
 SPEAKING_GRACE = 6.0  # extra audio seconds for an answer already under way at the timeout
 SETUP_GRACE = 5.0  # before any 180/183: time for the INVITE to reach a ringing phone
 MAX_AUDIO_LAG = 2.0  # wall seconds the audio clock may fall behind before wall time counts
@@ -78,6 +79,7 @@ class SipCallSession:
         self.speech = asr.has(locale)
         self._first_prompt = True
         self._prompt_end = 0.0  # audio time the last prompt ended (where an answer may start)
+        self._last_word = 0.0  # monotonic time the last prompt played to its end
         self.deadline = (handle.answered_at or time.monotonic()) + limits.max_seconds
         self.cut_off = False  # the robot hung up at max_call_seconds
 
@@ -117,6 +119,7 @@ class SipCallSession:
                 self.engine.stop_playing(self.h)
                 return self._await_greeting_end()
         self._tap()
+        self._last_word = time.monotonic()
         return PlayEnd.HANGUP if self.h.disconnected.is_set() else PlayEnd.DONE
 
     def _await_greeting_end(self) -> PlayEnd:
@@ -178,6 +181,10 @@ class SipCallSession:
         return 200 <= self.h.xfer_code < 300
 
     def hangup(self) -> None:
+        """Hang up — a moment after the last prompt, so its end is not cut off at the far end."""
+        left = self._last_word + HANGUP_TAIL - time.monotonic()
+        if left > 0 and not self._over_time():
+            self.h.disconnected.wait(left)
         self.engine.hangup(self.h)
 
 
@@ -194,6 +201,8 @@ def place_call(
 ) -> CallReport:
     """Dial ``uri`` and, when answered, run ``flow``; always leaves the call released."""
     engine.register_thread(threading.current_thread().name)
+    for text in answer_prompts(flow, locale, values, asr.has(locale)):
+        tts.wav_for(text, locale)  # rendered before the INVITE, not after the callee answers
     started = time.monotonic()
     h = engine.dial(uri)
     try:

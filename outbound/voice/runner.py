@@ -143,6 +143,20 @@ def grammar_for(step: Step, locale: str) -> Grammar:
     return Grammar(phrases, keys)
 
 
+def answer_prompts(flow: Flow, locale: str, values: Mapping[str, Any], speech: bool) -> list[str]:
+    """The texts a call may play right at answer: the first step's prompt and the voicemail.
+
+    Rendered into the TTS cache before dialing, so no synthesis (slow on a loaded machine, or
+    online with gTTS) sits between the callee's "hello" and the robot's first word."""
+    locale = flow.locale_for(locale)
+    step = flow.steps[flow.start]
+    first = render(step.text.get(locale, ""), values)
+    if step.type == "ask" and not speech:
+        first = f"{first} {render(flow.dtmf_only.get(locale, ''), values)}"
+    texts = [first, render(flow.voicemail.get(locale, ""), values)]
+    return [t for t in texts if t.strip()]
+
+
 @dataclass
 class FlowRunner:
     flow: Flow
