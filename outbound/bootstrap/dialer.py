@@ -78,6 +78,7 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
     app = bootstrap.build(settings)
     engine = SipEngine(sip_config(settings))
     channel = build_channel(settings, engine)
+    channel.asr.preload()  # a cold model must not load while a customer answers
     poll = settings.worker.poll_seconds
     rules = app.rules
 

@@ -100,17 +100,46 @@ class Recognition:
 
 
 class Recognizers:
-    """Models per locale, loaded once per process (a model is ~500 MB and loads in ~2 s)."""
+    """Models per locale, loaded once per process (a model is ~500 MB and loads in ~2 s).
 
-    def __init__(self, model_specs: Mapping[str, str]) -> None:
+    Vosk wherever ``asr_model_<locale>`` names a model directory; en-US without one falls back
+    to PocketSphinx's bundled model (``asr_sphinx``); any other locale without one has no
+    recogniser, and its calls are DTMF-only.
+    """
+
+    def __init__(self, model_specs: Mapping[str, str], *, sphinx_en_us: bool = True) -> None:
         self._specs = {k: v for k, v in model_specs.items() if v}
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._sphinx = sphinx_en_us
         SetLogLevel(-1)
 
-    def has(self, locale: str) -> bool:
+    def _vosk(self, locale: str) -> bool:
         path = resolve_model_path(self._specs.get(locale, ""))
         return path is not None and path.is_dir()
+
+    def engine(self, locale: str) -> str:
+        """What understands speech in ``locale``: ``vosk``, ``pocketsphinx`` or ``""`` (none)."""
+        if self._vosk(locale):
+            return "vosk"
+        if locale == "en-US" and self._sphinx:
+            from outbound.voice import asr_sphinx
+
+            return "pocketsphinx" if asr_sphinx.available() else ""
+        return ""
+
+    def has(self, locale: str) -> bool:
+        return bool(self.engine(locale))
+
+    def missing(self, locale: str) -> str:
+        """One line for a locale without speech: what is missing and how to add it."""
+        key = "asr_model_" + locale.lower().replace("-", "_")
+        spec = self._specs.get(locale, "")
+        where = f"{spec!r} is not a model directory" if spec else "is empty"
+        return (
+            f"no speech model for {locale} ([voice] {key} {where}): prompts ask for keys only; "
+            "download a Vosk model from https://alphacephei.com/vosk/models and set the path"
+        )
 
     def model(self, locale: str) -> Any:
         with self._lock:
@@ -122,5 +151,16 @@ class Recognizers:
                 log.info("loaded speech model for %s from %s", locale, path)
             return self._models[locale]
 
-    def start(self, locale: str, phrases: Iterable[str], rate: int = 16000) -> Recognition:
-        return Recognition(self.model(locale), rate, phrases)
+    def preload(self) -> None:
+        """Load every Vosk model now (a dialer at start), not during a customer's answer."""
+        for locale in self._specs:
+            if self._vosk(locale):
+                self.model(locale)
+
+    def start(self, locale: str, phrases: Iterable[str], rate: int = 16000) -> Any:
+        """A ``Recognition`` (Vosk) or ``SphinxRecognition`` for one listening turn."""
+        if self._vosk(locale) or self.engine(locale) != "pocketsphinx":
+            return Recognition(self.model(locale), rate, phrases)
+        from outbound.voice.asr_sphinx import SphinxRecognition
+
+        return SphinxRecognition(phrases)
