@@ -240,6 +240,8 @@ def _place_test_call(
     try:
         channel = build_channel(settings, engine)
         flow = channel.flows[kind]
+        if not channel.asr.has(flow.locale_for(locale)):
+            click.echo(channel.asr.missing(flow.locale_for(locale)), err=True)
 
         def work() -> None:
             try:
