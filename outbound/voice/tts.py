@@ -59,6 +59,12 @@ class Tts:
         digest = hashlib.sha256(f"{engine}|{voice}|{self.rate}|{text}".encode()).hexdigest()
         return self.cache_dir / f"{engine}-{voice}-{self.rate}-{digest[:20]}.wav"
 
+    def cached(self, text: str, locale: str) -> bool:
+        """Whether a call could play ``text`` without synthesising it now."""
+        lang, tld, espeak_voice = voice_for(locale)
+        online = self.engine == "gtts" and self._path("gtts", f"{lang}.{tld}", text).exists()
+        return online or self._path("espeak", espeak_voice, text).exists()
+
     def wav_for(self, text: str, locale: str) -> Path:
         """The cached WAV for ``text`` spoken in ``locale``; renders it on first use."""
         lang, tld, espeak_voice = voice_for(locale)
