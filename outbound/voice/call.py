@@ -7,6 +7,8 @@ number (permanent); 5xx transient; answered -> the flow's intent with transcript
 
 from __future__ import annotations
 
+import audioop  # C; deprecated in 3.13
+import functools
 import threading
 import time
 import wave
@@ -18,7 +20,7 @@ from outbound.voice.asr import Recognizers
 from outbound.voice.flow import Flow
 from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, answer_prompts, run_flow
 from outbound.voice.sip import CallHandle, SipEngine
-from outbound.voice.tap import AudioTap
+from outbound.voice.tap import VOICED_RMS, AudioTap
 from outbound.voice.tts import Tts
 
 POLL_S = 0.05  # how often a call thread looks at its call (keys, audio, hangup)
@@ -53,9 +55,18 @@ class CallReport:
     seconds: float = 0.0
 
 
-def wav_seconds(path: Path) -> float:
+@functools.lru_cache(maxsize=512)
+def speech_end(path: Path) -> float:
+    """Seconds into a prompt WAV where its last word ends (its trailing silence excluded):
+    from there on a customer may answer, and the answer is heard from its first syllable."""
     with wave.open(str(path), "rb") as w:
-        return w.getnframes() / float(w.getframerate())
+        rate, pcm = w.getframerate(), w.readframes(w.getnframes())
+    step = rate // 50 * 2
+    last = 0
+    for i in range(0, len(pcm) - step + 1, step):
+        if audioop.rms(pcm[i : i + step], 2) >= VOICED_RMS:
+            last = i + step
+    return last / 2 / rate
 
 
 def _heard(rec: Any) -> Heard:
@@ -106,7 +117,7 @@ class SipCallSession:
         self.engine.play(self.h, str(wav), done)
         # the callee's answer may start the moment the prompt ends, in audio time: a listen
         # that begins late (a loaded machine) still hears it from there
-        self._prompt_end = started + wav_seconds(wav)
+        self._prompt_end = started + speech_end(wav)
         detect = self._first_prompt and self.limits.machine_seconds > 0
         self._first_prompt = False
         while not done.wait(POLL_S):

@@ -36,6 +36,7 @@ class AudioTap:
         self._rest = b""
         self._lock = threading.Lock()
         self.seconds = 0.0  # audio received so far
+        self.voiced_total = 0.0  # audio seconds of speech received so far
         self.voiced_since = -1.0  # audio time the current speech stretch began (-1: silent)
         self.last_voice = -1.0  # audio time of the last voiced frame (-1: none yet)
         self.first_voice_at = 0.0  # monotonic time the first voiced frame was read (0: none)
@@ -62,6 +63,7 @@ class AudioTap:
 
     def _note(self, pcm: bytes) -> None:
         if audioop.rms(pcm, 2) >= VOICED_RMS:
+            self.voiced_total += self._frame_s
             if self.voiced_since < 0 or self.seconds - self.last_voice > BRIDGE_PAUSE:
                 self.voiced_since = self.seconds
             self.last_voice = self.seconds
