@@ -22,11 +22,11 @@ import pytest
 from outbound.cli.voice import SAMPLES, call_values
 from outbound.config import load_settings
 from outbound.domain.values import Kind
+from outbound.testing.callees import envelope, voiced_seconds
 from outbound.voice.flow import flows_dir, load_kind
 from outbound.voice.runner import render
 from outbound.voice.tts import Tts
 from tests.conftest import require_tool
-from tests.voice.callees import envelope, voiced_seconds
 from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port
 from tests.voice.test_call_cli import OUTBOUND
 

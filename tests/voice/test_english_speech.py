@@ -17,9 +17,9 @@ from sqlalchemy import select
 from outbound.domain.values import Kind
 from outbound.store.db import make_engine, upgrade
 from outbound.store.tables import consents, customers, deliveries, notifications
+from outbound.testing.callees import Callee, espeak_wav, start_callee
 from tests.conftest import require_tool
 from tests.integration.helpers import add_customer, shipping, trigger
-from tests.voice.callees import Callee, espeak_wav, start_callee
 from tests.voice.conftest import VoiceEnv, free_udp_port, midday_zone
 
 pytestmark = pytest.mark.slow
