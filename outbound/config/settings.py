@@ -301,9 +301,6 @@ def _describe(error: ErrorDetails, section: str, field: FieldInfo, origin: str) 
         variable = f" (OUTBOUND_{section}_{key})".upper() if origin == "environment" else ""
         return f"{origin}: unknown key [{section}] {key}{variable}; known: {known}"
     info = model.model_fields[key]
-    if error["type"] == "value_error":  # a field validator's own message names the fix
-        message = str(error["msg"]).removeprefix("Value error, ")
-        return f"{origin} [{section}] {key}: {message}"
     secret = info.annotation is SecretStr
     if error["type"] == "value_error":  # a rule of the section's own, worded for the key
         variable = f" (OUTBOUND_{section}_{key})".upper() if origin == "environment" else ""
