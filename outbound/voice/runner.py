@@ -52,6 +52,8 @@ class Heard:
     text: str = ""
     confidence: float | None = None
     hangup: bool = False
+    #: other hypotheses of the recogniser for the same audio (n-best, partial results)
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Grammar:
         if heard.dtmf:
             return self.keys.get(heard.dtmf[0])
         words = heard.text.strip().lower()
+        if words and any(self._says("stop", alt.strip().lower()) for alt in heard.alternatives):
+            return "stop"  # a stop in any hypothesis wins: a stop must never become a yes
         if heard.confidence is not None and heard.confidence < MIN_CONFIDENCE:
             weak_stop = heard.confidence >= STOP_MIN_CONFIDENCE and self._says("stop", words)
             return "stop" if weak_stop else None
@@ -135,6 +139,20 @@ def grammar_for(step: Step, locale: str) -> Grammar:
     phrases = {i.name: tuple(i.speech.get(locale, ())) for i in step.intents}
     keys = {i.dtmf: i.name for i in step.intents if i.dtmf}
     return Grammar(phrases, keys)
+
+
+def answer_prompts(flow: Flow, locale: str, values: Mapping[str, Any], speech: bool) -> list[str]:
+    """The texts a call may play right at answer: the first step's prompt and the voicemail.
+
+    Rendered into the TTS cache before dialing, so no synthesis (slow on a loaded machine, or
+    online with gTTS) sits between the callee's "hello" and the robot's first word."""
+    locale = flow.locale_for(locale)
+    step = flow.steps[flow.start]
+    first = render(step.text.get(locale, ""), values)
+    if step.type == "ask" and not speech:
+        first = f"{first} {render(flow.dtmf_only.get(locale, ''), values)}"
+    texts = [first, render(flow.voicemail.get(locale, ""), values)]
+    return [t for t in texts if t.strip()]
 
 
 @dataclass

@@ -3,34 +3,44 @@
 One ``Endpoint`` per process (a second one aborts the process), null audio device, PCMU/PCMA
 only, ``threadCnt=0`` + ``mainThreadOnly``: SIP and DTMF callbacks run on the thread that calls
 ``SipEngine.poll``. Other threads never call pjsua2 themselves: they ``submit`` a function that
-the polling thread runs, and wait for its result. Media-thread callbacks (player EOF, received
-frames) only set flags and queue bytes. At most 4 calls per process (the wheel's compile-time
-cap); ``makeCall`` is retried on PJ_ETOOMANY because a slot frees a little after DISCONNECTED.
+the polling thread runs, and wait for its result. No Python runs per audio frame: pjmedia's
+recorder writes the callee's audio to a file that the call's thread reads (``voice.tap``), and
+player EOF only sets an event. At most 4 calls per process (the wheel's compile-time cap);
+``makeCall`` is retried on PJ_ETOOMANY because a slot frees a little after DISCONNECTED.
+
+SIP and RTP are bound to ``bind_address``; SDP and Contact advertise ``public_address`` (the
+bound one when empty): media goes where it is told, never to the machine's default interface.
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
 import logging
 import os
 import queue
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pjsua2 as pj
 
 from outbound.domain.masking import mask_text
+from outbound.voice.tap import AudioTap
 
 log = logging.getLogger("outbound.voice.sip")
 T = TypeVar("T")
 PJ_ETOOMANY = 70010
-VOICED_RMS = 500  # 16-bit PCM RMS above which a 20 ms frame counts as speech
+#: Jitter buffer ceiling: a late conference clock or a bursty far end must not cost audio (the
+#: robot needs every word; extra latency on its ear costs nothing). The discard algorithm is
+#: not settable through this wheel's SWIG binding.
+JB_MAX_MS = 2000
 
 
 @contextlib.contextmanager
@@ -62,13 +72,8 @@ class SipConfig:
     sip_password: str = ""
     clock_rate: int = 16000
     max_calls: int = 4
-
-
-def _rms(pcm: bytes) -> float:
-    samples = array.array("h", pcm[: len(pcm) - len(pcm) % 2])
-    if not samples:
-        return 0.0
-    return float((sum(s * s for s in samples[::4]) / len(samples[::4])) ** 0.5)
+    bind_address: str = "127.0.0.1"  # SIP and RTP sockets ("0.0.0.0" = every interface)
+    public_address: str = ""  # advertised in SDP c= and Contact (NAT); empty = bind_address
 
 
 class _LogToLogging(pj.LogWriter):  # type: ignore[misc]
@@ -85,18 +90,11 @@ _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logg
 pj_log = logging.getLogger("pjsua2")
 
 
-class _Listener(pj.AudioMediaPort):  # type: ignore[misc]
-    """Receives the callee's audio (media thread): queues PCM when asked, tracks voice."""
-
-    def __init__(self, call: CallHandle) -> None:
-        super().__init__()
-        self.call = call
-
-    def onFrameReceived(self, frame: Any) -> None:
-        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
-            return
-        pcm = bytes(frame.buf)
-        self.call.note_audio(pcm, _rms(pcm) >= VOICED_RMS)
+def _rx_dir() -> Path:
+    """Received audio goes through RAM where the machine has a tmpfs for it."""
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix="outbound-rx-", dir=base))
 
 
 class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
@@ -119,33 +117,27 @@ class CallHandle:
     codes: list[int] = field(default_factory=list)
     last_code: int = 0
     reason: str = ""
+    ringing_at: float = 0.0  # first 180/183 (monotonic; 0 = not ringing yet)
     answered_at: float = 0.0
     digits: queue.Queue[str] = field(default_factory=queue.Queue)
-    audio: queue.Queue[bytes] = field(default_factory=queue.Queue)
-    capture: bool = False
-    voiced_since: float = 0.0  # start of the current stretch of callee speech (0 = silent)
-    last_voice: float = 0.0
+    tap: AudioTap | None = None  # the callee's audio, once media is up
     xfer_code: int = 0
     xfer_done: threading.Event = field(default_factory=threading.Event)
     pj_call: Any = None
-    listener: Any = None
+    recorder: Any = None
     player: Any = None
 
-    def note_audio(self, pcm: bytes, voiced: bool) -> None:
-        now = time.monotonic()
-        if voiced:
-            if not self.voiced_since or now - self.last_voice > 0.4:
-                self.voiced_since = now
-            self.last_voice = now
-        if self.capture:
-            self.audio.put(pcm)
+    def pump(self) -> AudioTap | None:
+        """Read the callee's newest audio (any one thread per call); None before media."""
+        tap = self.tap
+        if tap is not None:
+            tap.pump()
+        return tap
 
     def speaking_for(self) -> float:
-        """Seconds of continuous callee speech up to now (short pauses bridged)."""
-        now = time.monotonic()
-        if not self.voiced_since or now - self.last_voice > 0.4:
-            return 0.0
-        return now - self.voiced_since
+        """Audio seconds of continuous callee speech up to now (short pauses bridged)."""
+        tap = self.pump()
+        return tap.speaking_for() if tap is not None else 0.0
 
 
 class _Call(pj.Call):  # type: ignore[misc]
@@ -159,6 +151,8 @@ class _Call(pj.Call):  # type: ignore[misc]
         if ci.lastStatusCode and (not h.codes or h.codes[-1] != ci.lastStatusCode):
             h.codes.append(int(ci.lastStatusCode))
         h.last_code, h.reason = int(ci.lastStatusCode), str(ci.lastReason)
+        if ci.lastStatusCode in (180, 183) and not h.ringing_at:
+            h.ringing_at = time.monotonic()
         if ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not h.confirmed.is_set():
             h.answered_at = time.monotonic()
             h.confirmed.set()
@@ -170,7 +164,7 @@ class _Call(pj.Call):  # type: ignore[misc]
         ci = self.getInfo()
         for mi in ci.media:
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                self.engine.attach_listener(self, self.handle)
+                self.engine.attach_recorder(self, self.handle)
                 self.handle.media_ready.set()
 
     def onDtmfDigit(self, prm: Any) -> None:
@@ -200,13 +194,15 @@ class SipEngine:
         ep_cfg.logConfig.writer = self._log_writer
         ep_cfg.medConfig.clockRate = cfg.clock_rate
         ep_cfg.medConfig.sndClockRate = cfg.clock_rate
+        ep_cfg.medConfig.jbMax = JB_MAX_MS
         with _stdout_to_stderr():  # pjlib logs its start on stdout, before the log config
             self.ep.libCreate()
             self.ep.libInit(ep_cfg)
         self.ep.audDevManager().setNullDev()
         tcfg = pj.TransportConfig()
         tcfg.port = cfg.sip_port
-        tcfg.boundAddress = "127.0.0.1" if "127.0.0.1" in cfg.caller_id else ""
+        tcfg.boundAddress = cfg.bind_address
+        tcfg.publicAddress = cfg.public_address
         self.transport_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
         self.ep.libStart()
         for codec in self.ep.codecEnum2():
@@ -217,6 +213,7 @@ class SipEngine:
         self.account = pj.Account()
         self.account.create(self._account_config())
         self._thread = threading.get_ident()
+        self._rx_dir = _rx_dir()
 
     @property
     def port(self) -> int:
@@ -228,6 +225,8 @@ class SipEngine:
         acfg.mediaConfig.lockCodecEnabled = False
         acfg.mediaConfig.transportConfig.port = self.cfg.rtp_port
         acfg.mediaConfig.transportConfig.portRange = 2000
+        acfg.mediaConfig.transportConfig.boundAddress = self.cfg.bind_address
+        acfg.mediaConfig.transportConfig.publicAddress = self.cfg.public_address
         if self.cfg.registrar:
             acfg.regConfig.registrarUri = self.cfg.registrar
         if self.cfg.sip_user:
@@ -264,15 +263,16 @@ class SipEngine:
         if not self.ep.libIsThreadRegistered():
             self.ep.libRegisterThread(name)
 
-    def attach_listener(self, call: _Call, handle: CallHandle) -> None:
-        if handle.listener is not None:
+    def attach_recorder(self, call: _Call, handle: CallHandle) -> None:
+        """pjmedia records the callee's audio (C, media thread); the call thread reads it."""
+        if handle.recorder is not None:
             return
-        fmt = pj.MediaFormatAudio()
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, self.cfg.clock_rate, 1, 20000, 16)
-        port = _Listener(handle)
-        port.createPort(f"rx{call.getId()}", fmt)
-        call.getAudioMedia(-1).startTransmit(port)
-        handle.listener = port
+        path = self._rx_dir / f"rx{call.getId()}-{id(handle):x}.wav"
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(str(path))
+        call.getAudioMedia(-1).startTransmit(recorder)
+        handle.recorder = recorder
+        handle.tap = AudioTap(path, self.cfg.clock_rate)
 
     def _make_call(self, handle: CallHandle) -> CallHandle:
         call = _Call(self, self.account, handle)
@@ -339,7 +339,9 @@ class SipEngine:
             call = handle.pj_call
             if call is not None:
                 self._calls.pop(call.getId(), None)
-            handle.pj_call = handle.listener = None
+            handle.pj_call = handle.recorder = None
+            if handle.tap is not None:
+                handle.tap.remove()
 
         self.submit(drop)
 
@@ -360,8 +362,9 @@ class SipEngine:
             self.poll(20)
         while self._calls:  # no name may keep a Call alive past libDestroy (that aborts)
             call = self._calls.popitem()[1]
-            call.handle.pj_call = call.handle.listener = call.handle.player = None
+            call.handle.pj_call = call.handle.recorder = call.handle.player = None
             del call
         self.account.shutdown()
         del self.account
         self.ep.libDestroy()
+        shutil.rmtree(self._rx_dir, ignore_errors=True)

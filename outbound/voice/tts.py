@@ -1,4 +1,7 @@
-"""Prompt audio: gTTS when it works, espeak-ng when it does not (offline), cached as WAV.
+"""Prompt audio: gTTS when it works, eSpeak NG when it does not (offline), cached as WAV.
+
+eSpeak NG is the ``espeak-ng`` program where it is installed, else the library and voice data
+of the PyPI wheel ``espeakng-loader`` (``voice.espeak_lib``): a fresh machine speaks without apt.
 
 Each prompt is rendered once per (engine, voice, text, rate) into the cache directory as 16-bit
 mono PCM WAV at the call's clock rate, so a cached prompt starts playing without any work.
@@ -8,8 +11,10 @@ Dialer processes share the cache: files are written to a temp name and renamed i
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -19,6 +24,8 @@ from pathlib import Path
 import miniaudio
 from gtts import gTTS
 from gtts.tts import gTTSError
+
+from outbound.voice.espeak_lib import EspeakLibrary, EspeakUnavailable
 
 log = logging.getLogger("outbound.voice.tts")
 
@@ -52,6 +59,12 @@ class Tts:
         digest = hashlib.sha256(f"{engine}|{voice}|{self.rate}|{text}".encode()).hexdigest()
         return self.cache_dir / f"{engine}-{voice}-{self.rate}-{digest[:20]}.wav"
 
+    def cached(self, text: str, locale: str) -> bool:
+        """Whether a call could play ``text`` without synthesising it now."""
+        lang, tld, espeak_voice = voice_for(locale)
+        online = self.engine == "gtts" and self._path("gtts", f"{lang}.{tld}", text).exists()
+        return online or self._path("espeak", espeak_voice, text).exists()
+
     def wav_for(self, text: str, locale: str) -> Path:
         """The cached WAV for ``text`` spoken in ``locale``; renders it on first use."""
         lang, tld, espeak_voice = voice_for(locale)
@@ -76,11 +89,23 @@ class Tts:
             buf.seek(0)
             return self._pcm(buf.read())
 
+    def espeak_engine(self) -> str:
+        """Which eSpeak NG speaks offline prompts here (for logs and the demo)."""
+        if shutil.which("espeak-ng"):
+            return "espeak-ng (program)"
+        return "espeak-ng (libespeak-ng of the espeakng-loader wheel)"
+
     def _espeak(self, text: str, voice: str) -> bytes:
-        done = subprocess.run(
-            ["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True
-        )
-        return self._pcm(done.stdout)
+        if shutil.which("espeak-ng"):
+            done = subprocess.run(
+                ["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True
+            )
+            return self._pcm(done.stdout)
+        try:
+            pcm, rate = EspeakLibrary.get().synth(text, voice)
+        except (EspeakUnavailable, OSError) as exc:
+            raise OSError(f"no speech engine for prompts: {exc}") from None
+        return self._pcm(_wav_bytes(pcm, rate))
 
     def _pcm(self, encoded: bytes) -> bytes:
         decoded = miniaudio.decode(
@@ -100,3 +125,13 @@ class Tts:
             out.setframerate(self.rate)
             out.writeframes(pcm)
         os.replace(tmp, path)
+
+
+def _wav_bytes(pcm: bytes, rate: int) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm)
+    return buf.getvalue()

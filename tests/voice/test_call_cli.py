@@ -80,3 +80,17 @@ def test_call_test_reports_a_rejected_call_and_bad_targets_with_masked_numbers(
     assert "trunk_uri" in done.stdout and "13800138000" not in done.stdout
     done = _cli(voice_env, "0101234567", "--flow", "shipping")
     assert done.returncode == 2 and "neither an E.164 number" in done.stderr
+
+
+def test_call_test_in_a_locale_without_a_model_says_so_in_one_line_and_asks_for_keys(
+    voice_env: VoiceEnv, sipp_uas: Callable[[str], int]
+) -> None:
+    port = sipp_uas(_answering_with_keys("2"))
+    voice_env.env["OUTBOUND_VOICE_ASR_MODEL_ZH_CN"] = ""
+    done = _cli(voice_env, f"sip:cn@127.0.0.1:{port}", "--flow", "shipping", "--locale", "zh-CN")
+    assert done.returncode == 0, done.stderr[-2000:]
+    notes = [line for line in done.stderr.splitlines() if "no speech model for zh-CN" in line]
+    assert len(notes) == 1 and "asr_model_zh_cn" in notes[0] and "keys only" in notes[0]
+    assert "Traceback" not in done.stderr
+    lines = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line}
+    assert lines["outcome"] == ["answered"] and lines["intent"] == ["confirmed"]

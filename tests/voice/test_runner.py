@@ -149,3 +149,22 @@ def test_weakly_heard_stop_is_honoured_but_a_weak_yes_is_asked_again() -> None:
     assert grammar.match(Heard(text="네", confidence=0.45)) is None
     assert grammar.match(Heard(text="그만", confidence=0.2)) is None  # too weak even for stop
     assert grammar.match(Heard(text="네", confidence=0.9)) == "confirm"
+
+
+def test_a_stop_in_any_hypothesis_beats_a_confident_yes() -> None:
+    grammar = Grammar(
+        phrases={"stop": ("그만", "중지"), "confirm": ("예", "네")},
+        keys={"9": "stop", "2": "confirm"},
+    )
+    # the best path says "예" (the stop word was lost in noise), an n-best entry says stop
+    heard = Heard(text="예", confidence=0.95, alternatives=("예", "그만 예", "네"))
+    assert grammar.match(heard) == "stop"
+    assert grammar.match(Heard(text="예", confidence=0.95, alternatives=("예", "네"))) == "confirm"
+    # nothing said at all: a hypothesis alone does not opt anyone out
+    assert grammar.match(Heard(text="", alternatives=("그만",))) is None
+
+
+def test_a_spoken_stop_heard_as_yes_with_a_stop_alternative_opts_out_in_the_flow() -> None:
+    session = ScriptedSession([Heard(text="예", confidence=0.9, alternatives=("그만 그만", "예"))])
+    result = _run("shipping", session, "ko-KR")
+    assert result.intent is Intent.OPT_OUT and result.actions == ["opt_out"]
