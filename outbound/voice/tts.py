@@ -35,8 +35,17 @@ VOICES: dict[str, tuple[str, str, str]] = {
     "zh-CN": ("zh-CN", "com", "cmn"),
     "ko-KR": ("ko", "com", "ko"),
 }
-_AUDIO_CACHE = Path(__file__).resolve().parents[2] / "audio" / "cache"
+_CHECKOUT = Path(__file__).resolve().parents[2]
 OFFLINE_RETRY_SECONDS = 600.0
+
+
+def default_cache_dir() -> Path:
+    """The checkout's ``audio/cache`` (git-ignored); for an installed wheel, the user's cache
+    directory (``$XDG_CACHE_HOME/outbound/tts``), never the package's own site-packages."""
+    if (_CHECKOUT / "pyproject.toml").is_file():
+        return _CHECKOUT / "audio" / "cache"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "outbound" / "tts"
 
 
 def voice_for(locale: str) -> tuple[str, str, str]:
@@ -50,7 +59,7 @@ class Tts:
     def __init__(
         self, cache_dir: str | Path = "", clock_rate: int = 16000, engine: str = "gtts"
     ) -> None:
-        self.cache_dir = Path(cache_dir) if cache_dir else _AUDIO_CACHE
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.rate = clock_rate
         self.engine = engine
         self._offline_until = 0.0 if engine == "gtts" else float("inf")
