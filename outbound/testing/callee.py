@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -271,6 +272,10 @@ class Callee:
 
 def main() -> None:
     cfg = json.loads(Path(sys.argv[1]).read_text())
+    # a phone has a CPU of its own: on the robot's busy test machine the callee's media clock
+    # must not starve either (what it says would reach the robot garbled)
+    with contextlib.suppress(PermissionError):
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -35,6 +35,29 @@ from outbound.domain.masking import mask_text
 from outbound.voice.tap import AudioTap
 
 log = logging.getLogger("outbound.voice.sip")
+
+
+def media_priority(nice: int) -> bool:
+    """Run this thread — and every thread it starts later, pjsua2's media clock among them — at
+    ``nice`` (call before the endpoint exists). Audio is real time: on a machine busy with other
+    work a media thread that waits for the CPU delivers the callee's words late and in bursts,
+    and the recogniser hears something else (Asterisk offers ``-p`` for the same reason).
+    Returns False, with one warning, where the process may not raise its priority."""
+    if nice == 0:
+        return True
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)  # Linux: this thread; new threads inherit it
+    except PermissionError:
+        log.warning(
+            "voice: could not set the dialer's priority to nice %d (needs root or CAP_SYS_NICE); "
+            "on a busy machine callers' speech may be misheard: set [voice] media_nice = 0 to "
+            "silence this, or grant the capability",
+            nice,
+        )
+        return False
+    return True
+
+
 T = TypeVar("T")
 PJ_ETOOMANY = 70010
 #: Jitter buffer ceiling: a late conference clock or a bursty far end must not cost audio (the
