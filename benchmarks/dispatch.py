@@ -38,8 +38,8 @@ from benchmarks.common import (
 )
 from benchmarks.fanout import CAMPAIGN
 from outbound import bootstrap
-from outbound.services import campaigns
-from outbound.services.dispatch import Dispatcher
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.send.dispatch import Dispatcher
 from outbound.store.db import make_engine
 from outbound.store.tables import audit_events, deliveries, log_sends
 

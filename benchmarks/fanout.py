@@ -1,6 +1,6 @@
 """Benchmark 1: campaign fan-out on SQLite, against a raw Core insert of as many rows.
 
-Fan-out time is ``outbound.services.campaigns.run`` of a renewal campaign over every customer: segment
+Fan-out time is ``outbound.services.campaigns.runs.run`` of a renewal campaign over every customer: segment
 query, payload validation, snapshots, the policy decision per customer, the notification and
 delivery inserts and the hash-chained audit events, one transaction per 1,000 customers.
 
@@ -44,7 +44,7 @@ from benchmarks.common import (
     seed_customers,
 )
 from outbound.domain.values import Kind
-from outbound.services import campaigns
+from outbound.services.campaigns import runs as campaigns
 from outbound.store.tables import Id, deliveries, notifications
 
 RAW_CHUNK = 1000  # rows per transaction, as campaigns.CHUNK

@@ -30,12 +30,12 @@ _STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("claim: snapshots", ("claim (", "load_snapshots (")),
     ("claim: cap reservations", ("claim (", "reserve (outbound/store/ledger.py")),
     ("claim: policy re-check", ("claim (", "_recheck (")),
-    ("claim: decision/claim rows", ("claim (", "flush (outbound/services/claims.py")),
+    ("claim: decision/claim rows", ("claim (", "flush (outbound/services/send/claims.py")),
     ("claim: notifications, histories", ("claim (",)),
     ("claim: messages (recipients, render)", ("_messages (",)),
     ("send (log sink, other threads)", ("_send (",)),
     ("reap (and the start gate)", ("_maybe_reap (",)),
-    ("idle check", ("idle (outbound/services/dispatch.py",)),
+    ("idle check", ("idle (outbound/services/send/dispatch.py",)),
     ("claim: commit", ("run_once (", "commit")),
 )
 

@@ -61,7 +61,7 @@ from benchmarks.fanout import CAMPAIGN
 from outbound import bootstrap
 from outbound.channels.base import BatchPort, Message
 from outbound.domain.values import Channel, Kind, SendResult
-from outbound.services import campaigns
+from outbound.services.campaigns import runs as campaigns
 from outbound.store.db import make_engine
 from outbound.store.tables import customers, deliveries, log_sends, preferences, push_subscriptions
 from outbound.testing.fcm_latency import LatencyFcm

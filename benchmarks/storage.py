@@ -38,9 +38,9 @@ from outbound.domain.records import pack
 from outbound.domain.values import Kind, Purpose
 from outbound.policy import decide
 from outbound.policy.model import NotificationView
-from outbound.services import campaigns
-from outbound.services.planning import decision_record, decision_summary
-from outbound.services.snapshots import load_snapshots
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.send.planning import decision_record, decision_summary
+from outbound.services.send.snapshots import load_snapshots
 from outbound.store.db import make_engine
 
 #: Fixed so that runs of different code compare: 15:00 UTC, inside 10:00-17:00 in London,

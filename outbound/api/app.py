@@ -53,7 +53,7 @@ from outbound.api.intake import Accepted, event_job, read_job, receipt_job
 from outbound.bootstrap.app import App
 from outbound.domain.errors import SchemaError
 from outbound.schemas.base import shown
-from outbound.services.receipts import PushReceipt
+from outbound.services.send.receipts import PushReceipt
 from outbound.store.db import require_current_schema
 
 log = logging.getLogger("outbound.api.app")

@@ -21,8 +21,8 @@ from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.base import Schema, Text, problems
 from outbound.schemas.customers import CustomerIn
 from outbound.schemas.payloads import PriceDropPayload, RenewalPayload, ShippingPayload
-from outbound.services import notify
-from outbound.services.sizes import check_sizes
+from outbound.services.send import notify
+from outbound.services.templates.sizes import check_sizes
 from outbound.store.customers import add_consent, upsert_customer
 from outbound.store.outbox import NewNotification
 

@@ -32,8 +32,8 @@ from outbound.bootstrap.app import App
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.schemas import numbers
 from outbound.schemas.base import ROOT, loc_of, shown
-from outbound.services.receipts import PushReceipt, apply_receipt
-from outbound.services.reports import notification_report
+from outbound.services.send.receipts import PushReceipt, apply_receipt
+from outbound.services.views.history import notification_report
 from outbound.store import sources as source_store
 
 

@@ -22,11 +22,11 @@ from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.scheduling.scheduler import Scheduler
 from outbound.services.checkpoints import publish
-from outbound.services.dispatch import AfterResult, Dispatcher, FaultLog
-from outbound.services.notify import Expiry
-from outbound.services.outcomes import settle_silent
-from outbound.services.receipts import Escalation, escalation_delays
-from outbound.services.sizes import SizeLimits
+from outbound.services.send.dispatch import AfterResult, Dispatcher, FaultLog
+from outbound.services.send.notify import Expiry
+from outbound.services.send.outcomes import settle_silent
+from outbound.services.send.receipts import Escalation, escalation_delays
+from outbound.services.templates.sizes import SizeLimits
 from outbound.store.anchor import KEY_OPTION, Checkpoint, take_checkpoint
 from outbound.store.db import make_engine, require_current_schema
 from outbound.store.sendlog import DbSendLog

@@ -26,8 +26,8 @@ from outbound.config import Settings, load_settings
 from outbound.domain.errors import DatabaseUnavailable, OutboundError
 from outbound.domain.masking import configure_logging
 from outbound.domain.values import Channel, Kind, SendResult
-from outbound.services.calls import apply_actions
-from outbound.services.dispatch import Dispatcher
+from outbound.services.send.calls import apply_actions
+from outbound.services.send.dispatch import Dispatcher
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket
 from outbound.voice.amd import AmdParams

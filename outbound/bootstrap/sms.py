@@ -16,7 +16,7 @@ from outbound.config import Settings, SmsSection
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import load_messaging
 from outbound.policy.model import Rules
-from outbound.services.inbound import DbSmsInbound, Program
+from outbound.services.people.inbound import DbSmsInbound, Program
 from outbound.store.throttle import DbTokenBucket
 
 

@@ -189,7 +189,7 @@ def audit_list(
     Example:
       outbound audit list --action consent.revoke --limit 10
     """
-    from outbound.services.reports import event_data
+    from outbound.services.views.history import event_data
     from outbound.store.tables import audit_events as ev
 
     query = select(ev).order_by(ev.c.seq.desc()).limit(limit)
@@ -284,7 +284,7 @@ def audit_export(
       outbound audit export --campaign spring-renewals
       outbound audit export --since 2026-11-01 --until 2026-12-01 --format jsonl --json
     """
-    from outbound.services.evidence import Selection, export_file, manifest_path
+    from outbound.services.views.evidence import Selection, export_file, manifest_path
 
     sel = Selection(customer, campaign, _instant(since, "--since"), _instant(until, "--until"))
     if sel.since and sel.until and sel.since >= sel.until:

@@ -16,9 +16,10 @@ from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
 from outbound.scheduling.scheduler import validate_schedule
 from outbound.schemas import numbers
-from outbound.services import campaign_preview, campaigns
-from outbound.services.render import MessageRenderer
-from outbound.services.reports import campaign_report
+from outbound.services.campaigns import preview as campaign_preview
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.templates.render import MessageRenderer
+from outbound.services.views.history import campaign_report
 from outbound.store.tables import campaign_runs
 from outbound.store.tables import campaigns as campaigns_table
 
@@ -274,7 +275,7 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
     Example:
       outbound campaign preview renewals-14d --json
     """
-    from outbound.services.forecast import forecast
+    from outbound.services.campaigns.forecast import forecast
 
     app, stamp = ctx.app(), now()
     with app.engine.begin() as conn:
@@ -334,13 +335,13 @@ def report(ctx: Ctx, ref: str, chart: Path | None, as_json: bool) -> None:
       outbound campaign report renewals-14d
       outbound campaign report renewals-14d --chart report.svg --json
     """
-    from outbound.services.campaign_report import STAGES
-    from outbound.services.reports import campaign_funnel
+    from outbound.services.campaigns.report import STAGES
+    from outbound.services.views.history import campaign_funnel
 
     with ctx.app().engine.begin() as conn:
         data = campaign_funnel(conn, ref, now=now())
     if chart is not None:
-        from outbound.services.charts import report_svg
+        from outbound.services.views.charts import report_svg
 
         partial = chart.with_name(chart.name + ".partial")
         partial.write_text(report_svg(data), encoding="utf-8")

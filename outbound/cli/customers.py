@@ -18,7 +18,7 @@ from outbound.store.customers import add_consent, customer_id_for
 if TYPE_CHECKING:
     from outbound.bootstrap.app import App
     from outbound.domain.customers import CustomerRecord
-    from outbound.services.customers import RowError
+    from outbound.services.people.imports import RowError
 from outbound.store.tables import customers
 
 
@@ -60,7 +60,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
       outbound customer import phones-only.csv   # external_id,phone: only phones change
       outbound customer import export.jsonl --skip-invalid --json
     """
-    from outbound.services.customers import ImportFileError, parse_file
+    from outbound.services.people.imports import ImportFileError, parse_file
 
     app = ctx.app()
     name = clean(file.name)
@@ -92,7 +92,7 @@ def _write_rows(
     """Upsert the valid rows in one transaction, a savepoint each: a row at odds with what is
     on file (a country against the stored phone) is reported by line like a bad row, and
     without --skip-invalid nothing is kept. Returns (created, updated)."""
-    from outbound.services.customers import RowError
+    from outbound.services.people.imports import RowError
     from outbound.store.customers import upsert_customer
 
     name = clean(filename)
@@ -171,7 +171,7 @@ def customer_show(ctx: Ctx, ref: str, as_json: bool) -> None:
       outbound customer show C1001
     """
     from outbound.cli.reports import render_customer
-    from outbound.services.reports import customer_report
+    from outbound.services.views.history import customer_report
 
     with ctx.app().engine.begin() as conn:
         data = customer_report(conn, customer_id_for(conn, ref))
@@ -327,7 +327,7 @@ def customer_forget(ctx: Ctx, ref: str, reason: str, yes: bool, as_json: bool) -
       OUTBOUND_PRIVACY_ERASURE_KEY=... outbound customer forget C1001 --reason "GDPR request #4711"
     """
     from outbound.domain.pseudonyms import erasure_key
-    from outbound.services.erasure import forget
+    from outbound.services.people.erasure import forget
 
     app = ctx.app()
     key = erasure_key(app.settings.privacy.erasure_key.get_secret_value())

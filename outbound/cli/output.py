@@ -1,7 +1,7 @@
 """Output for people (tables drawn by rich), programs (``--json``) and spreadsheets (CSV).
 
 Every value a person reads goes through ``human`` (or ``clean`` for text already composed),
-which live in ``outbound.services.explain`` with the decision text the console shows too: a
+which live in ``outbound.services.views.explain`` with the decision text the console shows too: a
 control character in a customer's name is shown escaped, never sent to the terminal.
 Dates are ISO (``2026-12-10``), times ``2026-12-10 09:30 UTC``. CSV cells that a spreadsheet
 would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR first) get a leading ``'``, per the
@@ -20,8 +20,8 @@ from typing import IO, Any
 
 import click
 
-from outbound.services.explain import clean, human
-from outbound.services.explain import table as text_table
+from outbound.services.views.explain import clean, human
+from outbound.services.views.explain import table as text_table
 
 __all__ = ["clean", "csv_cell", "emit_json", "human", "table", "write_csv"]
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from outbound.cli.output import human, table
-from outbound.services.explain import explain as decision_text
+from outbound.services.views.explain import explain as decision_text
 
 
 def render_customer(data: dict[str, Any]) -> str:
@@ -66,5 +66,5 @@ def brief(data: Any, width: int = 70) -> str:
 
 
 def explain(data: dict[str, Any], *, plain: bool = False) -> str:
-    """What ``outbound why`` prints (``outbound.services.explain``, coloured on a terminal)."""
+    """What ``outbound why`` prints (``outbound.services.views.explain``, coloured on a terminal)."""
     return decision_text(data, terminal=not plain and sys.stdout.isatty())

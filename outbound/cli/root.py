@@ -27,7 +27,7 @@ from outbound.domain.errors import (
 )
 from outbound.domain.masking import configure_logging
 from outbound.schemas import numbers
-from outbound.services import notify
+from outbound.services.send import notify
 
 
 @click.group(cls=FaultAwareGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,7 +129,7 @@ def why(ctx: Ctx, notification_id: int, as_json: bool) -> None:
       outbound why 42
     """
     from outbound.cli.reports import explain
-    from outbound.services.reports import notification_report
+    from outbound.services.views.history import notification_report
 
     with ctx.app().engine.begin() as conn:
         data = notification_report(conn, notification_id)

@@ -9,7 +9,7 @@ import click
 from outbound.cli.context import JSON_OPTION, Ctx, now, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.domain.errors import NotFoundError
-from outbound.services import accounts
+from outbound.services.people import accounts
 from outbound.store import accounts as account_rows
 
 

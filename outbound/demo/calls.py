@@ -32,7 +32,7 @@ from outbound import bootstrap
 from outbound.domain.masking import mask_phone
 from outbound.domain.values import Channel, DeliveryStatus, Kind
 from outbound.schemas.customers import validate_record
-from outbound.services import notify
+from outbound.services.send import notify
 from outbound.store.customers import upsert_customer
 from outbound.store.tables import consents, customers, deliveries, notifications
 from outbound.testing.callees import Callee, start_callee, with_beep

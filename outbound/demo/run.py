@@ -31,9 +31,9 @@ from outbound.demo.peers import Providers, await_receipts, open_providers, scrip
 from outbound.domain.records import readable
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.customers import validate_record
-from outbound.services import notify
-from outbound.services.campaigns import CampaignSpec
-from outbound.services.campaigns import create as create_campaign
+from outbound.services.campaigns.runs import CampaignSpec
+from outbound.services.campaigns.runs import create as create_campaign
+from outbound.services.send import notify
 from outbound.store import audit
 from outbound.store.customers import add_consent, add_suppression, upsert_customer
 from outbound.store.tables import consents, deliveries, notifications

@@ -250,7 +250,7 @@ class SendResult:
 class Accepted:
     """The provider took the message; the real outcome arrives later by receipt (SMS DLR).
 
-    The delivery stays ``sent`` with no outcome until ``outbound.services.outcomes.record_receipt``
+    The delivery stays ``sent`` with no outcome until ``outbound.services.send.outcomes.record_receipt``
     finds it by one of ``provider_refs`` (a long SMS has one id per part).
     """
 

@@ -27,7 +27,8 @@ from sqlalchemy import Connection, Engine, select, text
 
 from outbound.domain.errors import FieldProblem, OutboundError, ValidationError
 from outbound.policy.model import Rules
-from outbound.services import campaigns, notify
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.send import notify
 from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import reap
 from outbound.store.tables import campaigns as campaigns_table

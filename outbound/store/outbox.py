@@ -3,7 +3,7 @@
 A delivery row moves ``queued -> leased -> done`` (or back to ``queued`` when deferred, retried
 or reaped). Leases take due rows in batches — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
 ``BEGIN IMMEDIATE`` write lock on SQLite. What to do with a leased row (the policy re-check, cap
-reservations) is decided by ``outbound.services.claims``; this module only reads and writes rows.
+reservations) is decided by ``outbound.services.send.claims``; this module only reads and writes rows.
 """
 
 from __future__ import annotations

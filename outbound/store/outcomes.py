@@ -1,7 +1,7 @@
 """Storage steps for what a provider said: outcome rows, retries, provider references (receipts).
 
 The rules (retry or give up, which outcome moves the ladder, when the next rung is due) are in
-``outbound.policy.ladder`` and applied by ``outbound.services.outcomes``.
+``outbound.policy.ladder`` and applied by ``outbound.services.send.outcomes``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What policy decisions read, loaded in bulk: a handful of IN-queries per chunk of customers.
 
-Plain rows only; ``outbound.services.snapshots`` turns them into policy snapshots.
+Plain rows only; ``outbound.services.send.snapshots`` turns them into policy snapshots.
 """
 
 from __future__ import annotations

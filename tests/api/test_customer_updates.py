@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from outbound.services.reports import customer_report
+from outbound.services.views.history import customer_report
 from outbound.store.customers import customer_id_for
 from outbound.store.tables import customers
 from tests.api.conftest import Server

@@ -18,9 +18,9 @@ from outbound.domain.errors import ValidationError
 from outbound.domain.values import Kind
 from outbound.schemas.campaigns import CAMPAIGNS
 from outbound.schemas.customers import CustomerRow
-from outbound.services import sizes
-from outbound.services.receipts import PushReceipt
-from outbound.services.sizes import SizeLimits
+from outbound.services.send.receipts import PushReceipt
+from outbound.services.templates import sizes
+from outbound.services.templates.sizes import SizeLimits
 from outbound.store.tables import notifications, webhook_receipts
 from tests.api.conftest import Server
 from tests.conftest import CONFIG_DIR
@@ -171,7 +171,7 @@ def test_shipping_event_over_the_parts_limit_is_refused_in_a_group_too(
     fits = server.post({"type": "shipping.dispatched", "data": long})
     assert fits.status_code == 202, fits.text  # within the default 6 parts
     from outbound.domain.values import Kind
-    from outbound.services.sizes import SizeLimits, check_sizes
+    from outbound.services.templates.sizes import SizeLimits, check_sizes
 
     payload = {k: v for k, v in long.items() if k != "customer"}
     with pytest.raises(ValidationError, match=r"data.carrier: .* makes the SMS \d parts"):

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 
 from outbound import bootstrap
 from outbound.config import load_settings
-from outbound.services.inbound import Program, handle_mo
+from outbound.services.people.inbound import Program, handle_mo
 from outbound.store.db import make_engine
 from outbound.store.tables import customers
 from outbound.testing.postgres import free_port

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from outbound.domain.errors import ValidationError
-from outbound.services import accounts
+from outbound.services.people import accounts
 from outbound.store.db import make_engine
 from outbound.store.tables import audit_events, console_users
 from tests.conftest import FrozenClock

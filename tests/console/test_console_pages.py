@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 from outbound import bootstrap
 from outbound.api.app import create_app
 from outbound.domain.values import Kind
-from outbound.services import accounts, campaigns
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.people import accounts
 from outbound.store.tables import audit_events, customers
 from tests.console.helpers import csrf_of
 from tests.integration.helpers import NY, add_customer, truncate_chain

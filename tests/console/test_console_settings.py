@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from outbound import bootstrap
 from outbound.api.app import create_app
-from outbound.services import accounts
+from outbound.services.people import accounts
 from outbound.store.customers import customer_id_for
 from outbound.store.tables import customers
 from tests.console.helpers import csrf_of

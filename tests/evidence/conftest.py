@@ -8,7 +8,8 @@ from typing import Any
 from outbound import bootstrap
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
 from outbound.schemas.customers import validate_record
-from outbound.services import campaigns, notify
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.send import notify
 from outbound.store.customers import add_consent, upsert_customer
 from outbound.store.push import record_push_receipt
 from tests.integration.helpers import ScriptedChannel, shipping, trigger

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from outbound import bootstrap
 from outbound.channels.base import Message
 from outbound.domain.values import Channel, ConsentAction, Outcome, SendResult
-from outbound.services.charts import report_svg
-from outbound.services.reports import campaign_funnel
+from outbound.services.views.charts import report_svg
+from outbound.services.views.history import campaign_funnel
 from outbound.store.customers import add_consent
 from outbound.store.tables import deliveries
 from tests.conftest import CONFIG_DIR

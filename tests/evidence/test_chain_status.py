@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from outbound import bootstrap
 from outbound.domain.values import Kind
-from outbound.services.chain_status import ChainMonitor, ChainStatus
+from outbound.services.views.chain_status import ChainMonitor, ChainStatus
 from outbound.store import audit
 from outbound.store.tables import audit_events
 from tests.conftest import FrozenClock

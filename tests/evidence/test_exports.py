@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 
 from outbound import bootstrap
-from outbound.services.erasure import forget
-from outbound.services.evidence import Selection, export_file, export_text, manifest_path
+from outbound.services.people.erasure import forget
+from outbound.services.views.evidence import Selection, export_file, export_text, manifest_path
 from outbound.store.tables import audit_events, audit_head, consents, deliveries, notifications
 from tests.conftest import FrozenClock
 from tests.evidence.conftest import (

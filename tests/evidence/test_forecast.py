@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 from outbound import bootstrap
 from outbound.domain.values import Kind
-from outbound.services import campaign_preview, campaigns, render
-from outbound.services.forecast import finish_time, forecast
+from outbound.services.campaigns import preview as campaign_preview
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.campaigns.forecast import finish_time, forecast
+from outbound.services.templates import render
 from tests.evidence.conftest import EXPIRES, AppFactory, customer, keyed
 from tests.integration.helpers import SHANGHAI
 

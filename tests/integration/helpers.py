@@ -12,7 +12,7 @@ from outbound.channels.base import Message
 from outbound.domain.errors import ChannelError
 from outbound.domain.values import Channel, Kind, Outcome, SendResult
 from outbound.schemas.customers import validate_record
-from outbound.services import notify
+from outbound.services.send import notify
 from outbound.store import audit
 from outbound.store.customers import upsert_customer
 from outbound.store.outbox import Enqueued

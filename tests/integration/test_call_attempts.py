@@ -13,7 +13,7 @@ from outbound import bootstrap
 from outbound.cli.reports import explain
 from outbound.config import load_settings
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose
-from outbound.services.reports import notification_report
+from outbound.services.views.history import notification_report
 from outbound.store.customers import add_consent
 from outbound.store.tables import deliveries, notifications
 from tests.conftest import CONFIG_DIR, FrozenClock

@@ -19,7 +19,7 @@ from outbound import bootstrap
 from outbound.domain.errors import ValidationError
 from outbound.domain.values import Kind
 from outbound.scheduling.scheduler import validate_schedule
-from outbound.services import campaigns
+from outbound.services.campaigns import runs as campaigns
 from outbound.store.tables import audit_events, campaign_runs, notifications
 from outbound.store.tables import campaigns as campaigns_table
 from tests.conftest import CONFIG_DIR

@@ -11,7 +11,9 @@ from outbound import bootstrap
 from outbound.channels.sms_text import plan
 from outbound.domain.values import Channel, Kind, Outcome
 from outbound.policy.messaging import MessagingRules
-from outbound.services import campaign_preview, campaigns, render
+from outbound.services.campaigns import preview as campaign_preview
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.templates import render
 from tests.integration.helpers import NY, ScriptedChannel, add_customer, always
 
 AppFactory = Callable[..., bootstrap.App]

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from outbound import bootstrap
 from outbound.domain.errors import PermanentChannelError, TransientChannelError, ValidationError
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
-from outbound.services import notify
+from outbound.services.send import notify
 from outbound.store import audit
 from outbound.store.customers import add_consent
 from outbound.store.tables import (
@@ -404,7 +404,7 @@ def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(
 def test_explicit_channel_list_replaces_the_preference_but_not_the_policy(
     make_app: AppFactory,
 ) -> None:
-    from outbound.services import planning
+    from outbound.services.send import planning
     from outbound.store import outbox
 
     app = make_app()

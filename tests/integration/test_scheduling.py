@@ -12,7 +12,7 @@ from sqlalchemy import select
 from outbound import bootstrap
 from outbound.domain.values import Kind
 from outbound.scheduling.scheduler import LeaderLock, last_fire_time, validate_schedule
-from outbound.services import campaigns
+from outbound.services.campaigns import runs as campaigns
 from outbound.store.tables import campaign_runs, notifications
 from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, add_customer, count

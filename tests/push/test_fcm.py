@@ -18,7 +18,7 @@ from outbound.channels.base import Message
 from outbound.channels.push_auth import ServiceAccountTokens
 from outbound.domain.errors import ConfigError, PermanentChannelError, TransientChannelError
 from outbound.domain.values import Channel, Kind
-from outbound.services.render import render_message
+from outbound.services.templates.render import render_message
 from outbound.store.tables import deliveries, push_subscriptions
 from outbound.testing.postgres import free_port
 from tests.conftest import FrozenClock

@@ -15,7 +15,7 @@ from outbound import bootstrap
 from outbound.channels.base import Message
 from outbound.domain.errors import PermanentChannelError
 from outbound.domain.values import Channel, Kind
-from outbound.services.render import render_message
+from outbound.services.templates.render import render_message
 from outbound.store.tables import audit_events, deliveries, push_subscriptions
 from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger

@@ -6,7 +6,7 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from outbound.domain.values import Channel, Kind
-from outbound.services.render import _env, preview, render, render_message
+from outbound.services.templates.render import _env, preview, render, render_message
 from tests.integration.helpers import shipping
 
 

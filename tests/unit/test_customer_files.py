@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from outbound.services.customers import ImportFileError, parse_file
+from outbound.services.people.imports import ImportFileError, parse_file
 
 
 def _file(tmp_path: Path, data: bytes | str, name: str = "c.csv") -> Path:

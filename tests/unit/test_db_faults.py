@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from outbound.services.dispatch import FaultLog
+from outbound.services.send.dispatch import FaultLog
 from outbound.store.db import describe_fault, is_fault
 
 
@@ -65,7 +65,7 @@ def test_workers_meeting_one_fault_log_one_line_per_interval(
     now = [100.0]
     faults = FaultLog(clock=lambda: now[0])
     cause = "database sqlite:///o.db is read-only"
-    with caplog.at_level(logging.ERROR, logger="outbound.services.dispatch"):
+    with caplog.at_level(logging.ERROR, logger="outbound.services.send.dispatch"):
         faults.report(cause, 0.5)  # worker 1
         faults.report(cause, 0.5)  # worker 2, same moment: already said
         now[0] += 0.5

@@ -9,7 +9,7 @@ import pytest
 from outbound.domain.errors import ValidationError
 from outbound.domain.values import Kind
 from outbound.schemas.payloads import validate_payload
-from outbound.services.notify import Expiry, dedupe_key
+from outbound.services.send.notify import Expiry, dedupe_key
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 

@@ -24,7 +24,7 @@ from outbound.api.console.auth import Auth, NotSignedIn, PageRefused, login_redi
 from outbound.api.console.pages import install_pages
 from outbound.api.console.session import install_login
 from outbound.bootstrap.app import App
-from outbound.services.chain_status import ChainMonitor
+from outbound.services.views.chain_status import ChainMonitor
 
 HERE = Path(__file__).resolve().parent
 CSP = (

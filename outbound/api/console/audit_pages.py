@@ -1,6 +1,6 @@
 """``/console/audit``: the log with filters, the chain's verify status and its last checkpoint.
 
-The status comes from the console's ``ChainMonitor`` (``outbound.services.chain_status``): a
+The status comes from the console's ``ChainMonitor`` (``outbound.services.views.chain_status``): a
 page load checks only the rows appended since the last one, so a large log stays fast; the
 "verify the whole chain now" button walks every row.
 """
@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from outbound.api.console.auth import Auth, check_csrf, read_form, signed_in
 from outbound.api.console.views import page, read, when
-from outbound.services import console
-from outbound.services.chain_status import ChainStatus
+from outbound.services.views import console
+from outbound.services.views.chain_status import ChainStatus
 
 
 def install_audit_pages(api: FastAPI, auth: Auth) -> None:

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from outbound.config.sections import ConsoleSection
 from outbound.domain.pseudonyms import optional_key
-from outbound.services import accounts
-from outbound.services.chain_status import ChainMonitor
+from outbound.services.people import accounts
+from outbound.services.views.chain_status import ChainMonitor
 
 SESSION_COOKIE = "outbound_session"
 LOGIN_CSRF_COOKIE = "outbound_login_csrf"

@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from outbound.api.console.auth import Auth, PageRefused, check_csrf, read_form, signed_in
 from outbound.api.console.svg import inline_svg
 from outbound.api.console.views import page, path_id, read
-from outbound.services import campaigns as campaign_service
-from outbound.services import console
-from outbound.services.campaign_report import STAGES, funnel_report
-from outbound.services.charts import report_svg
+from outbound.services.campaigns import runs as campaign_service
+from outbound.services.campaigns.report import STAGES, funnel_report
+from outbound.services.views import console
+from outbound.services.views.charts import report_svg
 
 
 def _hours(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,8 +20,8 @@ from outbound.api.console.auth import Auth, PageRefused, check_csrf, read_form, 
 from outbound.api.console.views import customer_id, page, path_id, read
 from outbound.domain.errors import ConfigError
 from outbound.domain.pseudonyms import erasure_key
-from outbound.services.accounts import Viewer
-from outbound.services.erasure import Forgotten, forget
+from outbound.services.people.accounts import Viewer
+from outbound.services.people.erasure import Forgotten, forget
 from outbound.store.tables import customers
 
 MAX_REASON = 500

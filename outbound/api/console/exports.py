@@ -1,5 +1,5 @@
 """One-click evidence exports: the same CSV or JSONL and manifest as ``outbound audit export``
-(``outbound.services.evidence``), for one customer, one campaign or a time range of the log.
+(``outbound.services.views.evidence``), for one customer, one campaign or a time range of the log.
 
 The download is a zip holding the two files the CLI would write (``evidence-C1001.csv`` and
 ``evidence-C1001.csv.manifest.json``); the manifest names the chain head and the scheduled
@@ -22,9 +22,10 @@ from starlette.concurrency import run_in_threadpool
 
 from outbound.api.console.auth import Auth, PageRefused, signed_in
 from outbound.api.console.views import path_id, read, when
-from outbound.services import campaigns, console
+from outbound.services.campaigns import runs as campaigns
 from outbound.services.checkpoints import scheduled_file
-from outbound.services.evidence import Format, Selection, export_text, manifest_text
+from outbound.services.views import console
+from outbound.services.views.evidence import Format, Selection, export_text, manifest_text
 from outbound.store.tables import customers
 
 FORMATS: dict[str, Format] = {"csv": "csv", "jsonl": "jsonl"}

@@ -18,9 +18,9 @@ from outbound.api.console.erasure import install_erasure
 from outbound.api.console.exports import install_exports
 from outbound.api.console.views import customer_id, page, path_id, read
 from outbound.domain.masking import mask_text
-from outbound.services import console
-from outbound.services.explain import explain
-from outbound.services.reports import notification_report
+from outbound.services.views import console
+from outbound.services.views.explain import explain
+from outbound.services.views.history import notification_report
 from outbound.store.tables import notifications
 
 

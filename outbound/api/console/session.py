@@ -15,7 +15,7 @@ from outbound.api.console.auth import (
     read_form,
     safe_next,
 )
-from outbound.services import accounts
+from outbound.services.people import accounts
 
 
 def install_login(api: FastAPI, auth: Auth) -> None:

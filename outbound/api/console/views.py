@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from outbound.api.console.auth import Auth, PageRefused
 from outbound.domain.errors import NotFoundError
-from outbound.services.accounts import Viewer
+from outbound.services.people.accounts import Viewer
 from outbound.store.tables import customers
 
 T = TypeVar("T")

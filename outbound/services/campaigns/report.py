@@ -25,7 +25,7 @@ from sqlalchemy import Connection, func, select
 from outbound.domain.records import readable, unpack
 from outbound.domain.trace import Note
 from outbound.domain.values import Channel, ConsentAction, DeliveryStatus, Outcome
-from outbound.services import campaigns
+from outbound.services.campaigns import runs as campaigns
 from outbound.store.snapshots import chunks
 from outbound.store.tables import (
     campaign_runs,

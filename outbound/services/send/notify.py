@@ -20,8 +20,8 @@ from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.values import KIND_PURPOSE, Channel, Kind
 from outbound.policy.model import Rules
 from outbound.schemas.payloads import Payload, parse_payload
-from outbound.services import planning
-from outbound.services.sizes import SizeLimits, check_sizes
+from outbound.services.send import planning
+from outbound.services.templates.sizes import SizeLimits, check_sizes
 from outbound.store import outbox
 from outbound.store.customers import customer_id_for, customers_with_sku
 from outbound.store.tables import customers

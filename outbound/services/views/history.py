@@ -11,7 +11,7 @@ from sqlalchemy import Connection, func, select
 from outbound.domain.errors import NotFoundError
 from outbound.domain.masking import mask_phone
 from outbound.domain.records import readable, readable_summary
-from outbound.services import campaigns
+from outbound.services.campaigns import runs as campaigns
 from outbound.store.tables import (
     audit_events,
     campaign_runs,
@@ -262,6 +262,6 @@ def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
 
 def campaign_funnel(conn: Connection, ref: str | int, *, now: datetime) -> dict[str, Any]:
     """The campaign's funnel, deferrals and sends per local hour (``campaign report``)."""
-    from outbound.services.campaign_report import funnel_report
+    from outbound.services.campaigns.report import funnel_report
 
     return funnel_report(conn, ref, now=now)

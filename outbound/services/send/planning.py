@@ -20,7 +20,7 @@ from outbound.domain.values import Decision, NotificationStatus, Send, Suppress
 from outbound.policy import decide
 from outbound.policy.ladder import suppressed_status
 from outbound.policy.model import NotificationView, Rules
-from outbound.services.snapshots import load_snapshots
+from outbound.services.send.snapshots import load_snapshots
 from outbound.store import audit, outbox
 from outbound.store.outbox import Enqueued, NewNotification
 

@@ -35,8 +35,8 @@ from outbound.policy.ladder import (
     voice_attempt_times,
 )
 from outbound.policy.model import NotificationView, Rules, Snapshot
-from outbound.services.planning import decision_record, decision_summary
-from outbound.services.snapshots import load_snapshots
+from outbound.services.send.planning import decision_record, decision_summary
+from outbound.services.send.snapshots import load_snapshots
 from outbound.store import audit, outbox
 from outbound.store.ledger import add_many, ensure_counters, release, reserve, serialized
 from outbound.store.outbox import Claimed

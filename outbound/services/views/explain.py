@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from outbound.services.reports import verdict
+from outbound.services.views.history import verdict
 
 # Plain ASCII: a row of dashes under the header, nothing else, so a pipe or a CI log reads
 # like the columns the CLI always printed and ``line.split()`` finds the cells.

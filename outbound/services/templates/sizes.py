@@ -20,7 +20,7 @@ from outbound.channels.sms_text import plan
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Channel, Kind
 from outbound.schemas.base import shown
-from outbound.services.render import BODIES, CHANNEL_BODIES, render_message
+from outbound.services.templates.render import BODIES, CHANNEL_BODIES, render_message
 
 #: the longest ``delivery_id`` a push can carry (a 64-bit id), for its size
 _LONGEST_ID = str(2**63 - 1)

@@ -22,8 +22,8 @@ from sqlalchemy import Connection, select
 
 from outbound.domain.masking import mask_log_text
 from outbound.domain.records import readable
-from outbound.services import campaigns
-from outbound.services.erasure import erasure_events, resolve
+from outbound.services.campaigns import runs as campaigns
+from outbound.services.people.erasure import erasure_events, resolve
 from outbound.store import audit
 from outbound.store.snapshots import chunks
 from outbound.store.tables import (

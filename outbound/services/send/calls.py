@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from outbound.domain.values import Channel, ConsentAction, Purpose, SendResult
 from outbound.policy.model import Rules
-from outbound.services.planning import enqueue
+from outbound.services.send.planning import enqueue
 from outbound.store import outbox
 from outbound.store.customers import add_consent, add_suppression
 from outbound.store.outbox import Claimed

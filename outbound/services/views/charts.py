@@ -13,7 +13,7 @@ from typing import Any
 import pygal
 from pygal.style import DefaultStyle
 
-from outbound.services.campaign_report import STAGES
+from outbound.services.campaigns.report import STAGES
 
 WIDTH, HEIGHT = 900, 420
 _PROLOG = re.compile(r"^\s*<\?xml[^>]*\?>\s*", re.S)

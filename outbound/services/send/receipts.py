@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind, NotificationStatus
 from outbound.policy.ladder import Ladder
-from outbound.services.outcomes import plan_next_rung
+from outbound.services.send.outcomes import plan_next_rung
 from outbound.store.outbox import set_notification_status
 from outbound.store.push import (
     find_push_delivery,
@@ -30,7 +30,7 @@ from outbound.store.push import (
     unopened_pushes,
 )
 
-log = logging.getLogger("outbound.services.receipts")
+log = logging.getLogger("outbound.services.send.receipts")
 
 #: pushes delivered longer ago than delay + this are left alone (e.g. escalation just enabled)
 ESCALATION_WINDOW = timedelta(hours=24)

@@ -24,7 +24,7 @@ from outbound.policy.consent import latest_record
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import Keyword, MessagingRules
 from outbound.policy.model import ConsentRecord, Rules
-from outbound.services.outcomes import record_receipt
+from outbound.services.send.outcomes import record_receipt
 from outbound.store import audit
 from outbound.store.customers import add_consent
 from outbound.store.tables import consents, customers

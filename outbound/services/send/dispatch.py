@@ -27,14 +27,14 @@ from outbound.domain.values import Accepted, Channel, SendResult
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules
 from outbound.policy.model import Rules
-from outbound.services.claims import ClaimRequest, claim
-from outbound.services.outcomes import Recorder
-from outbound.services.render import MessageRenderer
+from outbound.services.send.claims import ClaimRequest, claim
+from outbound.services.send.outcomes import Recorder
+from outbound.services.templates.render import MessageRenderer
 from outbound.store.customers import recipients
 from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import Claimed, in_flight_or_due, reap
 
-log = logging.getLogger("outbound.services.dispatch")
+log = logging.getLogger("outbound.services.send.dispatch")
 
 #: a worker's backoff while batches fail: poll * 2^(n-1) seconds, at most this
 FAULT_CEILING_SECONDS = 60.0

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, or_, select
 
 from outbound.domain.masking import mask_endpoint, mask_phone, mask_text
 from outbound.domain.records import readable
-from outbound.services.reports import customer_report, event_data, verdict
+from outbound.services.views.history import customer_report, event_data, verdict
 from outbound.store import audit
 from outbound.store.tables import (
     audit_events,

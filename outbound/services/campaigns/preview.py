@@ -16,9 +16,11 @@ from sqlalchemy import Connection, select
 from outbound.domain.values import Channel, Defer, Send
 from outbound.policy import decide
 from outbound.policy.model import CustomerView, NotificationView, Rules
-from outbound.services import forecast, notify, render
-from outbound.services.campaigns import _requests, _segment_chunks, get
-from outbound.services.snapshots import load_snapshots
+from outbound.services.campaigns import forecast
+from outbound.services.campaigns.runs import _requests, _segment_chunks, get
+from outbound.services.send import notify
+from outbound.services.send.snapshots import load_snapshots
+from outbound.services.templates import render
 from outbound.store.tables import notifications
 
 

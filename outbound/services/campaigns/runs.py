@@ -24,7 +24,7 @@ from outbound.domain.values import Kind
 from outbound.policy.model import Rules
 from outbound.schemas.campaigns import parse_campaign
 from outbound.schemas.payloads import parse_payload
-from outbound.services import notify
+from outbound.services.send import notify
 from outbound.store import audit
 from outbound.store.db import is_fault
 from outbound.store.tables import (

@@ -1,0 +1,1 @@
+"""Campaigns: runs over a segment, dry-run previews, reports, finish-time forecasts."""

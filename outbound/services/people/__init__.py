@@ -1,0 +1,1 @@
+"""Customers and operators: imports, consent, inbound messages, erasure, console accounts."""

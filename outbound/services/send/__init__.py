@@ -1,0 +1,1 @@
+"""Sending: events become notifications, planned, claimed, dispatched, their outcomes recorded."""

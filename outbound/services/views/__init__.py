@@ -1,0 +1,1 @@
+"""Read models and presentation: the console, histories, evidence exports, decision texts, charts."""
