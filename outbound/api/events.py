@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import Connection
 
-from outbound.bootstrap.app import App
+from outbound.api.deps import ApiDeps
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.base import Schema, Text, problems
@@ -109,7 +109,7 @@ def _sent(done: list[Any]) -> dict[str, Any]:
     }
 
 
-def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any]:
+def handle(conn: Connection, app: ApiDeps, event: Any, source: str) -> dict[str, Any]:
     """Apply one validated event in the caller's transaction; returns the response body."""
     actor = actor_of(source)
     common: dict[str, Any] = {
@@ -159,7 +159,7 @@ NOTIFYING = (ShippingDispatched, MembershipExpiring)
 
 
 def notify_many(
-    conn: Connection, app: App, batch: Sequence[tuple[Any, str]]
+    conn: Connection, app: ApiDeps, batch: Sequence[tuple[Any, str]]
 ) -> list[dict[str, Any] | ValidationError]:
     """Many ``NOTIFYING`` (event, source) pairs in the caller's transaction, answered as
     ``handle`` would one after the other: one customer lookup, one enqueue (so one audit
@@ -202,7 +202,7 @@ def notify_many(
     return out
 
 
-def _consent(conn: Connection, app: App, data: ConsentData, actor: str) -> dict[str, Any]:
+def _consent(conn: Connection, app: ApiDeps, data: ConsentData, actor: str) -> dict[str, Any]:
     cid = notify.recipient(conn, data.customer, field="data.customer").id
     channel = None if data.channel == "all" else Channel(data.channel)
     purpose = None if data.purpose == "all" else Purpose(data.purpose)

@@ -167,7 +167,7 @@ def audit_checkpoint(ctx: Ctx, target: str | None) -> None:
     where = target or app.settings.audit.checkpoint_to
     if not where:
         raise click.UsageError("give --to FILE, --to - or --to URL (or set [audit] checkpoint_to)")
-    checkpoint = app.write_checkpoint(where)
+    checkpoint = app.checkpoints().write(where)
     if where != "-":
         click.echo(
             f"checkpoint seq {checkpoint.seq} at {checkpoint.at.isoformat()} written to {shown(where)}"

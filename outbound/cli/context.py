@@ -13,7 +13,7 @@ from rich.console import Console
 from outbound import bootstrap
 from outbound.config import Settings, load_settings
 from outbound.domain.errors import OutboundError
-from outbound.store.db import is_fault, unavailable
+from outbound.services.storage import is_fault, unavailable
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 

@@ -12,7 +12,7 @@ from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.config.audit_key import HINT
 from outbound.domain.errors import ConfigError
-from outbound.store.db import make_engine, upgrade
+from outbound.services import storage
 
 
 @click.command()
@@ -57,7 +57,7 @@ def serve(
       outbound --db postgresql://… serve --role worker --threads 4
       outbound --db postgresql://… serve --role api --host 0.0.0.0 --port 8080 --workers 4
     """
-    from outbound.bootstrap.service import Service
+    from outbound.mains.serve import Service
 
     app = ctx.app()
     service = Service(
@@ -141,7 +141,7 @@ def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
     for leftover in (target, Path(f"{path}-wal"), Path(f"{path}-shm")):
         leftover.unlink(missing_ok=True)
     ctx.db = f"sqlite:///{target}"
-    upgrade(make_engine(ctx.db))
+    storage.upgrade(ctx.db)
     say = (lambda _m: None) if as_json else (lambda m: click.echo(f"- {m}"))
     result = run_demo(ctx.app(), say, use_peers=not log_channel)
     if as_json:

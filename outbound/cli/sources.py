@@ -127,5 +127,7 @@ def openapi(ctx: Ctx) -> None:
       outbound api openapi > openapi.json
     """
     from outbound.api.app import create_app
+    from outbound.mains.serve import api_deps
 
-    click.echo(json.dumps(create_app(ctx.app(check_schema=False)).openapi(), indent=2))
+    deps = api_deps(ctx.app(check_schema=False))
+    click.echo(json.dumps(create_app(deps).openapi(), indent=2))

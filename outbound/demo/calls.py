@@ -1,5 +1,5 @@
 """The demo's live robot calls: callee processes that behave like people and machines, called
-by the real dialer process (``outbound.bootstrap.dialer``) over SIP on 127.0.0.1.
+by the real dialer process (``outbound.mains.dialer``) over SIP on 127.0.0.1.
 
 Five demo customers in Korea (the Korean Vosk model is the speech model installed by package
 name) each reach one behaviour of the loopback callee (``outbound.testing.callee``): one says
@@ -114,7 +114,7 @@ class LiveCalls:
     def start_dialer(self) -> None:
         """The production dialer process, pointed at the callee by ``[voice] trunk_uri``."""
         db = self.app.settings.database.url
-        cmd = [sys.executable, "-m", "outbound.bootstrap.dialer", "--db", db]
+        cmd = [sys.executable, "-m", "outbound.mains.dialer", "--db", db]
         cmd += ["--config-dir", str(self.app.settings.config_dir)]
         with open(self.workdir / "dialer.err", "wb") as err:
             self.dialer = subprocess.Popen(cmd, env=self.env, stderr=err)

@@ -17,7 +17,7 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -148,6 +148,12 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     before = current_revision(engine)
     command.upgrade(alembic_config(engine), "head")
     return before, head_revision()
+
+
+def ping(engine: Engine) -> None:
+    """One round trip: raises when the database does not answer."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
 
 
 def require_current_schema(engine: Engine, url: str) -> None:

@@ -387,11 +387,11 @@ def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(
     channels = _channels(sms=lambda m: Accepted(("smsc-1",), {}))
     app.dispatcher(channels).run_once()  # type: ignore[arg-type]
     clock.advance(hours=47)
-    assert app.settle_silent() == 0
+    assert app.silent_receipts().run_once() == 0
     with app.engine.begin() as conn:
         assert conn.execute(select(deliveries.c.status)).scalar_one() == "sent"
     clock.advance(hours=2)
-    assert app.settle_silent() == 1
+    assert app.silent_receipts().run_once() == 1
     with app.engine.begin() as conn:
         rows = conn.execute(
             select(deliveries.c.status, deliveries.c.outcome, deliveries.c.detail)

@@ -49,7 +49,7 @@ class VoiceEnv:
         )
 
     def run_dialer(self, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "outbound.bootstrap.dialer", "--db", self.db_url]
+        cmd = [sys.executable, "-m", "outbound.mains.dialer", "--db", self.db_url]
         cmd += ["--config-dir", str(ROOT / "config"), "--until-idle"]
         return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout)
 

@@ -1,43 +1,29 @@
-"""A dialer process: one SIP engine, up to 4 calls in flight, voice deliveries only.
-
-The main thread polls pjsua2; each call slot is a thread running a Dispatcher that
-claims one voice delivery at a time (``serves={VOICE}``), places the call and records the
-outcome — with the in-call opt-out or SMS-link follow-up in the same transaction. SIGTERM hangs
-up every call, records what happened and shuts the library down cleanly.
-
-Run: ``python -m outbound.bootstrap.dialer [--db URL] [--config-dir DIR] [--until-idle]``.
-"""
+"""The voice channel of ``[voice]``: the SIP endpoint's config, the per-call settings, the
+answering-machine detector's parameters and the ``SipVoice`` channel (used by the dialer
+process in ``outbound.mains.dialer`` and by ``outbound call``)."""
 
 from __future__ import annotations
 
-import argparse
-import logging
-import signal
-import sys
-import threading
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
-from outbound import bootstrap
 from outbound.channels.throttle import Throttle
 from outbound.channels.voice import SipVoice
-from outbound.config import Settings, load_settings
-from outbound.domain.errors import DatabaseUnavailable, OutboundError
-from outbound.domain.masking import configure_logging
-from outbound.domain.values import Channel, Kind, SendResult
+from outbound.config import Settings
+from outbound.domain.values import Kind, SendResult
+from outbound.policy.model import Rules
 from outbound.services.send.calls import apply_actions
-from outbound.services.send.dispatch import Dispatcher
+from outbound.services.send.dispatch import AfterResult
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket
 from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
-from outbound.voice.sip import SipConfig, SipEngine, media_priority
+from outbound.voice.sip import SipConfig, SipEngine
 from outbound.voice.tts import Tts
 
-log = logging.getLogger("outbound.bootstrap.dialer")
 PACE_MAX_WAIT = 30.0  # a call waiting longer for the trunk's CPS token is retried later
 
 
@@ -108,63 +94,11 @@ def build_channel(settings: Settings, engine: SipEngine, db: Engine | None = Non
     return SipVoice(engine, call_settings(settings), flows, tts, asr, limits, pace)
 
 
-def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
-    media_priority(settings.voice.media_nice)  # before any thread: they inherit it
-    app = bootstrap.build(settings)
-    engine = SipEngine(sip_config(settings))
-    channel = build_channel(settings, engine, app.engine)
-    channel.asr.preload()  # a cold model must not load while a customer answers
-    poll = settings.worker.poll_seconds
-    rules = app.rules
+def call_actions(rules: Rules) -> AfterResult:
+    """What a dialer does after each call, in the outcome's transaction: the in-call opt-out or
+    the SMS-link follow-up the caller asked for."""
 
     def actions(conn: Connection, item: Claimed, result: SendResult, now: datetime) -> None:
         apply_actions(conn, item, result, rules=rules, now=now, actor="dialer")
 
-    failures: list[OutboundError] = []
-
-    def slot(worker: Dispatcher) -> None:
-        try:
-            worker.run(stop, poll, until_idle)
-        except OutboundError as exc:  # DatabaseUnavailable with until_idle: one line, exit 5
-            failures.append(exc)
-
-    slots = []
-    for i in range(sip_config(settings).max_calls):
-        worker = app.dispatcher({Channel.VOICE: channel}, actor="dialer", after_result=actions)
-        worker.batch = 1  # one call per slot
-        slots.append(threading.Thread(target=slot, args=(worker,), name=f"call-{i}"))
-    for t in slots:
-        t.start()
-    try:
-        while any(t.is_alive() for t in slots):
-            if stop.is_set():
-                engine.hangup_all()
-            engine.poll(10)
-    finally:
-        stop.set()
-        engine.shutdown()
-        app.close()
-    if failures:
-        raise failures[0]
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="outbound voice dialer process")
-    parser.add_argument("--db", help="database URL")
-    parser.add_argument("--config-dir", help="directory with outbound.toml and policies.toml")
-    parser.add_argument("--until-idle", action="store_true", help="exit when nothing is due")
-    args = parser.parse_args(argv)
-    configure_logging(logging.WARNING)
-    settings = load_settings(args.config_dir, {"database": {"url": args.db}} if args.db else None)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        run_dialer(settings, stop, args.until_idle)
-    except OutboundError as exc:
-        print(f"error: dialer: {exc}", file=sys.stderr)
-        sys.exit(5 if isinstance(exc, DatabaseUnavailable) else 1)
-
-
-if __name__ == "__main__":
-    main()
+    return actions
