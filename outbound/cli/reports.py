@@ -29,7 +29,7 @@ def render_customer(data: dict[str, Any]) -> str:
         )
     ]
     cons = table(
-        ["at", "action", "channel", "purpose", "written", "source", "evidence"],
+        ["at", "action", "channel", "purpose", "written", "actor", "source", "evidence"],
         [list(c.values()) for c in data["consents"]],
         title="\nconsent ledger",
     )
