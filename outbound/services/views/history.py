@@ -20,6 +20,8 @@ from outbound.store.rows import pick
 DELIVERY_FIELDS = ("id", "channel", "rung", "status", "outcome", "attempts", "due_at", "detail")
 #: an audit event as readers see it (``data`` in words: ``event_view``)
 EVENT_FIELDS = ("seq", "at", "actor", "action", "subject", "data", "hash")
+#: an event in a customer's report (``customer show --json``)
+_TRAIL_FIELDS = ("seq", "at", "action", "subject", "actor", "data")
 
 
 def customer_report(conn: Connection, cid: int) -> dict[str, Any]:
@@ -88,12 +90,13 @@ def _events(
     outcomes — every event about the customer or one of their last 200 deliveries."""
     subjects = [f"customer#{cid}", f"customer:{external_id}"]
     subjects += [f"delivery#{d}" for d in sorted(delivery_ids)[-200:]]
-    return [event_view(r) for r in audit.events(conn, audit.EventFilter(subjects=subjects))]
+    trail = audit.events(conn, audit.EventFilter(subjects=subjects))
+    return [event_view(r, _TRAIL_FIELDS) for r in trail]
 
 
-def event_view(stored: dict[str, Any]) -> dict[str, Any]:
+def event_view(stored: dict[str, Any], fields: tuple[str, ...] = EVENT_FIELDS) -> dict[str, Any]:
     """An audit event as readers see it: its data in words (``event_data``)."""
-    return {**pick(stored, EVENT_FIELDS), "data": event_data(stored["data"])}
+    return {**pick(stored, fields), "data": event_data(stored["data"])}
 
 
 def audit_list(
