@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import func, select
 
 from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
 from outbound.cli.output import emit_json, human, table
@@ -19,9 +18,7 @@ from outbound.schemas import numbers
 from outbound.services.campaigns import preview as campaign_preview
 from outbound.services.campaigns import runs as campaigns
 from outbound.services.templates.render import MessageRenderer
-from outbound.services.views.history import campaign_report
-from outbound.store.tables import campaign_runs
-from outbound.store.tables import campaigns as campaigns_table
+from outbound.services.views.history import campaign_list, campaign_report
 
 
 def _json_arg(name: str, raw: str) -> dict[str, Any]:
@@ -88,26 +85,7 @@ def create(
 
 def _rows(ctx: Ctx) -> list[dict[str, Any]]:
     with ctx.app().engine.begin() as conn:
-        rows = conn.execute(select(campaigns_table).order_by(campaigns_table.c.id)).all()
-        last: dict[int, Any] = dict(
-            conn.execute(  # type: ignore[arg-type]
-                select(campaign_runs.c.campaign_id, func.max(campaign_runs.c.fire_time)).group_by(
-                    campaign_runs.c.campaign_id
-                )
-            ).all()
-        )
-    return [
-        {
-            "id": r.id,
-            "name": r.name,
-            "kind": r.kind,
-            "schedule": r.schedule,
-            "timezone": r.timezone,
-            "status": r.status,
-            "last_fire": last.get(r.id),
-        }
-        for r in rows
-    ]
+        return campaign_list(conn)
 
 
 @campaign.command("list")

@@ -10,7 +10,7 @@ import click
 from outbound.api.signing import new_secret
 from outbound.cli.context import JSON_OPTION, Ctx, now, pass_ctx
 from outbound.cli.output import emit_json, table
-from outbound.store import sources as source_store
+from outbound.services import sources as source_service
 
 
 @click.group()
@@ -28,7 +28,7 @@ def source() -> None:
 @click.argument("name")
 @click.option(
     "--events",
-    default=",".join(source_store.EVENT_TYPES),
+    default=",".join(source_service.EVENT_TYPES),
     show_default=True,
     help="Comma-separated event types this source may send.",
 )
@@ -43,7 +43,7 @@ def add(ctx: Ctx, name: str, events: str, rate: int) -> None:
     """
     secret = new_secret()
     with ctx.app().engine.begin() as conn:
-        source_store.add_source(
+        source_service.add_source(
             conn,
             name,
             [e.strip() for e in events.split(",") if e.strip()],
@@ -66,7 +66,7 @@ def list_(ctx: Ctx, as_json: bool) -> None:
       outbound source list --json
     """
     with ctx.app().engine.begin() as conn:
-        data = source_store.list_sources(conn, now())
+        data = source_service.list_sources(conn, now())
     if as_json:
         emit_json(data)
     else:
@@ -99,7 +99,7 @@ def rotate(ctx: Ctx, name: str, keep_old_hours: float) -> None:
     """
     secret = new_secret()
     with ctx.app().engine.begin() as conn:
-        source_store.rotate(
+        source_service.rotate(
             conn, name, timedelta(hours=keep_old_hours), secret=secret, now=now(), actor="cli"
         )
     click.echo(

@@ -23,15 +23,15 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine
 
 from outbound.domain.errors import FieldProblem, OutboundError, ValidationError
 from outbound.policy.model import Rules
 from outbound.services.campaigns import runs as campaigns
 from outbound.services.send import notify
-from outbound.store.db import describe_fault, is_fault
+from outbound.store.campaigns import active_campaigns
+from outbound.store.db import advisory_unlock, describe_fault, is_fault, try_advisory_lock
 from outbound.store.outbox import reap
-from outbound.store.tables import campaigns as campaigns_table
 
 log = logging.getLogger("outbound.scheduling.scheduler")
 ADVISORY_KEY = 0x0B0B_5C4E  # "outbound scheduler"
@@ -123,9 +123,7 @@ class LeaderLock:
     def acquire(self) -> bool:
         if self.engine.dialect.name == "postgresql":
             conn = self.engine.connect()
-            got = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
-            )
+            got = try_advisory_lock(conn, ADVISORY_KEY)
             conn.commit()
             if got:
                 self._conn = conn
@@ -149,7 +147,7 @@ class LeaderLock:
         if self._conn is not None:
             # a pooled connection outlives close(): unlock explicitly, then drop it for good
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                advisory_unlock(self._conn, ADVISORY_KEY)
                 self._conn.commit()
             finally:
                 self._conn.invalidate()
@@ -239,9 +237,7 @@ class Scheduler:
     def reload(self) -> None:
         """Rebuild campaign jobs from the table: add new, drop paused/deleted, replace changed."""
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(campaigns_table).where(campaigns_table.c.status == "active")
-            ).all()
+            rows = active_campaigns(conn)
         wanted = {r.id: (r.schedule, r.timezone, r.name) for r in rows}
         for cid in [c for c in self._loaded if wanted.get(c) != self._loaded[c]]:
             if self._aps.get_job(f"campaign-{cid}"):

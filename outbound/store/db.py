@@ -17,7 +17,7 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -250,3 +250,13 @@ def _sqlite_open_problem(url: str) -> str:
 
 def unavailable(exc: BaseException, url: str) -> DatabaseUnavailable:
     return DatabaseUnavailable(describe_fault(exc, url))
+
+
+def try_advisory_lock(conn: Connection, key: int) -> bool:
+    """PostgreSQL: take the session-level advisory lock ``key`` if it is free (True if taken)."""
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+
+
+def advisory_unlock(conn: Connection, key: int) -> None:
+    """PostgreSQL: release the session-level advisory lock ``key`` held by ``conn``."""
+    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})

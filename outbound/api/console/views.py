@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 from fastapi import Path as FastPath
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from outbound.api.console.auth import Auth, PageRefused
 from outbound.domain.errors import NotFoundError
 from outbound.services.people.accounts import Viewer
-from outbound.store.tables import customers
+from outbound.services.views import console
 
 T = TypeVar("T")
 
@@ -47,9 +47,7 @@ def page(
 
 
 def customer_id(conn: Connection, cid: int) -> int:
-    if conn.execute(select(customers.c.id).where(customers.c.id == cid)).first() is None:
-        raise NotFoundError(f"customer #{cid} not found; search by external id or phone digits")
-    return cid
+    return console.customer_id_of(conn, cid)
 
 
 def when(field: str, value: str) -> datetime | None:

@@ -146,6 +146,28 @@ def set_password(conn: Connection, name: str, password: str, *, now: datetime, a
     return ended
 
 
+def users(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """Every console account (never its password): name, role, status (``locked`` while a
+    lock-out runs), created_at, last_login_at."""
+    return [
+        {
+            "name": r.name,
+            "role": r.role,
+            "status": "locked"
+            if r.status == "active" and r.locked_until and r.locked_until > now
+            else r.status,
+            "created_at": r.created_at,
+            "last_login_at": r.last_login_at,
+        }
+        for r in accounts.all_users(conn)
+    ]
+
+
+def require_user(conn: Connection, name: str) -> None:
+    """NotFoundError unless there is a console account ``name``."""
+    _user(conn, name)
+
+
 def _user(conn: Connection, name: str) -> Any:
     row = accounts.user_by_name(conn, name)
     if row is None:
