@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,8 @@ from outbound import bootstrap
 from outbound.domain.masking import mask_phone
 from outbound.domain.values import Channel, DeliveryStatus, Kind
 from outbound.schemas.customers import validate_record
+from outbound.services.people.customers import upsert_customer
 from outbound.services.send import notify
-from outbound.store.customers import upsert_customer
 from outbound.store.tables import consents, customers, deliveries, notifications
 from outbound.testing.callees import Callee, start_callee, with_beep
 from outbound.voice.tts import Tts
@@ -84,6 +84,7 @@ class LiveCalls:
     def seed(self, now: datetime) -> None:
         """The five live-call customers and a shipping notice for each (the webhook path)."""
         zone = daytime_zone(now)
+        send = replace(self.app.send_context(), clock=lambda: now)
         with self.app.engine.begin() as conn:
             for n, (behaviour, phone) in enumerate(PERSONAS, start=1):
                 raw = {
@@ -101,14 +102,12 @@ class LiveCalls:
                 payload = {"order_id": f"K{700 + n}", "carrier": "CJ", "tracking_no": f"CJ{n}"}
                 notify.notify(
                     conn,
+                    send,
                     kind=Kind.SHIPPING,
                     customer_ref=f"#{cid}",
                     payload={**payload, "eta": (now + timedelta(days=2)).date().isoformat()},
                     source="webhook:demo",
                     actor="demo",
-                    now=now,
-                    rules=self.app.rules,
-                    expiry=self.app.expiry,
                 )
 
     def start_dialer(self) -> None:

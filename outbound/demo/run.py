@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,9 +33,9 @@ from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.customers import validate_record
 from outbound.services.campaigns.runs import CampaignSpec
 from outbound.services.campaigns.runs import create as create_campaign
+from outbound.services.people.customers import add_consent, add_suppression, upsert_customer
 from outbound.services.send import notify
 from outbound.store import audit
-from outbound.store.customers import add_consent, add_suppression, upsert_customer
 from outbound.store.tables import consents, deliveries, notifications
 
 __all__ = ["DemoResult", "demo_customers", "run_demo", "scripted_outcome", "summarize"]
@@ -197,13 +197,8 @@ def _reply_stop(
 def _trigger(app: bootstrap.App, ids: list[int], now: datetime, say: Callable[[str], None]) -> None:
     """Shipping and price-drop events through the webhooks' send path (``notify``)."""
     rng = random.Random(11)
-    paths: dict[str, Any] = {
-        "source": "webhook:demo",
-        "actor": "demo",
-        "now": now,
-        "rules": app.rules,
-        "expiry": app.expiry,
-    }
+    send = replace(app.send_context(), clock=lambda: now)
+    paths: dict[str, Any] = {"source": "webhook:demo", "actor": "demo"}
     events = [
         (
             f"#{cid}",
@@ -220,12 +215,13 @@ def _trigger(app: bootstrap.App, ids: list[int], now: datetime, say: Callable[[s
 
         def ship(ref: str, payload: dict[str, Any]) -> list[notify.Enqueued]:
             return notify.notify(
-                conn, kind=Kind.SHIPPING, customer_ref=ref, payload=payload, **paths
+                conn, send, kind=Kind.SHIPPING, customer_ref=ref, payload=payload, **paths
             )
 
         shipped = [done for ref, payload in events for done in ship(ref, payload)]
         dropped = notify.price_drop_fanout(
             conn,
+            send,
             {
                 "sku": "SKU-HEADPHONES",
                 "title": "Noise-cancelling headphones",

@@ -26,9 +26,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Engine, select, text
 
 from outbound.domain.errors import FieldProblem, OutboundError, ValidationError
-from outbound.policy.model import Rules
 from outbound.services.campaigns import runs as campaigns
-from outbound.services.send import notify
+from outbound.services.send.context import SendContext
 from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import reap
 from outbound.store.tables import campaigns as campaigns_table
@@ -164,9 +163,8 @@ class LeaderLock:
 @dataclass
 class Scheduler:
     engine: Engine
-    rules: Rules
-    expiry: notify.Expiry
-    clock: Callable[[], datetime]
+    #: the send path's collaborators; its clock is the scheduler's too
+    send: SendContext
     reap_seconds: float = 15
     reload_seconds: float = 30
     lock_file: str = ""
@@ -232,7 +230,7 @@ class Scheduler:
 
     def _reap(self) -> None:
         with self.engine.begin() as conn:
-            n = reap(conn, self.clock())
+            n = reap(conn, self.send.clock())
         if n:
             log.warning("reaped %d expired leases", n)
 
@@ -261,19 +259,12 @@ class Scheduler:
     def fire(
         self, campaign_id: int, fire_time: datetime | None = None
     ) -> campaigns.RunReport | None:
-        now = self.clock()
+        now = self.send.clock()
         if fire_time is None:
             with self.engine.begin() as conn:
                 row = campaigns.get(conn, campaign_id)
             fire_time = last_fire_time(validate_schedule(row.schedule, row.timezone), now) or now
-        report = campaigns.run(
-            self.engine,
-            campaign_id,
-            fire_time=fire_time,
-            rules=self.rules,
-            now=now,
-            expiry=self.expiry,
-        )
+        report = campaigns.run(self.engine, campaign_id, self.send, fire_time=fire_time)
         if report.error:
             log.error(
                 "campaign %s fire %s failed after %d created: %s",
@@ -294,4 +285,6 @@ class Scheduler:
 
     def fire_now(self, campaign_id: int) -> Any:
         """Queue an immediate firing on the scheduler's own thread pool (the demo uses it)."""
-        return self._aps.add_job(self.fire, args=[campaign_id, self.clock()], next_run_time=_wall())
+        return self._aps.add_job(
+            self.fire, args=[campaign_id, self.send.clock()], next_run_time=_wall()
+        )

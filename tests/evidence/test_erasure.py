@@ -15,9 +15,9 @@ from outbound.domain.errors import ConfigError
 from outbound.domain.pseudonyms import phone_hash
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, SendResult
 from outbound.schemas.customers import validate_record
+from outbound.services.people.customers import add_consent, upsert_customer
 from outbound.services.people.erasure import forget
 from outbound.store import audit, tables
-from outbound.store.customers import add_consent, upsert_customer
 from outbound.store.tables import consents, customers, deliveries, notifications, suppressions
 from tests.integration.helpers import NY, ScriptedChannel, shipping, trigger
 
