@@ -33,7 +33,7 @@ from outbound.config import load_settings
 from outbound.domain.values import Channel, DeliveryStatus, Kind, Send
 from outbound.schemas.customers import validate_record
 from outbound.services.people.customers import upsert_customer
-from outbound.services.send import notify, planning
+from outbound.services.send import notify
 from outbound.store.tables import cap_counters, deliveries, log_sends
 from tests.conftest import CONFIG_DIR, ROOT
 
@@ -147,7 +147,7 @@ def enqueue_shipping(
         for cid, order in pairs
     ]
     with app.engine.begin() as conn:
-        done = planning.enqueue(conn, requests, rules=app.rules, now=now, actor="test")
+        done = notify.enqueue(conn, requests, rules=app.rules, now=now, actor="test")
     planned = {e.decision.channel if isinstance(e.decision, Send) else e.decision for e in done}
     if not all(e.created for e in done) or planned != {Channel.SMS}:
         raise SetupError(f"precondition: every notification is an SMS due now in {zone}: {planned}")

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.values import KIND_PURPOSE, Channel, Kind
+from outbound.policy.model import Rules
 from outbound.schemas.payloads import Payload, parse_payload
 from outbound.services.send import planning
 from outbound.services.send.context import Expiry as Expiry
@@ -111,6 +112,18 @@ def _request(
     )
 
 
+def enqueue(
+    conn: Connection,
+    items: Sequence[outbox.NewNotification],
+    *,
+    rules: Rules,
+    now: datetime,
+    actor: str,
+) -> list[outbox.Enqueued]:
+    """Plan and store notifications in the caller's transaction; duplicates return the original."""
+    return planning.enqueue(conn, items, rules=rules, now=now, actor=actor)
+
+
 def notify_all(
     conn: Connection,
     ctx: SendContext,
@@ -139,7 +152,7 @@ def notify_all(
         )
         for who, payload in items
     ]
-    return planning.enqueue(conn, requests, rules=ctx.rules, now=now, actor=actor)
+    return enqueue(conn, requests, rules=ctx.rules, now=now, actor=actor)
 
 
 def recipient(conn: Connection, ref: str, *, field: str = "customer") -> Recipient:
@@ -243,8 +256,7 @@ def notify_many(
             first.setdefault(item.dedupe_key, i)
         unique = [item for i, item in items if first[item.dedupe_key] == i]
         done = {
-            e.dedupe_key: e
-            for e in planning.enqueue(conn, unique, rules=ctx.rules, now=now, actor=name)
+            e.dedupe_key: e for e in enqueue(conn, unique, rules=ctx.rules, now=now, actor=name)
         }
         for i, item in items:
             e = done[item.dedupe_key]
@@ -271,4 +283,4 @@ def price_drop_fanout(
         _request(Kind.PRICE_DROP, Recipient(cid), body, now=now, expiry=ctx.expiry, source=source)
         for cid in customers_with_sku(conn, body["sku"])
     ]
-    return planning.enqueue(conn, requests, rules=ctx.rules, now=now, actor=actor)
+    return enqueue(conn, requests, rules=ctx.rules, now=now, actor=actor)
