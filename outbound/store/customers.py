@@ -276,7 +276,7 @@ def customers_with_sku(conn: Connection, sku: str) -> Iterable[int]:
 
 
 @dataclass(frozen=True)
-class Recipient:
+class Address:
     """Where and how a message reaches a customer."""
 
     locale: str
@@ -285,7 +285,7 @@ class Recipient:
     push_endpoint: str | None  # the oldest subscription: a stable choice
 
 
-def recipients(conn: Connection, customer_ids: Sequence[int]) -> dict[int, Recipient]:
+def addresses(conn: Connection, customer_ids: Sequence[int]) -> dict[int, Address]:
     ids = sorted(set(customer_ids))
     endpoints: dict[int, str] = {}
     for r in conn.execute(
@@ -299,4 +299,4 @@ def recipients(conn: Connection, customer_ids: Sequence[int]) -> dict[int, Recip
             customers.c.id, customers.c.locale, customers.c.country, customers.c.phone_e164
         ).where(customers.c.id.in_(ids))
     )
-    return {r.id: Recipient(r.locale, r.country, r.phone_e164, endpoints.get(r.id)) for r in rows}
+    return {r.id: Address(r.locale, r.country, r.phone_e164, endpoints.get(r.id)) for r in rows}
