@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from outbound.config.sections import ApiSection, AuditSection, ConsoleSection
 from outbound.domain.pseudonyms import optional_key
 from outbound.policy.model import Rules
-from outbound.services.send.notify import Expiry
+from outbound.services.send.context import Expiry, SendContext
 from outbound.services.templates.sizes import SizeLimits
 
 
@@ -27,6 +27,8 @@ class ApiDeps:
     rules: Rules
     expiry: Expiry
     limits: SizeLimits
+    #: the same, as the one context object the send services take
+    send: SendContext
     #: the settings sections the routes read: ``[api]`` deadlines, ``[console]``, ``[audit]``
     api: ApiSection
     console: ConsoleSection
@@ -41,3 +43,7 @@ class ApiDeps:
     def erasure_key(self) -> bytes | None:
         """The key that hashes the numbers erasures keep (None when unset)."""
         return optional_key(self.erasure_secret)
+
+    def send_context(self) -> SendContext:
+        """The send use case's context, built once by the composition root."""
+        return self.send

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from outbound.api.deps import ApiDeps
 from outbound.api.signing import SignatureError, verify
-from outbound.store import sources as source_store
+from outbound.services.intake import receipts as source_store
 
 log = logging.getLogger("outbound.api.gate")
 MAX_BODY = 64 * 1024

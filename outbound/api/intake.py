@@ -32,9 +32,9 @@ from outbound.api.signing import bodyless
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.schemas import numbers
 from outbound.schemas.base import ROOT, loc_of, shown
+from outbound.services.intake import receipts as source_store
 from outbound.services.send.receipts import PushReceipt, apply_receipt
 from outbound.services.views.history import notification_report
-from outbound.store import sources as source_store
 
 
 class Accepted(BaseModel):

@@ -21,8 +21,8 @@ from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.scheduling.scheduler import Scheduler
 from outbound.services.checkpoints import Checkpoints
+from outbound.services.send.context import Expiry, SendContext
 from outbound.services.send.dispatch import AfterResult, Dispatcher, FaultLog
-from outbound.services.send.notify import Expiry
 from outbound.services.send.outcomes import SilentReceipts
 from outbound.services.send.receipts import Escalation, escalation_delays
 from outbound.services.templates.sizes import SizeLimits
@@ -44,6 +44,16 @@ class App:
     _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
     _faults: FaultLog = field(default_factory=FaultLog)  # one line per interval, all workers
     _messaging: MessagingRules | None = None
+    _send: SendContext | None = None
+
+    def send_context(self) -> SendContext:
+        """The send use case's collaborators (clock, policy tables, expiry, size limits),
+        built once and handed to every caller of the send path."""
+        if self._send is None:
+            self._send = SendContext(
+                clock=self.clock, rules=self.rules, expiry=self.expiry, limits=self.limits
+            )
+        return self._send
 
     def channels(self) -> dict[Channel, ChannelPort]:
         """The configured adapters: the log sink unless ``[sms] adapter = "smpp"`` or
@@ -135,9 +145,7 @@ class App:
         sched, escalation = self.settings.scheduler, self.escalation()
         return Scheduler(
             engine=self.engine,
-            rules=self.rules,
-            expiry=self.expiry,
-            clock=self.clock,
+            send=self.send_context(),
             reap_seconds=sched.reap_seconds,
             reload_seconds=sched.reload_seconds,
             lock_file=sched.lock_file,

@@ -191,18 +191,10 @@ def run(ctx: Ctx, ref: str, as_json: bool) -> None:
       outbound campaign run renewals-14d
     """
     app = ctx.app()
-    stamp = now()
     bar = Progress("customers fanned out", None, enabled=not as_json)
     try:
         report = campaigns.run(
-            app.engine,
-            ref,
-            fire_time=stamp,
-            rules=app.rules,
-            now=stamp,
-            expiry=app.expiry,
-            actor="cli",
-            progress=bar.update,
+            app.engine, ref, app.send_context(), actor="cli", progress=bar.update
         )
     finally:
         bar.close()

@@ -10,7 +10,7 @@ import click
 
 from outbound.cli.audit import audit_group
 from outbound.cli.campaigns import campaign
-from outbound.cli.context import JSON_OPTION, Ctx, FaultAwareGroup, fail, now, pass_ctx
+from outbound.cli.context import JSON_OPTION, Ctx, FaultAwareGroup, fail, pass_ctx
 from outbound.cli.customers import consent, customer
 from outbound.cli.database import db, init
 from outbound.cli.output import emit_json
@@ -87,19 +87,15 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
     oversized = numbers.scan(data, prefix="data")  # NaN, Infinity, 1e999: refused as the API does
     if oversized:
         raise ValidationError(oversized)
-    stamp = now()
     with app.engine.begin() as conn:
         (result,) = notify.notify(
             conn,
+            app.send_context(),
             kind=parsed_kind,
             customer_ref=ref,
             payload=payload,
             source="cli",
             actor="cli",
-            now=stamp,
-            rules=app.rules,
-            expiry=app.expiry,
-            limits=app.limits,
         )
     from outbound.domain.records import decision_words
 

@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from outbound import bootstrap
 from outbound.channels.base import ChannelPort, Message
 from outbound.config import Settings
 from outbound.domain.values import Channel, Outcome
-from outbound.store.tables import deliveries
+from outbound.services.send import progress
 
 SYSTEM_ID, PASSWORD = "demo", "demo123"  # SMPP passwords are at most 8 characters
 PROJECT, ACCESS_TOKEN = "shop-demo", "ya29.demo-token"
@@ -210,16 +208,9 @@ def await_receipts(app: bootstrap.App, deadline: float) -> bool:
     """Wait until no SMS awaits its receipt; True when that left new work due now."""
     while time.monotonic() < deadline:
         with app.engine.begin() as conn:
-            waiting = conn.execute(
-                select(deliveries.c.id).where(deliveries.c.status == "sent").limit(1)
-            ).first()
-        if waiting is None:
+            waiting = progress.any_awaiting_receipt(conn)
+        if not waiting:
             break
         time.sleep(0.05)
     with app.engine.begin() as conn:
-        due = conn.execute(
-            select(deliveries.c.id)
-            .where(deliveries.c.status == "queued", deliveries.c.due_at <= app.clock())
-            .limit(1)
-        ).first()
-    return due is not None
+        return progress.any_queued_due(conn, app.clock())

@@ -208,6 +208,7 @@ def api_deps(app: App) -> ApiDeps:
         rules=app.rules,
         expiry=app.expiry,
         limits=app.limits,
+        send=app.send_context(),
         api=settings.api,
         console=settings.console,
         audit=settings.audit,

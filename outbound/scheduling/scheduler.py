@@ -26,9 +26,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, Engine
 
 from outbound.domain.errors import FieldProblem, OutboundError, ValidationError
-from outbound.policy.model import Rules
 from outbound.services.campaigns import runs as campaigns
-from outbound.services.send import notify
+from outbound.services.send.context import SendContext
 from outbound.store.campaigns import active_campaigns
 from outbound.store.db import advisory_unlock, describe_fault, is_fault, try_advisory_lock
 from outbound.store.outbox import reap
@@ -162,9 +161,8 @@ class LeaderLock:
 @dataclass
 class Scheduler:
     engine: Engine
-    rules: Rules
-    expiry: notify.Expiry
-    clock: Callable[[], datetime]
+    #: the send path's collaborators; its clock is the scheduler's too
+    send: SendContext
     reap_seconds: float = 15
     reload_seconds: float = 30
     lock_file: str = ""
@@ -230,7 +228,7 @@ class Scheduler:
 
     def _reap(self) -> None:
         with self.engine.begin() as conn:
-            n = reap(conn, self.clock())
+            n = reap(conn, self.send.clock())
         if n:
             log.warning("reaped %d expired leases", n)
 
@@ -257,19 +255,12 @@ class Scheduler:
     def fire(
         self, campaign_id: int, fire_time: datetime | None = None
     ) -> campaigns.RunReport | None:
-        now = self.clock()
+        now = self.send.clock()
         if fire_time is None:
             with self.engine.begin() as conn:
                 row = campaigns.get(conn, campaign_id)
             fire_time = last_fire_time(validate_schedule(row.schedule, row.timezone), now) or now
-        report = campaigns.run(
-            self.engine,
-            campaign_id,
-            fire_time=fire_time,
-            rules=self.rules,
-            now=now,
-            expiry=self.expiry,
-        )
+        report = campaigns.run(self.engine, campaign_id, self.send, fire_time=fire_time)
         if report.error:
             log.error(
                 "campaign %s fire %s failed after %d created: %s",
@@ -290,4 +281,6 @@ class Scheduler:
 
     def fire_now(self, campaign_id: int) -> Any:
         """Queue an immediate firing on the scheduler's own thread pool (the demo uses it)."""
-        return self._aps.add_job(self.fire, args=[campaign_id, self.clock()], next_run_time=_wall())
+        return self._aps.add_job(
+            self.fire, args=[campaign_id, self.send.clock()], next_run_time=_wall()
+        )

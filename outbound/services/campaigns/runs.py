@@ -20,7 +20,6 @@ from sqlalchemy import Connection, Engine
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Kind
-from outbound.policy.model import Rules
 from outbound.schemas.campaigns import parse_campaign
 from outbound.schemas.payloads import parse_payload
 from outbound.services.send import notify
@@ -205,28 +204,29 @@ def _start(conn: Connection, campaign: Any, fire_time: datetime, now: datetime, 
 def run(
     engine: Engine,
     ref: str | int,
+    ctx: notify.SendContext,
     *,
-    fire_time: datetime,
-    rules: Rules,
-    now: datetime,
-    expiry: notify.Expiry,
+    fire_time: datetime | None = None,
     actor: str = "scheduler",
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:
-    """Fan out one firing; a second call with the same fire_time is a no-op (ran=False).
+    """Fan out one firing (default: now, by ``ctx.clock``); a second call with the same
+    fire_time is a no-op (ran=False). Every chunk counts from the same ``now``.
 
     A firing that fails part-way (e.g. a campaign stored before its params were checked) is
     finished with its error on the run (``report.error``); chunks before it stay queued.
     """
+    now = ctx.clock()
+    fire_time = fire_time or now
     with engine.begin() as conn:
         campaign = get(conn, ref)
         run_id = _start(conn, campaign, fire_time, now, actor)
     if run_id is None:
         return RunReport(campaign.name, fire_time, ran=False)
     report = RunReport(campaign.name, fire_time, ran=True)
-    sending = {"source": _source(campaign), "actor": actor, "now": now, "rules": rules}
+    sending = {"source": _source(campaign), "actor": actor, "now": now, "progress": progress}
     try:
-        _fan_out(engine, campaign, report, {**sending, "expiry": expiry, "progress": progress})
+        _fan_out(engine, ctx, campaign, report, sending)
     except Exception as exc:  # whatever stops a firing ends up on its run, not in a traceback
         if is_fault(exc):
             raise  # the database itself is gone: nothing can be recorded on the run
@@ -247,7 +247,13 @@ def run(
     return report
 
 
-def _fan_out(engine: Engine, campaign: Any, report: RunReport, sending: dict[str, Any]) -> None:
+def _fan_out(
+    engine: Engine,
+    ctx: notify.SendContext,
+    campaign: Any,
+    report: RunReport,
+    sending: dict[str, Any],
+) -> None:
     progress = sending.pop("progress")
     last = 0
     while True:  # one transaction per chunk: progress is durable, a crash resumes by dedupe key
@@ -257,6 +263,7 @@ def _fan_out(engine: Engine, campaign: Any, report: RunReport, sending: dict[str
                 return
             done = notify.notify_all(
                 conn,
+                ctx,
                 kind=Kind(campaign.kind),
                 items=[
                     (notify.Recipient(r.id, r.timezone), payload_for(campaign, r)) for r in rows

@@ -30,7 +30,7 @@ from outbound.policy.model import Rules
 from outbound.services.send.claims import ClaimRequest, claim
 from outbound.services.send.outcomes import Recorder
 from outbound.services.templates.render import MessageRenderer
-from outbound.store.customers import recipients
+from outbound.store.customers import addresses
 from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import Claimed, in_flight_or_due, reap
 
@@ -155,7 +155,7 @@ class Dispatcher:
             log.warning("reaped %d expired leases back to the queue", count)
 
     def _messages(self, conn: Connection, claimed: list[Claimed]) -> dict[int, Message]:
-        people = recipients(conn, [c.customer_id for c in claimed])
+        people = addresses(conn, [c.customer_id for c in claimed])
         renderer = MessageRenderer(self.rules, self.messaging, self.brand)
         out = {}
         for c in claimed:
