@@ -13,7 +13,7 @@ from outbound.channels.voice import SipVoice
 from outbound.config import Settings
 from outbound.domain.values import Kind, SendResult
 from outbound.policy.model import Rules
-from outbound.services.send.calls import apply_actions
+from outbound.services.people.calls import apply_actions
 from outbound.services.send.dispatch import AfterResult
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket

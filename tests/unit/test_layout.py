@@ -227,6 +227,23 @@ def test_no_import_cycle_between_top_level_packages() -> None:
     assert cycle == [], " -> ".join(cycle)
 
 
+def _service_group(module: str) -> str:
+    """``outbound.services.send.notify`` -> ``send``; a loose module is its own group."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "services" else ""
+
+
+def test_no_import_cycle_between_the_use_case_groups_of_services() -> None:
+    graph: dict[str, set[str]] = {}
+    for mod, imps in GRAPH.items():
+        source = _service_group(mod)
+        if source:
+            targets = {_service_group(i) for i in imps if i.startswith("outbound.services.")}
+            graph.setdefault(source, set()).update(targets - {source, ""})
+    cycle = _cycle(graph)
+    assert cycle == [], " -> ".join(cycle)
+
+
 def test_the_cycle_finder_names_a_loop_and_passes_a_chain() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
