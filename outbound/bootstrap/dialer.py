@@ -11,11 +11,14 @@ Run: ``python -m outbound.bootstrap.dialer [--db URL] [--config-dir DIR] [--unti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine
 
@@ -30,6 +33,8 @@ from outbound.services.send.calls import apply_actions
 from outbound.services.send.dispatch import Dispatcher
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket
+from outbound.store.voice_admission import AdmissionRow, forget_admission, record_admission
+from outbound.voice.admission import Admission, AdmissionLimits, CpuMeter, Verdict
 from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
@@ -108,12 +113,51 @@ def build_channel(settings: Settings, engine: SipEngine, db: Engine | None = Non
     return SipVoice(engine, call_settings(settings), flows, tts, asr, limits, pace)
 
 
+def admission_limits(settings: Settings) -> AdmissionLimits:
+    """``[voice] admit_*`` as the admission control's limits."""
+    v = settings.voice
+    return AdmissionLimits(
+        enabled=v.admit,
+        max_clock_late_ms=v.admit_max_clock_late_ms,
+        max_media_cpu=v.admit_max_media_cpu,
+        max_load_per_core=v.admit_max_load_per_core,
+        retry_seconds=v.admit_retry_seconds,
+        settle_seconds=v.admit_settle_seconds,
+    )
+
+
+def build_admission(settings: Settings, engine: SipEngine, db: Engine, owner: str) -> Admission:
+    """This dialer's admission control; its state goes to ``voice_admission`` (status view)."""
+    limits = admission_limits(settings)
+    nice = os.getpriority(os.PRIO_PROCESS, 0)  # media_nice, or what the process may have
+
+    def report(verdict: Verdict) -> None:
+        r = verdict.reading
+        row = AdmissionRow(
+            owner, verdict.state(), verdict.reason, r.clock_late_ms, r.media_cpu,
+            r.load_per_core, r.calls, gate.admitted, gate.refused,
+            datetime.fromtimestamp(verdict.at, UTC),
+        )  # fmt: skip
+        try:
+            with db.begin() as conn:
+                record_admission(conn, row)
+        except Exception as exc:  # the state is for the status view; calls go on without it
+            log.warning("voice admission: state not recorded: %s", exc)
+
+    clock = engine.watch_clock(limits.window_seconds) if limits.enabled else None
+    cpu = CpuMeter(nice, window=limits.window_seconds)
+    gate = Admission(limits, clock, cpu, engine.active_calls, report)
+    return gate
+
+
 def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
     media_priority(settings.voice.media_nice)  # before any thread: they inherit it
     app = bootstrap.build(settings)
     engine = SipEngine(sip_config(settings))
     channel = build_channel(settings, engine, app.engine)
     channel.asr.preload()  # a cold model must not load while a customer answers
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    gate = build_admission(settings, engine, app.engine, owner)
     poll = settings.worker.poll_seconds
     rules = app.rules
 
@@ -132,6 +176,7 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
     for i in range(sip_config(settings).max_calls):
         worker = app.dispatcher({Channel.VOICE: channel}, actor="dialer", after_result=actions)
         worker.batch = 1  # one call per slot
+        worker.admit = gate.admit  # no new call while the media clock is late or CPU is short
         slots.append(threading.Thread(target=slot, args=(worker,), name=f"call-{i}"))
     for t in slots:
         t.start()
@@ -143,6 +188,8 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
     finally:
         stop.set()
         engine.shutdown()
+        with contextlib.suppress(Exception), app.engine.begin() as conn:
+            forget_admission(conn, owner)
         app.close()
     if failures:
         raise failures[0]

@@ -341,6 +341,24 @@ rate_limits = Table(
     Column("stamp", Float, nullable=False),
 )
 
+# A dialer's admission control (outbound.voice.admission): one row per dialer process, written
+# when it starts or stops taking calls (and every minute while it refuses), deleted at its exit.
+# What the status view shows; a row not updated for minutes is a dialer that died.
+voice_admission = Table(
+    "voice_admission",
+    metadata,
+    Column("owner", String(128), primary_key=True),  # host:pid, as the outbox's lease owner
+    Column("state", String(16), nullable=False),  # admitting | refusing
+    Column("reason", String(255), nullable=False, default=""),
+    Column("clock_late_ms", Float),  # the media clock's lateness (None = not measured yet)
+    Column("media_cpu", Float),  # share of all cores used at media priority (None = not yet)
+    Column("load_per_core", Float, nullable=False, default=0.0),
+    Column("calls", Integer, nullable=False, default=0),  # calls in progress then
+    Column("admitted", Integer, nullable=False, default=0),  # admissions since start
+    Column("refused", Integer, nullable=False, default=0),  # refusals since start
+    Column("updated_at", TS, nullable=False),
+)
+
 # Every provider message id of a delivery (a long SMS has one per part): receipts find it here.
 # A receipt can beat the "sent" record of its delivery; it waits here with delivery_id NULL.
 provider_refs = Table(
