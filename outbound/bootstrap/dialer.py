@@ -34,7 +34,14 @@ from outbound.services.send.dispatch import Dispatcher
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket
 from outbound.store.voice_admission import AdmissionRow, forget_admission, record_admission
-from outbound.voice.admission import Admission, AdmissionLimits, CpuMeter, Verdict
+from outbound.voice.admission import (
+    Admission,
+    AdmissionLimits,
+    ClockProbe,
+    CpuMeter,
+    MediaClock,
+    Verdict,
+)
 from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
@@ -144,9 +151,10 @@ def build_admission(settings: Settings, engine: SipEngine, db: Engine, owner: st
         except Exception as exc:  # the state is for the status view; calls go on without it
             log.warning("voice admission: state not recorded: %s", exc)
 
-    clock = engine.watch_clock(limits.window_seconds) if limits.enabled else None
+    clock = MediaClock(settings.voice.clock_rate, limits.window_seconds)
+    probe = ClockProbe(engine.record_clock, clock) if limits.enabled else None
     cpu = CpuMeter(nice, window=limits.window_seconds)
-    gate = Admission(limits, clock, cpu, engine.active_calls, report)
+    gate = Admission(limits, clock, cpu, engine.active_calls, report, probe=probe)
     return gate
 
 
@@ -185,9 +193,11 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
             if stop.is_set():
                 engine.hangup_all()
             engine.poll(10)
+            gate.tick()  # notes the media clock's writes (this thread runs pjsua2)
     finally:
         stop.set()
         engine.shutdown()
+        gate.close()
         with contextlib.suppress(Exception), app.engine.begin() as conn:
             forget_admission(conn, owner)
         app.close()

@@ -1,8 +1,7 @@
-"""SQLAlchemy Core tables. Migrations in ``outbound/store/migrations`` create exactly these.
+"""SQLAlchemy Core tables (and ``voice_tables``); the migrations create exactly these.
 
 Explicit columns (JSON only for free-form payloads and traces); enums stored by value;
-timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch).
-"""
+timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch)."""
 
 from __future__ import annotations
 
@@ -28,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from outbound.store.voice_tables import admission_table
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -341,24 +342,6 @@ rate_limits = Table(
     Column("stamp", Float, nullable=False),
 )
 
-# A dialer's admission control (outbound.voice.admission): one row per dialer process, written
-# when it starts or stops taking calls (and every minute while it refuses), deleted at its exit.
-# What the status view shows; a row not updated for minutes is a dialer that died.
-voice_admission = Table(
-    "voice_admission",
-    metadata,
-    Column("owner", String(128), primary_key=True),  # host:pid, as the outbox's lease owner
-    Column("state", String(16), nullable=False),  # admitting | refusing
-    Column("reason", String(255), nullable=False, default=""),
-    Column("clock_late_ms", Float),  # the media clock's lateness (None = not measured yet)
-    Column("media_cpu", Float),  # share of all cores used at media priority (None = not yet)
-    Column("load_per_core", Float, nullable=False, default=0.0),
-    Column("calls", Integer, nullable=False, default=0),  # calls in progress then
-    Column("admitted", Integer, nullable=False, default=0),  # admissions since start
-    Column("refused", Integer, nullable=False, default=0),  # refusals since start
-    Column("updated_at", TS, nullable=False),
-)
-
 # Every provider message id of a delivery (a long SMS has one per part): receipts find it here.
 # A receipt can beat the "sent" record of its delivery; it waits here with delivery_id NULL.
 provider_refs = Table(
@@ -413,3 +396,5 @@ console_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Index("ix_console_sessions_user_id", "user_id"),
 )
+
+voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this file is full)

@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections import deque
@@ -132,6 +134,36 @@ class MediaClock:
         due = base + self.audio_at(self._size) + 2 * self.block / self.byte_rate
         overdue = now - due
         return round(max(worst, overdue, 0.0) * 1000, 1)
+
+
+class ClockProbe:
+    """The probe file of a ``MediaClock``: the engine records the bridge's clock into it (C), the
+    polling thread notes its writes (``sample``) and replaces it every ``PROBE_SECONDS``."""
+
+    def __init__(self, record: Callable[[Path], None], clock: MediaClock) -> None:
+        self.record, self.clock = record, clock
+        shm = Path("/dev/shm")
+        base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+        self.dir = Path(tempfile.mkdtemp(prefix="outbound-clock-", dir=base))
+        self.path = self.dir / "clock-0.wav"
+        self._n = 0
+        self.record(self.path)
+
+    def sample(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return
+        self.clock.note(st.st_size, st.st_mtime_ns / 1e9)
+        if self.clock.audio_seconds >= PROBE_SECONDS:
+            old, self._n = self.path, self._n + 1
+            self.path = self.dir / f"clock-{self._n}.wav"
+            self.record(self.path)
+            self.clock.restart()
+            old.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @dataclass
@@ -244,6 +276,8 @@ class Admission:
     calls: Callable[[], int]  # calls in progress in this dialer
     #: told every change of state and, while refusing, at most every REPEAT_WARNING_SECONDS
     report: Callable[[Verdict], None] | None = None
+    #: the media clock's probe file (None: the clock is fed some other way, or not at all)
+    probe: ClockProbe | None = None
     monotonic: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     admitted: int = 0
@@ -253,6 +287,15 @@ class Admission:
     _not_before: float = 0.0
     _refusing_since: float = 0.0
     _warned_at: float = 0.0
+
+    def tick(self) -> None:
+        """On the thread that polls the SIP engine, after each poll: note the clock's writes."""
+        if self.probe is not None:
+            self.probe.sample()
+
+    def close(self) -> None:
+        if self.probe is not None:
+            self.probe.close()
 
     def reading(self) -> Reading:
         return Reading(

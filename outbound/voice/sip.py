@@ -32,7 +32,6 @@ from typing import Any, TypeVar
 import pjsua2 as pj
 
 from outbound.domain.masking import mask_text
-from outbound.voice.admission import PROBE_SECONDS, MediaClock
 from outbound.voice.tap import AudioTap
 
 log = logging.getLogger("outbound.voice.sip")
@@ -238,9 +237,6 @@ class SipEngine:
         self.account.create(self._account_config())
         self._thread = threading.get_ident()
         self._rx_dir = _rx_dir()
-        self._probe: Any = None  # the media clock's recorder (``watch_clock``)
-        self._probe_path: Path | None = None
-        self.clock: MediaClock | None = None
 
     @property
     def port(self) -> int:
@@ -266,8 +262,6 @@ class SipEngine:
 
     def poll(self, ms: int = 10) -> None:
         self.ep.libHandleEvents(ms)
-        if self.clock is not None:
-            self._sample_clock(self.clock)
         while True:
             try:
                 fn, fut = self._commands.get_nowait()
@@ -287,41 +281,12 @@ class SipEngine:
         self._commands.put((fn, fut))
         return fut.result(timeout)
 
-    def watch_clock(self, window: float = 5.0) -> MediaClock:
-        """Measure the conference bridge's clock (``admission.MediaClock``): pjmedia records the
-        null sound port's frames to a probe file, C only; ``poll`` notes each write."""
-        if self.clock is None:
-            self.clock = MediaClock(self.cfg.clock_rate, window)
-            self._new_probe()
-        return self.clock
-
-    def _new_probe(self) -> None:
-        old, old_path = self._probe, self._probe_path
-        self._probe = None
-        if old is not None:
-            with contextlib.suppress(pj.Error):
-                self.ep.audDevManager().getCaptureDevMedia().stopTransmit(old)
-            del old
-        if old_path is not None:
-            old_path.unlink(missing_ok=True)
-        self._probe_path = self._rx_dir / f"clock-{time.monotonic_ns():x}.wav"
-        recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(str(self._probe_path))
-        self.ep.audDevManager().getCaptureDevMedia().startTransmit(recorder)
-        self._probe = recorder
-        if self.clock is not None:
-            self.clock.restart()
-
-    def _sample_clock(self, clock: MediaClock) -> None:
-        if self._probe_path is None:
-            return
-        try:
-            st = os.stat(self._probe_path)
-        except FileNotFoundError:
-            return
-        clock.note(st.st_size, st.st_mtime_ns / 1e9)
-        if clock.audio_seconds >= PROBE_SECONDS:
-            self._new_probe()
+    def record_clock(self, path: Path) -> None:
+        """Record the null sound port (the bridge's clock) to ``path``; replaces the last one."""
+        rec = pj.AudioMediaRecorder()
+        rec.createRecorder(str(path))
+        self.ep.audDevManager().getCaptureDevMedia().startTransmit(rec)
+        self._clock_rec: Any = rec  # the previous one leaves the conference
 
     def register_thread(self, name: str) -> None:
         """Threads whose garbage may hold pjsua2 objects must be known to pjsip."""
@@ -430,7 +395,6 @@ class SipEngine:
             call.handle.pj_call = call.handle.recorder = call.handle.player = None
             del call
         self.account.shutdown()
-        del self.account
-        self._probe = self.clock = None  # a recorder alive past libDestroy aborts the process
+        self.account = self._clock_rec = None  # no recorder may outlive libDestroy (aborts)
         self.ep.libDestroy()
         shutil.rmtree(self._rx_dir, ignore_errors=True)
