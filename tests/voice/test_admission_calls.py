@@ -98,9 +98,7 @@ PROBE = textwrap.dedent(
 
 def test_the_probe_measures_the_real_bridge_clock_and_leaves_no_file() -> None:
     code = PROBE.format(rtp=free_udp_port())
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert isinstance(got["late"], float) and got["late"] >= 0.0
