@@ -183,10 +183,13 @@ def main() -> None:
     parser.add_argument("--idle-calls", type=int, default=6, help="calls of the idle level")
     parser.add_argument("--no-admit", action="store_true", help="admission control off")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument("--levels", help="concurrencies to run instead, e.g. 1,8 (1 first)")
     args = parser.parse_args()
     levels = [1]
     while levels[-1] < args.max_calls:
         levels.append(min(levels[-1] * 2, args.max_calls))
+    if args.levels:
+        levels = [int(c) for c in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="outbound-voice-load-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
