@@ -11,18 +11,18 @@ Run: ``python -m outbound.bootstrap.dialer [--db URL] [--config-dir DIR] [--unti
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
 from outbound import bootstrap
+from outbound.bootstrap.admission import build_admission, forget
 from outbound.channels.throttle import Throttle
 from outbound.channels.voice import SipVoice
 from outbound.config import Settings, load_settings
@@ -33,15 +33,6 @@ from outbound.services.send.calls import apply_actions
 from outbound.services.send.dispatch import Dispatcher
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket
-from outbound.store.voice_admission import AdmissionRow, forget_admission, record_admission
-from outbound.voice.admission import (
-    Admission,
-    AdmissionLimits,
-    ClockProbe,
-    CpuMeter,
-    MediaClock,
-    Verdict,
-)
 from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
@@ -120,44 +111,6 @@ def build_channel(settings: Settings, engine: SipEngine, db: Engine | None = Non
     return SipVoice(engine, call_settings(settings), flows, tts, asr, limits, pace)
 
 
-def admission_limits(settings: Settings) -> AdmissionLimits:
-    """``[voice] admit_*`` as the admission control's limits."""
-    v = settings.voice
-    return AdmissionLimits(
-        enabled=v.admit,
-        max_clock_late_ms=v.admit_max_clock_late_ms,
-        max_media_cpu=v.admit_max_media_cpu,
-        max_load_per_core=v.admit_max_load_per_core,
-        retry_seconds=v.admit_retry_seconds,
-        settle_seconds=v.admit_settle_seconds,
-    )
-
-
-def build_admission(settings: Settings, engine: SipEngine, db: Engine, owner: str) -> Admission:
-    """This dialer's admission control; its state goes to ``voice_admission`` (status view)."""
-    limits = admission_limits(settings)
-    nice = os.getpriority(os.PRIO_PROCESS, 0)  # media_nice, or what the process may have
-
-    def report(verdict: Verdict) -> None:
-        r = verdict.reading
-        row = AdmissionRow(
-            owner, verdict.state(), verdict.reason, r.clock_late_ms, r.media_cpu,
-            r.load_per_core, r.calls, gate.admitted, gate.refused,
-            datetime.fromtimestamp(verdict.at, UTC),
-        )  # fmt: skip
-        try:
-            with db.begin() as conn:
-                record_admission(conn, row)
-        except Exception as exc:  # the state is for the status view; calls go on without it
-            log.warning("voice admission: state not recorded: %s", exc)
-
-    clock = MediaClock(settings.voice.clock_rate, limits.window_seconds)
-    probe = ClockProbe(engine.record_clock, clock) if limits.enabled else None
-    cpu = CpuMeter(nice, window=limits.window_seconds)
-    gate = Admission(limits, clock, cpu, engine.active_calls, report, probe=probe)
-    return gate
-
-
 def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
     media_priority(settings.voice.media_nice)  # before any thread: they inherit it
     app = bootstrap.build(settings)
@@ -198,8 +151,7 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
         stop.set()
         engine.shutdown()
         gate.close()
-        with contextlib.suppress(Exception), app.engine.begin() as conn:
-            forget_admission(conn, owner)
+        forget(app.engine, owner)
         app.close()
     if failures:
         raise failures[0]
