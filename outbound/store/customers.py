@@ -13,7 +13,7 @@ from outbound.domain.customers import CustomerRecord
 from outbound.domain.errors import ConfigError, FieldProblem, NotFoundError, ValidationError
 from outbound.domain.masking import mask_phone
 from outbound.domain.pseudonyms import phone_hash
-from outbound.domain.values import Channel, ConsentAction, Purpose
+from outbound.domain.values import Channel, ConsentAction, Purpose, row_id
 from outbound.schemas.customers import merged_problems
 from outbound.store import audit
 from outbound.store.erasure import any_hashed, suppressed_hashes
@@ -214,10 +214,9 @@ def _add_subscriptions(conn: Connection, cid: int, record: CustomerRecord, now: 
 def customer_id_for(conn: Connection, ref: str) -> int:
     """Resolve an operator's reference: external id first, then ``#<internal id>``/digits."""
     row = conn.execute(select(customers.c.id).where(customers.c.external_id == ref)).first()
-    if row is None and ref.lstrip("#").isdigit():
-        row = conn.execute(
-            select(customers.c.id).where(customers.c.id == int(ref.lstrip("#")))
-        ).first()
+    internal = row_id(ref.removeprefix("#"))
+    if row is None and internal is not None:
+        row = conn.execute(select(customers.c.id).where(customers.c.id == internal)).first()
     if row is None:
         raise NotFoundError(f"customer {ref!r} not found; list them with: outbound customer list")
     return int(row.id)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.masking import mask_text
-from outbound.domain.values import Kind
+from outbound.domain.values import Kind, row_id
 from outbound.policy.model import Rules
 from outbound.schemas.campaigns import parse_campaign
 from outbound.schemas.payloads import parse_payload
@@ -121,8 +121,14 @@ def create(conn: Connection, spec: CampaignSpec, *, now: datetime, actor: str) -
 
 
 def get(conn: Connection, ref: str | int) -> Any:
-    cond = campaigns.c.id == int(ref) if str(ref).isdigit() else campaigns.c.name == str(ref)
-    row = conn.execute(select(campaigns).where(cond)).first()
+    """A campaign by id (digits) or by name; a new name is never all digits, an old one is
+    still found by name when no campaign has that id."""
+    number = ref if isinstance(ref, int) else row_id(ref)
+    row = None
+    if number is not None:
+        row = conn.execute(select(campaigns).where(campaigns.c.id == number)).first()
+    if row is None and not isinstance(ref, int):
+        row = conn.execute(select(campaigns).where(campaigns.c.name == ref)).first()
     if row is None:
         raise NotFoundError(f"campaign {ref!r} not found; see: outbound campaign list")
     return row
