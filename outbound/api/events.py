@@ -21,6 +21,7 @@ from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.base import Schema, Text, problems
 from outbound.schemas.customers import CustomerIn
 from outbound.schemas.payloads import PriceDropPayload, RenewalPayload, ShippingPayload
+from outbound.services.people.endpoints import endpoint_problems
 from outbound.services.send import notify
 from outbound.services.templates.sizes import check_sizes
 from outbound.store.customers import add_consent, upsert_customer
@@ -136,6 +137,9 @@ def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any
         return _sent(notify.price_drop_fanout(conn, event.data, **common))
     if isinstance(event, CustomerUpserted):
         record = event.data.to_record()
+        refused = endpoint_problems(record, app.settings.push.targets(), prefix="data.")
+        if refused:
+            raise ValidationError(refused)
         try:
             cid, created = upsert_customer(
                 conn,
