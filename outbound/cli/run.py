@@ -93,6 +93,7 @@ def serve(
         service.stop.set()
     finally:
         service.shutdown()
+        app.close()  # the adapters' connections and sessions (aiohttp's would warn at exit)
 
 
 #: serve's options and the roles that use them (--workers is checked by the service)

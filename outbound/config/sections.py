@@ -84,6 +84,9 @@ class ConsoleSection(Section):
     session_minutes: int = Field(default=480, ge=1)
     max_failed_logins: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    #: login attempts per client address: a burst, then this many a minute (429 beyond)
+    login_burst: int = Field(default=10, ge=1, le=10_000)
+    login_attempts_per_minute: float = Field(default=6.0, gt=0, le=60_000)
     secure_cookie: bool = False
     reveal_roles: list[Role] = Field(default_factory=lambda: list[Role](["compliance"]))
     #: roles that may forget a customer from the console; none by default (erasure cannot be

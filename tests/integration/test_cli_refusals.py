@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import run
+from outbound.config import load_settings
+from tests.integration.test_cli import CONFIG_DIR, run
 
 HUGE = "99999999999999999999"  # beyond a 64-bit row id
 
@@ -140,3 +141,27 @@ def test_demo_refuses_a_db_it_cannot_use(tmp_path: Path) -> None:
     err = _refused(tmp_path, "--db", "postgresql://u@127.0.0.1:1/x", "demo")
     assert "the demo makes a fresh SQLite file and cannot use --db postgresql" in err
     assert not (tmp_path / "other.db").exists() and not (tmp_path / "mine.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "roles"),
+    [("compliance", ["compliance"]), ("compliance, operator", ["compliance", "operator"])],
+)
+def test_a_list_setting_from_the_environment_may_be_a_comma_list(
+    home: Path, value: str, roles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OUTBOUND_CONSOLE_ERASE_ROLES", value)
+    assert json.loads(run(home, "user", "list", "--json").stdout) == []  # no settings error
+    environ = {"OUTBOUND_CONSOLE_ERASE_ROLES": value}
+    assert load_settings(str(CONFIG_DIR), environ=environ).console.erase_roles == roles
+
+
+def test_a_bad_role_in_a_list_setting_names_the_variable_and_the_roles(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OUTBOUND_CONSOLE_ERASE_ROLES", "compliance,admin")
+    err = _refused(home, "user", "list", code=4)  # a configuration error
+    assert (
+        "environment [console] erase_roles (OUTBOUND_CONSOLE_ERASE_ROLES): item 'admin' input "
+        "should be 'compliance' or 'operator'"
+    ) in err
