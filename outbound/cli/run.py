@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 from pathlib import Path
 from typing import Any
@@ -275,7 +276,7 @@ def _print_demo(result: Any, db_url: str) -> None:
         f"\n{result.customers} customers, {result.notifications} notifications, "
         f"{result.audit_events} audit events (chain verified) in {result.seconds:.1f}s"
     )
-    example = result.why_example or 1
-    click.echo(f"\nTry:  outbound --db {db_url} why {example}")
-    click.echo(f"      outbound --db {db_url} customer show C1004")
-    click.echo(f"      outbound --db {db_url} audit verify")
+    example, db = result.why_example or 1, shlex.quote(db_url)
+    click.echo(f"\nTry:  outbound --db {db} why {example}")
+    click.echo(f"      outbound --db {db} customer show C1004")
+    click.echo(f"      outbound --db {db} audit verify")
