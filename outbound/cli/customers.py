@@ -64,7 +64,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
     app = ctx.app()
     name = clean(file.name)
     try:
-        good, bad = parse_file(file)
+        good, bad = parse_file(file, app.settings.push.targets())
     except ImportFileError as exc:
         fail(f"{name}: {exc}; nothing was imported")
     for problem in bad:
