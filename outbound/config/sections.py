@@ -237,6 +237,33 @@ class PushSection(Section):
         }
 
 
+class ApnsSection(Section):
+    """Apple Push Notification service, token-based (a .p8 signing key from the developer
+    account); served when ``[push] adapter = "real"`` and ``team_id`` is set."""
+
+    api_base: str = "https://api.push.apple.com"  # sandbox: https://api.sandbox.push.apple.com
+    team_id: str = ""
+    key_id: str = ""
+    key_file: str = ""  # the .p8 PEM file
+    key: SecretStr = SecretStr("")  # or the PEM itself: pass by OUTBOUND_APNS_KEY, never in git
+    topic: str = ""  # the app's bundle id
+    push_type: Literal["alert", "background"] = "alert"
+    priority: Literal[5, 10] = 10
+    expiration_seconds: int = Field(default=86400, ge=0)  # 0: deliver now or never
+    max_bytes: int = Field(default=4096, ge=1, le=4096)
+    token_refresh_seconds: float = Field(default=3000.0, ge=1200.0, le=3540.0)
+
+    @field_validator("team_id", "key_id")
+    @classmethod
+    def _ten_characters(cls, value: str, info: ValidationInfo) -> str:
+        if value and not re.fullmatch(r"[A-Z0-9]{10}", value):
+            raise ValueError(
+                f"{value!r} is not a 10-character Apple {info.field_name} (e.g. 'ABCDE12345'); "
+                "copy it from the Apple developer account"
+            )
+        return value
+
+
 class PrivacySection(Section):
     #: HMAC key for the hashed numbers an erasure leaves on the suppression list; a secret
     #: kept outside the database (pass by OUTBOUND_PRIVACY_ERASURE_KEY)

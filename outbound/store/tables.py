@@ -122,7 +122,7 @@ push_subscriptions = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(16), nullable=False),  # webpush | fcm
+    Column("kind", String(16), nullable=False),  # webpush | fcm | apns
     Column("endpoint", Text, nullable=False),
     Column("keys", JSON, nullable=False, default=dict),
     Column("created_at", TS, nullable=False),
