@@ -12,6 +12,10 @@ Accepted messages return ``Accepted`` (one message id per part): the outcome arr
 A submit the SMSC never acknowledged (the link dropped first) was not accepted and is submitted
 once more on a fresh link; a lost ``submit_sm_resp`` after acceptance cannot be told apart by
 SMPP and would be sent twice on retry (providers don't deduplicate SMPP submits).
+
+``[sms] tls = true``: the link is TLS 1.2+ (``SmppSettings.tls``), the SMSC's certificate and
+host name checked, with a client certificate when configured; a failed handshake is one warning
+line naming why (e.g. the certificate verify failure), then the usual reconnect backoff.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import queue
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -69,6 +74,7 @@ class SmppSettings:
     response_timeout_seconds: float = 10.0
     reconnect_max_seconds: float = 30.0
     window: int = 10  # submit_sm outstanding at once
+    tls: ssl.SSLContext | None = None  # SMPP over TLS: the context that checks the SMSC
 
 
 class Throttle(Protocol):
@@ -81,6 +87,13 @@ class SmsInbound(Protocol):
     def receipt(self, receipt: Receipt) -> None: ...
 
     def mo(self, phone: str, text: str) -> str | None: ...
+
+
+def _why(exc: BaseException) -> str:
+    """An exception's message; smpplib raises an empty ``ConnectionError`` from the socket
+    error (e.g. the TLS alert of an SMSC that wanted a client certificate): then that one's."""
+    cause = exc.__cause__ or exc.__context__
+    return str(exc) or (f"{type(cause).__name__}: {cause}" if cause else type(exc).__name__)
 
 
 class _Sequence:
@@ -240,9 +253,8 @@ class SmppSms:
             sequence_generator=_Sequence(),
             allow_unknown_opt_params=True,
         )
-        client.connect()
-        # small PDUs answered one by one: without TCP_NODELAY each submit waits on Nagle (~10 ms)
-        client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client._socket = self._socket()
+        client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN
         try:
             client.bind_transceiver(
                 system_id=s.system_id, password=s.password, system_type=s.system_type
@@ -251,6 +263,27 @@ class SmppSms:
             client.disconnect()
             raise
         return client
+
+    def _socket(self) -> socket.socket:
+        """A connected TCP socket to the SMSC, wrapped in TLS when ``[sms] tls`` is on (smpplib
+        would wrap it without the host name, which a checking context refuses)."""
+        s = self.settings
+        try:
+            sock = socket.create_connection((s.host, s.port), timeout=s.response_timeout_seconds)
+        except OSError as exc:
+            raise smpplib.exceptions.ConnectionError(
+                f"connection failed ({type(exc).__name__}: {exc.strerror or exc})"
+            ) from None
+        # small PDUs answered one by one: without TCP_NODELAY each submit waits on Nagle (~10 ms)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if s.tls is None:
+            return sock
+        try:
+            return s.tls.wrap_socket(sock, server_hostname=s.host)
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            why = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
+            raise smpplib.exceptions.ConnectionError(f"TLS handshake failed: {why}") from None
 
     def _run(self) -> None:
         backoff = 0.2
@@ -262,7 +295,7 @@ class SmppSms:
                     "SMPP bind to %s:%d failed: %s",
                     self.settings.host,
                     self.settings.port,
-                    mask_text(str(exc)),
+                    mask_text(_why(exc)),
                 )
                 self._closed.wait(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
@@ -298,7 +331,10 @@ class SmppSms:
         interval = self.settings.enquire_link_seconds
         last_heard = time.monotonic()
         while not self._closed.is_set() and client._socket is not None:
-            ready, _, _ = select.select([client._socket], [], [], min(interval, 1.0))
+            sock = client._socket
+            # TLS: a record may hold more than the PDU just read; select cannot see those bytes
+            buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            ready = [sock] if buffered else select.select([sock], [], [], min(interval, 1.0))[0]
             if not ready:
                 idle = time.monotonic() - last_heard
                 if idle > 3 * interval:

@@ -133,6 +133,11 @@ class SmsSection(Section):
 
     receipt_timeout_hours: float = 48.0
     max_parts: int = Field(default=6, ge=1, le=255)
+    #: SMPP over TLS (1.2 or later), as Twilio's SMPP and most carriers' "SSMPP" ports require
+    tls: bool = False
+    tls_ca_file: str = ""  # PEM CA bundle that signed the SMSC's certificate; empty: the system's
+    tls_cert_file: str = ""  # client certificate (PEM) when the SMSC asks for one
+    tls_key_file: str = ""  # its private key (PEM); empty: in tls_cert_file
 
 
 class VoiceSection(Section):
