@@ -148,6 +148,15 @@ class VoiceSection(Section):
     trunk_uri: str = ""
     sip_user: str = ""
     sip_password: SecretStr = SecretStr("")
+    #: SIP trunk registration (digest auth); empty registrar = no REGISTER (IP-authenticated trunk)
+    sip_registrar: str = ""
+    sip_realm: str = "*"  # the realm the credentials answer; "*" = whichever the trunk names
+    sip_password_file: str = ""  # or the password in a file (a mounted secret)
+    sip_register_seconds: int = Field(default=300, ge=60, le=86_400)
+    sip_outbound_proxy: str = ""  # every request goes through it (e.g. "sip:edge.trunk.example;lr")
+    sip_transport: Literal["udp", "tcp", "tls"] = "udp"
+    sip_tls_ca_file: str = ""  # PEM CA bundle of the trunk's certificate; empty: the system's
+    srtp: Literal["off", "optional", "mandatory"] = "off"  # SDES-SRTP media
     caller_id: str = "sip:robot@127.0.0.1"
     bind_address: str = "127.0.0.1"
     public_address: str = ""

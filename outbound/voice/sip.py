@@ -15,6 +15,7 @@ bound one when empty): media goes where it is told, never to the machine's defau
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import queue
@@ -66,6 +67,9 @@ PJ_ETOOMANY = 70010
 JB_MAX_MS = 2000
 
 
+_LIBC = ctypes.CDLL(None)
+
+
 @contextlib.contextmanager
 def _stdout_to_stderr() -> Iterator[None]:
     """Point file descriptor 1 at stderr for a moment: ``--json`` output must stay clean."""
@@ -75,6 +79,7 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.dup2(2, 1)
         yield
     finally:
+        _LIBC.fflush(None)  # pjlib printf()s into C stdio's buffer: out to stderr, now
         os.dup2(saved, 1)
         os.close(saved)
 
@@ -97,6 +102,50 @@ class SipConfig:
     max_calls: int = 4
     bind_address: str = "127.0.0.1"  # SIP and RTP sockets ("0.0.0.0" = every interface)
     public_address: str = ""  # advertised in SDP c= and Contact (NAT); empty = bind_address
+    realm: str = "*"  # the realm the credentials answer ("*": any)
+    register_seconds: int = 300
+    outbound_proxy: str = ""
+    transport: str = "udp"  # udp | tcp | tls
+    tls_ca_file: str = ""  # empty: the system's CA bundle
+    srtp: str = "off"  # off | optional | mandatory
+
+
+#: where the system keeps its CA bundle (Debian, Fedora); pjsip has no default of its own
+SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+_TRANSPORTS = {
+    "udp": pj.PJSIP_TRANSPORT_UDP,
+    "tcp": pj.PJSIP_TRANSPORT_TCP,
+    "tls": pj.PJSIP_TRANSPORT_TLS,
+}
+_SRTP = {
+    "off": pj.PJMEDIA_SRTP_DISABLED,
+    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+    "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+}
+
+
+@dataclass
+class Registration:
+    """The trunk registration as last reported by pjsip: ``state`` is ``off`` (no registrar),
+    ``pending``, ``registered`` or ``failed`` (``code``/``reason``: the last answer)."""
+
+    registrar: str
+    state: str = "off"
+    code: int = 0
+    reason: str = ""
+    expires: int = 0  # seconds the registrar granted
+    registered: int = 0  # successful REGISTERs (the first and every refresh)
+    at: float = 0.0  # time.time() of the last change
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "registrar": self.registrar,
+            "state": self.state,
+            "code": self.code,
+            "reason": self.reason,
+            "expires": self.expires,
+            "registered": self.registered,
+        }
 
 
 class _LogToLogging(pj.LogWriter):  # type: ignore[misc]
@@ -163,6 +212,15 @@ class CallHandle:
         return tap.speaking_for() if tap is not None else 0.0
 
 
+class _Account(pj.Account):  # type: ignore[misc]
+    def __init__(self, engine: SipEngine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def onRegState(self, prm: Any) -> None:
+        self.engine._registered(int(prm.code), str(prm.reason), int(prm.expiration))
+
+
 class _Call(pj.Call):  # type: ignore[misc]
     def __init__(self, engine: SipEngine, account: Any, handle: CallHandle) -> None:
         super().__init__(account)
@@ -222,18 +280,15 @@ class SipEngine:
             self.ep.libCreate()
             self.ep.libInit(ep_cfg)
         self.ep.audDevManager().setNullDev()
-        tcfg = pj.TransportConfig()
-        tcfg.port = cfg.sip_port
-        tcfg.boundAddress = cfg.bind_address
-        tcfg.publicAddress = cfg.public_address
-        self.transport_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        self.transport_id = self.ep.transportCreate(_TRANSPORTS[cfg.transport], self._transport())
         self.ep.libStart()
         for codec in self.ep.codecEnum2():
             keep = codec.codecId.startswith(("PCMU/", "PCMA/"))
             self.ep.codecSetPriority(
                 codec.codecId, 255 if codec.codecId.startswith("PCMU/") else (254 if keep else 0)
             )
-        self.account = pj.Account()
+        self.registration = Registration(cfg.registrar, "pending" if cfg.registrar else "off")
+        self.account = _Account(self)
         self.account.create(self._account_config())
         self._thread = threading.get_ident()
         self._rx_dir = _rx_dir()
@@ -250,13 +305,63 @@ class SipEngine:
         acfg.mediaConfig.transportConfig.portRange = 2000
         acfg.mediaConfig.transportConfig.boundAddress = self.cfg.bind_address
         acfg.mediaConfig.transportConfig.publicAddress = self.cfg.public_address
+        acfg.mediaConfig.srtpUse = _SRTP[self.cfg.srtp]
+        # SDES keys travel in the SDP: only over a TLS hop (pjsip refuses otherwise)
+        acfg.mediaConfig.srtpSecureSignaling = 1 if self.cfg.transport == "tls" else 0
+        acfg.sipConfig.transportId = self.transport_id
+        if self.cfg.outbound_proxy:
+            acfg.sipConfig.proxies.append(self.cfg.outbound_proxy)
         if self.cfg.registrar:
             acfg.regConfig.registrarUri = self.cfg.registrar
+            acfg.regConfig.timeoutSec = self.cfg.register_seconds
+            acfg.regConfig.retryIntervalSec = 30  # after a failure
+            acfg.regConfig.delayBeforeRefreshSec = 10  # re-REGISTER this long before expiry
         if self.cfg.sip_user:
             acfg.sipConfig.authCreds.append(
-                pj.AuthCredInfo("digest", "*", self.cfg.sip_user, 0, self.cfg.sip_password)
+                pj.AuthCredInfo(
+                    "digest", self.cfg.realm or "*", self.cfg.sip_user, 0, self.cfg.sip_password
+                )
             )
         return acfg
+
+    def _transport(self) -> Any:
+        tcfg = pj.TransportConfig()
+        tcfg.port = self.cfg.sip_port
+        tcfg.boundAddress = self.cfg.bind_address
+        tcfg.publicAddress = self.cfg.public_address
+        if self.cfg.transport == "tls":
+            tls = tcfg.tlsConfig
+            tls.method = pj.PJSIP_TLSV1_2_METHOD
+            tls.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3
+            tls.CaListFile = self.cfg.tls_ca_file or next(
+                (f for f in SYSTEM_CA_FILES if Path(f).is_file()), ""
+            )
+            tls.verifyServer = True
+        return tcfg
+
+    def _registered(self, code: int, reason: str, expires: int) -> None:
+        """pjsip's registration callback (polling thread): state, one line per change."""
+        reg, before = self.registration, self.registration.state
+        reg.code, reg.reason, reg.at = code, reason, time.time()
+        if 200 <= code < 300 and expires > 0:
+            reg.state, reg.expires = "registered", expires
+            reg.registered += 1
+            if before != "registered":
+                log.info("SIP registered with %s for %ds", mask_text(reg.registrar), expires)
+            else:
+                log.debug("SIP registration with %s refreshed", mask_text(reg.registrar))
+        elif 200 <= code < 300:
+            reg.state, reg.expires = "off", 0  # unregistered at shutdown
+        else:
+            reg.state = "failed"
+            if before != "failed":
+                log.error(
+                    "SIP registration with %s failed: %d %s; retrying every 30 s (check "
+                    "[voice] sip_user, sip_password, sip_realm, sip_registrar)",
+                    mask_text(reg.registrar),
+                    code,
+                    mask_text(reason),
+                )
 
     # --- the polling thread -------------------------------------------------------------
 
