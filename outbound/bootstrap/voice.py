@@ -23,7 +23,8 @@ from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
-from outbound.voice.sip import SipConfig, SipEngine
+from outbound.voice.sip import SipEngine
+from outbound.voice.sip_setup import SipConfig
 from outbound.voice.tts import Tts
 
 PACE_MAX_WAIT = 30.0  # a call waiting longer for the trunk's CPS token is retried later

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import queue
 import select
-import socket
 import ssl
 import threading
 import time
@@ -38,6 +37,7 @@ import smpplib.exceptions
 import smpplib.smpp
 
 from outbound.channels.base import Message, Result
+from outbound.channels.sms_link import link_error, open_link
 from outbound.channels.sms_receipts import Receipt, parse_receipt
 from outbound.channels.sms_text import SmsPlan, decode, plan, strip_udh
 from outbound.channels.sms_window import (
@@ -87,13 +87,6 @@ class SmsInbound(Protocol):
     def receipt(self, receipt: Receipt) -> None: ...
 
     def mo(self, phone: str, text: str) -> str | None: ...
-
-
-def _why(exc: BaseException) -> str:
-    """An exception's message; smpplib raises an empty ``ConnectionError`` from the socket
-    error (e.g. the TLS alert of an SMSC that wanted a client certificate): then that one's."""
-    cause = exc.__cause__ or exc.__context__
-    return str(exc) or (f"{type(cause).__name__}: {cause}" if cause else type(exc).__name__)
 
 
 class _Sequence:
@@ -253,7 +246,7 @@ class SmppSms:
             sequence_generator=_Sequence(),
             allow_unknown_opt_params=True,
         )
-        client._socket = self._socket()
+        client._socket = open_link(s.host, s.port, s.response_timeout_seconds, s.tls)
         client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN
         try:
             client.bind_transceiver(
@@ -263,27 +256,6 @@ class SmppSms:
             client.disconnect()
             raise
         return client
-
-    def _socket(self) -> socket.socket:
-        """A connected TCP socket to the SMSC, wrapped in TLS when ``[sms] tls`` is on (smpplib
-        would wrap it without the host name, which a checking context refuses)."""
-        s = self.settings
-        try:
-            sock = socket.create_connection((s.host, s.port), timeout=s.response_timeout_seconds)
-        except OSError as exc:
-            raise smpplib.exceptions.ConnectionError(
-                f"connection failed ({type(exc).__name__}: {exc.strerror or exc})"
-            ) from None
-        # small PDUs answered one by one: without TCP_NODELAY each submit waits on Nagle (~10 ms)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if s.tls is None:
-            return sock
-        try:
-            return s.tls.wrap_socket(sock, server_hostname=s.host)
-        except (ssl.SSLError, OSError) as exc:
-            sock.close()
-            why = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-            raise smpplib.exceptions.ConnectionError(f"TLS handshake failed: {why}") from None
 
     def _run(self) -> None:
         backoff = 0.2
@@ -295,7 +267,7 @@ class SmppSms:
                     "SMPP bind to %s:%d failed: %s",
                     self.settings.host,
                     self.settings.port,
-                    mask_text(_why(exc)),
+                    mask_text(link_error(exc)),
                 )
                 self._closed.wait(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_seconds)

@@ -347,7 +347,8 @@ def _place_test_call(
     from outbound.bootstrap.voice import build_channel, sip_config
     from outbound.channels.voice import result_for, target_uri  # pjsua2 and Vosk load only here
     from outbound.voice.call import place_call
-    from outbound.voice.sip import SipEngine, SipError, media_priority
+    from outbound.voice.sip import SipEngine, SipError
+    from outbound.voice.sip_setup import media_priority
 
     uri = target_uri(target, settings.voice.trunk_uri)
     media_priority(settings.voice.media_nice)  # before pjsua2 starts its threads

@@ -10,53 +10,38 @@ player EOF only sets an event. At most 4 calls per process (the wheel's compile-
 
 SIP and RTP are bound to ``bind_address``; SDP and Contact advertise ``public_address`` (the
 bound one when empty): media goes where it is told, never to the machine's default interface.
+
+Trunks: REGISTER with digest auth, refreshed before expiry; UDP, TCP or TLS; outbound proxy;
+SDES-SRTP. pjlib logs errors only: no SIP message (no Authorization header) is ever written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
-import os
 import queue
 import shutil
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pjsua2 as pj
 
 from outbound.domain.masking import mask_text
+from outbound.voice.sip_setup import (
+    RETRY_SECONDS,
+    Registration,
+    SipConfig,
+    ca_file,
+    rx_dir,
+    stdout_to_stderr,
+)
 from outbound.voice.tap import AudioTap
 
 log = logging.getLogger("outbound.voice.sip")
-
-
-def media_priority(nice: int) -> bool:
-    """Run this thread — and every thread it starts later, pjsua2's media clock among them — at
-    ``nice`` (call before the endpoint exists). Audio is real time: on a machine busy with other
-    work a media thread that waits for the CPU delivers the callee's words late and in bursts,
-    and the recogniser hears something else (Asterisk offers ``-p`` for the same reason).
-    Returns False, with one warning, where the process may not raise its priority."""
-    if nice == 0:
-        return True
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)  # Linux: this thread; new threads inherit it
-    except PermissionError:
-        log.warning(
-            "voice: could not set the dialer's priority to nice %d (needs root or CAP_SYS_NICE); "
-            "on a busy machine callers' speech may be misheard: set [voice] media_nice = 0 to "
-            "silence this, or grant the capability",
-            nice,
-        )
-        return False
-    return True
 
 
 T = TypeVar("T")
@@ -67,51 +52,12 @@ PJ_ETOOMANY = 70010
 JB_MAX_MS = 2000
 
 
-_LIBC = ctypes.CDLL(None)
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Point file descriptor 1 at stderr for a moment: ``--json`` output must stay clean."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        _LIBC.fflush(None)  # pjlib printf()s into C stdio's buffer: out to stderr, now
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 class SipError(Exception):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
 
 
-@dataclass(frozen=True)
-class SipConfig:
-    caller_id: str = "sip:robot@127.0.0.1"
-    sip_port: int = 0
-    rtp_port: int = 20000
-    registrar: str = ""
-    sip_user: str = ""
-    sip_password: str = ""
-    clock_rate: int = 16000
-    max_calls: int = 4
-    bind_address: str = "127.0.0.1"  # SIP and RTP sockets ("0.0.0.0" = every interface)
-    public_address: str = ""  # advertised in SDP c= and Contact (NAT); empty = bind_address
-    realm: str = "*"  # the realm the credentials answer ("*": any)
-    register_seconds: int = 300
-    outbound_proxy: str = ""
-    transport: str = "udp"  # udp | tcp | tls
-    tls_ca_file: str = ""  # empty: the system's CA bundle
-    srtp: str = "off"  # off | optional | mandatory
-
-
-#: where the system keeps its CA bundle (Debian, Fedora); pjsip has no default of its own
-SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
 _TRANSPORTS = {
     "udp": pj.PJSIP_TRANSPORT_UDP,
     "tcp": pj.PJSIP_TRANSPORT_TCP,
@@ -122,30 +68,6 @@ _SRTP = {
     "optional": pj.PJMEDIA_SRTP_OPTIONAL,
     "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
 }
-
-
-@dataclass
-class Registration:
-    """The trunk registration as last reported by pjsip: ``state`` is ``off`` (no registrar),
-    ``pending``, ``registered`` or ``failed`` (``code``/``reason``: the last answer)."""
-
-    registrar: str
-    state: str = "off"
-    code: int = 0
-    reason: str = ""
-    expires: int = 0  # seconds the registrar granted
-    registered: int = 0  # successful REGISTERs (the first and every refresh)
-    at: float = 0.0  # time.time() of the last change
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "registrar": self.registrar,
-            "state": self.state,
-            "code": self.code,
-            "reason": self.reason,
-            "expires": self.expires,
-            "registered": self.registered,
-        }
 
 
 class _LogToLogging(pj.LogWriter):  # type: ignore[misc]
@@ -160,13 +82,6 @@ class _LogToLogging(pj.LogWriter):  # type: ignore[misc]
 
 _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
 pj_log = logging.getLogger("pjsua2")
-
-
-def _rx_dir() -> Path:
-    """Received audio goes through RAM where the machine has a tmpfs for it."""
-    shm = Path("/dev/shm")
-    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="outbound-rx-", dir=base))
 
 
 class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
@@ -260,8 +175,13 @@ class _Call(pj.Call):  # type: ignore[misc]
 class SipEngine:
     """The process's SIP user agent. Call ``poll`` in a loop on the thread that created it."""
 
-    def __init__(self, cfg: SipConfig) -> None:
+    def __init__(
+        self, cfg: SipConfig, on_registration: Callable[[Registration], None] | None = None
+    ) -> None:
+        """``on_registration``: called (on the polling thread) when the registration's state
+        changes, not on each refresh."""
         self.cfg = cfg
+        self._on_registration = on_registration
         self._commands: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._calls: dict[int, _Call] = {}
         self.ep = pj.Endpoint()
@@ -276,7 +196,7 @@ class SipEngine:
         ep_cfg.medConfig.clockRate = cfg.clock_rate
         ep_cfg.medConfig.sndClockRate = cfg.clock_rate
         ep_cfg.medConfig.jbMax = JB_MAX_MS
-        with _stdout_to_stderr():  # pjlib logs its start on stdout, before the log config
+        with stdout_to_stderr():  # pjlib logs its start on stdout, before the log config
             self.ep.libCreate()
             self.ep.libInit(ep_cfg)
         self.ep.audDevManager().setNullDev()
@@ -291,7 +211,7 @@ class SipEngine:
         self.account = _Account(self)
         self.account.create(self._account_config())
         self._thread = threading.get_ident()
-        self._rx_dir = _rx_dir()
+        self._rx_dir = rx_dir()
 
     @property
     def port(self) -> int:
@@ -314,7 +234,7 @@ class SipEngine:
         if self.cfg.registrar:
             acfg.regConfig.registrarUri = self.cfg.registrar
             acfg.regConfig.timeoutSec = self.cfg.register_seconds
-            acfg.regConfig.retryIntervalSec = 30  # after a failure
+            acfg.regConfig.retryIntervalSec = RETRY_SECONDS
             acfg.regConfig.delayBeforeRefreshSec = 10  # re-REGISTER this long before expiry
         if self.cfg.sip_user:
             acfg.sipConfig.authCreds.append(
@@ -333,35 +253,17 @@ class SipEngine:
             tls = tcfg.tlsConfig
             tls.method = pj.PJSIP_TLSV1_2_METHOD
             tls.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3
-            tls.CaListFile = self.cfg.tls_ca_file or next(
-                (f for f in SYSTEM_CA_FILES if Path(f).is_file()), ""
-            )
+            tls.CaListFile = ca_file(self.cfg.tls_ca_file)
             tls.verifyServer = True
         return tcfg
 
     def _registered(self, code: int, reason: str, expires: int) -> None:
-        """pjsip's registration callback (polling thread): state, one line per change."""
-        reg, before = self.registration, self.registration.state
-        reg.code, reg.reason, reg.at = code, reason, time.time()
-        if 200 <= code < 300 and expires > 0:
-            reg.state, reg.expires = "registered", expires
-            reg.registered += 1
-            if before != "registered":
-                log.info("SIP registered with %s for %ds", mask_text(reg.registrar), expires)
-            else:
-                log.debug("SIP registration with %s refreshed", mask_text(reg.registrar))
-        elif 200 <= code < 300:
-            reg.state, reg.expires = "off", 0  # unregistered at shutdown
-        else:
-            reg.state = "failed"
-            if before != "failed":
-                log.error(
-                    "SIP registration with %s failed: %d %s; retrying every 30 s (check "
-                    "[voice] sip_user, sip_password, sip_realm, sip_registrar)",
-                    mask_text(reg.registrar),
-                    code,
-                    mask_text(reason),
-                )
+        """pjsip's registration callback (polling thread): one line per change, reported."""
+        if self.registration.update(code, reason, expires) and self._on_registration:
+            try:
+                self._on_registration(self.registration)
+            except Exception:  # a report must never break SIP polling
+                log.exception("recording the SIP registration state failed")
 
     # --- the polling thread -------------------------------------------------------------
 
