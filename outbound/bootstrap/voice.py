@@ -4,6 +4,7 @@ process in ``outbound.mains.dialer`` and by ``outbound call``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from outbound.domain.values import Kind, SendResult
 from outbound.policy.model import Rules
 from outbound.services.send.calls import apply_actions
 from outbound.services.send.dispatch import AfterResult
+from outbound.services.send.links import record_link
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket
 from outbound.voice.amd import AmdParams
@@ -24,7 +26,7 @@ from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
 from outbound.voice.sip import SipEngine
-from outbound.voice.sip_setup import SipConfig
+from outbound.voice.sip_setup import Registration, SipConfig
 from outbound.voice.tts import Tts
 
 PACE_MAX_WAIT = 30.0  # a call waiting longer for the trunk's CPS token is retried later
@@ -82,6 +84,19 @@ def sip_password(settings: Settings) -> str:
             "bundle of the trunk's certificate, or leave it empty for the system's"
         )
     return secret
+
+
+def registration_reporter(
+    db: Engine, clock: Callable[[], datetime]
+) -> Callable[[Registration], None]:
+    """Records each change of the trunk registration (link ``sip registration <registrar>``),
+    so ``/readyz`` answers 503 while it is failed."""
+
+    def report(reg: Registration) -> None:
+        detail = f"{reg.code} {reg.reason}".strip()
+        record_link(db, f"sip registration {reg.registrar}", reg.state, detail, clock())
+
+    return report
 
 
 def call_settings(settings: Settings) -> dict[str, str]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from outbound.services.send.links import link_failures
+from outbound.store.db import make_engine, upgrade
 from tests.conftest import require_tool
 from tests.voice.conftest import REFERENCE, ROOT, free_udp_port
 from tests.voice.test_call_cli import OUTBOUND
@@ -91,3 +94,50 @@ def test_a_wrong_password_is_refused_and_reported_in_one_line_without_the_passwo
     assert len(failed) == 1 and "failed: 403 Forbidden" in failed[0], done.stderr[-3000:]
     assert PASSWORD not in done.stdout + done.stderr
     assert registrar.finished() != 0  # SIPp's verifyauth refused the digest: scenario failed
+
+
+REPORTER = """
+import sys, time
+from outbound import bootstrap
+from outbound.bootstrap.voice import registration_reporter, sip_config
+from outbound.config import load_settings
+from outbound.voice.sip import SipEngine
+
+settings = load_settings(sys.argv[1], {"database": {"url": sys.argv[2]}})
+app = bootstrap.build(settings)
+engine = SipEngine(sip_config(settings), registration_reporter(app.engine, app.clock))
+deadline = time.monotonic() + 20
+while engine.registration.state not in ("failed", "registered") and time.monotonic() < deadline:
+    engine.poll(20)
+engine.shutdown()
+app.close()
+"""
+
+
+def test_a_dialers_failed_registration_is_recorded_for_readiness(
+    tmp_path: Path, registrar: Registrar
+) -> None:
+    url = f"sqlite:///{tmp_path / 'outbound.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "OUTBOUND_VOICE_SIP_REGISTRAR": f"sip:127.0.0.1:{registrar.port}",
+        "OUTBOUND_VOICE_SIP_USER": USER,
+        "OUTBOUND_VOICE_SIP_PASSWORD": "wrong-" + PASSWORD,
+        "OUTBOUND_VOICE_CALLER_ID": f"sip:{USER}@127.0.0.1",
+        "OUTBOUND_VOICE_RTP_PORT": str(free_udp_port()),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", REPORTER, str(ROOT / "config"), url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert link_failures(engine) == [
+        f"sip registration sip:127.0.0.1:{registrar.port}: 403 Forbidden"
+    ]
+    engine.dispose()
