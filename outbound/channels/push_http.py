@@ -77,6 +77,7 @@ class PushRequest:
     url: str
     headers: dict[str, str]
     body: bytes
+    http2_only: bool = False  # APNs speaks HTTP/2 only: always by httpx, whatever [push] http2
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,9 @@ class PushHttp:
 
     async def _send(self, request: PushRequest) -> Answer:
         """HTTP/2 by httpx where the service offers it (ALPN); else HTTP/1.1 by aiohttp."""
-        if not self.http2 or request.provider in self._http1 or request.url.startswith("http:"):
+        if not request.http2_only and (
+            not self.http2 or request.provider in self._http1 or request.url.startswith("http:")
+        ):
             return await self._send_http1(request)
         if self._h2 is None:
             transport = _GuardedTransport(self.targets, self.verify, self.window)
@@ -330,7 +333,7 @@ class PushHttp:
             raise Refused(str(exc)) from None
         except httpx.HTTPError as exc:
             raise Unanswered(type(exc).__name__) from None
-        if resp.http_version != "HTTP/2":
+        if resp.http_version != "HTTP/2" and not request.http2_only:
             self._http1.add(request.provider)  # no HTTP/2 there: its next requests by aiohttp
         headers = {k.lower(): v for k, v in resp.headers.items()}
         return Answer(resp.status_code, headers, resp.content, resp.http_version)

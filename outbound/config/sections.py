@@ -138,6 +138,11 @@ class SmsSection(Section):
 
     receipt_timeout_hours: float = 48.0
     max_parts: int = Field(default=6, ge=1, le=255)
+    #: SMPP over TLS (1.2 or later), as Twilio's SMPP and most carriers' "SSMPP" ports require
+    tls: bool = False
+    tls_ca_file: str = ""  # PEM CA bundle that signed the SMSC's certificate; empty: the system's
+    tls_cert_file: str = ""  # client certificate (PEM) when the SMSC asks for one
+    tls_key_file: str = ""  # its private key (PEM); empty: in tls_cert_file
 
 
 class VoiceSection(Section):
@@ -148,6 +153,15 @@ class VoiceSection(Section):
     trunk_uri: str = ""
     sip_user: str = ""
     sip_password: SecretStr = SecretStr("")
+    #: SIP trunk registration (digest auth); empty registrar = no REGISTER (IP-authenticated trunk)
+    sip_registrar: str = ""
+    sip_realm: str = "*"  # the realm the credentials answer; "*" = whichever the trunk names
+    sip_password_file: str = ""  # or the password in a file (a mounted secret)
+    sip_register_seconds: int = Field(default=300, ge=60, le=86_400)
+    sip_outbound_proxy: str = ""  # every request goes through it (e.g. "sip:edge.trunk.example;lr")
+    sip_transport: Literal["udp", "tcp", "tls"] = "udp"
+    sip_tls_ca_file: str = ""  # PEM CA bundle of the trunk's certificate; empty: the system's
+    srtp: Literal["off", "optional", "mandatory"] = "off"  # SDES-SRTP media
     caller_id: str = "sip:robot@127.0.0.1"
     bind_address: str = "127.0.0.1"
     public_address: str = ""
@@ -254,6 +268,33 @@ class PushSection(Section):
             "renewal": self.escalate_unopened_minutes_renewal,
             "price_drop": self.escalate_unopened_minutes_price_drop,
         }
+
+
+class ApnsSection(Section):
+    """Apple Push Notification service, token-based (a .p8 signing key from the developer
+    account); served when ``[push] adapter = "real"`` and ``team_id`` is set."""
+
+    api_base: str = "https://api.push.apple.com"  # sandbox: https://api.sandbox.push.apple.com
+    team_id: str = ""
+    key_id: str = ""
+    key_file: str = ""  # the .p8 PEM file
+    key: SecretStr = SecretStr("")  # or the PEM itself: pass by OUTBOUND_APNS_KEY, never in git
+    topic: str = ""  # the app's bundle id
+    push_type: Literal["alert", "background"] = "alert"
+    priority: Literal[5, 10] = 10
+    expiration_seconds: int = Field(default=86400, ge=0)  # 0: deliver now or never
+    max_bytes: int = Field(default=4096, ge=1, le=4096)
+    token_refresh_seconds: float = Field(default=3000.0, ge=1200.0, le=3540.0)
+
+    @field_validator("team_id", "key_id")
+    @classmethod
+    def _ten_characters(cls, value: str, info: ValidationInfo) -> str:
+        if value and not re.fullmatch(r"[A-Z0-9]{10}", value):
+            raise ValueError(
+                f"{value!r} is not a 10-character Apple {info.field_name} (e.g. 'ABCDE12345'); "
+                "copy it from the Apple developer account"
+            )
+        return value
 
 
 class PrivacySection(Section):

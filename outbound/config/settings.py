@@ -35,6 +35,7 @@ from pydantic_settings import (
 
 from outbound.config.sections import (
     ApiSection,
+    ApnsSection,
     AuditSection,
     BrandSection,
     ConsoleSection,
@@ -104,6 +105,7 @@ class Settings(BaseSettings):
     sms: SmsSection = SmsSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
+    apns: ApnsSection = ApnsSection()
     privacy: PrivacySection = PrivacySection()
     #: operator ``[[caps]]``; the policy loader validates each (outbound.policy.loader.parse_cap)
     caps: tuple[dict[str, Any], ...] = ()

@@ -21,6 +21,8 @@ DEFAULT_PUSH_HOSTS: tuple[str, ...] = (
     "fcm.googleapis.com",
     "updates.push.services.mozilla.com",
     "web.push.apple.com",
+    "api.push.apple.com",  # APNs (token-based, HTTP/2)
+    "api.sandbox.push.apple.com",
     "*.notify.windows.com",
 )
 
