@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import rich.progress
-from rich.console import Console
 
-from outbound import bootstrap
-from outbound.config import Settings, load_settings
 from outbound.domain.errors import OutboundError
-from outbound.store.db import is_fault, unavailable
+
+if TYPE_CHECKING:  # imported where used: `outbound --help` needs none of them
+    import rich.progress
+    from sqlalchemy import Engine
+
+    from outbound import bootstrap
+    from outbound.config import Settings
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
@@ -22,15 +24,33 @@ class Ctx:
     def __init__(self, db: str | None, config_dir: str | None) -> None:
         self.db, self.config_dir = db, config_dir
         self._app: bootstrap.App | None = None
+        self._engine: Engine | None = None
 
     def settings(self) -> Settings:
+        from outbound.config import load_settings
+
         overrides = {"database": {"url": self.db}} if self.db else None
         return load_settings(self.config_dir, overrides)
 
     def app(self, check_schema: bool = True) -> bootstrap.App:
         if self._app is None:
+            from outbound import bootstrap
+
             self._app = bootstrap.build(self.settings(), check_schema=check_schema)
         return self._app
+
+    def engine(self) -> Engine:
+        """The database alone, schema checked, for commands that only read: no rules, adapters
+        or scheduler are built (the built app's engine when there is one)."""
+        if self._app is not None:
+            return self._app.engine
+        if self._engine is None:
+            from outbound.store.db import make_engine, require_current_schema
+
+            url = self.settings().database_url
+            self._engine = make_engine(url)
+            require_current_schema(self._engine, url)
+        return self._engine
 
     def database_url(self) -> str:
         """The URL this command uses (for messages): the built app's, else the flag's."""
@@ -56,6 +76,8 @@ class FaultAwareGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
+            from outbound.store.db import is_fault, unavailable
+
             if not is_fault(exc):
                 raise
             obj = ctx.obj if isinstance(ctx.obj, Ctx) else None
@@ -91,6 +113,9 @@ class Progress:
             bar.update(task, advance=n)
 
     def _start(self) -> tuple[rich.progress.Progress, rich.progress.TaskID]:
+        import rich.progress
+        from rich.console import Console
+
         bar = rich.progress.Progress(
             rich.progress.TextColumn("{task.description}"),
             rich.progress.BarColumn(),

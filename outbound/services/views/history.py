@@ -11,7 +11,6 @@ from sqlalchemy import Connection, func, select
 from outbound.domain.errors import NotFoundError
 from outbound.domain.masking import mask_phone
 from outbound.domain.records import readable, readable_summary
-from outbound.services.campaigns import runs as campaigns
 from outbound.store.tables import (
     audit_events,
     campaign_runs,
@@ -223,6 +222,8 @@ def verdict(decision: dict[str, Any]) -> str:
 
 def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
     """A campaign's definition, its last 20 runs and its notifications by status."""
+    from outbound.services.campaigns import runs as campaigns  # the rules engine: only here
+
     row = campaigns.get(conn, ref)
     runs = conn.execute(
         select(campaign_runs)
