@@ -259,15 +259,16 @@ def render() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def serve_metrics(host: str, port: int) -> tuple[str, int]:
+def serve_metrics(host: str, port: int) -> Any:
     """``/metrics`` of a process without an HTTP API (workers, scheduler, dialers) on
-    ``host:port`` (port 0: a free one); returns the address bound."""
+    ``host:port`` (port 0: a free one), in a daemon thread; returns the server
+    (``server_address``; ``shutdown()`` stops it)."""
     from prometheus_client import start_http_server
 
     server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
     bound = server.server_address
-    log.info("metrics on http://%s:%d/metrics", bound[0], bound[1])
-    return str(bound[0]), int(bound[1])
+    log.warning("metrics on http://%s:%d/metrics", bound[0], bound[1])
+    return server
 
 
 def seconds_between(earlier: datetime | None, later: datetime) -> float:

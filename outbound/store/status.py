@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, delete, func, select, update
 
 from outbound.store.ledger import insert_ignore
-from outbound.store.tables import audit_head, deliveries, heartbeats
+from outbound.store.ops_tables import heartbeats
+from outbound.store.tables import audit_head, deliveries
 
 #: statuses still owed work: queued (due or deferred), leased (being sent), sent (awaiting receipt)
 OPEN = ("queued", "leased", "sent")
