@@ -60,6 +60,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "source",
         "Systems allowed to call the webhook API, with their signing secrets.",
     ),
+    "status": (
+        "outbound.cli.status",
+        "status",
+        "The queue, throughput, failures, live workers and dialers, calls and checkpoint.",
+    ),
     "user": (
         "outbound.cli.users",
         "user_group",

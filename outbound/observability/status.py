@@ -21,6 +21,7 @@ log = logging.getLogger("outbound.status")
 
 WINDOW = timedelta(minutes=1)  # sends/s are averaged over the last minute
 FAILURE_WINDOW = timedelta(hours=1)
+HEALTH_WINDOW = timedelta(minutes=5)  # a provider's health: its outcomes over this window
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 3 * HEARTBEAT_SECONDS  # a process missing three beats is not alive
 
@@ -34,6 +35,8 @@ class Snapshot:
     sends_per_second: list[dict[str, Any]] = field(default_factory=list)
     failures: list[rows.Failure] = field(default_factory=list)
     alive: dict[str, int] = field(default_factory=dict)
+    calls_in_progress: int = 0
+    providers: list[dict[str, Any]] = field(default_factory=list)
     audit_head: int = 0
     checkpoint_at: datetime | None = None
     checkpoint_age_seconds: float | None = None
@@ -46,6 +49,22 @@ class Snapshot:
             resume = due["next_resume"]
             due["next_resume"] = resume.isoformat() if resume else None
         return out
+
+
+def provider_health(sent: list[rows.Rate], failed: list[rows.Failure]) -> list[dict[str, Any]]:
+    """Per provider over HEALTH_WINDOW: ``ok``, ``failing`` (half or more of its outcomes were
+    failures) or ``idle`` (nothing handed to it)."""
+    bad: dict[str, int] = {}
+    for f in failed:
+        bad[f.channel] = bad.get(f.channel, 0) + f.count
+    good = {r.provider: r.count for r in sent}
+    out = []
+    for provider in sorted(set(good) | set(bad)):
+        handed, ko = good.get(provider, 0), bad.get(provider, 0)
+        total = max(handed, ko)  # failures are among the handed ones (or failed before)
+        health = "idle" if total == 0 else "failing" if ko * 2 >= total else "ok"
+        out.append({"provider": provider, "sent": handed, "failed": ko, "health": health})
+    return out
 
 
 def checkpoint_time(path: Path | None) -> datetime | None:
@@ -78,8 +97,12 @@ def read(engine: Engine, now: datetime, checkpoint_file: Path | None = None) -> 
             ],
             failures=rows.failures_since(conn, now - FAILURE_WINDOW),
             alive=rows.alive_by_role(conn, rows.stale_after(now, STALE_SECONDS)),
+            calls_in_progress=rows.leased(conn, "voice"),
             audit_head=rows.audit_head_seq(conn),
         )
+        recent = rows.sends_since(conn, now - HEALTH_WINDOW)
+        failed = rows.failures_since(conn, now - HEALTH_WINDOW)
+    snap.providers = provider_health(recent, failed)
     snap.checkpoint_at = checkpoint_time(checkpoint_file)
     if snap.checkpoint_at is not None:
         snap.checkpoint_age_seconds = max((now - snap.checkpoint_at).total_seconds(), 0.0)

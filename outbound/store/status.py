@@ -111,6 +111,14 @@ def failures_since(conn: Connection, since: datetime) -> list[Failure]:
     return [Failure(str(c), str(o), int(n)) for c, o, n in rows]
 
 
+def leased(conn: Connection, channel: str) -> int:
+    """Deliveries of ``channel`` being worked right now (for voice: calls in progress)."""
+    value = conn.execute(
+        select(func.count()).where(deliveries.c.status == "leased", deliveries.c.channel == channel)
+    ).scalar()
+    return int(value or 0)
+
+
 def audit_head_seq(conn: Connection) -> int:
     value = conn.execute(select(audit_head.c.seq)).scalar()
     return int(value or 0)
