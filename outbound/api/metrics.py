@@ -6,6 +6,7 @@ from fastapi import FastAPI, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from outbound.api.request_ids import RequestIds
 from outbound.bootstrap.app import App
 from outbound.bootstrap.observe import watch
 from outbound.observability import metrics
@@ -22,6 +23,7 @@ def install_metrics(api: FastAPI, app: App) -> None:
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     api.add_middleware(CountIngest)
+    api.add_middleware(RequestIds)  # X-Request-ID, and request_id in JSON log lines
 
 
 class CountIngest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -30,7 +31,13 @@ class Ctx:
         from outbound.config import load_settings
 
         overrides = {"database": {"url": self.db}} if self.db else None
-        return load_settings(self.config_dir, overrides)
+        settings = load_settings(self.config_dir, overrides)
+        if settings.log.format != os.environ.get("OUTBOUND_LOG_FORMAT", "human"):
+            from outbound.domain.masking import configure_logging
+
+            os.environ["OUTBOUND_LOG_FORMAT"] = settings.log.format  # [log] format
+            configure_logging()
+        return settings
 
     def app(self, check_schema: bool = True) -> bootstrap.App:
         if self._app is None:

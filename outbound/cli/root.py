@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
@@ -32,8 +33,16 @@ from outbound.domain.errors import (
     help="Directory with outbound.toml and policies.toml.",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["human", "json"]),
+    envvar="OUTBOUND_LOG_FORMAT",
+    help="Log lines: human (default) or json, one object per line ([log] format).",
+)
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, config_dir: str | None, verbose: int) -> None:
+def cli(
+    ctx: click.Context, db: str | None, config_dir: str | None, verbose: int, log_format: str | None
+) -> None:
     """Outbound notifications (shipping, renewal, price drop) by push, SMS or voice robot.
 
     \b
@@ -44,6 +53,8 @@ def cli(ctx: click.Context, db: str | None, config_dir: str | None, verbose: int
     """
     from outbound.domain.masking import configure_logging
 
+    if log_format:  # the [log] format setting and every child process see it too
+        os.environ["OUTBOUND_LOG_FORMAT"] = log_format
     level = logging.WARNING - 10 * verbose
     configure_logging(max(level, logging.DEBUG))
     ctx.obj = Ctx(db, config_dir)

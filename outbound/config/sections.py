@@ -68,6 +68,12 @@ class AuditSection(Section):
     checkpoint_seconds: float = Field(default=300.0, ge=1.0)
 
 
+class LogSection(Section):
+    """Log lines: ``human`` (default) or ``json``, one object per line (outbound.domain.logs)."""
+
+    format: Literal["human", "json"] = "human"
+
+
 class ApiSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65_535)  # 0: any free port

@@ -41,6 +41,7 @@ from outbound.config.sections import (
     DatabaseSection,
     ExpirySection,
     LadderSection,
+    LogSection,
     PrivacySection,
     PushSection,
     SchedulerSection,
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     expiry: ExpirySection = ExpirySection()
     scheduler: SchedulerSection = SchedulerSection()
     api: ApiSection = ApiSection()
+    log: LogSection = LogSection()
     console: ConsoleSection = ConsoleSection()
     audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()

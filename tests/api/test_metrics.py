@@ -121,3 +121,12 @@ def test_every_metric_the_dashboard_and_alerts_query_is_one_outbound_exports() -
     used = {m for q in queries for m in re.findall(r"\b(outbound_[a-z_]+)", q)}
     assert sorted(used - names) == []
     assert len(dashboard["panels"]) == 20
+
+
+def test_every_api_answer_carries_a_request_id_and_echoes_a_given_one(server: Server) -> None:
+    fresh = httpx.get(f"{server.url}/healthz", timeout=30)
+    given = httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": "lb-42"}, timeout=30)
+    hostile = httpx.get(f"{server.url}/healthz", headers={"X-Request-ID": "a b<c>"}, timeout=30)
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["x-request-id"])
+    assert given.headers["x-request-id"] == "lb-42"
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["x-request-id"])  # replaced, not echoed

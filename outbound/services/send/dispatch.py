@@ -244,7 +244,8 @@ class Dispatcher:
     def _record(self, recorder: Recorder, item: Claimed, result: Result) -> None:
         metrics.count_delivery(item.channel, result)
         if isinstance(result, ChannelError):
-            log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
+            ids = {"delivery": item.delivery_id, "notification": item.notification_id}
+            log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)), extra=ids)
             recorder.error(item, result)
         elif isinstance(result, Accepted):  # the outcome arrives later, by receipt
             recorder.sent(item, result)
