@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from outbound.store import status as rows
 
@@ -80,28 +80,33 @@ def checkpoint_time(path: Path | None) -> datetime | None:
 def read(engine: Engine, now: datetime, checkpoint_file: Path | None = None) -> Snapshot:
     """The snapshot at ``now``, in one read transaction."""
     with engine.connect() as conn:
-        oldest = rows.oldest_due(conn, now)
-        sends = rows.sends_since(conn, now - WINDOW)
-        snap = Snapshot(
-            at=now,
-            queue=rows.queue_by_channel_and_status(conn),
-            due=rows.due_and_deferred(conn, now),
-            oldest_due_seconds=0.0 if oldest is None else (now - oldest).total_seconds(),
-            sends_per_second=[
-                {
-                    "channel": r.channel,
-                    "provider": r.provider,
-                    "per_second": round(r.count / WINDOW.total_seconds(), 3),
-                }
-                for r in sends
-            ],
-            failures=rows.failures_since(conn, now - FAILURE_WINDOW),
-            alive=rows.alive_by_role(conn, rows.stale_after(now, STALE_SECONDS)),
-            calls_in_progress=rows.leased(conn, "voice"),
-            audit_head=rows.audit_head_seq(conn),
-        )
-        recent = rows.sends_since(conn, now - HEALTH_WINDOW)
-        failed = rows.failures_since(conn, now - HEALTH_WINDOW)
+        return read_on(conn, now, checkpoint_file)
+
+
+def read_on(conn: Connection, now: datetime, checkpoint_file: Path | None = None) -> Snapshot:
+    """The snapshot at ``now`` on an open connection (the console's page transaction)."""
+    oldest = rows.oldest_due(conn, now)
+    sends = rows.sends_since(conn, now - WINDOW)
+    snap = Snapshot(
+        at=now,
+        queue=rows.queue_by_channel_and_status(conn),
+        due=rows.due_and_deferred(conn, now),
+        oldest_due_seconds=0.0 if oldest is None else (now - oldest).total_seconds(),
+        sends_per_second=[
+            {
+                "channel": r.channel,
+                "provider": r.provider,
+                "per_second": round(r.count / WINDOW.total_seconds(), 3),
+            }
+            for r in sends
+        ],
+        failures=rows.failures_since(conn, now - FAILURE_WINDOW),
+        alive=rows.alive_by_role(conn, rows.stale_after(now, STALE_SECONDS)),
+        calls_in_progress=rows.leased(conn, "voice"),
+        audit_head=rows.audit_head_seq(conn),
+    )
+    recent = rows.sends_since(conn, now - HEALTH_WINDOW)
+    failed = rows.failures_since(conn, now - HEALTH_WINDOW)
     snap.providers = provider_health(recent, failed)
     snap.checkpoint_at = checkpoint_time(checkpoint_file)
     if snap.checkpoint_at is not None:
