@@ -242,16 +242,18 @@ def snapshot_metrics(snap: Snapshot) -> Iterator[Metric]:
     yield alive
 
 
-_collectors: dict[int, DatabaseCollector] = {}
+_watched: list[DatabaseCollector] = []
 
 
 def watch_database(snapshot: Callable[[], Snapshot]) -> None:
-    """Report the database gauges from this process (once per process)."""
-    if _collectors:
-        return
+    """Report the database gauges of ``snapshot`` from this process: one app per process, so a
+    later call (a test building a new app) replaces the earlier one."""
+    for old in _watched:
+        REGISTRY.unregister(old)
+    _watched.clear()
     collector = DatabaseCollector(snapshot)
     REGISTRY.register(collector)
-    _collectors[id(collector)] = collector
+    _watched.append(collector)
 
 
 def render() -> bytes:
