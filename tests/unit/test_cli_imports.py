@@ -85,3 +85,9 @@ def test_every_command_of_the_cli_is_reachable_by_its_name() -> None:
     expected = "api audit call campaign consent customer db demo flow init send serve source status user why"
     assert names == expected.split()
     assert all(cli.get_command(ctx, name) is not None for name in names)
+
+
+def test_building_the_app_for_a_command_does_not_load_the_scheduler_or_the_voice_stack() -> None:
+    modules = _imported_after("import outbound.bootstrap")
+    for name in ("apscheduler", "phonenumbers.geocoder", "argon2", "fastapi", "pjsua2", "pygal"):
+        assert name not in modules, name
