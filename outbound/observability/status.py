@@ -128,7 +128,12 @@ class Heartbeat:
         self.thread = threading.Thread(target=self._run, name=f"heartbeat-{role}", daemon=True)
 
     def start(self) -> Heartbeat:
-        self.beat()
+        """The first beat, then one every HEARTBEAT_SECONDS; a database that cannot be written
+        (read-only, down) costs a warning, never the process: the workers report it themselves."""
+        try:
+            self.beat()
+        except Exception:
+            log.warning("heartbeat of %s not written", self.process)
         self.thread.start()
         return self
 
