@@ -6,16 +6,16 @@ from fastapi import FastAPI, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from outbound.api.deps import ApiDeps
 from outbound.api.request_ids import RequestIds
-from outbound.bootstrap.app import App
-from outbound.bootstrap.observe import watch
-from outbound.observability import metrics
+from outbound.observability import metrics, status
+from outbound.services.checkpoints import scheduled_file
 
 INGEST_PATHS = ("/v1/events", "/v1/receipts")
 
 
-def install_metrics(api: FastAPI, app: App) -> None:
-    watch(app)
+def install_metrics(api: FastAPI, deps: ApiDeps) -> None:
+    metrics.watch_database(lambda: snapshot(deps))  # queue, oldest due, audit head, checkpoint
 
     @api.get("/metrics", include_in_schema=False)
     async def get_metrics() -> Response:
@@ -24,6 +24,11 @@ def install_metrics(api: FastAPI, app: App) -> None:
 
     api.add_middleware(CountIngest)
     api.add_middleware(RequestIds)  # X-Request-ID, and request_id in JSON log lines
+
+
+def snapshot(deps: ApiDeps) -> status.Snapshot:
+    target = deps.audit.checkpoint_to
+    return status.read(deps.engine, deps.clock(), scheduled_file(target) if target else None)
 
 
 class CountIngest:

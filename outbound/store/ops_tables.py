@@ -7,7 +7,7 @@ from sqlalchemy import Column, String, Table
 from outbound.store.tables import TS, metadata
 
 # One row per running worker / scheduler / dialer process ("<host>:<pid>:<role>"), renewed every
-# few seconds: `outbound status` and /metrics count the fresh ones (migration 0010_heartbeats).
+# few seconds: `outbound status` and /metrics count the fresh ones (migration 0012_heartbeats).
 heartbeats = Table(
     "heartbeats",
     metadata,

@@ -1,8 +1,7 @@
-"""SQLAlchemy Core tables. Migrations in ``outbound/store/migrations`` create exactly these.
+"""SQLAlchemy Core tables (and ``voice_tables``); the migrations create exactly these.
 
 Explicit columns (JSON only for free-form payloads and traces); enums stored by value;
-timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch).
-"""
+timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch)."""
 
 from __future__ import annotations
 
@@ -28,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from outbound.store.voice_tables import admission_table
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -395,5 +396,5 @@ console_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Index("ix_console_sessions_user_id", "user_id"),
 )
-
-from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0010)
+voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this file is full)
+from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0012)

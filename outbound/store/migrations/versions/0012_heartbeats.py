@@ -1,7 +1,7 @@
 """heartbeats: which workers, schedulers and dialers are alive
 
-Revision ID: 0010_heartbeats
-Revises: 0009
+Revision ID: 0012
+Revises: 0010 (set to 0011 when h21privacy lands)
 Create Date: 2026-12-06
 
 One row per running process (``<host>:<pid>:<role>``), its ``seen_at`` renewed every few
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_heartbeats"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
