@@ -51,6 +51,7 @@ from outbound.channels.sms_window import (
 from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_phone, mask_text
 from outbound.domain.values import Accepted, Channel
+from outbound.observability import metrics
 
 log = logging.getLogger("outbound.sms")
 
@@ -276,6 +277,7 @@ class SmppSms:
             self._client = client
             self.binds += 1
             self._bound.set()
+            metrics.PROVIDER_UP.labels("smpp").set(1)
             try:
                 self._read_loop(client)
             except Exception as exc:  # the reader must survive anything: drop and rebind
@@ -295,6 +297,7 @@ class SmppSms:
                 return
             self._client = None
             self._bound.clear()
+            metrics.PROVIDER_UP.labels("smpp").set(0)
             pending, self._pending = self._pending, {}
         for future in pending.values():  # never acknowledged: the window submits them again
             future.set_exception(LinkDropped())

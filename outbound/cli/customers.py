@@ -158,7 +158,7 @@ def customer_show(ctx: Ctx, ref: str, as_json: bool) -> None:
     from outbound.cli.reports import render_customer
     from outbound.services.views.history import customer_report
 
-    with ctx.app().engine.begin() as conn:
+    with ctx.engine().begin() as conn:
         data = customer_report(conn, customer_id_for(conn, ref))
     emit_json(data) if as_json else click.echo(render_customer(data))
 

@@ -70,11 +70,20 @@ class AuditSection(Section):
     checkpoint_seconds: float = Field(default=300.0, ge=1.0)
 
 
+class LogSection(Section):
+    """Log lines: ``human`` (default) or ``json``, one object per line (outbound.domain.logs)."""
+
+    format: Literal["human", "json"] = "human"
+
+
 class ApiSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65_535)  # 0: any free port
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    #: /metrics of a process that serves no API (serve --role worker|scheduler|dialer): its own
+    #: port on ``host``; -1 = not served, 0 = any free port (logged). The API serves /metrics.
+    metrics_port: int = Field(default=-1, ge=-1, le=65_535)
 
 
 Role = Literal["compliance", "operator"]

@@ -42,6 +42,7 @@ from outbound.config.sections import (
     DatabaseSection,
     ExpirySection,
     LadderSection,
+    LogSection,
     PrivacySection,
     PushSection,
     SchedulerSection,
@@ -100,6 +101,7 @@ class Settings(BaseSettings):
     expiry: ExpirySection = ExpirySection()
     scheduler: SchedulerSection = SchedulerSection()
     api: ApiSection = ApiSection()
+    log: LogSection = LogSection()
     console: ConsoleSection = ConsoleSection()
     audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()

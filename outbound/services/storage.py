@@ -35,6 +35,13 @@ def revisions(url: str) -> tuple[str | None, str]:
         engine.dispose()
 
 
+def open_current(url: str) -> Engine:
+    """An engine on ``url`` whose schema is checked current (SchemaError naming the fix)."""
+    engine = db.make_engine(url)
+    db.require_current_schema(engine, url)
+    return engine
+
+
 def check_ready(engine: Engine, url: str) -> None:
     """The database answers and is at the current schema; SchemaError naming the fix if not."""
     db.ping(engine)

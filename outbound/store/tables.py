@@ -353,5 +353,5 @@ console_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Index("ix_console_sessions_user_id", "user_id"),
 )
-
 voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this file is full)
+from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0012)
