@@ -1,7 +1,7 @@
 """heartbeats: which workers, schedulers and dialers are alive
 
 Revision ID: 0012
-Revises: 0010 (set to 0011 when h21privacy lands)
+Revises: 0011
 Create Date: 2026-12-06
 
 One row per running process (``<host>:<pid>:<role>``), its ``seen_at`` renewed every few
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
