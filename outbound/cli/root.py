@@ -13,6 +13,7 @@ from outbound.cli.campaigns import campaign
 from outbound.cli.context import JSON_OPTION, Ctx, FaultAwareGroup, fail, pass_ctx
 from outbound.cli.customers import consent, customer
 from outbound.cli.database import db, init
+from outbound.cli.endpoints import endpoint
 from outbound.cli.output import emit_json
 from outbound.cli.run import demo, serve
 from outbound.cli.sources import api_group, source
@@ -166,5 +167,6 @@ cli.add_command(consent)
 cli.add_command(flow_group)
 cli.add_command(call_group)
 cli.add_command(source)
+cli.add_command(endpoint)
 cli.add_command(api_group)
 cli.add_command(user_group)

@@ -39,6 +39,7 @@ from outbound.config.sections import (
     BrandSection,
     ConsoleSection,
     DatabaseSection,
+    EndpointsSection,
     ExpirySection,
     LadderSection,
     PrivacySection,
@@ -105,6 +106,7 @@ class Settings(BaseSettings):
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
     privacy: PrivacySection = PrivacySection()
+    endpoints: EndpointsSection = EndpointsSection()
     #: operator ``[[caps]]``; the policy loader validates each (outbound.policy.loader.parse_cap)
     caps: tuple[dict[str, Any], ...] = ()
     _config_dir: Path = PrivateAttr(default=_SOURCE_CONFIG)

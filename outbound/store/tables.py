@@ -395,3 +395,66 @@ console_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Index("ix_console_sessions_user_id", "user_id"),
 )
+
+# --- status webhooks out (outbound endpoint …) ---------------------------------------------------
+
+# The shop's receivers of status events. The signing secret is shown once (``whsec_…``); after
+# a rotation the previous one also signs until previous_until, so the shop can switch over.
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("events", JSON, nullable=False),  # subscribed event types
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128)),
+    Column("previous_until", TS),
+    Column("include_phone", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False, default="active"),  # active | disabled
+    Column("disabled_reason", Text),
+    Column("failure_run", Integer, nullable=False, default=0),  # failed attempts in a row
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+# The durable outbox of status events: one row per (event, endpoint), written in the transaction
+# of the state change that caused it; the body is signed as stored, the webhook-id never changes.
+endpoint_messages = Table(
+    "endpoint_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("endpoint_id", Id, ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("webhook_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(40), nullable=False),
+    Column("notification_id", Id),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("lease_until", TS),
+    Column("lease_owner", String(64)),
+    Column("last_status_code", Integer),
+    Column("last_error", String(200)),
+    Column("created_at", TS, nullable=False),
+    Column("delivered_at", TS),
+    Index("ix_endpoint_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_endpoint_messages_endpoint_id", "endpoint_id"),
+    Index("ix_endpoint_messages_notification_id", "notification_id"),
+)
+
+# Every delivery attempt: its answer's status code and a short excerpt of the body, never more.
+endpoint_attempts = Table(
+    "endpoint_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "message_id", Id, ForeignKey("endpoint_messages.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("at", TS, nullable=False),
+    Column("status_code", Integer),
+    Column("excerpt", String(200)),
+    Column("error", String(200)),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_endpoint_attempts_message_id", "message_id"),
+)
