@@ -253,6 +253,8 @@ class EndpointsSection(Section):
     batch_size: int = Field(default=100, ge=1, le=10_000)
     #: waits before each retry (Standard Webhooks' schedule: about 27.5 hours in all); after
     #: the last one the message is given up (``failed``; ``endpoint replay`` sends it again)
-    retry_seconds: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+    retry_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
     #: failed attempts in a row (any message) after which the endpoint is disabled (audited)
     failure_limit: int = Field(default=50, ge=1, le=100_000)

@@ -357,16 +357,6 @@ def recent_messages(conn: Connection, endpoint_id: int, limit: int) -> list[Atte
     ]
 
 
-def attempts_of(conn: Connection, webhook_id: str) -> list[tuple[datetime, int | None]]:
-    q = (
-        select(_A.c.at, _A.c.status_code)
-        .join(_M, _M.c.id == _A.c.message_id)
-        .where(_M.c.webhook_id == webhook_id)
-        .order_by(_A.c.id)
-    )
-    return [(r.at, r.status_code) for r in conn.execute(q)]
-
-
 def requeue(
     conn: Connection,
     endpoint_id: int,

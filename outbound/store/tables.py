@@ -6,16 +6,12 @@ timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -26,56 +22,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-
-
-class EpochMicros(BigInteger):
-    """SQLite's form of a timestamp: whole microseconds since 1970-01-01 UTC, an 8-byte integer
-    (26 bytes as SQLAlchemy's text). The columns keep their declared type ``DATETIME``, so the
-    schema the migrations made is unchanged (migration 0009 converted the text values)."""
-
-    __visit_name__ = "DATETIME"
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on every engine.
-
-    SQLite has no time zone type: values are stored as UTC microseconds since the epoch
-    (``EpochMicros``), so number order is time order; text written before 0009 still reads.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return EpochMicros()
-        return dialect.type_descriptor(DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} given to a timestamp column")
-        if dialect.name == "sqlite":
-            return (value - EPOCH) // MICROSECOND
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, int):
-            return EPOCH + timedelta(microseconds=value)
-        if isinstance(value, str):  # SQLite text from before 0009: naive UTC
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
-
+from outbound.store.types import UTCDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -290,8 +238,6 @@ log_sends = Table(
     Column("at", TS, nullable=False),
 )
 
-# --- webhook sources (HTTP API) -------------------------------------------------------------
-
 sources = Table(
     "sources",
     metadata,
@@ -329,8 +275,6 @@ webhook_receipts = Table(
     UniqueConstraint("source_id", "webhook_id", name="uq_webhook_receipts_source_webhook"),
 )
 
-# --- provider state (SMS, push) ---------------------------------------------------------------
-
 # Token buckets shared by every worker process: one row per provider limit, taken by a single
 # conditional UPDATE (see outbound/store/throttle.py). Times are epoch seconds.
 rate_limits = Table(
@@ -367,8 +311,6 @@ push_receipts = Table(
     Column("updated_at", TS, nullable=False),
 )
 
-# --- compliance console (api/console) ----------------------------------------------------------
-
 # People who sign in to /console: an argon2 hash, never the password; a lock after failures.
 console_users = Table(
     "console_users",
@@ -396,10 +338,7 @@ console_sessions = Table(
     Index("ix_console_sessions_user_id", "user_id"),
 )
 
-# --- status webhooks out (outbound endpoint …) ---------------------------------------------------
-
-# The shop's receivers of status events. The signing secret is shown once (``whsec_…``); after
-# a rotation the previous one also signs until previous_until, so the shop can switch over.
+# Status webhooks out: the shop's receivers; after a rotation the old secret signs until then.
 endpoints = Table(
     "endpoints",
     metadata,
@@ -418,8 +357,7 @@ endpoints = Table(
     Column("updated_at", TS, nullable=False),
 )
 
-# The durable outbox of status events: one row per (event, endpoint), written in the transaction
-# of the state change that caused it; the body is signed as stored, the webhook-id never changes.
+# The outbox of status events, one row per (event, endpoint): the same webhook-id on every retry.
 endpoint_messages = Table(
     "endpoint_messages",
     metadata,
@@ -443,7 +381,6 @@ endpoint_messages = Table(
     Index("ix_endpoint_messages_notification_id", "notification_id"),
 )
 
-# Every delivery attempt: its answer's status code and a short excerpt of the body, never more.
 endpoint_attempts = Table(
     "endpoint_attempts",
     metadata,
@@ -453,7 +390,7 @@ endpoint_attempts = Table(
     ),
     Column("at", TS, nullable=False),
     Column("status_code", Integer),
-    Column("excerpt", String(200)),
+    Column("excerpt", String(200)),  # of the response body: never more
     Column("error", String(200)),
     Column("duration_ms", Integer, nullable=False),
     Index("ix_endpoint_attempts_message_id", "message_id"),
