@@ -118,13 +118,16 @@ class DeliveryWorker:
         return at + timedelta(seconds=schedule[done]) if done < len(schedule) else None
 
     async def _send(self, session: aiohttp.ClientSession, message: Leased) -> Attempted:
-        at = self.clock()
+        at = self.clock()  # schedules the retry; the signature carries the wall clock's second
+        signed = datetime.fromtimestamp(int(time.time()), tz=UTC)
         headers = {
             "content-type": "application/json",
             "user-agent": "outbound-webhooks/1",
             "webhook-id": message.webhook_id,
-            "webhook-timestamp": str(int(at.timestamp())),
-            "webhook-signature": signature(message.secrets, message.webhook_id, at, message.body),
+            "webhook-timestamp": str(int(signed.timestamp())),
+            "webhook-signature": signature(
+                message.secrets, message.webhook_id, signed, message.body
+            ),
         }
         started = time.perf_counter()
         code: int | None = None
