@@ -74,7 +74,7 @@ class Receiver:
                 self.send_response(code)
                 if 300 <= code < 400:
                     self.send_header("location", "/elsewhere")
-                body = b'{"ok": true, "note": "' + b"x" * 500 + b'"}'
+                body = b"" if code == 204 else b'{"ok": true, "note": "' + b"x" * 500 + b'"}'
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -1,0 +1,140 @@
+"""The delivery worker's promises: the same webhook-id on every retry, no redirect followed, a
+short excerpt of each answer, an endpoint disabled (and audited) after a run of failures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from outbound import bootstrap
+from outbound.domain.values import Kind
+from outbound.services.endpoints import manage
+from outbound.store.tables import audit_events
+from tests.endpoints.conftest import QUICK, add_endpoint, delivering
+from tests.endpoints.receiver import Receiver
+from tests.integration.helpers import SHANGHAI, add_customer, shipping, trigger
+
+AppFactory = Callable[..., bootstrap.App]
+
+
+def _one_deferred_event(app: bootstrap.App) -> None:
+    cid = add_customer(app, "C1", SHANGHAI, preference="sms")
+    trigger(app, Kind.SHIPPING, cid, shipping("A1"))  # 23:00 in Shanghai: deferred
+
+
+def _deliveries(app: bootstrap.App, name: str = "desk") -> list[dict[str, object]]:
+    with app.engine.begin() as conn:
+        return manage.deliveries(conn, name)
+
+
+def test_after_answering_500_twice_the_receiver_gets_the_same_webhook_id_again(
+    make_app: AppFactory, receiver: Receiver
+) -> None:
+    app = make_app(endpoints=QUICK)
+    add_endpoint(app, receiver, events=["notification.deferred"])
+    receiver.answer = lambda wid, n: 500 if n < 2 else 200
+    _one_deferred_event(app)
+    with delivering(app):
+        receiver.wait_for(lambda r: len(r.got) == 3)
+        deadline_rows = _wait_delivered(app)
+    ids = [g.webhook_id for g in receiver.got]
+    assert len(set(ids)) == 1 and ids[0].startswith("msg_")
+    assert all(g.verified for g in receiver.got)
+    (row,) = deadline_rows
+    assert (row["status"], row["attempts"], row["status_code"]) == ("delivered", 3, 200)
+    assert row["excerpt"] is not None and len(str(row["excerpt"])) == 200  # of a 520-byte body
+
+
+def _wait_delivered(app: bootstrap.App) -> list[dict[str, object]]:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = _deliveries(app)
+        if rows and all(r["status"] == "delivered" for r in rows):
+            return rows
+        time.sleep(0.05)
+    raise AssertionError(f"not delivered: {_deliveries(app)}")
+
+
+def test_a_redirect_is_a_failed_attempt_and_never_followed(
+    make_app: AppFactory, receiver: Receiver
+) -> None:
+    app = make_app(endpoints={**QUICK, "retry_seconds": []})  # one attempt, then given up
+    add_endpoint(app, receiver, events=["notification.deferred"])
+    receiver.answer = lambda wid, n: 302
+    _one_deferred_event(app)
+    with delivering(app):
+        receiver.wait_for(lambda r: len(r.got) == 1)
+        rows = _wait_status(app, "failed")
+    assert receiver.redirected_hits == 0
+    assert rows[0]["status_code"] == 302
+    assert "redirects are not followed" in str(rows[0]["error"])
+
+
+def _wait_status(app: bootstrap.App, status: str) -> list[dict[str, object]]:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = _deliveries(app)
+        if rows and all(r["status"] == status for r in rows):
+            return rows
+        time.sleep(0.05)
+    raise AssertionError(f"not {status}: {_deliveries(app)}")
+
+
+def test_an_endpoint_failing_n_times_in_a_row_is_disabled_audited_and_listed(
+    make_app: AppFactory, receiver: Receiver
+) -> None:
+    app = make_app(endpoints={**QUICK, "failure_limit": 3, "retry_seconds": [0] * 10})
+    add_endpoint(app, receiver, events=["notification.deferred"])
+    receiver.answer = lambda wid, n: 503
+    _one_deferred_event(app)
+    with delivering(app):
+        receiver.wait_for(lambda r: len(r.got) >= 3)
+        _wait_listed(app, "disabled")
+    assert len(receiver.got) == 3  # nothing more once disabled
+    with app.engine.begin() as conn:
+        (listed,) = manage.listing(conn)
+        actions = list(
+            conn.execute(
+                select(audit_events.c.action, audit_events.c.subject).where(
+                    audit_events.c.action.like("endpoint.%")
+                )
+            )
+        )
+    assert listed["status"] == "disabled" and listed["queued"] == 1
+    assert listed["disabled_reason"] == "3 failed attempts in a row"
+    assert ("endpoint.disabled", "endpoint:desk") in [tuple(a) for a in actions]
+
+
+def _wait_listed(app: bootstrap.App, status: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with app.engine.begin() as conn:
+            if manage.listing(conn)[0]["status"] == status:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"endpoint never {status}")
+
+
+def test_no_endpoint_means_no_outbox_rows(make_app: AppFactory) -> None:
+    app = make_app()
+    _one_deferred_event(app)
+    with app.engine.begin() as conn:
+        assert manage.listing(conn) == []
+    assert _count_messages(app) == 0
+
+
+def _count_messages(app: bootstrap.App) -> int:
+    from sqlalchemy import func
+
+    from outbound.store.tables import endpoint_messages
+
+    with app.engine.begin() as conn:
+        q = select(func.count()).select_from(endpoint_messages)
+        return int(conn.execute(q).scalar_one())
