@@ -31,6 +31,7 @@ class Receiver:
     hold: threading.Event = field(default_factory=threading.Event)
     got: list[Received] = field(default_factory=list)
     redirected_hits: int = 0
+    arrived: list[str] = field(default_factory=list)  # webhook-ids that reached the handler
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _server: ThreadingHTTPServer | None = None
 
@@ -56,6 +57,8 @@ class Receiver:
                         receiver.redirected_hits += 1
                     self._reply(200)
                     return
+                with receiver._lock:
+                    receiver.arrived.append(self.headers.get("webhook-id", ""))
                 receiver.hold.wait(60)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 try:
