@@ -18,9 +18,11 @@ import os
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 from sqlalchemy import Engine
@@ -61,23 +63,41 @@ class DeliveryWorker:
         asyncio.run(self._main(stop))
 
     async def _main(self, stop: threading.Event) -> None:
+        """Sends never wait for the database: due messages are taken ahead (up to two windows)
+        and results recorded in batches, by one database step at a time beside the sends."""
         window = self.settings.concurrency
         connector = aiohttp.TCPConnector(limit=window, limit_per_host=window)
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_seconds)
-        in_flight: set[asyncio.Task[Attempted]] = set()
+        ahead: deque[Leased] = deque()
+        in_flight: set[asyncio.Future[Attempted]] = set()
+        db: asyncio.Future[list[Leased]] | None = None
+        idle_until = 0.0
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             while not stop.is_set():
-                free = min(window - len(in_flight), self.settings.batch_size)
-                leased = await asyncio.to_thread(self.step, free)
-                for message in leased:
-                    in_flight.add(asyncio.create_task(self._send(session, message)))
-                if not in_flight:
+                while ahead and len(in_flight) < window:
+                    in_flight.add(asyncio.ensure_future(self._send(session, ahead.popleft())))
+                want = min(2 * window - len(ahead) - len(in_flight), self.settings.batch_size)
+                if db is None and (self._results or (want > 0 and time.monotonic() >= idle_until)):
+                    db = asyncio.ensure_future(asyncio.to_thread(self.step, max(want, 0)))
+                waiting: set[asyncio.Future[Any]] = {*in_flight, *([db] if db else [])}
+                if not waiting:
                     await asyncio.to_thread(stop.wait, self.settings.poll_seconds)
                     continue
-                done, in_flight = await asyncio.wait(
-                    in_flight, timeout=self.settings.poll_seconds, return_when="FIRST_COMPLETED"
+                done, _ = await asyncio.wait(
+                    waiting, timeout=self.settings.poll_seconds, return_when="FIRST_COMPLETED"
                 )
-                self._results.extend(t.result() for t in done)
+                for task in done:
+                    if task is db:
+                        leased = db.result()
+                        ahead.extend(leased)
+                        db = None
+                        if not leased and want > 0:  # nothing due: look again after a poll
+                            idle_until = time.monotonic() + self.settings.poll_seconds
+                    else:
+                        in_flight.discard(task)
+                        self._results.append(task.result())
+            if db is not None:
+                await db
             if in_flight:  # answered ones are recorded; the rest go again after their lease
                 done, _ = await asyncio.wait(in_flight, timeout=self.settings.timeout_seconds)
                 self._results.extend(t.result() for t in done if not t.cancelled())
