@@ -11,6 +11,7 @@ import pytest
 
 from outbound import bootstrap
 from outbound.services.endpoints import manage
+from outbound.services.endpoints.events import EVENT_TYPES
 from tests.endpoints.receiver import Receiver
 
 AppFactory = Callable[..., bootstrap.App]
@@ -25,7 +26,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def add_endpoint(app: bootstrap.App, receiver: Receiver, name: str = "desk", **kw: object) -> str:
-    events = kw.pop("events", manage.EVENT_TYPES)
+    events = kw.pop("events", EVENT_TYPES)
     url = str(kw.pop("url", receiver.url))
     with app.engine.begin() as conn:
         secret = manage.add(
