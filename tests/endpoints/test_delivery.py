@@ -138,3 +138,38 @@ def _count_messages(app: bootstrap.App) -> int:
     with app.engine.begin() as conn:
         q = select(func.count()).select_from(endpoint_messages)
         return int(conn.execute(q).scalar_one())
+
+
+def test_after_a_rotation_both_secrets_verify_and_a_replay_resends_the_same_webhook_id(
+    make_app: AppFactory, receiver: Receiver
+) -> None:
+    from datetime import timedelta
+
+    app = make_app(endpoints=QUICK)
+    old = add_endpoint(app, receiver, events=["notification.deferred"])
+    with app.engine.begin() as conn:
+        new = manage.rotate(conn, "desk", timedelta(hours=1), now=app.clock(), actor="test")
+    assert new.startswith("whsec_") and new != old
+    receiver.secret = old  # a receiver that has not switched yet
+    _one_deferred_event(app)
+    with delivering(app):
+        receiver.wait_for(lambda r: len(r.got) == 1)
+        receiver.secret = new  # switched: the replay verifies with the new secret
+        with app.engine.begin() as conn:
+            n = manage.replay(conn, "desk", now=app.clock(), actor="test", notification_id=1)
+        assert n == 1
+        receiver.wait_for(lambda r: len(r.got) == 2)
+    first, again = receiver.got
+    assert first.verified and again.verified
+    assert first.webhook_id == again.webhook_id
+
+
+def test_phones_are_masked_unless_the_endpoint_opted_in(
+    make_app: AppFactory, receiver: Receiver
+) -> None:
+    app = make_app(endpoints=QUICK)
+    add_endpoint(app, receiver, events=["notification.deferred"], include_phone=True)
+    _one_deferred_event(app)
+    with delivering(app):
+        receiver.wait_for(lambda r: len(r.got) == 1)
+    assert receiver.got[0].body["data"]["customer"]["phone"] == SHANGHAI
