@@ -8,7 +8,7 @@ its lease runs out. What to send and when to retry is decided by ``outbound.serv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,6 +153,12 @@ def subscribers(conn: Connection) -> list[Subscriber]:
     return [
         Subscriber(int(r.id), frozenset(r.events), bool(r.include_phone)) for r in conn.execute(q)
     ]
+
+
+def active_ids(conn: Connection, ids: Iterable[int]) -> set[int]:
+    """Those of ``ids`` that are still active endpoints (a cached list may be a second old)."""
+    q = select(_E.c.id).where(_E.c.id.in_(list(ids)), _E.c.status == "active")
+    return {int(i) for i in conn.execute(q).scalars()}
 
 
 def set_status(

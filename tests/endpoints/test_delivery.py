@@ -3,14 +3,16 @@ short excerpt of each answer, an endpoint disabled (and audited) after a run of 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from outbound import bootstrap
 from outbound.domain.values import Kind
 from outbound.services.endpoints import manage
-from outbound.store.tables import audit_events
+from outbound.store.tables import audit_events, endpoint_messages
 from tests.endpoints.conftest import QUICK, add_endpoint, delivering
 from tests.endpoints.receiver import Receiver
 from tests.integration.helpers import SHANGHAI, add_customer, shipping, trigger
@@ -37,25 +39,13 @@ def test_after_answering_500_twice_the_receiver_gets_the_same_webhook_id_again(
     _one_deferred_event(app)
     with delivering(app):
         receiver.wait_for(lambda r: len(r.got) == 3)
-        deadline_rows = _wait_delivered(app)
+        deadline_rows = _wait_status(app, "delivered")
     ids = [g.webhook_id for g in receiver.got]
     assert len(set(ids)) == 1 and ids[0].startswith("msg_")
     assert all(g.verified for g in receiver.got)
     (row,) = deadline_rows
     assert (row["status"], row["attempts"], row["status_code"]) == ("delivered", 3, 200)
     assert row["excerpt"] is not None and len(str(row["excerpt"])) == 200  # of a 520-byte body
-
-
-def _wait_delivered(app: bootstrap.App) -> list[dict[str, object]]:
-    import time
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        rows = _deliveries(app)
-        if rows and all(r["status"] == "delivered" for r in rows):
-            return rows
-        time.sleep(0.05)
-    raise AssertionError(f"not delivered: {_deliveries(app)}")
 
 
 def test_a_redirect_is_a_failed_attempt_and_never_followed(
@@ -74,8 +64,6 @@ def test_a_redirect_is_a_failed_attempt_and_never_followed(
 
 
 def _wait_status(app: bootstrap.App, status: str) -> list[dict[str, object]]:
-    import time
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         rows = _deliveries(app)
@@ -111,8 +99,6 @@ def test_an_endpoint_failing_n_times_in_a_row_is_disabled_audited_and_listed(
 
 
 def _wait_listed(app: bootstrap.App, status: str) -> None:
-    import time
-
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with app.engine.begin() as conn:
@@ -131,10 +117,6 @@ def test_no_endpoint_means_no_outbox_rows(make_app: AppFactory) -> None:
 
 
 def _count_messages(app: bootstrap.App) -> int:
-    from sqlalchemy import func
-
-    from outbound.store.tables import endpoint_messages
-
     with app.engine.begin() as conn:
         q = select(func.count()).select_from(endpoint_messages)
         return int(conn.execute(q).scalar_one())
@@ -143,8 +125,6 @@ def _count_messages(app: bootstrap.App) -> int:
 def test_after_a_rotation_both_secrets_verify_and_a_replay_resends_the_same_webhook_id(
     make_app: AppFactory, receiver: Receiver
 ) -> None:
-    from datetime import timedelta
-
     app = make_app(endpoints=QUICK)
     old = add_endpoint(app, receiver, events=["notification.deferred"])
     with app.engine.begin() as conn:
@@ -173,3 +153,20 @@ def test_phones_are_masked_unless_the_endpoint_opted_in(
     with delivering(app):
         receiver.wait_for(lambda r: len(r.got) == 1)
     assert receiver.got[0].body["data"]["customer"]["phone"] == SHANGHAI
+
+
+def test_an_endpoint_removed_by_another_process_never_fails_the_state_change(
+    make_app: AppFactory, receiver: Receiver
+) -> None:
+    from outbound.store.tables import endpoints
+
+    app = make_app(endpoints=QUICK)
+    add_endpoint(app, receiver, events=["notification.deferred"])
+    _one_deferred_event(app)  # the subscriber list is now cached in this process
+    with app.engine.begin() as conn:  # as `outbound endpoint remove` in another process
+        conn.execute(endpoint_messages.delete())
+        conn.execute(endpoints.delete())
+    cid = add_customer(app, "C2", SHANGHAI, preference="sms")
+    created = trigger(app, Kind.SHIPPING, cid, shipping("A2"))
+    assert created.created
+    assert _count_messages(app) == 0

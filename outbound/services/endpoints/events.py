@@ -127,6 +127,8 @@ def emit(conn: Connection, events: Sequence[StatusEvent], now: datetime) -> int:
             )
             for s in targets
         )
+    live = store.active_ids(conn, {m.endpoint_id for m in messages}) if messages else set()
+    messages = [m for m in messages if m.endpoint_id in live]  # removed or disabled since
     store.insert_messages(conn, messages, now)
     return len(messages)
 
