@@ -31,6 +31,8 @@ def status_receiver(app: bootstrap.App) -> Iterator[StatusReceiver]:
         yield receiver
     finally:
         receiver.stop()
+        with app.engine.begin() as conn:  # its receiver is gone: nothing to retry later
+            manage.set_enabled(conn, "demo-desk", False, now=app.clock(), actor="demo")
 
 
 def deliver_status(
