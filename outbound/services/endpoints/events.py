@@ -73,7 +73,7 @@ def new_webhook_id() -> str:
     return "msg_" + secrets.token_urlsafe(18)
 
 
-_SHOP_IDS = ("order_id", "fulfillment_id", "sku")
+_SHOP_IDS = ("order_id", "fulfillment_id", "shipment_id", "sku")
 
 
 def _body(
