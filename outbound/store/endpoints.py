@@ -260,7 +260,7 @@ def lease_due(
 
 _DONE = (
     update(_M)
-    .where(_M.c.id == bindparam("b_id"))
+    .where(_M.c.id == bindparam("b_id"), _M.c.lease_owner == bindparam("b_owner"))
     .values(
         status=bindparam("b_status"),
         attempts=_M.c.attempts + 1,
@@ -274,9 +274,10 @@ _DONE = (
 )
 
 
-def record_attempts(conn: Connection, results: Sequence[Attempted]) -> dict[int, int]:
-    """Store the attempts and the messages' new state; returns each touched endpoint's run of
-    failed attempts as it stands now."""
+def record_attempts(conn: Connection, results: Sequence[Attempted], owner: str) -> dict[int, int]:
+    """Store the attempts and the messages' new state — only where ``owner`` still holds the
+    lease (a replay meanwhile queued the message again); returns each touched endpoint's run
+    of failed attempts as it stands now."""
     if not results:
         return {}
     conn.execute(
@@ -298,6 +299,7 @@ def record_attempts(conn: Connection, results: Sequence[Attempted]) -> dict[int,
         [
             {
                 "b_id": r.message_id,
+                "b_owner": owner,
                 "b_status": "delivered" if r.ok else "pending" if r.retry_at else "failed",
                 "b_next": r.retry_at or r.at,
                 "b_code": r.status_code,

@@ -108,7 +108,7 @@ class DeliveryWorker:
         results, self._results = self._results, []
         now = self.clock()
         with self.engine.begin() as conn:
-            store.record_attempts(conn, results)
+            store.record_attempts(conn, results, self.owner)
             off = store.disable_failing(conn, self.settings.failure_limit, now) if results else []
             if off:
                 events = [
