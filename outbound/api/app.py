@@ -51,8 +51,10 @@ from outbound.api.gate import (
 from outbound.api.ingest import GroupCommit
 from outbound.api.intake import Accepted, event_job, read_job, receipt_job
 from outbound.domain.errors import SchemaError
+from outbound.domain.masking import mask_text
 from outbound.schemas.base import shown
 from outbound.services import storage
+from outbound.services.send.links import link_failures
 from outbound.services.send.receipts import PushReceipt
 
 log = logging.getLogger("outbound.api.app")
@@ -224,11 +226,17 @@ def _install_probes(api: FastAPI, app: ApiDeps) -> None:
 
     @api.get("/readyz", responses={503: RESPONSES[503]})
     def readyz() -> JSONResponse:
-        """Database reachable and at the schema this version needs."""
+        """Database reachable and at the schema this version needs; no provider link (a
+        dialer's SIP trunk registration) reported failed."""
         try:
             storage.check_ready(app.engine, app.database_url)
         except SchemaError as exc:
             return problem(503, str(exc), {"Retry-After": RETRY_AFTER})
+        failed = link_failures(app.engine)
+        if failed:
+            return problem(
+                503, "; ".join(mask_text(f) for f in failed), {"Retry-After": RETRY_AFTER}
+            )
         return JSONResponse({"status": "ready"})
 
 

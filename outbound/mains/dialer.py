@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 
 from outbound import bootstrap
-from outbound.bootstrap.voice import build_channel, call_actions, sip_config
+from outbound.bootstrap.admission import build_admission, forget
+from outbound.bootstrap.voice import (
+    build_channel,
+    call_actions,
+    registration_reporter,
+    sip_config,
+)
 from outbound.config import Settings, load_settings
 from outbound.domain.errors import DatabaseUnavailable, OutboundError
 from outbound.domain.masking import configure_logging
 from outbound.domain.values import Channel
 from outbound.services.send.dispatch import Dispatcher
-from outbound.voice.sip import SipEngine, media_priority
+from outbound.voice.sip import SipEngine
+from outbound.voice.sip_setup import media_priority
 
 log = logging.getLogger("outbound.mains.dialer")
 
@@ -31,9 +40,11 @@ log = logging.getLogger("outbound.mains.dialer")
 def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
     media_priority(settings.voice.media_nice)  # before any thread: they inherit it
     app = bootstrap.build(settings)
-    engine = SipEngine(sip_config(settings))
+    engine = SipEngine(sip_config(settings), registration_reporter(app.engine, app.clock))
     channel = build_channel(settings, engine, app.engine)
     channel.asr.preload()  # a cold model must not load while a customer answers
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    gate = build_admission(settings, engine, app.engine, owner)
     poll = settings.worker.poll_seconds
     actions = call_actions(app.rules)
     failures: list[OutboundError] = []
@@ -48,6 +59,7 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
     for i in range(sip_config(settings).max_calls):
         worker = app.dispatcher({Channel.VOICE: channel}, actor="dialer", after_result=actions)
         worker.batch = 1  # one call per slot
+        worker.admit = gate.admit  # no new call while the media clock is late or CPU is short
         slots.append(threading.Thread(target=slot, args=(worker,), name=f"call-{i}"))
     for t in slots:
         t.start()
@@ -56,9 +68,12 @@ def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = Fal
             if stop.is_set():
                 engine.hangup_all()
             engine.poll(10)
+            gate.tick()  # notes the media clock's writes (this thread runs pjsua2)
     finally:
         stop.set()
         engine.shutdown()
+        gate.close()
+        forget(app.engine, owner)
         app.close()
     if failures:
         raise failures[0]

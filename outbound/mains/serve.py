@@ -217,6 +217,7 @@ def api_deps(app: App) -> ApiDeps:
         expiry=app.expiry,
         limits=app.limits,
         send=app.send_context(),
+        push_targets=settings.push.targets(),
         api=settings.api,
         console=settings.console,
         audit=settings.audit,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,34 @@ def try_advisory_lock(conn: Connection, key: int) -> bool:
 def advisory_unlock(conn: Connection, key: int) -> None:
     """PostgreSQL: release the session-level advisory lock ``key`` held by ``conn``."""
     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+#: the SQLite header's application_id (offset 68) of a file ``outbound demo`` made: "OBDM"
+DEMO_APPLICATION_ID = int.from_bytes(b"OBDM", "big")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def demo_file_state(path: Path) -> str:
+    """What ``path`` is, read from its header alone (no SQL on a file that may be anyone's):
+    ``missing`` (absent or empty), ``demo`` (stamped by ``stamp_demo_file``) or ``other``."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+    except FileNotFoundError:
+        return "missing"
+    if not header:
+        return "missing"
+    stamped = int.from_bytes(header[68:72], "big") == DEMO_APPLICATION_ID
+    return (
+        "demo" if header.startswith(_SQLITE_MAGIC) and len(header) == 100 and stamped else "other"
+    )
+
+
+def stamp_demo_file(path: Path) -> None:
+    """Create ``path`` as an empty SQLite file whose header says the demo made it."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
+        conn.execute("VACUUM")  # writes page 1 (the header) of the new file now
+    finally:
+        conn.close()

@@ -1,8 +1,7 @@
-"""SQLAlchemy Core tables. Migrations in ``outbound/store/migrations`` create exactly these.
+"""SQLAlchemy Core tables (and ``voice_tables``, ``endpoint_tables``): what migrations create.
 
 Explicit columns (JSON only for free-form payloads and traces); enums stored by value;
-timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch).
-"""
+timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch)."""
 
 from __future__ import annotations
 
@@ -23,7 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from outbound.store.endpoint_tables import endpoint_tables
 from outbound.store.types import UTCDateTime
+from outbound.store.voice_tables import admission_table
 
 metadata = MetaData(
     naming_convention={
@@ -70,7 +71,7 @@ push_subscriptions = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(16), nullable=False),  # webpush | fcm
+    Column("kind", String(16), nullable=False),  # webpush | fcm | apns
     Column("endpoint", Text, nullable=False),
     Column("keys", JSON, nullable=False, default=dict),
     Column("created_at", TS, nullable=False),
@@ -285,6 +286,16 @@ rate_limits = Table(
     Column("stamp", Float, nullable=False),
 )
 
+# A link a process keeps (a dialer's trunk registration): state registered|failed|off, written
+# on change; /readyz is 503 while one is failed. detail: the last answer ("403 Forbidden").
+link_status = Table(
+    "link_status",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("detail", String(500), nullable=False),
+    Column("changed_at", TS, nullable=False),
+)
 # Every provider message id of a delivery (a long SMS has one per part): receipts find it here.
 # A receipt can beat the "sent" record of its delivery; it waits here with delivery_id NULL.
 provider_refs = Table(
@@ -338,60 +349,6 @@ console_sessions = Table(
     Index("ix_console_sessions_user_id", "user_id"),
 )
 
-# Status webhooks out: the shop's receivers; after a rotation the old secret signs until then.
-endpoints = Table(
-    "endpoints",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("name", String(64), nullable=False, unique=True),
-    Column("url", Text, nullable=False),
-    Column("events", JSON, nullable=False),  # subscribed event types
-    Column("secret", String(128), nullable=False),
-    Column("previous_secret", String(128)),
-    Column("previous_until", TS),
-    Column("include_phone", Boolean, nullable=False, default=False),
-    Column("status", String(16), nullable=False, default="active"),  # active | disabled
-    Column("disabled_reason", Text),
-    Column("failure_run", Integer, nullable=False, default=0),  # failed attempts in a row
-    Column("created_at", TS, nullable=False),
-    Column("updated_at", TS, nullable=False),
-)
-
-# The outbox of status events, one row per (event, endpoint): the same webhook-id on every retry.
-endpoint_messages = Table(
-    "endpoint_messages",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("endpoint_id", Id, ForeignKey("endpoints.id", ondelete="CASCADE"), nullable=False),
-    Column("webhook_id", String(64), nullable=False, unique=True),
-    Column("event_type", String(40), nullable=False),
-    Column("notification_id", Id),
-    Column("body", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | delivered | failed
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", TS, nullable=False),
-    Column("lease_until", TS),
-    Column("lease_owner", String(64)),
-    Column("last_status_code", Integer),
-    Column("last_error", String(200)),
-    Column("created_at", TS, nullable=False),
-    Column("delivered_at", TS),
-    Index("ix_endpoint_messages_status_next_attempt_at", "status", "next_attempt_at"),
-    Index("ix_endpoint_messages_endpoint_id", "endpoint_id"),
-    Index("ix_endpoint_messages_notification_id", "notification_id"),
-)
-
-endpoint_attempts = Table(
-    "endpoint_attempts",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column(
-        "message_id", Id, ForeignKey("endpoint_messages.id", ondelete="CASCADE"), nullable=False
-    ),
-    Column("at", TS, nullable=False),
-    Column("status_code", Integer),
-    Column("excerpt", String(200)),  # of the response body: never more
-    Column("error", String(200)),
-    Column("duration_ms", Integer, nullable=False),
-    Index("ix_endpoint_attempts_message_id", "message_id"),
-)
+voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this file is full)
+# Status webhooks out: store/endpoint_tables.py
+endpoints, endpoint_messages, endpoint_attempts = endpoint_tables(metadata, TS, Id)

@@ -1,4 +1,5 @@
-"""The timestamp column type of every table: aware UTC datetimes on every engine."""
+"""The timestamp column type: aware UTC datetimes on every engine (``tables.TS``), and
+the epoch-microsecond storage it uses on SQLite."""
 
 from __future__ import annotations
 

@@ -49,6 +49,7 @@ class DispatchStats:
     claimed: int = 0
     sent: int = 0
     errors: int = 0
+    refused: int = 0  # rounds the admission hook said no
     lags: list[float] = field(default_factory=list)
 
 
@@ -89,12 +90,18 @@ class Dispatcher:
     #: runs in the outcome's transaction (the dialer applies in-call actions here)
     after_result: AfterResult | None = None
     faults: FaultLog = field(default_factory=FaultLog)  # shared by a process's workers
+    #: asked before each claim: False leaves the queue alone this round (a dialer's admission
+    #: control: no call while the media clock is late or the CPU has no room for one)
+    admit: Callable[[], bool] | None = None
     _last_reap: datetime | None = None
 
     def run_once(self) -> int:
         """Claim one batch and work it; returns how many deliveries were claimed for sending."""
         now = self.clock()
         self._maybe_reap(now)
+        if self.admit is not None and not self.admit():
+            self.stats.refused += 1
+            return 0
         with self.engine.begin() as conn:
             request = ClaimRequest(
                 self.owner, self.batch, self.lease, now, frozenset(self.channels), self.actor
