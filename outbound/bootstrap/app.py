@@ -21,6 +21,7 @@ from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.services.checkpoints import Checkpoints
+from outbound.services.endpoints.worker import DeliveryWorker
 from outbound.services.send.context import Expiry, SendContext
 from outbound.services.send.dispatch import AfterResult, Dispatcher, FaultLog
 from outbound.services.send.outcomes import SilentReceipts
@@ -101,6 +102,10 @@ class App:
     def log_channels(self, outcome: OutcomeRule = default_outcome) -> dict[Channel, ChannelPort]:
         sink = DbSendLog(self.engine)
         return {c: LogChannel(sink, c, outcome, self.clock) for c in Channel}
+
+    def webhook_worker(self) -> DeliveryWorker:
+        """The delivery worker of status webhooks (``[endpoints]``), started by ``serve``."""
+        return DeliveryWorker(self.engine, self.settings.endpoints, self.clock)
 
     def dispatcher(
         self,

@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "demo",
         "Watch it work: ~50 customers in 10 time zones, all three kinds, on a fresh SQLite file.",
     ),
+    "endpoint": (
+        "outbound.cli.endpoints",
+        "endpoint",
+        "Where outbound pushes status events (Standard Webhooks, signed with a whsec_ secret).",
+    ),
     "flow": (
         "outbound.cli.voice",
         "flow_group",

@@ -19,7 +19,7 @@ from outbound.services import storage
 @click.command()
 @click.option(
     "--role",
-    type=click.Choice(["all", "api", "worker", "scheduler", "dialer"]),
+    type=click.Choice(["all", "api", "worker", "scheduler", "dialer", "webhooks"]),
     default="all",
     show_default=True,
 )

@@ -310,3 +310,20 @@ class PrivacySection(Section):
     #: HMAC key for the hashed numbers an erasure leaves on the suppression list; a secret
     #: kept outside the database (pass by OUTBOUND_PRIVACY_ERASURE_KEY)
     erasure_key: SecretStr = SecretStr("")
+
+
+class EndpointsSection(Section):
+    """Status webhooks out (``outbound endpoint``): the delivery worker started by ``serve``."""
+
+    concurrency: int = Field(default=16, ge=1, le=1024)  # requests in flight, all endpoints
+    poll_seconds: float = Field(default=0.5, gt=0, le=3600)
+    lease_seconds: float = Field(default=30.0, gt=0, le=86_400)  # then another worker retries
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    #: waits before each retry (Standard Webhooks' schedule: about 27.5 hours in all); after
+    #: the last one the message is given up (``failed``; ``endpoint replay`` sends it again)
+    retry_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    #: failed attempts in a row (any message) after which the endpoint is disabled (audited)
+    failure_limit: int = Field(default=50, ge=1, le=100_000)

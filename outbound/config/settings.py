@@ -40,6 +40,7 @@ from outbound.config.sections import (
     BrandSection,
     ConsoleSection,
     DatabaseSection,
+    EndpointsSection,
     ExpirySection,
     LadderSection,
     LogSection,
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     push: PushSection = PushSection()
     apns: ApnsSection = ApnsSection()
     privacy: PrivacySection = PrivacySection()
+    endpoints: EndpointsSection = EndpointsSection()
     #: operator ``[[caps]]``; the policy loader validates each (outbound.policy.loader.parse_cap)
     caps: tuple[dict[str, Any], ...] = ()
     _config_dir: Path = PrivateAttr(default=_SOURCE_CONFIG)

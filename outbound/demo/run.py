@@ -27,6 +27,7 @@ import phonenumbers
 from outbound import bootstrap
 from outbound.demo.calls import live_calls
 from outbound.demo.peers import Providers, await_receipts, open_providers, scripted_outcome
+from outbound.demo.webhooks import deliver_status, status_receiver
 from outbound.domain.records import readable
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.customers import validate_record
@@ -334,6 +335,7 @@ def run_demo(
     voice = "voice: log channel with scripted outcomes"
     with open_providers(app, use_peers) as providers, contextlib.ExitStack() as stack:
         live = live_calls(app, say, stack) if use_peers else None
+        receiver = stack.enter_context(status_receiver(app))
         say(providers.description)
         ids = _seed(app, now, say, providers)
         if live is not None:
@@ -348,6 +350,7 @@ def run_demo(
             live.stop()
             calls = live.table()
             voice = live.description
+        deliver_status(app, receiver, say)
     summary, example = summarize(app)
     with app.engine.begin() as conn:
         checked = progress.verify_audit_chain(conn)

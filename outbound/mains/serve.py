@@ -82,10 +82,16 @@ class Service:
             f"{self._worker_count()} worker threads",
             f"{self._dialer_count()} voice dialer processes",
         ]
+        if self._delivers_webhooks():
+            parts.append(f"status webhooks ({self.app.settings.endpoints.concurrency} in flight)")
         if self._serves_api():
             processes = f" ({self.workers} processes)" if self.workers > 1 else ""
             parts.append(f"API on http://{self._host()}:{self._port()}{processes}")
         return ", ".join(parts) + f"; database {safe_url(self.app.settings.database_url)}"
+
+    def _delivers_webhooks(self) -> bool:
+        """Status webhooks out: their own thread and event loop (never a dispatch thread)."""
+        return self.role in ("all", "webhooks") and not self.until_idle
 
     def _serves_api(self) -> bool:
         return self.role in ("all", "api") and not self.until_idle
@@ -105,6 +111,8 @@ class Service:
         for i in range(self._worker_count()):
             worker = self.app.dispatcher()
             self._start(f"worker-{i}", worker.run, self.stop, poll, self.until_idle)
+        if self._delivers_webhooks():
+            self._start("webhooks", self.app.webhook_worker().run, self.stop)
         if self._serves_api():
             self._start_api()
         self._start_dialers()

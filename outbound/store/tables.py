@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables (and ``voice_tables``); the migrations create exactly these.
+"""SQLAlchemy Core tables (and ``voice_tables``, ``endpoint_tables``): what migrations create.
 
 Explicit columns (JSON only for free-form payloads and traces); enums stored by value;
 timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch)."""
@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from outbound.store.endpoint_tables import endpoint_tables
 from outbound.store.types import UTCDateTime
 from outbound.store.voice_tables import admission_table
 
@@ -238,8 +239,6 @@ log_sends = Table(
     Column("at", TS, nullable=False),
 )
 
-# --- webhook sources (HTTP API) -------------------------------------------------------------
-
 sources = Table(
     "sources",
     metadata,
@@ -276,8 +275,6 @@ webhook_receipts = Table(
     Column("created_at", TS, nullable=False),
     UniqueConstraint("source_id", "webhook_id", name="uq_webhook_receipts_source_webhook"),
 )
-
-# --- provider state (SMS, push) ---------------------------------------------------------------
 
 # Token buckets shared by every worker process: one row per provider limit, taken by a single
 # conditional UPDATE (see outbound/store/throttle.py). Times are epoch seconds.
@@ -325,8 +322,6 @@ push_receipts = Table(
     Column("updated_at", TS, nullable=False),
 )
 
-# --- compliance console (api/console) ----------------------------------------------------------
-
 # People who sign in to /console: an argon2 hash, never the password; a lock after failures.
 console_users = Table(
     "console_users",
@@ -354,4 +349,6 @@ console_sessions = Table(
     Index("ix_console_sessions_user_id", "user_id"),
 )
 voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this file is full)
+# Status webhooks out: store/endpoint_tables.py
+endpoints, endpoint_messages, endpoint_attempts = endpoint_tables(metadata, TS, Id)
 from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0012)

@@ -1,4 +1,5 @@
-"""The timestamp column type: aware UTC datetimes on every engine (``tables.TS``)."""
+"""The timestamp column type: aware UTC datetimes on every engine (``tables.TS``), and
+the epoch-microsecond storage it uses on SQLite."""
 
 from __future__ import annotations
 
@@ -55,3 +56,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+__all__ = ["EPOCH", "MICROSECOND", "EpochMicros", "UTCDateTime"]

@@ -23,7 +23,14 @@ from tests.console.helpers import (
 
 
 @pytest.mark.parametrize(
-    "path", ["/console", "/console/customers/1", "/console/audit", "/console/campaigns"]
+    "path",
+    [
+        "/console",
+        "/console/customers/1",
+        "/console/audit",
+        "/console/campaigns",
+        "/console/endpoints",
+    ],
 )
 def test_a_page_without_a_session_redirects_to_the_login_page(site: Site, path: str) -> None:
     answer = client(site.url).get(path)
@@ -268,3 +275,11 @@ def test_audit_log_filters_by_subject_and_time_range(site: Site) -> None:
     assert "No events match these filters." in future
     past = http.get("/console/audit", params={"until": "2000-01-01T00:00"}).text
     assert "No events match these filters." in past
+
+
+def test_the_webhooks_page_lists_each_endpoint_with_status_and_queue_depth(site: Site) -> None:
+    page = signed_in(site.url, "alice", PASSWORD).get("/console/endpoints").text
+    row = page.split('id="endpoint-demo-desk"', 1)[1].split("</tr>", 1)[0]
+    assert "/status</td>" in row  # the demo's loopback receiver, stopped with the demo
+    assert "disabled (disabled by demo)" in row
+    assert "whsec_" not in page

@@ -226,6 +226,7 @@ def test_demo_runs_from_a_fresh_directory_and_explains_itself(tmp_path: Path) ->
     for heading in ("Sent", "Deferred", "Suppressed", "Fallbacks", "Try:"):
         assert heading in out
     assert "chain verified" in out
+    assert "status webhooks: the loopback receiver verified" in out and "(0 rejected)" in out
     assert (tmp_path / "outbound-demo.db").exists()
     why_line = next(line for line in out.splitlines() if " why " in line)
     args = why_line.split("outbound", 1)[1].split()

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from outbound.api.console.audit_pages import install_audit_pages
 from outbound.api.console.auth import Auth, PageRefused, check_csrf, read_form, signed_in
 from outbound.api.console.campaign_pages import install_campaign_pages
+from outbound.api.console.endpoint_pages import install_endpoint_pages
 from outbound.api.console.erasure import install_erasure
 from outbound.api.console.exports import install_exports
 from outbound.api.console.views import customer_id, page, path_id, read
@@ -36,6 +37,7 @@ def install_pages(api: FastAPI, auth: Auth) -> None:
     install_erasure(api, auth)
     install_audit_pages(api, auth)
     install_campaign_pages(api, auth)
+    install_endpoint_pages(api, auth)
 
 
 def _customer_pages(api: FastAPI, auth: Auth) -> None:

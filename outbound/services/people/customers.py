@@ -20,6 +20,7 @@ from outbound.domain.pseudonyms import phone_hash
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.model import ConsentRecord
 from outbound.schemas.customers import merged_problems
+from outbound.services.endpoints.events import StatusEvent, emit
 from outbound.store import audit
 from outbound.store import customers as rows
 from outbound.store.erasure import any_hashed, suppressed_hashes
@@ -137,8 +138,10 @@ def add_consent(
     actor: str,
     now: datetime,
     written: bool = False,
+    announce: bool = True,
 ) -> None:
-    """Append to the consent ledger (never update) and audit it in the same transaction."""
+    """Append to the consent ledger (never update) and audit it in the same transaction; a
+    revocation is announced to the shop's endpoints as ``customer.opted_out`` (``announce``)."""
     rows.insert_consent(
         conn,
         customer_id,
@@ -160,6 +163,9 @@ def add_consent(
     }
     event = audit.Event(actor, f"consent.{action.value}", f"customer#{customer_id}", data)
     audit.append(conn, [event], now)
+    if announce and action is ConsentAction.REVOKE:
+        out = {**{k: data[k] for k in ("channel", "purpose", "source")}, "evidence": evidence}
+        emit(conn, [StatusEvent("customer.opted_out", customer_id=customer_id, data=out)], now)
 
 
 def consent_records(conn: Connection, customer_id: int) -> list[ConsentRecord]:

@@ -24,6 +24,7 @@ from outbound.policy.consent import latest_record
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import Keyword, MessagingRules
 from outbound.policy.model import Rules
+from outbound.services.endpoints.events import StatusEvent, emit
 from outbound.services.people.customers import add_consent, consent_records
 from outbound.services.send.outcomes import record_receipt
 from outbound.store import audit
@@ -90,6 +91,7 @@ def _revoke(conn: Connection, cid: int, channel: Channel, text: str, now: dateti
             evidence=evidence,
             actor="customer",
             now=now,
+            announce=ch is not None,  # one customer.opted_out per STOP
         )
 
 
@@ -126,6 +128,10 @@ def handle_mo(
     }
     if keyword == "other":
         data["text"] = mask_text(text)[:500]
+    if keyword == "other":
+        said = {"channel": channel.value, "text": text, "phone": phone}
+        replied = [StatusEvent("customer.replied", customer_id=cid, data=said) for cid in ids]
+        emit(conn, replied, now)
     subjects = [f"customer#{cid}" for cid in ids] or [f"phone:{mask_phone(phone)}"]
     audit.append(conn, [audit.Event("customer", "inbound.message", s, data) for s in subjects], now)
     if reply is not None:

@@ -37,6 +37,7 @@ from outbound.policy.ladder import (
     voice_attempt_times,
 )
 from outbound.policy.model import NotificationView, Rules, Snapshot
+from outbound.services.endpoints.events import StatusEvent, decision_event, emit
 from outbound.services.send.snapshots import load_snapshots
 from outbound.store import audit, outbox
 from outbound.store.ledger import add_many, ensure_counters, release, reserve, serialized
@@ -96,6 +97,7 @@ class _Writes:
     decisions: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     claimed: list[tuple[int, Channel, Sequence[str]]] = field(default_factory=list)
     events: list[audit.Event] = field(default_factory=list)
+    status: list[StatusEvent] = field(default_factory=list)
     serialized: bool = False  # the claim holds the database write lock (SQLite)
     reserved: list[CapCheck] = field(default_factory=list)  # checked reservations to count
 
@@ -108,6 +110,7 @@ class _Writes:
         outbox.append_decisions(conn, self.decisions)
         outbox.set_claimed_many(conn, self.claimed)
         audit.append(conn, self.events, now)
+        emit(conn, self.status, now)
 
 
 def _with_reserved(snap: Snapshot, keys: Sequence[str]) -> Snapshot:
@@ -155,8 +158,12 @@ def _recheck(
     if isinstance(decision, Send) and (serves is None or decision.channel in serves):
         return _reserve_and_claim(conn, row, note, decision, snap, ladder, now, writes)
     release(conn, row.caps_reserved or [])
+    handover = isinstance(decision, Send)
     if isinstance(decision, Send):  # hand over to a worker of that channel (e.g. a dialer)
         decision = Defer(now, decision.channel, Note("wait:handover"))
+    if not handover:
+        announced = decision_event(decision, note.id, note.customer_id, note.payload)
+        writes.status.extend([announced] if announced else [])
     if isinstance(decision, Defer):
         channel = decision.channel.value if decision.channel else row.channel
         outbox.requeue(

@@ -16,6 +16,7 @@ from outbound.domain.errors import ChannelError, TransientChannelError
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Accepted, Channel, NotificationStatus, Outcome, SendResult
 from outbound.policy.ladder import GiveUp, Ladder, next_rung_delay, on_error, voice_retry_wanted
+from outbound.services.endpoints.events import StatusEvent, emit
 from outbound.store import audit, outbox
 from outbound.store import outcomes as rows
 from outbound.store.erasure import scrub_detail
@@ -37,6 +38,7 @@ class Recorder:
     _done: list[rows.Done] = field(default_factory=list)
     _reached: list[tuple[int, NotificationStatus]] = field(default_factory=list)
     _events: list[audit.Event] = field(default_factory=list)
+    _status: list[StatusEvent] = field(default_factory=list)
 
     def result(self, claimed: Claimed, result: SendResult) -> int | None:
         """Store the outcome; returns the id of the next-rung delivery when the ladder moves."""
@@ -64,7 +66,25 @@ class Recorder:
             "next_rung_delivery": next_id,
         }
         self._event("delivery.outcome", claimed, data)
+        self._announce(claimed, result, next_id)
         return next_id
+
+    def _announce(self, claimed: Claimed, result: SendResult, next_id: int | None) -> None:
+        """The status events of an outcome, for the shop's endpoints."""
+        kind = "notification.delivered" if result.outcome.reached else "notification.failed"
+        data: dict[str, Any] = {"channel": claimed.channel.value, "outcome": result.outcome.value}
+        if not result.outcome.reached:
+            data["next_channel_planned"] = next_id is not None
+        self._status.append(self._status_event(kind, claimed, data))
+        if claimed.channel is Channel.VOICE and result.detail.get("transferred"):
+            data = {"channel": claimed.channel.value, "delivery_id": claimed.delivery_id}
+            self._status.append(self._status_event("call.transferred", claimed, data))
+
+    @staticmethod
+    def _status_event(kind: str, claimed: Claimed, data: dict[str, Any]) -> StatusEvent:
+        return StatusEvent(
+            kind, claimed.notification_id, claimed.customer_id, claimed.payload, data
+        )
 
     def _may_call_again(self, claimed: Claimed) -> bool:
         """A voice call, and [ladder] retries calls that left a voicemail or got an unsure
@@ -110,6 +130,8 @@ class Recorder:
             "detail": scrub_detail(detail),
         }
         self._event("delivery.sent", claimed, data)
+        sent = {"channel": claimed.channel.value, "parts": len(refs)}
+        self._status.append(self._status_event("notification.sent", claimed, sent))
         return self.settle(claimed.delivery_id, claimed.channel)
 
     def settle(self, delivery_id: int, channel: Channel) -> int | None:
@@ -134,7 +156,8 @@ class Recorder:
         rows.mark_done_many(self.conn, self._done, self.now)
         outbox.set_statuses(self.conn, self._reached)
         audit.append(self.conn, self._events, self.now)
-        self._done, self._reached, self._events = [], [], []
+        emit(self.conn, self._status, self.now)
+        self._done, self._reached, self._events, self._status = [], [], [], []
 
 
 def plan_next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: Ladder) -> int:

@@ -19,6 +19,7 @@ from outbound.observability import metrics
 from outbound.policy import decide
 from outbound.policy.ladder import suppressed_status
 from outbound.policy.model import NotificationView, Rules
+from outbound.services.endpoints.events import StatusEvent, decision_event, emit
 from outbound.services.send.snapshots import load_snapshots
 from outbound.store import audit, outbox
 from outbound.store.outbox import Enqueued, NewNotification
@@ -60,6 +61,7 @@ def enqueue(
         ],
     )
     first_rungs, events, results = [], [], {}
+    status: list[StatusEvent] = []
     for item, decision in planned:
         nid = ids.get(item.dedupe_key)
         if nid is None:  # lost a race with a concurrent identical event
@@ -68,12 +70,16 @@ def enqueue(
         if not isinstance(decision, Suppress):
             due = decision.at if isinstance(decision, Send) else decision.until
             first_rungs.append(outbox.delivery_row(nid, decision.channel, due, 0, now))
+        announced = decision_event(decision, nid, item.customer_id, item.payload)
+        if announced is not None:
+            status.append(announced)
         # The subject names the notification; its kind, customer, source and dedupe key are in
         # its row (events stored before kept a copy of them, and still read as they were).
         data = {"decision": decision_summary(records[item.dedupe_key])}
         events.append(audit.Event(actor, "notification.created", f"notification#{nid}", data))
     outbox.insert_deliveries(conn, first_rungs)
     audit.append(conn, events, now)
+    emit(conn, status, now)
     late = outbox.existing(conn, [i.dedupe_key for i in items if i.dedupe_key not in results])
     return [
         results.get(i.dedupe_key) or Enqueued(late[i.dedupe_key], False, i.dedupe_key, None)
