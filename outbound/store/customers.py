@@ -11,12 +11,12 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from outbound.domain.customers import CustomerRecord
 from outbound.domain.errors import ConfigError, FieldProblem, NotFoundError, ValidationError
-from outbound.domain.masking import mask_phone
+from outbound.domain.masking import mask_evidence, mask_phone
 from outbound.domain.pseudonyms import phone_hash
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.schemas.customers import merged_problems
 from outbound.store import audit
-from outbound.store.erasure import any_hashed, suppressed_hashes
+from outbound.store.erasure import any_hashed, check_key, suppressed_hashes
 from outbound.store.tables import (
     consents,
     customers,
@@ -153,6 +153,7 @@ def _resuppress(
                 "set OUTBOUND_PRIVACY_ERASURE_KEY to the key the erasures used"
             )
         return
+    check_key(conn, key, now)
     hit = suppressed_hashes(conn, [phone_hash(key, phone)])
     if not hit:
         return
@@ -237,7 +238,10 @@ def add_consent(
     written: bool = False,
     log: bool = True,
 ) -> None:
-    """Append to the consent ledger (never update) and audit it in the same transaction."""
+    """Append to the consent ledger (never update) and audit it in the same transaction.
+
+    Numbers in ``evidence`` ("called from +14155550123") keep their last four digits only."""
+    evidence = mask_evidence(evidence)
     conn.execute(
         insert(consents).values(
             customer_id=customer_id,

@@ -88,3 +88,26 @@ def test_forget_without_a_key_or_reason_says_what_to_set_and_changes_nothing(
     listed = json.loads(_ok(tmp_path, "customer", "list", "--json"))
     assert [c["name"] for c in listed] == ["Ann", "Bo"]
     assert "forget" in _ok(tmp_path, "customer", "forget", "--help")
+
+
+def test_a_different_erasure_key_is_refused_and_the_erased_number_stays_suppressed(
+    tmp_path: Path,
+) -> None:
+    _ok(tmp_path, "db", "upgrade")
+    (tmp_path / "c.csv").write_text(GOOD)
+    _ok(tmp_path, "customer", "import", "c.csv")
+    _ok(tmp_path, "customer", "forget", "C1", "--reason", "ticket 12", "--yes")
+    other = "another-key-0123456789abcdef"
+    header, first = GOOD.splitlines()[:2]  # the forgotten number under a new id
+    (tmp_path / "again.csv").write_text(f"{header}\n{first.replace('C1,', 'C9,')}\n")
+    wrong = _run(tmp_path, "customer", "import", "again.csv", key=other)
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    assert "erasure_key is not the key this database's erasures were made with" in wrong.stderr
+    assert "OUTBOUND_PRIVACY_ERASURE_KEY back to the key the erasures used" in wrong.stderr
+    forgetting = _run(tmp_path, "customer", "forget", "C2", "--reason", "t", "--yes", key=other)
+    assert forgetting.returncode != 0 and "erasures were made with" in forgetting.stderr
+    listed = json.loads(_ok(tmp_path, "customer", "list", "--json"))
+    assert sorted(c["external_id"] for c in listed if c["name"]) == ["C2"]  # nothing written
+    _ok(tmp_path, "customer", "import", "again.csv")  # the right key: accepted, suppressed
+    shown = json.loads(_ok(tmp_path, "customer", "show", "C9", "--json"))
+    assert [s["reason"] for s in shown["suppressions"]] == ["number of an erased customer"]

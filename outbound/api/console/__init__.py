@@ -72,9 +72,15 @@ def install_console(api: FastAPI, app: App) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         """The console runs no script: a browser refuses any that reaches a page (an inlined
-        chart included), and no other site may frame it."""
+        chart included), and no other site may frame it. Nothing it answers is kept by a
+        browser or proxy cache (customer pages, searches, the audit log, reveals and evidence
+        zips hold personal data); only the stylesheet may be cached."""
         response = await call_next(request)
-        if request.url.path.startswith("/console"):
+        path = request.url.path
+        if path.startswith("/console"):
+            if not path.startswith("/console/static/"):
+                response.headers["Cache-Control"] = "no-store"
+                response.headers["Pragma"] = "no-cache"
             response.headers.setdefault("Content-Security-Policy", CSP)
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
             response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
 
-from outbound.domain.masking import mask_endpoint, mask_phone, mask_text
+from outbound.domain.masking import mask_endpoint, mask_evidence, mask_phone, mask_text
 from outbound.domain.records import readable
 from outbound.services.views.history import customer_report, event_data, verdict
 from outbound.store import audit
+from outbound.store.privacy import hashing_key, inbound_texts_by_seq, keyed_digest
 from outbound.store.tables import (
     audit_events,
     campaign_runs,
@@ -70,12 +71,20 @@ def history(conn: Connection, cid: int) -> dict[str, Any]:
     notes = _notifications(conn, cid)
     delivery_ids = [d["id"] for n in notes for d in n["deliveries"]]
     events = report["events"]
+    for e in events:  # free text quoted by releases before it was kept out of the chain
+        if e["action"] == "inbound.message" and isinstance(e["data"], dict):
+            e["data"].pop("text", None)
+    texts = inbound_texts_by_seq(conn, cid)  # erased with the customer
     return {
         **report,
         "consents": _ledger(conn, cid),
         "notifications": notes,
         "receipts": _receipts(conn, delivery_ids),
-        "inbound": [e for e in events if e["action"] == "inbound.message"],
+        "inbound": [
+            {**e, "text": texts.get(e["seq"], "")}
+            for e in events
+            if e["action"] == "inbound.message"
+        ],
         "push_endpoints": [mask_endpoint(e) for e in _endpoints(conn, cid)],
     }
 
@@ -94,7 +103,7 @@ def _ledger(conn: Connection, cid: int) -> list[dict[str, Any]]:
             "written": c.written,
             "actor": c.actor,
             "source": c.source,
-            "evidence": mask_text(c.evidence),
+            "evidence": mask_evidence(c.evidence),
         }
         for c in rows
     ]
@@ -199,13 +208,28 @@ def record_view(
     audit.append(conn, [audit.Event(actor, action, f"customer#{cid}", {"page": page})], now)
 
 
+def search_kind(query: str) -> str:
+    """What a search looked for, without what it was: ``phone`` (digits and the separators a
+    number is written with), ``id`` (one token with a digit, e.g. ``C1001``) or ``name``."""
+    text = query.strip()
+    digits = _DIGITS.sub("", text).replace("/", "")
+    if digits.isdigit():
+        return "phone"
+    if " " not in text and any(ch.isdigit() for ch in text):
+        return "id"
+    return "name"
+
+
 def record_search(conn: Connection, actor: str, query: str, now: datetime) -> None:
-    """A search, its text masked like a phone when it is a long run of digits."""
-    text = mask_text(query.strip())[:64]
-    digits = _DIGITS.sub("", text)
-    if digits.isdigit() and len(digits) >= 7:
-        text = "*" * (len(digits) - 4) + digits[-4:]
-    audit.append(conn, [audit.Event(actor, "console.search", "console", {"query": text})], now)
+    """A search: its kind and a keyed hash of the query (under the audit key, or the database's
+    own salt), never the query — the same search hashes the same, so an auditor holding the key
+    can test "was X searched for", nobody reading the chain can read what was."""
+    text = query.strip()
+    data = {
+        "kind": search_kind(text),
+        "query_hash": keyed_digest(hashing_key(conn, now), "console.search", text),
+    }
+    audit.append(conn, [audit.Event(actor, "console.search", "console", data)], now)
 
 
 def reveal(conn: Connection, actor: str, cid: int, now: datetime) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any, Literal, TextIO
 
 from sqlalchemy import Connection, select
 
-from outbound.domain.masking import mask_log_text
+from outbound.domain.masking import mask_evidence, mask_log_text
 from outbound.domain.records import readable
 from outbound.services.campaigns import runs as campaigns
 from outbound.services.people.erasure import erasure_events, resolve
@@ -162,7 +162,7 @@ def _consent_records(conn: Connection, cid: int) -> Iterator[dict[str, Any]]:
             "purpose": c.purpose or "all",
             "written": c.written,
             "source": c.source,
-            "evidence": c.evidence,
+            "evidence": mask_evidence(c.evidence),
         }
         yield _record("consent", c.id, c.at, c.actor, c.action, subject, data)
     query = select(suppressions).where(suppressions.c.customer_id == cid).order_by("id")

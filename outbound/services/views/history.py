@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from outbound.domain.errors import NotFoundError
-from outbound.domain.masking import mask_phone
+from outbound.domain.masking import mask_evidence, mask_phone
 from outbound.domain.records import readable, readable_summary
 from outbound.services.campaigns import runs as campaigns
 from outbound.store.tables import (
@@ -93,7 +93,7 @@ def _ledger(conn: Connection, cid: int) -> list[dict[str, Any]]:
             "purpose": c.purpose or "all",
             "written": c.written,
             "source": c.source,
-            "evidence": c.evidence,
+            "evidence": mask_evidence(c.evidence),
         }
         for c in rows
     ]
