@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,26 +39,54 @@ def audit_group() -> None:
     type=click.Path(dir_okay=False),
     help="A checkpoint file from `outbound audit checkpoint`: the chain must still match it.",
 )
+@click.option(
+    "--allow-unsigned-before",
+    "unsigned_before",
+    type=click.IntRange(min=1, max=2**62),
+    metavar="SEQ",
+    help="The database predates the audit key: events before seq SEQ (the first one written "
+    "with the key) may carry no MAC. Without it, unsigned events are a failure once a key exists.",
+)
+@click.option(
+    "--predates-key",
+    is_flag=True,
+    help="Every event may carry no MAC (the whole chain was written before the key).",
+)
 @JSON_OPTION
 @pass_ctx
-def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
+def audit_verify(
+    ctx: Ctx,
+    checkpoint_file: str | None,
+    unsigned_before: int | None,
+    predates_key: bool,
+    as_json: bool,
+) -> None:
     """Check every link and MAC of the chain; report the first broken one (exit 1).
 
     With an audit key (OUTBOUND_AUDIT_KEY or the key file), every event's MAC is checked, so a
-    row edited with every later hash recomputed is found. With --checkpoint (default: the file
-    [audit] checkpoint_to names, if there is one), a deleted tail (head moved back) or a chain
-    rewritten before the checkpoint is found too.
+    row edited with every later hash recomputed is found; events without a MAC are a failure
+    (a rewrite can strip them all) unless --allow-unsigned-before SEQ or --predates-key says
+    the database predates the key. With --checkpoint (default: the file [audit] checkpoint_to
+    names, if there is one), a deleted tail (head moved back) or a chain rewritten before the
+    checkpoint is found too.
 
     \b
     Example:
       outbound audit verify
       outbound audit verify --checkpoint /srv/anchor/audit-checkpoint.json --json
+      outbound audit verify --allow-unsigned-before 1042
     """
+    if unsigned_before is not None and predates_key:
+        raise click.UsageError("give --allow-unsigned-before SEQ or --predates-key, not both")
     app = ctx.app()
     checkpoint_file = checkpoint_file or _scheduled_checkpoint(app.settings.audit.checkpoint_to)
     checkpoint = _read_checkpoint(app.audit_key, checkpoint_file) if checkpoint_file else None
     with app.engine.begin() as conn:
         result = audit.verify(conn, app.audit_key, checkpoint)
+    allowed = 0 if predates_key else unsigned_before
+    unsigned = audit.unsigned_problem(result, allowed) if result.ok else ""
+    if unsigned:
+        result = replace(result, broken_at=1, problem=unsigned, through=None)
     notes = _notes(result) + _anchor_notes(result, app.settings.audit.checkpoint_to)
     if as_json:
         emit_json(
@@ -75,6 +104,8 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
         )
     elif result.ok:
         click.echo(f"audit chain intact: {result.checked} events verified{_how(result)}")
+    elif unsigned:
+        click.echo(f"audit chain NOT VERIFIED: {unsigned}")
     else:
         click.echo(
             f"audit chain BROKEN at seq {result.broken_at}: {result.problem} ({result.checked} events verified before it)"
@@ -136,7 +167,7 @@ def _notes(result: audit.VerifyResult) -> list[str]:
             "no audit key configured: only the hash links were checked, and whoever can write "
             f"the database can recompute them; {HINT}"
         ]
-    if result.unsigned:
+    if result.unsigned and result.ok:
         return [
             f"the first {result.unsigned} events carry no MAC (written before an audit key was "
             "configured, or stripped by whoever rewrote them); only a checkpoint protects them"
