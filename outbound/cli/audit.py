@@ -76,14 +76,12 @@ def audit_verify(
       outbound audit verify --checkpoint /srv/anchor/audit-checkpoint.json --json
       outbound audit verify --allow-unsigned-before 1042
     """
-    if unsigned_before is not None and predates_key:
-        raise click.UsageError("give --allow-unsigned-before SEQ or --predates-key, not both")
+    allowed = _unsigned_allowed(unsigned_before, predates_key)
     app = ctx.app()
     checkpoint_file = checkpoint_file or _scheduled_checkpoint(app.settings.audit.checkpoint_to)
     checkpoint = _read_checkpoint(app.audit_key, checkpoint_file) if checkpoint_file else None
     with app.engine.begin() as conn:
         result = audit.verify(conn, app.audit_key, checkpoint)
-    allowed = 0 if predates_key else unsigned_before
     unsigned = audit.unsigned_problem(result, allowed) if result.ok else ""
     if unsigned:
         result = replace(result, broken_at=1, problem=unsigned, through=None)
@@ -115,6 +113,13 @@ def audit_verify(
             click.echo(f"warning: {note}", err=True)
     if not result.ok:
         sys.exit(1)
+
+
+def _unsigned_allowed(before: int | None, predates_key: bool) -> int | None:
+    """The seq before which events may lack a MAC (0: all of them), None: none may."""
+    if before is not None and predates_key:
+        raise click.UsageError("give --allow-unsigned-before SEQ or --predates-key, not both")
+    return 0 if predates_key else before
 
 
 def _scheduled_checkpoint(target: str) -> str | None:

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from outbound.store import tables_privacy
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
@@ -395,31 +397,4 @@ console_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Index("ix_console_sessions_user_id", "user_id"),
 )
-
-# --- personal data kept out of the audit chain (erasure clears it) ----------------------------
-
-# The free text of inbound messages: the chain keeps its hash, length and keyword only.
-inbound_texts = Table(
-    "inbound_texts",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE")),
-    Column("phone_e164", String(16)),  # set when no customer had the number
-    Column("channel", String(8), nullable=False),
-    Column("keyword", String(16), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("text_hash", String(64), nullable=False),  # keyed, as in the chain
-    Column("audit_seq", BigInteger),  # the inbound.message event it belongs to
-    Column("at", TS, nullable=False),
-    Index("ix_inbound_texts_customer_id", "customer_id"),
-    Index("ix_inbound_texts_phone_e164", "phone_e164"),
-)
-
-# Per-database privacy settings: a search salt, the fingerprint of the erasure key in use.
-privacy_state = Table(
-    "privacy_state",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("value", String(128), nullable=False),
-    Column("at", TS, nullable=False),
-)
+inbound_texts, privacy_state = tables_privacy.declare(metadata, Id, TS)  # beside the chain

@@ -20,18 +20,17 @@ import os
 import queue
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pjsua2 as pj
 
 from outbound.domain.masking import mask_text
+from outbound.voice.rx_files import make_rx_dir, private_file
 from outbound.voice.tap import AudioTap
 
 log = logging.getLogger("outbound.voice.sip")
@@ -111,13 +110,6 @@ class _LogToLogging(pj.LogWriter):  # type: ignore[misc]
 
 _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
 pj_log = logging.getLogger("pjsua2")
-
-
-def _rx_dir() -> Path:
-    """Received audio goes through RAM where the machine has a tmpfs for it."""
-    shm = Path("/dev/shm")
-    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="outbound-rx-", dir=base))
 
 
 class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
@@ -236,7 +228,7 @@ class SipEngine:
         self.account = pj.Account()
         self.account.create(self._account_config())
         self._thread = threading.get_ident()
-        self._rx_dir = _rx_dir()
+        self._rx_dir = make_rx_dir()  # sweeps the directories of killed dialers first
 
     @property
     def port(self) -> int:
@@ -292,7 +284,7 @@ class SipEngine:
             return
         path = self._rx_dir / f"rx{call.getId()}-{id(handle):x}.wav"
         recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(str(path))
+        recorder.createRecorder(str(private_file(path)))  # a person's voice: mode 0600
         call.getAudioMedia(-1).startTransmit(recorder)
         handle.recorder = recorder
         handle.tap = AudioTap(path, self.cfg.clock_rate)

@@ -62,6 +62,7 @@ def install_console(api: FastAPI, app: App) -> None:
         chain,
         checkpoint_to=app.settings.audit.checkpoint_to,
         erasure_secret=app.settings.privacy.erasure_key.get_secret_value(),
+        prompts_dir=app.settings.voice.tts_cache_dir,
     )
     api.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
     install_login(api, auth)

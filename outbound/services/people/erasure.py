@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -22,6 +23,7 @@ from outbound.store import audit
 from outbound.store.customers import customer_id_for
 from outbound.store.erasure import erase_customer, find_erased
 from outbound.store.tables import audit_events, customers
+from outbound.voice.prompt_cache import forget_customer
 
 ERASED_ACTION = "customer.erased"
 
@@ -49,9 +51,19 @@ def resolve(conn: Connection, ref: str, key: bytes | None) -> tuple[int, bool]:
 
 
 def forget(
-    conn: Connection, ref: str, *, key: bytes, reason: str, actor: str, now: datetime
+    conn: Connection,
+    ref: str,
+    *,
+    key: bytes,
+    reason: str,
+    actor: str,
+    now: datetime,
+    prompts_dir: str | Path | None = None,
 ) -> Forgotten:
-    """Erase one customer in the caller's transaction and audit it; a repeat changes nothing."""
+    """Erase one customer in the caller's transaction and audit it; a repeat changes nothing.
+
+    With ``prompts_dir`` (the TTS cache, ``[voice] tts_cache_dir``; "" for the default), the
+    prompts rendered for the customer's calls (their order number spoken) are deleted too."""
     reason = reason.strip()
     if not reason:
         raise ValidationError(
@@ -63,6 +75,8 @@ def forget(
         seq = erasure_events(conn, cid)[-1]["seq"]
         return Forgotten(cid, str(stub.external_id), {}, int(seq), True)
     done = erase_customer(conn, cid, key=key, now=now)
+    if prompts_dir is not None:
+        done.counts["tts_prompts"] = forget_customer(prompts_dir, cid)
     data: dict[str, Any] = {
         "pseudonym": done.pseudonym,
         "reason": mask_text(reason)[:200],

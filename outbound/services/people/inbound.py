@@ -120,6 +120,43 @@ def _revoke(conn: Connection, cid: int, channel: Channel, text: str, now: dateti
         )
 
 
+def _record(
+    conn: Connection,
+    phone: str,
+    text: str,
+    keyword: str,
+    ids: tuple[int, ...],
+    channel: Channel,
+    now: datetime,
+) -> None:
+    """The chain keeps forever only what it may (a keyed hash, the length, the keyword); the
+    text itself goes to ``inbound_texts``, which erasure clears."""
+    digest = keyed_digest(hashing_key(conn, now), "inbound", text)
+    data: dict[str, Any] = {
+        "channel": channel.value,
+        "phone": mask_phone(phone),
+        "keyword": keyword,
+        "length": len(text),
+        "text_hash": digest,
+    }
+    subjects = [f"customer#{cid}" for cid in ids] or [f"phone:{mask_phone(phone)}"]
+    last = audit.append(
+        conn, [audit.Event("customer", "inbound.message", s, data) for s in subjects], now
+    )
+    first = last - len(subjects) + 1
+    owners: list[int | None] = list(ids) or [None]
+    add_inbound_texts(
+        conn,
+        [(cid, first + i) for i, cid in enumerate(owners)],
+        phone=phone,
+        channel=channel.value,
+        keyword=keyword,
+        text=text,
+        text_hash=digest,
+        now=now,
+    )
+
+
 def handle_mo(
     conn: Connection,
     phone: str,
@@ -150,32 +187,7 @@ def handle_mo(
             reply = REPLIES[language]["stop"]
     elif keyword == "help":
         reply = REPLIES[language]["help"]
-    # the chain keeps forever only what it may: a keyed hash, the length, the keyword; the
-    # text itself goes to inbound_texts, which erasure clears
-    digest = keyed_digest(hashing_key(conn, now), "inbound", text)
-    data: dict[str, Any] = {
-        "channel": channel.value,
-        "phone": mask_phone(phone),
-        "keyword": keyword,
-        "length": len(text),
-        "text_hash": digest,
-    }
-    subjects = [f"customer#{cid}" for cid in ids] or [f"phone:{mask_phone(phone)}"]
-    last = audit.append(
-        conn, [audit.Event("customer", "inbound.message", s, data) for s in subjects], now
-    )
-    first = last - len(subjects) + 1
-    owners: list[int | None] = list(ids) or [None]
-    add_inbound_texts(
-        conn,
-        [(cid, first + i) for i, cid in enumerate(owners)],
-        phone=phone,
-        channel=channel.value,
-        keyword=keyword,
-        text=text,
-        text_hash=digest,
-        now=now,
-    )
+    _record(conn, phone, text, keyword, ids, channel, now)
     if reply is not None:
         reply = reply.format(
             brand=program.brand,
