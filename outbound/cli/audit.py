@@ -320,7 +320,9 @@ def audit_export(
       outbound audit export --campaign spring-renewals
       outbound audit export --since 2026-11-01 --until 2026-12-01 --format jsonl --json
     """
+    from outbound.services.views.console import record_export
     from outbound.services.views.evidence import Selection, export_file, manifest_path
+    from outbound.services.views.evidence_seal import load_signer
 
     sel = Selection(customer, campaign, _instant(since, "--since"), _instant(until, "--until"))
     if sel.since and sel.until and sel.since >= sel.until:
@@ -328,16 +330,23 @@ def audit_export(
     what = customer or campaign or "audit"
     path = out or Path(f"evidence-{re.sub(r'[^A-Za-z0-9_.-]', '_', what)}.{fmt}")
     app = ctx.app()
+    signer = load_signer(app.settings.audit.signing_key_file)
+    subject = (
+        f"customer:{customer}" if customer else f"campaign:{campaign}" if campaign else "audit"
+    )
     with app.engine.begin() as conn:
+        stamp = now()
         meta = export_file(
             conn,
             sel,
             "csv" if fmt == "csv" else "jsonl",
             path,
-            now=now(),
+            now=stamp,
             key=app.erasure_key(),
             checkpoint=checkpoint,
+            signer=signer,
         )
+        record_export(conn, "cli", subject, meta, stamp, action="audit.export")
     if as_json:
         emit_json(meta)
         return

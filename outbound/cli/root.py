@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from outbound.cli import audit_bundle  # noqa: F401  (registers `audit verify-export`)
 from outbound.cli.audit import audit_group
 from outbound.cli.campaigns import campaign
 from outbound.cli.context import JSON_OPTION, Ctx, FaultAwareGroup, fail, now, pass_ctx

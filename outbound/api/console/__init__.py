@@ -25,6 +25,7 @@ from outbound.api.console.pages import install_pages
 from outbound.api.console.session import install_login
 from outbound.bootstrap.app import App
 from outbound.services.views.chain_status import ChainMonitor
+from outbound.services.views.evidence_seal import load_signer
 
 HERE = Path(__file__).resolve().parent
 CSP = (
@@ -63,6 +64,7 @@ def install_console(api: FastAPI, app: App) -> None:
         checkpoint_to=app.settings.audit.checkpoint_to,
         erasure_secret=app.settings.privacy.erasure_key.get_secret_value(),
         prompts_dir=app.settings.voice.tts_cache_dir,
+        signer=load_signer(app.settings.audit.signing_key_file),
     )
     api.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
     install_login(api, auth)

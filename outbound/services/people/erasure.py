@@ -103,6 +103,7 @@ def erasure_events(conn: Connection, cid: int) -> list[dict[str, Any]]:
             "data": r.data,
             "prev_hash": r.prev_hash,
             "hash": r.hash,
+            "mac": r.mac,
         }
         for r in rows
     ]

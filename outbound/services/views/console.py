@@ -289,7 +289,12 @@ def _event(r: Any) -> dict[str, Any]:
 
 
 def record_export(
-    conn: Connection, actor: str, subject: str, meta: dict[str, Any], now: datetime
+    conn: Connection,
+    actor: str,
+    subject: str,
+    meta: dict[str, Any],
+    now: datetime,
+    action: str = "console.export",
 ) -> None:
     """An evidence export handed out: what was selected, its format, size and sha256."""
     data = {
@@ -299,7 +304,7 @@ def record_export(
         "selection": {k: v for k, v in meta["selection"].items() if v is not None},
         "head_seq": meta["chain"]["head_seq"],
     }
-    audit.append(conn, [audit.Event(actor, "console.export", subject, data)], now)
+    audit.append(conn, [audit.Event(actor, action, subject, data)], now)
 
 
 def campaigns_overview(conn: Connection) -> list[dict[str, Any]]:

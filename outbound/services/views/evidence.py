@@ -18,13 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, select
 
 from outbound.domain.masking import mask_evidence, mask_log_text
 from outbound.domain.records import readable
 from outbound.services.campaigns import runs as campaigns
 from outbound.services.people.erasure import erasure_events, resolve
+from outbound.services.views.evidence_seal import row_hash, sign
 from outbound.store import audit
+from outbound.store.anchor import connection_key
 from outbound.store.snapshots import chunks
 from outbound.store.tables import (
     audit_events,
@@ -38,7 +41,9 @@ from outbound.store.tables import (
 )
 
 Format = Literal["csv", "jsonl"]
-RECORD_FIELDS = ("record", "id", "at", "actor", "action", "subject", "data", "prev_hash", "hash")
+RECORD_FIELDS = (
+    *("record", "id", "at", "actor", "action", "subject", "data", "prev_hash", "hash", "mac"),
+)
 #: a spreadsheet runs a cell starting with one of these as a formula (CSV injection)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|", "%")
 
@@ -122,6 +127,7 @@ def _audit_record(r: Any) -> dict[str, Any]:
         "data": r.data,
         "prev_hash": r.prev_hash,
         "hash": r.hash,
+        "mac": r.mac or "",
     }
 
 
@@ -150,7 +156,8 @@ def _record(
         "subject": subject,
         "data": text,
         "prev_hash": "",
-        "hash": "",
+        "hash": row_hash(kind, rid, at, actor, action, subject, text),
+        "mac": "",
     }
 
 
@@ -234,7 +241,7 @@ def records(conn: Connection, sel: Selection, key: bytes | None = None) -> list[
     if scope.erased and scope.customer_id is not None:
         events = erasure_events(conn, scope.customer_id)
         return [
-            {"record": "audit", "id": e["seq"], **{f: e[f] for f in RECORD_FIELDS[2:]}}
+            {"record": "audit", "id": e["seq"], **{f: e[f] or "" for f in RECORD_FIELDS[2:]}}
             for e in events
         ]
     out: list[dict[str, Any]] = []
@@ -349,14 +356,16 @@ def export_text(
     now: datetime,
     key: bytes | None = None,
     checkpoint: Path | None = None,
+    signer: Ed25519PrivateKey | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The export as text and its manifest (what the console offers for download)."""
+    """The export as text and its manifest, signed (what the console offers for download)."""
     rows = records(conn, sel, key)
     buffer = io.StringIO(newline="")
     write(rows, fmt, buffer)
     text = buffer.getvalue()
     meta = manifest(conn, sel, fmt, rows, now=now, checkpoint=checkpoint)
     meta["sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    sign(meta, connection_key(conn), signer)
     return text, meta
 
 
@@ -369,9 +378,10 @@ def export_file(
     now: datetime,
     key: bytes | None = None,
     checkpoint: Path | None = None,
+    signer: Ed25519PrivateKey | None = None,
 ) -> dict[str, Any]:
     """Write ``path`` and ``path.manifest.json`` (via temporary files: never half-written)."""
-    text, meta = export_text(conn, sel, fmt, now=now, key=key, checkpoint=checkpoint)
+    text, meta = export_text(conn, sel, fmt, now=now, key=key, checkpoint=checkpoint, signer=signer)
     meta["file"] = path.name
     target = manifest_path(path)
     for dest, body in ((path, text), (target, manifest_text(meta))):
