@@ -17,7 +17,7 @@ from outbound.config import load_settings
 from outbound.services.people.inbound import Program, handle_mo
 from outbound.store.tables import audit_events, consents, inbound_texts
 from tests.console.conftest import AUDIT_KEY, CONFIG_DIR, PASSWORD, Site, keys
-from tests.console.helpers import csrf_of, events_after, last_seq, signed_in
+from tests.console.helpers import csrf_of, events_after, last_seq, signed_in, unzipped
 
 FREE_TEXT = "Hi this is Jane Q Doe, 12 Elm Street, please stop the calls"
 
@@ -152,3 +152,19 @@ def test_the_customer_page_its_reveal_and_its_evidence_zip_are_never_cached(site
     login = http.get("/console/login")
     assert [r.status_code for r in (page, reveal, export, login)] == [200] * 4
     assert [r.headers["cache-control"] for r in (page, reveal, export, login)] == ["no-store"] * 4
+
+
+def test_a_console_evidence_zip_verifies_alone_with_verify_export(site: Site) -> None:
+    http = signed_in(site.url, "alice", PASSWORD)
+    answer = http.get(f"/console/customers/{site.customer_id('C1002')}/export.jsonl")
+    assert answer.status_code == 200
+    bundle = site.directory / "unzipped-C1002"
+    bundle.mkdir()
+    for name, text in unzipped(answer.content).items():
+        (bundle / name).write_text(text, encoding="utf-8", newline="")
+    checked = site.cli("audit", "verify-export", str(bundle), "--json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (found,) = json.loads(checked.stdout)["files"]
+    assert found["file"] == "evidence-C1002.jsonl" and found["signed_by"] == [
+        "audit key (HMAC-SHA256)"
+    ]
