@@ -74,6 +74,7 @@ def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]
         timeout_seconds=push.timeout_seconds,
         verify=verify,
         http2=push.http2,
+        targets=push.targets(),
     )
     return PushChannel(subscriptions, webpush, fcm, http, client, title=push.title)
 
@@ -103,6 +104,9 @@ def _fcm(push: PushSection, client: httpx.Client, clock: Callable[[], datetime])
         return None
     if not project:
         raise ConfigError("[push] fcm_project_id is empty; set it to the Firebase project id")
+    problem = push.targets().url_problem(push.fcm_base_url)
+    if problem is not None:
+        raise ConfigError(f"[push] fcm_base_url {push.fcm_base_url!r} {problem}")
     fcm = FcmSettings(
         project_id=project,
         base_url=push.fcm_base_url,

@@ -40,6 +40,7 @@ from outbound.channels.push_http import (
     Answer,
     PushHttp,
     PushRequest,
+    Refused,
     Reply,
     Unanswered,
     retry_after,
@@ -103,7 +104,9 @@ def _transient_or_permanent(resp: Answer, what: str, clock: Clock) -> ChannelErr
     return PermanentChannelError(what)
 
 
-def _no_answer(where: str, unanswered: Unanswered) -> TransientChannelError:
+def _no_answer(where: str, unanswered: Unanswered | Refused) -> ChannelError:
+    if isinstance(unanswered, Refused):  # never sent: not a push service we may reach
+        return PermanentChannelError(f"{where}: not sent: the endpoint {unanswered}")
     return TransientChannelError(f"{where}: {unanswered}")
 
 
@@ -139,7 +142,7 @@ class WebPush:
 
     def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult:
         where = f"web push to {mask_endpoint(sub.endpoint)}"
-        if isinstance(answer, Unanswered):
+        if isinstance(answer, Unanswered | Refused):
             raise _no_answer(where, answer)
         if answer.status_code in (200, 201, 202):
             ref = answer.headers.get("location") or None
@@ -222,7 +225,7 @@ class FcmPush:
 
     def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult:
         where = f"FCM send to {mask_endpoint(sub.endpoint)}"
-        if isinstance(answer, Unanswered):
+        if isinstance(answer, Unanswered | Refused):
             raise _no_answer(where, answer)
         if answer.status_code == 200:
             name = str(_json(answer).get("name", "")) or None

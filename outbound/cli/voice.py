@@ -287,7 +287,7 @@ def _place_test_call(
     settings: Settings, target: str, kind: Kind, locale: str, payload: Mapping[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """One call from this process: the main thread polls SIP, a call thread runs the flow."""
-    from outbound.bootstrap.dialer import build_channel, sip_config
+    from outbound.bootstrap.voice import build_channel, sip_config
     from outbound.channels.voice import result_for, target_uri  # pjsua2 and Vosk load only here
     from outbound.voice.call import place_call
     from outbound.voice.sip import SipEngine, SipError, media_priority

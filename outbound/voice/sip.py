@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pjsua2 as pj
@@ -273,6 +274,13 @@ class SipEngine:
         self._commands.put((fn, fut))
         return fut.result(timeout)
 
+    def record_clock(self, path: Path) -> None:
+        """Record the null sound port (the bridge's clock) to ``path``; replaces the last one."""
+        rec = pj.AudioMediaRecorder()
+        rec.createRecorder(str(path))
+        self.ep.audDevManager().getCaptureDevMedia().startTransmit(rec)
+        self._clock_rec: Any = rec  # the previous one leaves the conference
+
     def register_thread(self, name: str) -> None:
         """Threads whose garbage may hold pjsua2 objects must be known to pjsip."""
         if not self.ep.libIsThreadRegistered():
@@ -380,6 +388,6 @@ class SipEngine:
             call.handle.pj_call = call.handle.recorder = call.handle.player = None
             del call
         self.account.shutdown()
-        del self.account
+        self.account = self._clock_rec = None  # no recorder may outlive libDestroy (aborts)
         self.ep.libDestroy()
         shutil.rmtree(self._rx_dir, ignore_errors=True)

@@ -20,9 +20,9 @@ from outbound import bootstrap
 from outbound.channels.base import Message
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, SendResult
 from outbound.services.campaigns import runs
+from outbound.services.people.customers import add_consent
 from outbound.services.views.charts import report_svg
 from outbound.services.views.history import campaign_funnel, notification_report
-from outbound.store.customers import add_consent
 from outbound.store.db import make_engine
 from outbound.store.tables import campaigns, customers, deliveries, notifications
 from tests.conftest import CONFIG_DIR, FrozenClock

@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from outbound.api.console.auth import Auth, NotSignedIn, PageRefused, login_redirect
 from outbound.api.console.pages import install_pages
 from outbound.api.console.session import install_login
-from outbound.bootstrap.app import App
+from outbound.api.deps import ApiDeps
 from outbound.services.views.chain_status import ChainMonitor
 from outbound.services.views.evidence_seal import load_signer
 
@@ -47,12 +47,12 @@ def templates() -> Jinja2Templates:
     return found
 
 
-def install_console(api: FastAPI, app: App) -> None:
+def install_console(api: FastAPI, app: ApiDeps) -> None:
     """Add the console's routes, its stylesheet and its error pages to ``api``."""
-    console = app.settings.console
+    console = app.console
     chain = ChainMonitor(
         app.audit_key,
-        app.settings.audit.checkpoint_to,
+        app.audit.checkpoint_to,
         timedelta(minutes=console.verify_full_minutes),
     )
     auth = Auth(
@@ -61,10 +61,10 @@ def install_console(api: FastAPI, app: App) -> None:
         app.clock,
         templates(),
         chain,
-        checkpoint_to=app.settings.audit.checkpoint_to,
-        erasure_secret=app.settings.privacy.erasure_key.get_secret_value(),
-        prompts_dir=app.settings.voice.tts_cache_dir,
-        signer=load_signer(app.settings.audit.signing_key_file),
+        checkpoint_to=app.audit.checkpoint_to,
+        erasure_secret=app.erasure_secret,
+        prompts_dir=app.prompts_dir,
+        signer=load_signer(app.audit.signing_key_file),
     )
     api.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
     install_login(api, auth)

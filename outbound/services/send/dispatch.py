@@ -30,7 +30,7 @@ from outbound.policy.model import Rules
 from outbound.services.send.claims import ClaimRequest, claim
 from outbound.services.send.outcomes import Recorder
 from outbound.services.templates.render import MessageRenderer
-from outbound.store.customers import recipients
+from outbound.store.customers import addresses
 from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import Claimed, in_flight_or_due, reap
 
@@ -49,6 +49,7 @@ class DispatchStats:
     claimed: int = 0
     sent: int = 0
     errors: int = 0
+    refused: int = 0  # rounds the admission hook said no
     lags: list[float] = field(default_factory=list)
 
 
@@ -89,12 +90,18 @@ class Dispatcher:
     #: runs in the outcome's transaction (the dialer applies in-call actions here)
     after_result: AfterResult | None = None
     faults: FaultLog = field(default_factory=FaultLog)  # shared by a process's workers
+    #: asked before each claim: False leaves the queue alone this round (a dialer's admission
+    #: control: no call while the media clock is late or the CPU has no room for one)
+    admit: Callable[[], bool] | None = None
     _last_reap: datetime | None = None
 
     def run_once(self) -> int:
         """Claim one batch and work it; returns how many deliveries were claimed for sending."""
         now = self.clock()
         self._maybe_reap(now)
+        if self.admit is not None and not self.admit():
+            self.stats.refused += 1
+            return 0
         with self.engine.begin() as conn:
             request = ClaimRequest(
                 self.owner, self.batch, self.lease, now, frozenset(self.channels), self.actor
@@ -155,7 +162,7 @@ class Dispatcher:
             log.warning("reaped %d expired leases back to the queue", count)
 
     def _messages(self, conn: Connection, claimed: list[Claimed]) -> dict[int, Message]:
-        people = recipients(conn, [c.customer_id for c in claimed])
+        people = addresses(conn, [c.customer_id for c in claimed])
         renderer = MessageRenderer(self.rules, self.messaging, self.brand)
         out = {}
         for c in claimed:

@@ -114,6 +114,22 @@ def render_message(
     return text
 
 
+def every_text(
+    kind: Kind,
+    payload: Mapping[str, Any],
+    *,
+    brand: str,
+    channels: tuple[Channel, ...] = (Channel.SMS, Channel.PUSH),
+) -> dict[tuple[Channel, str], str]:
+    """(channel, language) -> the text of ``kind`` in every language, footer on: every text a
+    customer could get, for size checks that must hold for the longest of them."""
+    return {
+        (channel, lang): render_message(kind, channel, lang, payload, brand=brand)
+        for channel in channels
+        for lang in BODIES
+    }
+
+
 def render(kind: Kind, locale: str, payload: Mapping[str, Any], brand: str = "Shop") -> str:
     """The SMS text with its footer (what every channel used before per-channel templates)."""
     return render_message(kind, Channel.SMS, locale, payload, brand=brand, footer=True)

@@ -20,7 +20,7 @@ from outbound.channels.sms_text import plan
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Channel, Kind
 from outbound.schemas.base import shown
-from outbound.services.templates.render import BODIES, CHANNEL_BODIES, render_message
+from outbound.services.templates.render import BODIES, CHANNEL_BODIES, every_text
 
 #: the longest ``delivery_id`` a push can carry (a 64-bit id), for its size
 _LONGEST_ID = str(2**63 - 1)
@@ -46,23 +46,32 @@ def _longest(payload: Mapping[str, Any], prefix: str) -> tuple[str, Any]:
     return f"{prefix}.{name}" if prefix else name, payload[name]
 
 
+Texts = dict[tuple[Channel, str], str]
+
+
 def sms_parts(kind: Kind, payload: Mapping[str, Any], brand: str) -> tuple[int, str]:
     """The most SMS parts the payload renders to in any language, and that language."""
-    counts = [
-        (len(plan(render_message(kind, Channel.SMS, lang, payload, brand=brand)).parts), lang)
-        for lang in BODIES
-    ]
-    return max(counts)
+    return _most_parts(every_text(kind, payload, brand=brand, channels=(Channel.SMS,)))
+
+
+def _most_parts(texts: Texts) -> tuple[int, str]:
+    return max((len(plan(t).parts), lang) for (c, lang), t in texts.items() if c is Channel.SMS)
 
 
 def push_bytes(kind: Kind, payload: Mapping[str, Any], limits: SizeLimits) -> tuple[int, str]:
     """The largest push (as the tighter of the two services counts it) in any language."""
+    texts = every_text(kind, payload, brand=limits.brand, channels=(Channel.PUSH,))
+    return _most_over(kind, texts, limits)
+
+
+def _most_over(kind: Kind, texts: Texts, limits: SizeLimits) -> tuple[int, str]:
     from outbound.channels.push import PushContent  # the push stack only when a check runs
 
     data = {"delivery_id": _LONGEST_ID, "kind": kind.value}
     worst: list[tuple[int, str]] = []
-    for lang in BODIES:
-        text = render_message(kind, Channel.PUSH, lang, payload, brand=limits.brand)
+    for (channel, lang), text in texts.items():
+        if channel is not Channel.PUSH:
+            continue
         content = PushContent(limits.push_title, text, data)
         over_web = content.webpush_size() - limits.webpush_bytes
         over_fcm = content.fcm_size() - limits.fcm_bytes
@@ -75,11 +84,9 @@ def _frame(kind: Kind, brand: str) -> tuple[int, int, int]:
     """The most UTF-16 units and UTF-8 bytes any language's SMS or push text of ``kind`` has
     without its values (brand and footer included), and how often one placeholder can occur."""
     units = octets = 0
-    for lang in BODIES:
-        for channel in (Channel.SMS, Channel.PUSH):
-            text = render_message(kind, channel, lang, {}, brand=brand)
-            units = max(units, len(text.encode("utf-16-le")) // 2)
-            octets = max(octets, len(text.encode()))
+    for text in every_text(kind, {}, brand=brand).values():
+        units = max(units, len(text.encode("utf-16-le")) // 2)
+        octets = max(octets, len(text.encode()))
     sources = [*(b[kind] for b in BODIES.values()), *CHANNEL_BODIES.values()]
     repeats = max(
         (src.count(m) for src in sources for m in set(_PLACEHOLDER.findall(src))), default=1
@@ -107,13 +114,14 @@ def check_sizes(
     if _surely_fits(kind, payload, limits):
         return
     hints: list[str] = []
-    parts, lang = sms_parts(kind, payload, limits.brand)
+    texts = every_text(kind, payload, brand=limits.brand)  # rendered once for both checks
+    parts, lang = _most_parts(texts)
     if parts > limits.sms_parts:
         hints.append(
             f"makes the SMS {parts} parts (in {lang!r}); the limit is {limits.sms_parts} "
             "([sms] max_parts)"
         )
-    over, lang = push_bytes(kind, payload, limits)
+    over, lang = _most_over(kind, texts, limits)
     if over > 0:
         hints.append(
             f"makes the push {over} bytes too large (in {lang!r}; [push] webpush_max_bytes "

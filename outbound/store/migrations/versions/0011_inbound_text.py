@@ -1,7 +1,7 @@
 """personal data out of the audit chain: inbound_texts, privacy_state
 
-Revision ID: 0010_inbound_text
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06
 
 The free text of an inbound message moves out of the append-only audit chain (which keeps its
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_inbound_text"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,104 @@
+"""The voice channel of ``[voice]``: the SIP endpoint's config, the per-call settings, the
+answering-machine detector's parameters and the ``SipVoice`` channel (used by the dialer
+process in ``outbound.mains.dialer`` and by ``outbound call``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from outbound.channels.throttle import Throttle
+from outbound.channels.voice import SipVoice
+from outbound.config import Settings
+from outbound.domain.values import Kind, SendResult
+from outbound.policy.model import Rules
+from outbound.services.people.calls import apply_actions
+from outbound.services.send.dispatch import AfterResult
+from outbound.store.outbox import Claimed
+from outbound.store.throttle import DbTokenBucket
+from outbound.voice.amd import AmdParams
+from outbound.voice.asr import Recognizers
+from outbound.voice.call import CallLimits
+from outbound.voice.flow import flows_dir, load_kind
+from outbound.voice.sip import SipConfig, SipEngine
+from outbound.voice.tts import Tts
+
+PACE_MAX_WAIT = 30.0  # a call waiting longer for the trunk's CPS token is retried later
+
+
+def sip_config(settings: Settings) -> SipConfig:
+    """The SIP endpoint of ``[voice]``; at most 4 calls per dialer (pjsua2's conference cap)."""
+    v = settings.voice
+    return SipConfig(
+        caller_id=v.caller_id,
+        bind_address=v.bind_address,
+        public_address=v.public_address,
+        sip_port=v.sip_port,
+        rtp_port=v.rtp_port,
+        sip_user=v.sip_user,
+        sip_password=v.sip_password.get_secret_value(),
+        clock_rate=v.clock_rate,
+        max_calls=min(v.calls_per_dialer, 4),
+    )
+
+
+def call_settings(settings: Settings) -> dict[str, str]:
+    """What ``SipVoice`` reads per call: the trunk, the one brand, callback number, agent."""
+    v = settings.voice
+    return {
+        "trunk_uri": v.trunk_uri,
+        "brand": settings.brand.name,
+        "callback_number": v.callback_number,
+        "agent_uri": v.agent_uri,
+    }
+
+
+def amd_params(settings: Settings) -> AmdParams | None:
+    """``[voice] amd_*`` as the detector's parameters (None when ``amd = false``)."""
+    v = settings.voice
+    if not v.amd:
+        return None
+    return AmdParams(
+        initial_silence_ms=v.amd_initial_silence_ms,
+        greeting_ms=v.amd_greeting_ms,
+        after_greeting_silence_ms=v.amd_after_greeting_silence_ms,
+        total_analysis_ms=v.amd_total_analysis_ms,
+        min_word_ms=v.amd_min_word_ms,
+        between_words_silence_ms=v.amd_between_words_silence_ms,
+        max_words=v.amd_max_words,
+        max_word_ms=v.amd_max_word_ms,
+        vad_mode=v.amd_vad_mode,
+        beep_wait_ms=v.amd_beep_wait_ms,
+        no_beep_silence_ms=v.amd_no_beep_silence_ms,
+        min_beep_ms=v.amd_min_beep_ms,
+    )
+
+
+def build_channel(settings: Settings, engine: SipEngine, db: Engine | None = None) -> SipVoice:
+    """The voice channel; with ``db``, new calls are paced by ``[voice] calls_per_second``
+    through a token bucket row every dialer process shares."""
+    v = settings.voice
+    flows = {k: load_kind(k.value, flows_dir(v.flows_dir)) for k in Kind}
+    limits = CallLimits(
+        ring_timeout=v.ring_timeout_seconds,
+        max_seconds=v.max_call_seconds,
+        amd=amd_params(settings),
+    )
+    tts = Tts(v.tts_cache_dir, v.clock_rate, v.tts_engine)
+    asr = Recognizers(v.asr_models())
+    pace = None
+    if db is not None:
+        bucket = DbTokenBucket(db, f"voice:{v.trunk_uri or 'direct'}", v.calls_per_second)
+        pace = Throttle(bucket, max_wait=PACE_MAX_WAIT)
+    return SipVoice(engine, call_settings(settings), flows, tts, asr, limits, pace)
+
+
+def call_actions(rules: Rules) -> AfterResult:
+    """What a dialer does after each call, in the outcome's transaction: the in-call opt-out or
+    the SMS-link follow-up the caller asked for."""
+
+    def actions(conn: Connection, item: Claimed, result: SendResult, now: datetime) -> None:
+        apply_actions(conn, item, result, rules=rules, now=now, actor="dialer")
+
+    return actions
