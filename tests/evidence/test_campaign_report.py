@@ -223,9 +223,7 @@ def test_a_korean_customer_without_a_zone_is_charted_at_11_in_seoul_as_why_says(
     )
     with app.engine.begin() as conn:
         camp = runs.create(conn, spec, now=app.clock(), actor="test")
-    runs.run(
-        app.engine, camp, fire_time=app.clock(), rules=app.rules, now=app.clock(), expiry=app.expiry
-    )
+    runs.run(app.engine, camp, app.send_context(), fire_time=app.clock())
     sms = ScriptedChannel(Channel.SMS, lambda m: SendResult(Outcome.DELIVERED, "s-1"))
     assert app.dispatcher({Channel.SMS: sms}).run_once() == 1  # type: ignore[dict-item]
     with app.engine.begin() as conn:
