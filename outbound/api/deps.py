@@ -42,6 +42,8 @@ class ApiDeps:
     audit_key: bytes | None
     #: ``[privacy] erasure_key`` as written ("" when unset)
     erasure_secret: str
+    #: ``[voice] tts_cache_dir``: a forgotten customer's cached prompts are deleted from it
+    prompts_dir: str
 
     def erasure_key(self) -> bytes | None:
         """The key that hashes the numbers erasures keep (None when unset)."""

@@ -90,7 +90,7 @@ class SipVoice:
                 flow=self.flows[message.kind],
                 locale=message.locale or "en-US",
                 values=values,
-                tts=self.tts,
+                tts=self.tts.for_customer(message.customer_id, message.payload.values()),
                 asr=self.asr,
                 limits=self.limits,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from outbound.services.views.chain_status import (
     Checkpoint,
     VerifyResult,
     parse_checkpoint,
+    unsigned_problem,
     verify_chain,
 )
 
@@ -41,26 +43,52 @@ def audit_group() -> None:
     type=click.Path(dir_okay=False),
     help="A checkpoint file from `outbound audit checkpoint`: the chain must still match it.",
 )
+@click.option(
+    "--allow-unsigned-before",
+    "unsigned_before",
+    type=click.IntRange(min=1, max=2**62),
+    metavar="SEQ",
+    help="The database predates the audit key: events before seq SEQ (the first one written "
+    "with the key) may carry no MAC. Without it, unsigned events are a failure once a key exists.",
+)
+@click.option(
+    "--predates-key",
+    is_flag=True,
+    help="Every event may carry no MAC (the whole chain was written before the key).",
+)
 @JSON_OPTION
 @pass_ctx
-def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
+def audit_verify(
+    ctx: Ctx,
+    checkpoint_file: str | None,
+    unsigned_before: int | None,
+    predates_key: bool,
+    as_json: bool,
+) -> None:
     """Check every link and MAC of the chain; report the first broken one (exit 1).
 
     With an audit key (OUTBOUND_AUDIT_KEY or the key file), every event's MAC is checked, so a
-    row edited with every later hash recomputed is found. With --checkpoint (default: the file
-    [audit] checkpoint_to names, if there is one), a deleted tail (head moved back) or a chain
-    rewritten before the checkpoint is found too.
+    row edited with every later hash recomputed is found; events without a MAC are a failure
+    (a rewrite can strip them all) unless --allow-unsigned-before SEQ or --predates-key says
+    the database predates the key. With --checkpoint (default: the file [audit] checkpoint_to
+    names, if there is one), a deleted tail (head moved back) or a chain rewritten before the
+    checkpoint is found too.
 
     \b
     Example:
       outbound audit verify
       outbound audit verify --checkpoint /srv/anchor/audit-checkpoint.json --json
+      outbound audit verify --allow-unsigned-before 1042
     """
+    allowed = _unsigned_allowed(unsigned_before, predates_key)
     app = ctx.app()
     checkpoint_file = checkpoint_file or _scheduled_checkpoint(app.settings.audit.checkpoint_to)
     checkpoint = _read_checkpoint(app.audit_key, checkpoint_file) if checkpoint_file else None
     with app.engine.begin() as conn:
         result = verify_chain(conn, app.audit_key, checkpoint)
+    unsigned = unsigned_problem(result, allowed) if result.ok else ""
+    if unsigned:
+        result = replace(result, broken_at=1, problem=unsigned, through=None)
     notes = _notes(result) + _anchor_notes(result, app.settings.audit.checkpoint_to)
     if as_json:
         emit_json(
@@ -78,6 +106,8 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
         )
     elif result.ok:
         click.echo(f"audit chain intact: {result.checked} events verified{_how(result)}")
+    elif unsigned:
+        click.echo(f"audit chain NOT VERIFIED: {unsigned}")
     else:
         click.echo(
             f"audit chain BROKEN at seq {result.broken_at}: {result.problem} ({result.checked} events verified before it)"
@@ -87,6 +117,13 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
             click.echo(f"warning: {note}", err=True)
     if not result.ok:
         sys.exit(1)
+
+
+def _unsigned_allowed(before: int | None, predates_key: bool) -> int | None:
+    """The seq before which events may lack a MAC (0: all of them), None: none may."""
+    if before is not None and predates_key:
+        raise click.UsageError("give --allow-unsigned-before SEQ or --predates-key, not both")
+    return 0 if predates_key else before
 
 
 def _scheduled_checkpoint(target: str) -> str | None:
@@ -139,7 +176,7 @@ def _notes(result: VerifyResult) -> list[str]:
             "no audit key configured: only the hash links were checked, and whoever can write "
             f"the database can recompute them; {HINT}"
         ]
-    if result.unsigned:
+    if result.unsigned and result.ok:
         return [
             f"the first {result.unsigned} events carry no MAC (written before an audit key was "
             "configured, or stripped by whoever rewrote them); only a checkpoint protects them"
@@ -270,7 +307,9 @@ def audit_export(
       outbound audit export --campaign spring-renewals
       outbound audit export --since 2026-11-01 --until 2026-12-01 --format jsonl --json
     """
+    from outbound.services.views.console import record_export
     from outbound.services.views.evidence import Selection, export_file, manifest_path
+    from outbound.services.views.evidence_seal import load_signer
 
     sel = Selection(customer, campaign, _instant(since, "--since"), _instant(until, "--until"))
     if sel.since and sel.until and sel.since >= sel.until:
@@ -278,16 +317,23 @@ def audit_export(
     what = customer or campaign or "audit"
     path = out or Path(f"evidence-{re.sub(r'[^A-Za-z0-9_.-]', '_', what)}.{fmt}")
     app = ctx.app()
+    signer = load_signer(app.settings.audit.signing_key_file)
+    subject = (
+        f"customer:{customer}" if customer else f"campaign:{campaign}" if campaign else "audit"
+    )
     with app.engine.begin() as conn:
+        stamp = now()
         meta = export_file(
             conn,
             sel,
             "csv" if fmt == "csv" else "jsonl",
             path,
-            now=now(),
+            now=stamp,
             key=app.erasure_key(),
             checkpoint=checkpoint,
+            signer=signer,
         )
+        record_export(conn, "cli", subject, meta, stamp, action="audit.export")
     if as_json:
         emit_json(meta)
         return
@@ -300,3 +346,6 @@ def audit_export(
 
 
 # --- processes -----------------------------------------------------------------------------
+
+
+from outbound.cli import audit_bundle  # noqa: E402, F401  (registers `audit verify-export`)

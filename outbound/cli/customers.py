@@ -319,7 +319,15 @@ def customer_forget(ctx: Ctx, ref: str, reason: str, yes: bool, as_json: bool) -
     if not yes and not as_json:
         click.confirm(f"erase every personal detail of {ref}? this cannot be undone", abort=True)
     with app.engine.begin() as conn:
-        done = forget(conn, ref, key=key, reason=reason, actor="cli", now=now())
+        done = forget(
+            conn,
+            ref,
+            key=key,
+            reason=reason,
+            actor="cli",
+            now=now(),
+            prompts_dir=app.settings.voice.tts_cache_dir,
+        )
     result = {
         "customer_id": done.customer_id,
         "pseudonym": done.pseudonym,

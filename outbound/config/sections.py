@@ -68,6 +68,9 @@ class AuditSection(Section):
     key_file: str = ""  # default: audit.key in the config dir (``outbound init`` creates it)
     checkpoint_to: str = ""  # file path, "-" (stdout) or http(s):// URL; "" = no schedule
     checkpoint_seconds: float = Field(default=300.0, ge=1.0)
+    #: an Ed25519 private key (PEM) that also signs evidence manifests; reviewers hold its
+    #: public half (`outbound audit verify-export DIR --public-key FILE`)
+    signing_key_file: str = ""
 
 
 class LogSection(Section):

@@ -45,6 +45,44 @@ def mask_text(text: str) -> str:
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
+#: a phone number however it is written in free text: "+1 (415) 555-0123", "415.555.0123",
+#: "00441632960961" — seven to fifteen digits with the separators people type between them,
+#: not part of a word, an id ("delivery#1234567") or a path
+_WRITTEN_PHONE = re.compile(r"(?<![#\w:/.\-])\+?\(?\d(?:(?:[ .\-]|\) ?)?\d){6,14}(?![\w\-])")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+#: a quoted reply in consent evidence ("sms reply 'STOP, this is Jane at 12 Elm St'")
+_QUOTED_REPLY = re.compile(r"(reply|said) (['\"])(.*?)\2")
+_BARE_WORD = re.compile(r"^[^\W\d_]{1,16}$")
+
+
+def mask_evidence(text: str) -> str:
+    """Consent evidence as it may be kept: every number that may be a phone masked to its last
+    four digits, however it was written ("called from +14155550123" -> "called from
+    +1*******0123")."""
+
+    def one(match: re.Match[str]) -> str:
+        found = match.group(0)
+        if _DATE.search(found):
+            return found
+        digits = re.sub(r"\D", "", found)
+        if found.startswith("+"):
+            return mask_phone("+" + digits)
+        return "*" * (len(digits) - 4) + digits[-4:]
+
+    return _WRITTEN_PHONE.sub(one, text)
+
+
+def erase_evidence(text: str) -> str:
+    """Consent evidence after its customer's erasure: numbers masked, quoted replies and speech
+    gone unless they were one bare word ("sms reply 'STOP'" stays: it is the proof)."""
+
+    def one(match: re.Match[str]) -> str:
+        said = match.group(3)
+        return match.group(0) if _BARE_WORD.match(said) else f"{match.group(1)} [erased]"
+
+    return mask_evidence(_QUOTED_REPLY.sub(one, text))
+
+
 _BEARER = re.compile(r"(?i)\b(bearer|key=|vapid t=)\s*[A-Za-z0-9._~+/=-]{8,}")
 #: a long token in a URL path or query: push endpoints are capability URLs
 _URL_TOKEN = re.compile(r"(https?://[^/\s\"'<>]+/)([^\s\"'<>]*)")

@@ -226,6 +226,7 @@ def api_deps(app: App) -> ApiDeps:
         database_url=settings.database_url,
         audit_key=app.audit_key,
         erasure_secret=settings.privacy.erasure_key.get_secret_value(),
+        prompts_dir=settings.voice.tts_cache_dir,
     )
 
 

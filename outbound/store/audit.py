@@ -111,6 +111,32 @@ class Verified:
     unsigned: int
 
 
+def unsigned_problem(result: VerifyResult, allowed_before: int | None) -> str:
+    """What is wrong with a keyed walk that found events without a MAC ('' when nothing).
+
+    Unsigned events can only be a prefix (one after a signed event breaks the walk), and such a
+    prefix is what a chain written before the key looks like — and what a chain looks like whose
+    every MAC was stripped by whoever rewrote it. So once a key exists they fail, unless the
+    caller says the database predates the key: ``allowed_before`` is the seq of the first event
+    written with the key (0: every event may be unsigned)."""
+    if not result.keyed or not result.unsigned:
+        return ""
+    if allowed_before is not None and (allowed_before == 0 or result.unsigned < allowed_before):
+        return ""
+    first = result.unsigned + 1
+    what = (
+        f"none of the {result.unsigned} events carries a MAC"
+        if not result.signed
+        else f"the first {result.unsigned} events carry no MAC"
+    )
+    return (
+        f"{what} although an audit key is configured (a rewrite that stripped the "
+        "MACs looks like this); if the database predates the key, say so with "
+        f"--allow-unsigned-before {first} (the seq of the first event written with the key) "
+        "or --predates-key"
+    )
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     checked: int

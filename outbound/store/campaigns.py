@@ -223,7 +223,7 @@ def campaign_notifications(conn: Connection, campaign_id: int) -> list[Any]:
 
 def campaign_deliveries(conn: Connection, notification_ids: Sequence[int]) -> list[Any]:
     """The deliveries of these notifications with when a push was opened (rows: id,
-    notification_id, channel, status, outcome, due_at, updated_at, detail, opened_at)."""
+    notification_id, channel, rung, status, outcome, due_at, updated_at, detail, opened_at)."""
     out: list[Any] = []
     for part in chunks(list(notification_ids)):
         out += conn.execute(
@@ -231,6 +231,7 @@ def campaign_deliveries(conn: Connection, notification_ids: Sequence[int]) -> li
                 deliveries.c.id,
                 deliveries.c.notification_id,
                 deliveries.c.channel,
+                deliveries.c.rung,
                 deliveries.c.status,
                 deliveries.c.outcome,
                 deliveries.c.due_at,

@@ -3,23 +3,33 @@
 What stays is a stub customer row (internal id, a keyed pseudonym as external id, country), the
 consent ledger (proof of consent is a legal obligation: who, when, how, which wording), the
 notifications' decisions and the deliveries' outcomes without their identifying fields, and the
-suppression entries with the number replaced by its keyed hash. The audit chain is not touched:
-it never holds names, full numbers, push tokens or transcripts (phones are masked to country
-code and last four digits before hashing, transcripts are left out), so nothing in it needs
-erasing and every link still verifies.
+suppression entries with the number replaced by its keyed hash. What the customer wrote
+(``inbound_texts``) is deleted. The audit chain is not touched: it never holds names, full
+numbers, push tokens, transcripts or inbound text (phones are masked to country code and last
+four digits before hashing, transcripts are left out, inbound text is a keyed hash and a
+length), so nothing in it needs erasing and every link still verifies.
 """
 
 from __future__ import annotations
 
-import re
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from outbound.domain.errors import ConfigError
+from outbound.domain.masking import erase_evidence
 from outbound.domain.pseudonyms import ERASED_PREFIX, erased_external_id, keyed_hash, phone_hash
 from outbound.domain.values import DeliveryStatus, NotificationStatus
+from outbound.store.privacy import (
+    ERASURE_FINGERPRINT,
+    erase_inbound_texts,
+    state_value,
+    state_value_or_set,
+)
 from outbound.store.tables import (
     cap_counters,
     consents,
@@ -47,8 +57,34 @@ class Erased:
     counts: dict[str, int]
 
 
+def key_fingerprint(key: bytes) -> str:
+    """What identifies an erasure key without revealing it: HMAC of a constant under it."""
+    return hmac.new(key, b"outbound.erasure-key.fingerprint/1", hashlib.sha256).hexdigest()
+
+
+def check_key(conn: Connection, key: bytes, now: datetime | None) -> None:
+    """Refuse a key other than the one this database's erasures use.
+
+    The first use (with ``now``; a lookup only compares) stores the key's fingerprint; a
+    different key later would hash a returning number differently, so an erased number would
+    silently stop being suppressed."""
+    mine = key_fingerprint(key)
+    if now is None:
+        stored = state_value(conn, ERASURE_FINGERPRINT) or mine
+    else:
+        stored = state_value_or_set(conn, ERASURE_FINGERPRINT, mine, now)
+    if not hmac.compare_digest(stored, mine):
+        raise ConfigError(
+            "[privacy] erasure_key is not the key this database's erasures were made with "
+            f"(its fingerprint starts {mine[:8]}, the database's {stored[:8]}): with it an "
+            "erased number would no longer be recognised and stay suppressed; set "
+            "OUTBOUND_PRIVACY_ERASURE_KEY back to the key the erasures used"
+        )
+
+
 def find_erased(conn: Connection, key: bytes, external_id: str) -> int | None:
     """The stub of a forgotten customer, found by the shop's own id (or the pseudonym)."""
+    check_key(conn, key, None)
     pseudonym = (
         external_id
         if external_id.startswith(ERASED_PREFIX)
@@ -71,26 +107,23 @@ def _count(result: Any) -> int:
     return max(int(result.rowcount or 0), 0)
 
 
-#: what a customer said, quoted in consent evidence by releases before transcripts were kept
-#: out of it ("in-call opt-out on delivery#7 (dtmf '9', said 'stop calling me')")
-_SAID = re.compile(r"said (['\"]).*?\1")
-
-
 def _consent_evidence(conn: Connection, cid: int) -> int:
-    """The consent ledger stays (proof of consent); quoted speech in its evidence goes."""
+    """The consent ledger stays (proof of consent); what the customer said or wrote, quoted in
+    its evidence ("said 'stop calling me'", "sms reply 'STOP, Jane at 12 Elm St'"), goes, and
+    numbers in it ("called from +14155550123") keep their last four digits only."""
     changed = 0
     rows = conn.execute(
         select(consents.c.id, consents.c.evidence).where(consents.c.customer_id == cid)
     ).all()
     for r in rows:
-        cleaned = _SAID.sub("said [erased]", r.evidence or "")
+        cleaned = erase_evidence(r.evidence or "")
         if cleaned != r.evidence:
             conn.execute(update(consents).where(consents.c.id == r.id).values(evidence=cleaned))
             changed += 1
     return changed
 
 
-def _children(conn: Connection, cid: int) -> dict[str, int]:
+def _children(conn: Connection, cid: int, phone: str | None) -> dict[str, int]:
     counts = {}
     for name, table in (
         ("wishlist_items", wishlist_items),
@@ -100,6 +133,7 @@ def _children(conn: Connection, cid: int) -> dict[str, int]:
     ):
         counts[name] = _count(conn.execute(delete(table).where(table.c.customer_id == cid)))
     counts["consent_evidence"] = _consent_evidence(conn, cid)
+    counts["inbound_texts"] = erase_inbound_texts(conn, cid, phone)
     counts["sent_texts"] = _count(
         conn.execute(update(log_sends).where(log_sends.c.customer_id == cid).values(text=""))
     )
@@ -169,11 +203,12 @@ def _suppressions(
 
 def erase_customer(conn: Connection, cid: int, *, key: bytes, now: datetime) -> Erased:
     """Erase in the caller's transaction; the caller audits it (``customer.erased``)."""
+    check_key(conn, key, now)
     row = conn.execute(
         select(customers.c.external_id, customers.c.phone_e164).where(customers.c.id == cid)
     ).one()
     pseudonym = erased_external_id(key, row.external_id)
-    counts = _children(conn, cid)
+    counts = _children(conn, cid, row.phone_e164)
     counts.update(_notifications(conn, cid, key, now))
     counts["suppressions"] = _suppressions(
         conn, cid, row.phone_e164, key, "erasure: do not contact", now

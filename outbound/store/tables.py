@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from outbound.store import tables_privacy
 from outbound.store.endpoint_tables import endpoint_tables
 from outbound.store.types import UTCDateTime
 from outbound.store.voice_tables import admission_table
@@ -349,6 +350,7 @@ console_sessions = Table(
     Index("ix_console_sessions_user_id", "user_id"),
 )
 voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this file is full)
+inbound_texts, privacy_state = tables_privacy.declare(metadata, Id, TS)  # store/tables_privacy.py
 # Status webhooks out: store/endpoint_tables.py
 endpoints, endpoint_messages, endpoint_attempts = endpoint_tables(metadata, TS, Id)
 from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0012)

@@ -32,12 +32,12 @@ import pjsua2 as pj
 
 from outbound.domain.masking import mask_text
 from outbound.voice.call_handle import CallHandle
+from outbound.voice.rx_files import make_rx_dir, private_file
 from outbound.voice.sip_setup import (
     RETRY_SECONDS,
     Registration,
     SipConfig,
     ca_file,
-    rx_dir,
     stdout_to_stderr,
 )
 from outbound.voice.tap import AudioTap
@@ -178,7 +178,7 @@ class SipEngine:
         self.account = _Account(self)
         self.account.create(self._account_config())
         self._thread = threading.get_ident()
-        self._rx_dir = rx_dir()
+        self._rx_dir = make_rx_dir()  # sweeps the directories of killed dialers first
 
     @property
     def port(self) -> int:
@@ -273,7 +273,7 @@ class SipEngine:
             return
         path = self._rx_dir / f"rx{call.getId()}-{id(handle):x}.wav"
         recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(str(path))
+        recorder.createRecorder(str(private_file(path)))  # a person's voice: mode 0600
         call.getAudioMedia(-1).startTransmit(recorder)
         handle.recorder = recorder
         handle.tap = AudioTap(path, self.cfg.clock_rate)

@@ -6,10 +6,16 @@ of the PyPI wheel ``espeakng-loader`` (``voice.espeak_lib``): a fresh machine sp
 Each prompt is rendered once per (engine, voice, text, rate) into the cache directory as 16-bit
 mono PCM WAV at the call's clock rate, so a cached prompt starts playing without any work.
 Dialer processes share the cache: files are written to a temp name and renamed into place.
+
+A prompt that speaks a customer's own data (an order number, a name: a value of their
+notification's payload) is personal data: ``for_customer`` gives a view of the cache that puts
+such prompts under ``customers/<id>/``, so an erasure removes them (``forget_customer``); the
+prompts every customer hears stay shared.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import logging
@@ -19,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import wave
+from collections.abc import Iterable
 from pathlib import Path
 
 import miniaudio
@@ -26,6 +33,7 @@ from gtts import gTTS
 from gtts.tts import gTTSError
 
 from outbound.voice.espeak_lib import EspeakLibrary, EspeakUnavailable
+from outbound.voice.prompt_cache import customer_prompt_dir, default_cache_dir
 
 log = logging.getLogger("outbound.voice.tts")
 
@@ -35,17 +43,7 @@ VOICES: dict[str, tuple[str, str, str]] = {
     "zh-CN": ("zh-CN", "com", "cmn"),
     "ko-KR": ("ko", "com", "ko"),
 }
-_CHECKOUT = Path(__file__).resolve().parents[2]
 OFFLINE_RETRY_SECONDS = 600.0
-
-
-def default_cache_dir() -> Path:
-    """The checkout's ``audio/cache`` (git-ignored); for an installed wheel, the user's cache
-    directory (``$XDG_CACHE_HOME/outbound/tts``), never the package's own site-packages."""
-    if (_CHECKOUT / "pyproject.toml").is_file():
-        return _CHECKOUT / "audio" / "cache"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "outbound" / "tts"
 
 
 def voice_for(locale: str) -> tuple[str, str, str]:
@@ -55,6 +53,10 @@ def voice_for(locale: str) -> tuple[str, str, str]:
     return next((v for k, v in VOICES.items() if k.lower().startswith(lang)), VOICES["en-US"])
 
 
+#: payload values shorter than this are not looked for in a prompt ("1", "no")
+MIN_PRIVATE_CHARS = 3
+
+
 class Tts:
     def __init__(
         self, cache_dir: str | Path = "", clock_rate: int = 16000, engine: str = "gtts"
@@ -62,11 +64,36 @@ class Tts:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.rate = clock_rate
         self.engine = engine
-        self._offline_until = 0.0 if engine == "gtts" else float("inf")
+        # shared with every for_customer view (a list: the views copy the reference)
+        self._offline = [0.0 if engine == "gtts" else float("inf")]
+        self.owner: int | None = None
+        self.private: tuple[str, ...] = ()
+
+    def for_customer(self, customer_id: int, values: Iterable[object]) -> Tts:
+        """This cache as one customer's call sees it: a prompt that contains one of ``values``
+        (their payload: order number, name…) is rendered into their own directory."""
+        view = copy.copy(self)
+        view.owner = int(customer_id)
+        view.private = tuple(
+            sorted(
+                {
+                    str(v)
+                    for v in values
+                    if isinstance(v, str | int) and not isinstance(v, bool)
+                    if len(str(v).strip()) >= MIN_PRIVATE_CHARS
+                }
+            )
+        )
+        return view
+
+    def _dir(self, text: str) -> Path:
+        if self.owner is not None and any(v in text for v in self.private):
+            return customer_prompt_dir(self.cache_dir, self.owner)
+        return self.cache_dir
 
     def _path(self, engine: str, voice: str, text: str) -> Path:
         digest = hashlib.sha256(f"{engine}|{voice}|{self.rate}|{text}".encode()).hexdigest()
-        return self.cache_dir / f"{engine}-{voice}-{self.rate}-{digest[:20]}.wav"
+        return self._dir(text) / f"{engine}-{voice}-{self.rate}-{digest[:20]}.wav"
 
     def cached(self, text: str, locale: str) -> bool:
         """Whether a call could play ``text`` without synthesising it now."""
@@ -81,13 +108,13 @@ class Tts:
         if online.exists():
             return online
         offline = self._path("espeak", espeak_voice, text)
-        if time.monotonic() >= self._offline_until:
+        if time.monotonic() >= self._offline[0]:
             try:
                 self._store(online, self._gtts(text, lang, tld))
                 return online
             except (gTTSError, OSError, ValueError, miniaudio.DecodeError) as exc:
                 log.warning("gTTS unavailable (%s); speaking with espeak-ng", type(exc).__name__)
-                self._offline_until = time.monotonic() + OFFLINE_RETRY_SECONDS
+                self._offline[0] = time.monotonic() + OFFLINE_RETRY_SECONDS
         if not offline.exists():
             self._store(offline, self._espeak(text, espeak_voice))
         return offline

@@ -67,11 +67,16 @@ def test_a_customer_export_is_the_cli_export_with_its_manifest_and_is_audited(si
     files = unzipped(answer.content)
     assert sorted(files) == ["evidence-C1002.csv", "evidence-C1002.csv.manifest.json"]
     text = files["evidence-C1002.csv"]
-    assert text == out.read_bytes().decode("utf-8")  # byte for byte what the CLI wrote
+    # byte for byte what the CLI wrote, and then the CLI export's own audit event
+    cli_text = out.read_bytes().decode("utf-8")
+    assert text.startswith(cli_text) and text.count("\r\n") == cli_text.count("\r\n") + 1
+    assert ",cli,audit.export,customer:C1002," in text[len(cli_text) :]
     manifest = json.loads(files["evidence-C1002.csv.manifest.json"])
     cli_manifest = json.loads((site.directory / "cli-C1002.csv.manifest.json").read_text())
-    for same in ("rows", "rows_by_record", "sha256", "chain", "checkpoint", "selection"):
+    for same in ("checkpoint", "selection"):
         assert manifest[same] == cli_manifest[same], same
+    assert manifest["rows"] == cli_manifest["rows"] + 1
+    assert manifest["chain"]["head_seq"] == cli_manifest["chain"]["head_seq"] + 1
     rows = list(csv.DictReader(io.StringIO(text)))
     exported = [(int(r["id"]), r["action"], r["hash"]) for r in rows if r["record"] == "audit"]
     assert exported == audit_rows(site.engine, _subjects(site, "C1002"), before)

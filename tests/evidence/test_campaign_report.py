@@ -6,20 +6,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from outbound import bootstrap
 from outbound.channels.base import Message
-from outbound.domain.values import Channel, ConsentAction, Outcome, SendResult
+from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, SendResult
+from outbound.services.campaigns import runs
 from outbound.services.people.customers import add_consent
 from outbound.services.views.charts import report_svg
-from outbound.services.views.history import campaign_funnel
-from outbound.store.tables import deliveries
-from tests.conftest import CONFIG_DIR
+from outbound.services.views.history import campaign_funnel, notification_report
+from outbound.store.db import make_engine
+from outbound.store.tables import campaigns, customers, deliveries, notifications
+from tests.conftest import CONFIG_DIR, FrozenClock
 from tests.evidence.conftest import EXPIRES, AppFactory, customer, keyed, renewal_campaign
 from tests.integration.helpers import SHANGHAI, ScriptedChannel
 from tests.integration.test_cli import OUTBOUND
@@ -134,3 +140,100 @@ def test_report_cli_prints_the_funnel_and_writes_the_chart(
     assert ET.parse(tmp_path / "r.svg").getroot().tag.endswith("svg")
     text = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120).stdout
     assert "funnel" in text and "sends per local hour" in text
+
+
+_ZONES = re.compile(r"time zones: ([A-Za-z_/+-]+)")
+
+
+def _why_zone(why: dict[str, Any], channel: str) -> str:
+    """The time zone ``outbound why`` says the decision that sent on ``channel`` used."""
+    send = [d for d in why["decisions"] if d["type"] == "send" and d["channel"] == channel][-1]
+    (ladder,) = [step["detail"] for step in send["trace"] if step["rule"] == "ladder"]
+    found = _ZONES.search(ladder)
+    assert found, ladder
+    return found.group(1)
+
+
+def test_report_charts_each_send_in_the_zone_its_why_names_korean_customers_in_seoul(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "demo.db"
+    cli = [OUTBOUND, "--config-dir", str(CONFIG_DIR)]
+    demo = subprocess.run(
+        [*cli, "demo", "--file", str(db), "--log-channel"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert demo.returncode == 0, demo.stderr
+    on_db = [*cli, "--db", f"sqlite:///{db}"]
+
+    def run(*args: str) -> Any:
+        done = subprocess.run([*on_db, *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    report = run("campaign", "report", "renewals-14d", "--json")
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        sent = conn.execute(
+            select(
+                notifications.c.id,
+                customers.c.country,
+                deliveries.c.channel,
+                deliveries.c.updated_at,
+            )
+            .select_from(notifications.join(customers).join(deliveries))
+            .join(campaigns, campaigns.c.id == notifications.c.campaign_id)
+            .where(
+                campaigns.c.name == "renewals-14d",
+                deliveries.c.status.in_(["sent", "done"]),
+                deliveries.c.outcome != "rejected",
+            )
+        ).all()
+    engine.dispose()
+    expected: dict[str, list[int]] = {}
+    korean = 0
+    for nid, country, channel, at in sent:
+        zone = _why_zone(run("why", str(nid), "--json"), channel)
+        if country == "KR":
+            assert zone == "Asia/Seoul"  # no stored zone: the one of their number
+            korean += 1
+        hour = at.astimezone(ZoneInfo(zone)).hour
+        expected.setdefault(channel, [0] * 24)[hour] += 1
+    # the demo runs on the wall clock: between 12:00 and 23:00 UTC its Korean renewals wait
+    # for the morning in Seoul (the test above holds that case on a fixed clock)
+    assert korean >= 0
+    assert report["sends_by_local_hour"] == expected
+
+
+def test_a_korean_customer_without_a_zone_is_charted_at_11_in_seoul_as_why_says(
+    make_app: AppFactory, clock: FrozenClock
+) -> None:
+    clock.current = datetime(2026, 11, 26, 2, 33, tzinfo=UTC)  # 11:33 Seoul, 03:33 Berlin
+    app = keyed(make_app)
+    cid = customer(app, "K1", "+821012345678", **MEMBER)  # no stored zone
+    spec = runs.CampaignSpec(
+        "renewals-14d",
+        Kind.RENEWAL,
+        "0 10 * * *",
+        "Europe/Berlin",
+        {"expires_within_days": 7},
+        {"renew_url": "https://shop.example/renew?c={external_id}"},
+    )
+    with app.engine.begin() as conn:
+        camp = runs.create(conn, spec, now=app.clock(), actor="test")
+    runs.run(app.engine, camp, app.send_context(), fire_time=app.clock())
+    sms = ScriptedChannel(Channel.SMS, lambda m: SendResult(Outcome.DELIVERED, "s-1"))
+    assert app.dispatcher({Channel.SMS: sms}).run_once() == 1  # type: ignore[dict-item]
+    with app.engine.begin() as conn:
+        report = campaign_funnel(conn, "renewals-14d", now=app.clock())
+        nid = conn.execute(
+            select(notifications.c.id).where(notifications.c.customer_id == cid)
+        ).scalar_one()
+        why = notification_report(conn, nid)
+    steps = {s["rule"]: s["detail"] for s in why["decisions"][-1]["trace"]}
+    assert "time zones: Asia/Seoul" in steps["ladder"]
+    assert "11:33 KST in Asia/Seoul" in steps["quiet_hours"]
+    hours = report["sends_by_local_hour"]["sms"]
+    assert (hours[11], hours[3], sum(hours)) == (1, 0, 1)

@@ -204,3 +204,52 @@ def test_speech_quoted_in_consent_evidence_is_erased_and_the_ledger_row_kept(
         (row,) = conn.execute(select(consents.c.action, consents.c.evidence)).all()
     assert row.action == "revoke"
     assert row.evidence == "in-call opt-out on delivery#7 (dtmf '', said [erased])"
+
+
+def test_quoted_replies_and_numbers_in_old_consent_evidence_are_scrubbed_by_forget(
+    make_app: AppFactory,
+) -> None:
+    app = _app(make_app)
+    cid = _import(app, "C1001", NY)
+    old = [  # evidence as releases before 2026-12 wrote it, straight into the ledger
+        "sms reply 'STOP calling me, Annabel Quist, 12 Elm Street'",
+        "sms reply 'STOP'",
+        "called from +14155550123 on 2026-11-02",
+    ]
+    with app.engine.begin() as conn:
+        for evidence in old:
+            conn.execute(
+                tables.consents.insert().values(
+                    customer_id=cid,
+                    channel="sms",
+                    action="revoke",
+                    written=False,
+                    source="sms-mo",
+                    evidence=evidence,
+                    actor="customer",
+                    at=app.clock(),
+                )
+            )
+    _forget(app, "C1001")
+    with app.engine.begin() as conn:
+        kept = list(conn.execute(select(consents.c.evidence).order_by(consents.c.id)).scalars())
+    assert kept[-3:] == [
+        "sms reply [erased]",
+        "sms reply 'STOP'",
+        "called from +1******0123 on 2026-11-02",
+    ]
+
+
+def test_a_wrong_erasure_key_is_refused_by_forget_and_by_an_import(make_app: AppFactory) -> None:
+    app = _app(make_app)
+    _import(app, "C1001", NY)
+    _import(app, "C1002", "+12125550199")
+    _forget(app, "C1001")
+    other = make_app(privacy={"erasure_key": "a-different-key-0123456789"})
+    with pytest.raises(ConfigError, match="not the key this database's erasures were made with"):
+        _forget(other, "C1002")
+    with pytest.raises(ConfigError, match="OUTBOUND_PRIVACY_ERASURE_KEY back to the key"):
+        _import(other, "C2002", NY)
+    with app.engine.begin() as conn:
+        names = set(conn.execute(select(customers.c.name)).scalars())
+    assert names == {"", "Annabel Quist"}  # C1002 kept, C2002 never written

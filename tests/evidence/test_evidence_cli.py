@@ -8,13 +8,18 @@ import os
 import subprocess
 from pathlib import Path
 
+from outbound.voice.tts import Tts
 from tests.conftest import CONFIG_DIR
 from tests.evidence.conftest import KEY
 from tests.integration.test_cli import GOOD, OUTBOUND
 
 
 def _run(home: Path, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OUTBOUND_DATABASE_URL": f"sqlite:///{home / 'o.db'}"}
+    env = {
+        **os.environ,
+        "OUTBOUND_DATABASE_URL": f"sqlite:///{home / 'o.db'}",
+        "OUTBOUND_VOICE_TTS_CACHE_DIR": str(home / "tts"),
+    }
     env.pop("OUTBOUND_PRIVACY_ERASURE_KEY", None)
     if key is not None:
         env["OUTBOUND_PRIVACY_ERASURE_KEY"] = key
@@ -88,3 +93,51 @@ def test_forget_without_a_key_or_reason_says_what_to_set_and_changes_nothing(
     listed = json.loads(_ok(tmp_path, "customer", "list", "--json"))
     assert [c["name"] for c in listed] == ["Ann", "Bo"]
     assert "forget" in _ok(tmp_path, "customer", "forget", "--help")
+
+
+def test_a_different_erasure_key_is_refused_and_the_erased_number_stays_suppressed(
+    tmp_path: Path,
+) -> None:
+    _ok(tmp_path, "db", "upgrade")
+    (tmp_path / "c.csv").write_text(GOOD)
+    _ok(tmp_path, "customer", "import", "c.csv")
+    _ok(tmp_path, "customer", "forget", "C1", "--reason", "ticket 12", "--yes")
+    other = "another-key-0123456789abcdef"
+    header, first = GOOD.splitlines()[:2]  # the forgotten number under a new id
+    (tmp_path / "again.csv").write_text(f"{header}\n{first.replace('C1,', 'C9,')}\n")
+    wrong = _run(tmp_path, "customer", "import", "again.csv", key=other)
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    assert "erasure_key is not the key this database's erasures were made with" in wrong.stderr
+    assert "OUTBOUND_PRIVACY_ERASURE_KEY back to the key the erasures used" in wrong.stderr
+    forgetting = _run(tmp_path, "customer", "forget", "C2", "--reason", "t", "--yes", key=other)
+    assert forgetting.returncode != 0 and "erasures were made with" in forgetting.stderr
+    listed = json.loads(_ok(tmp_path, "customer", "list", "--json"))
+    assert sorted(c["external_id"] for c in listed if c["name"]) == ["C2"]  # nothing written
+    _ok(tmp_path, "customer", "import", "again.csv")  # the right key: accepted, suppressed
+    shown = json.loads(_ok(tmp_path, "customer", "show", "C9", "--json"))
+    assert [s["reason"] for s in shown["suppressions"]] == ["number of an erased customer"]
+
+
+def test_forget_deletes_the_prompts_spoken_to_that_customer_and_keeps_the_shared_ones(
+    tmp_path: Path,
+) -> None:
+    _ok(tmp_path, "db", "upgrade")
+    (tmp_path / "c.csv").write_text(GOOD)
+    _ok(tmp_path, "customer", "import", "c.csv")
+    (c1,) = [
+        c["id"]
+        for c in json.loads(_ok(tmp_path, "customer", "list", "--json"))
+        if c["external_id"] == "C1"
+    ]
+    tts = Tts(tmp_path / "tts", 8000, engine="espeak")
+    payload = {"order_id": "ORDER-4711", "n": 1}
+    call = tts.for_customer(c1, payload.values())  # as the dialer's call does
+    personal = call.wav_for("Your order ORDER-4711 has shipped.", "en-US")
+    shared = call.wav_for("Press 1 to confirm.", "en-US")
+    assert personal.parent == tmp_path / "tts" / "customers" / str(c1)
+    assert shared.parent == tmp_path / "tts"
+
+    forgot = json.loads(_ok(tmp_path, "customer", "forget", "C1", "--reason", "t 1", "--json"))
+
+    assert forgot["erased"]["tts_prompts"] == 1
+    assert not personal.exists() and shared.exists()

@@ -199,6 +199,7 @@ def test_forgotten_customer_exports_the_erasure_record_only(make_app: AppFactory
         "data",
         "prev_hash",
         "hash",
+        "mac",
     ]
     assert (row["record"], row["action"], row["id"]) == ("audit", "customer.erased", done.audit_seq)
     assert json.loads(row["data"])["reason"] == "request 9"

@@ -191,3 +191,41 @@ def test_verify_names_a_configured_checkpoint_file_that_is_gone(home: Path) -> N
     proc = run(home, "audit", "verify", "--json", OUTBOUND_AUDIT_CHECKPOINT_TO="cp.json")
     (warning,) = json.loads(proc.stdout)["warnings"]
     assert warning.startswith("[audit] checkpoint_to cp.json does not exist")
+
+
+def test_a_chain_whose_every_mac_was_stripped_fails_verify_without_a_checkpoint(
+    home: Path,
+) -> None:
+    with _attack(home).begin() as conn:
+        rewrite_chain_from(conn, 1, strip_macs=True)
+    stripped = run(home, "audit", "verify", ok=False)
+    assert stripped.returncode == 1 and "Traceback" not in stripped.stderr
+    assert "NOT VERIFIED: none of the 4 events carries a MAC" in stripped.stdout
+    assert "--allow-unsigned-before 5" in stripped.stdout and "--predates-key" in stripped.stdout
+    data = json.loads(run(home, "audit", "verify", "--json", ok=False).stdout)
+    assert (data["ok"], data["broken_at"], data["signed"], data["unsigned"]) == (False, 1, 0, 4)
+    said = run(home, "audit", "verify", "--predates-key")  # the operator vouches for it
+    assert "4 events verified" in said.stdout and "carry no MAC" in said.stderr
+
+
+def test_a_database_older_than_the_key_verifies_only_when_told_where_signing_began(
+    tmp_path: Path,
+) -> None:
+    no_key = {"OUTBOUND_AUDIT_KEY": ""}
+    run(tmp_path, "db", "upgrade", **no_key)
+    (tmp_path / "c.csv").write_text(CSV)
+    run(tmp_path, "customer", "import", "c.csv", **no_key)  # seq 1-3, unsigned
+    run(tmp_path, *REVOKE, "C2")  # seq 4, the first with the key
+    refused = run(tmp_path, "audit", "verify", ok=False)
+    assert refused.returncode == 1
+    assert "the first 3 events carry no MAC" in refused.stdout
+    assert "--allow-unsigned-before 4" in refused.stdout
+    assert (
+        run(tmp_path, "audit", "verify", "--allow-unsigned-before", "3", ok=False).returncode == 1
+    )
+    allowed = run(tmp_path, "audit", "verify", "--allow-unsigned-before", "4")
+    assert "4 events verified (1 MACs checked)" in allowed.stdout
+    both = run(
+        tmp_path, "audit", "verify", "--allow-unsigned-before", "4", "--predates-key", ok=False
+    )
+    assert both.returncode == 2 and "not both" in both.stderr

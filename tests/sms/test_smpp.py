@@ -13,7 +13,7 @@ from sqlalchemy import select
 from outbound import bootstrap
 from outbound.channels.base import Message
 from outbound.domain.values import Channel, Kind
-from outbound.store.tables import audit_events, consents, deliveries
+from outbound.store.tables import audit_events, consents, deliveries, inbound_texts
 from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, SHANGHAI, add_customer, shipping, trigger
 from tests.sms.conftest import Smsc, eventually
@@ -143,7 +143,7 @@ def test_help_answers_program_frequency_rates_and_support(make_app: AppFactory, 
         assert part in reply["text"]
 
 
-def test_unknown_mo_text_is_recorded_on_the_customer_history(
+def test_unknown_mo_text_is_kept_beside_the_chain_which_holds_its_length_only(
     make_app: AppFactory, smsc: Smsc
 ) -> None:
     app = _sms_app(make_app, smsc)
@@ -157,7 +157,11 @@ def test_unknown_mo_text_is_recorded_on_the_customer_history(
                 audit_events.c.action == "inbound.message",
             )
         ).scalar_one()
-    assert "where is my parcel?" in data and NY not in data
+        kept = conn.execute(
+            select(inbound_texts.c.text).where(inbound_texts.c.customer_id == cid)
+        ).scalar_one()
+    assert kept == "where is my parcel?"
+    assert "parcel" not in data and NY not in data and '"length":19' in data
     assert smsc.events("message") == []
 
 

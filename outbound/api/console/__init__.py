@@ -25,6 +25,7 @@ from outbound.api.console.pages import install_pages
 from outbound.api.console.session import install_login
 from outbound.api.deps import ApiDeps
 from outbound.services.views.chain_status import ChainMonitor
+from outbound.services.views.evidence_seal import load_signer
 
 HERE = Path(__file__).resolve().parent
 CSP = (
@@ -62,6 +63,8 @@ def install_console(api: FastAPI, app: ApiDeps) -> None:
         chain,
         checkpoint_to=app.audit.checkpoint_to,
         erasure_secret=app.erasure_secret,
+        prompts_dir=app.prompts_dir,
+        signer=load_signer(app.audit.signing_key_file),
     )
     api.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
     install_login(api, auth)
@@ -72,9 +75,15 @@ def install_console(api: FastAPI, app: ApiDeps) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         """The console runs no script: a browser refuses any that reaches a page (an inlined
-        chart included), and no other site may frame it."""
+        chart included), and no other site may frame it. Nothing it answers is kept by a
+        browser or proxy cache (customer pages, searches, the audit log, reveals and evidence
+        zips hold personal data); only the stylesheet may be cached."""
         response = await call_next(request)
-        if request.url.path.startswith("/console"):
+        path = request.url.path
+        if path.startswith("/console"):
+            if not path.startswith("/console/static/"):
+                response.headers["Cache-Control"] = "no-store"
+                response.headers["Pragma"] = "no-cache"
             response.headers.setdefault("Content-Security-Policy", CSP)
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
             response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -58,6 +58,8 @@ class Auth:
     chain: ChainMonitor
     checkpoint_to: str = ""  # [audit] checkpoint_to: the manifest of an export names it
     erasure_secret: str = ""  # [privacy] erasure_key
+    signer: Any = None  # [audit] signing_key_file, loaded: also signs export manifests
+    prompts_dir: str = ""  # [voice] tts_cache_dir: a forgotten customer's prompts are deleted
 
     def policy(self) -> accounts.LoginPolicy:
         s = self.settings

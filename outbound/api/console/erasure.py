@@ -73,7 +73,13 @@ def install_erasure(api: FastAPI, auth: Auth) -> None:
 
         def work(conn: Connection) -> Forgotten:
             return forget(
-                conn, f"#{cid}", key=key, reason=reason, actor=viewer.actor, now=auth.clock()
+                conn,
+                f"#{cid}",
+                key=key,
+                reason=reason,
+                actor=viewer.actor,
+                now=auth.clock(),
+                prompts_dir=auth.prompts_dir,
             )
 
         await run_in_threadpool(read, auth, work)

@@ -60,6 +60,7 @@ def _export(auth: Auth, actor: str, subject: str, sel: Selection, fmt: Format) -
             now=now,
             key=auth.erasure_key(),
             checkpoint=scheduled_file(auth.checkpoint_to),
+            signer=auth.signer,
         )
         console.record_export(conn, actor, subject, meta, now)
         what = sel.customer or sel.campaign or "audit"

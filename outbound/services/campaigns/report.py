@@ -9,8 +9,10 @@ Stages, per channel (a notification that moved down the ladder counts on each ch
 - ``opted_out``: customers of the campaign who revoked consent for the channel (or for all)
   after its notification to them was created.
 
-Sends per hour use the time the provider's answer was recorded, in the customer's time zone
-(else the campaign's).
+Sends per hour use the time the provider's answer was recorded, in the time zone the send's
+own decision used (its trace names it: the customer's stored zone, else the zone of their
+number or country, as ``why`` shows); the customer's stored zone, else the campaign's, only for
+a decision that names none (records of older releases).
 """
 
 from __future__ import annotations
@@ -115,13 +117,28 @@ def _deferrals(rows: list[Any], notes: dict[int, Any], now: datetime) -> list[di
     ]
 
 
+def decision_zone(decisions: list[Any], channel: str | None, rung: int | None) -> str | None:
+    """The time zone the decision that sent on ``channel`` (at ``rung``) used: the first zone
+    its trace names (the one quiet hours were read in), None when it names none."""
+    for stored in reversed(decisions or []):
+        record = unpack(stored)
+        if record.get("v") != "send" or record.get("ch") != channel:
+            continue
+        if rung is not None and record.get("r") not in (None, rung):
+            continue
+        zones = record.get("tz") or ()
+        return str(zones[0]) if zones else None
+    return None
+
+
 def _by_local_hour(rows: list[Any], notes: dict[int, Any], zone: str) -> dict[str, list[int]]:
     hours: dict[str, list[int]] = defaultdict(lambda: [0] * 24)
     zones: dict[str, ZoneInfo] = {}
     for d in rows:
         if d.status not in _SENT or d.outcome == Outcome.REJECTED.value:
             continue
-        name = notes[d.notification_id].timezone or zone
+        note = notes[d.notification_id]
+        name = decision_zone(note.decisions, d.channel, d.rung) or note.timezone or zone
         tz = zones.setdefault(name, ZoneInfo(name))
         hours[d.channel or "undecided"][d.updated_at.astimezone(tz).hour] += 1
     return dict(sorted(hours.items()))

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from outbound.domain.customers import CustomerRecord
 from outbound.domain.errors import ConfigError, FieldProblem, ValidationError
-from outbound.domain.masking import mask_phone
+from outbound.domain.masking import mask_evidence, mask_phone
 from outbound.domain.pseudonyms import phone_hash
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.model import ConsentRecord
@@ -23,7 +23,7 @@ from outbound.schemas.customers import merged_problems
 from outbound.services.endpoints.events import StatusEvent, emit
 from outbound.store import audit
 from outbound.store import customers as rows
-from outbound.store.erasure import any_hashed, suppressed_hashes
+from outbound.store.erasure import any_hashed, check_key, suppressed_hashes
 
 #: resolve an operator's reference (external id, or ``#<id>``) to the customer's id
 customer_id_for = rows.customer_id_for
@@ -121,6 +121,7 @@ def _resuppress(
                 "set OUTBOUND_PRIVACY_ERASURE_KEY to the key the erasures used"
             )
         return
+    check_key(conn, key, now)
     hit = suppressed_hashes(conn, [phone_hash(key, phone)])
     if hit and not rows.is_suppressed_number(conn, cid, phone):
         add_suppression(conn, cid, "number of an erased customer", actor=actor, now=now)
@@ -141,7 +142,10 @@ def add_consent(
     announce: bool = True,
 ) -> None:
     """Append to the consent ledger (never update) and audit it in the same transaction; a
-    revocation is announced to the shop's endpoints as ``customer.opted_out`` (``announce``)."""
+    revocation is announced to the shop's endpoints as ``customer.opted_out`` (``announce``).
+
+    Numbers in ``evidence`` ("called from +14155550123") keep their last four digits only."""
+    evidence = mask_evidence(evidence)
     rows.insert_consent(
         conn,
         customer_id,

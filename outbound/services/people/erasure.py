@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
@@ -22,10 +23,11 @@ from outbound.store import audit, reports
 from outbound.store.customers import customer_id_for
 from outbound.store.erasure import erase_customer, find_erased
 from outbound.store.rows import pick
+from outbound.voice.prompt_cache import forget_customer
 
 ERASED_ACTION = "customer.erased"
-#: an audit row as stored, as the evidence export writes it (the MAC left out)
-_STORED = ("seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash")
+#: an audit row as stored, as the evidence export writes it (its MAC included)
+_STORED = ("seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash", "mac")
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,19 @@ def subject(conn: Connection, cid: int) -> dict[str, Any]:
 
 
 def forget(
-    conn: Connection, ref: str, *, key: bytes, reason: str, actor: str, now: datetime
+    conn: Connection,
+    ref: str,
+    *,
+    key: bytes,
+    reason: str,
+    actor: str,
+    now: datetime,
+    prompts_dir: str | Path | None = None,
 ) -> Forgotten:
-    """Erase one customer in the caller's transaction and audit it; a repeat changes nothing."""
+    """Erase one customer in the caller's transaction and audit it; a repeat changes nothing.
+
+    With ``prompts_dir`` (the TTS cache, ``[voice] tts_cache_dir``; "" for the default), the
+    prompts rendered for the customer's calls (their order number spoken) are deleted too."""
     reason = reason.strip()
     if not reason:
         raise ValidationError(
@@ -76,6 +88,8 @@ def forget(
         seq = erasure_events(conn, cid)[-1]["seq"]
         return Forgotten(cid, str(_customer(conn, cid)["external_id"]), {}, int(seq), True)
     done = erase_customer(conn, cid, key=key, now=now)
+    if prompts_dir is not None:
+        done.counts["tts_prompts"] = forget_customer(prompts_dir, cid)
     data: dict[str, Any] = {
         "pseudonym": done.pseudonym,
         "reason": mask_text(reason)[:200],

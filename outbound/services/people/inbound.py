@@ -9,6 +9,7 @@ SMPP adapter's receipts and MO messages to the store.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ import phonenumbers
 from sqlalchemy import Connection, Engine
 
 from outbound.channels.sms_receipts import Receipt
-from outbound.domain.masking import mask_phone, mask_text
+from outbound.domain.masking import mask_phone
 from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.consent import latest_record
 from outbound.policy.ladder import Ladder
@@ -29,6 +30,7 @@ from outbound.services.people.customers import add_consent, consent_records
 from outbound.services.send.outcomes import record_receipt
 from outbound.store import audit
 from outbound.store.customers import by_phone
+from outbound.store.privacy import add_inbound_texts, hashing_key, keyed_digest
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,23 @@ def _opted_out(conn: Connection, cid: int, channel: Channel) -> bool:
     return latest is not None and latest.action is ConsentAction.REVOKE
 
 
+#: a reply quoted in consent evidence as it was: a few words, no digits ("STOP", "退订",
+#: "stop all"); only a whole-message keyword revokes, so this is what a STOP looks like
+_BARE = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+){0,2}$")
+
+
+def reply_evidence(channel: Channel, text: str, keyword: str) -> str:
+    """Consent evidence for a reply: a keyword is quoted; anything else ("STOP, this is Jane
+    Doe of 12 Elm St", were it ever a keyword) is not (the text lives in ``inbound_texts``
+    until an erasure), only its length and what it was understood as."""
+    word = text.strip()
+    if len(word) <= 24 and _BARE.match(word):
+        return f"{channel.value} reply {word!r}"
+    return f"{channel.value} reply [free text, {len(word)} chars, understood as {keyword}]"
+
+
 def _revoke(conn: Connection, cid: int, channel: Channel, text: str, now: datetime) -> None:
-    evidence = f"{channel.value} reply {text.strip()!r}"
+    evidence = reply_evidence(channel, text, "stop")
     for ch, purpose in ((channel, None), (None, Purpose.MARKETING)):
         add_consent(
             conn,
@@ -93,6 +110,43 @@ def _revoke(conn: Connection, cid: int, channel: Channel, text: str, now: dateti
             now=now,
             announce=ch is not None,  # one customer.opted_out per STOP
         )
+
+
+def _record(
+    conn: Connection,
+    phone: str,
+    text: str,
+    keyword: str,
+    ids: tuple[int, ...],
+    channel: Channel,
+    now: datetime,
+) -> None:
+    """The chain keeps forever only what it may (a keyed hash, the length, the keyword); the
+    text itself goes to ``inbound_texts``, which erasure clears."""
+    digest = keyed_digest(hashing_key(conn, now), "inbound", text)
+    data: dict[str, Any] = {
+        "channel": channel.value,
+        "phone": mask_phone(phone),
+        "keyword": keyword,
+        "length": len(text),
+        "text_hash": digest,
+    }
+    subjects = [f"customer#{cid}" for cid in ids] or [f"phone:{mask_phone(phone)}"]
+    last = audit.append(
+        conn, [audit.Event("customer", "inbound.message", s, data) for s in subjects], now
+    )
+    first = last - len(subjects) + 1
+    owners: list[int | None] = list(ids) or [None]
+    add_inbound_texts(
+        conn,
+        [(cid, first + i) for i, cid in enumerate(owners)],
+        phone=phone,
+        channel=channel.value,
+        keyword=keyword,
+        text=text,
+        text_hash=digest,
+        now=now,
+    )
 
 
 def handle_mo(
@@ -121,19 +175,11 @@ def handle_mo(
             reply = REPLIES[language]["stop"]
     elif keyword == "help":
         reply = REPLIES[language]["help"]
-    data: dict[str, Any] = {
-        "channel": channel.value,
-        "phone": mask_phone(phone),
-        "keyword": keyword,
-    }
-    if keyword == "other":
-        data["text"] = mask_text(text)[:500]
     if keyword == "other":
         said = {"channel": channel.value, "text": text, "phone": phone}
         replied = [StatusEvent("customer.replied", customer_id=cid, data=said) for cid in ids]
         emit(conn, replied, now)
-    subjects = [f"customer#{cid}" for cid in ids] or [f"phone:{mask_phone(phone)}"]
-    audit.append(conn, [audit.Event("customer", "inbound.message", s, data) for s in subjects], now)
+    _record(conn, phone, text, keyword, ids, channel, now)
     if reply is not None:
         reply = reply.format(
             brand=program.brand,

@@ -30,6 +30,8 @@ from outbound.store.anchor import Checkpoint as Checkpoint
 from outbound.store.anchor import parse_checkpoint as parse_checkpoint
 
 VerifyResult = audit.VerifyResult
+#: what is wrong with a keyed walk that found events without a MAC ('' when nothing)
+unsigned_problem = audit.unsigned_problem
 
 
 def verify_chain(

@@ -20,6 +20,7 @@ from outbound.domain.records import readable
 from outbound.services.views.history import campaign_list, customer_report, event_view, verdict
 from outbound.store import audit, reports
 from outbound.store.campaigns import notification_counts_by_campaign
+from outbound.store.privacy import hashing_key, inbound_texts_by_seq, keyed_digest
 from outbound.store.rows import pick
 
 RECENT = 200  # notifications shown on one customer page, newest first
@@ -69,11 +70,19 @@ def history(conn: Connection, cid: int) -> dict[str, Any]:
     notes = _notifications(conn, cid)
     delivery_ids = [d["id"] for n in notes for d in n["deliveries"]]
     events = report["events"]
+    for e in events:  # free text quoted by releases before it was kept out of the chain
+        if e["action"] == "inbound.message" and isinstance(e["data"], dict):
+            e["data"].pop("text", None)
+    texts = inbound_texts_by_seq(conn, cid)  # erased with the customer
     return {
         **report,
         "notifications": notes,
         "receipts": _receipts(conn, delivery_ids),
-        "inbound": [e for e in events if e["action"] == "inbound.message"],
+        "inbound": [
+            {**e, "text": texts.get(e["seq"], "")}
+            for e in events
+            if e["action"] == "inbound.message"
+        ],
         "push_endpoints": [mask_endpoint(e) for e in reports.push_endpoints(conn, cid)],
     }
 
@@ -142,13 +151,28 @@ def record_view(
     audit.append(conn, [audit.Event(actor, action, f"customer#{cid}", {"page": page})], now)
 
 
+def search_kind(query: str) -> str:
+    """What a search looked for, without what it was: ``phone`` (digits and the separators a
+    number is written with), ``id`` (one token with a digit, e.g. ``C1001``) or ``name``."""
+    text = query.strip()
+    digits = _DIGITS.sub("", text).replace("/", "")
+    if digits.isdigit():
+        return "phone"
+    if " " not in text and any(ch.isdigit() for ch in text):
+        return "id"
+    return "name"
+
+
 def record_search(conn: Connection, actor: str, query: str, now: datetime) -> None:
-    """A search, its text masked like a phone when it is a long run of digits."""
-    text = mask_text(query.strip())[:64]
-    digits = _DIGITS.sub("", text)
-    if digits.isdigit() and len(digits) >= 7:
-        text = "*" * (len(digits) - 4) + digits[-4:]
-    audit.append(conn, [audit.Event(actor, "console.search", "console", {"query": text})], now)
+    """A search: its kind and a keyed hash of the query (under the audit key, or the database's
+    own salt), never the query — the same search hashes the same, so an auditor holding the key
+    can test "was X searched for", nobody reading the chain can read what was."""
+    text = query.strip()
+    data = {
+        "kind": search_kind(text),
+        "query_hash": keyed_digest(hashing_key(conn, now), "console.search", text),
+    }
+    audit.append(conn, [audit.Event(actor, "console.search", "console", data)], now)
 
 
 def reveal(conn: Connection, actor: str, cid: int, now: datetime) -> dict[str, Any]:
@@ -199,7 +223,12 @@ def _event(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_export(
-    conn: Connection, actor: str, subject: str, meta: dict[str, Any], now: datetime
+    conn: Connection,
+    actor: str,
+    subject: str,
+    meta: dict[str, Any],
+    now: datetime,
+    action: str = "console.export",
 ) -> None:
     """An evidence export handed out: what was selected, its format, size and sha256."""
     data = {
@@ -209,7 +238,7 @@ def record_export(
         "selection": {k: v for k, v in meta["selection"].items() if v is not None},
         "head_seq": meta["chain"]["head_seq"],
     }
-    audit.append(conn, [audit.Event(actor, "console.export", subject, data)], now)
+    audit.append(conn, [audit.Event(actor, action, subject, data)], now)
 
 
 def campaigns_overview(conn: Connection) -> list[dict[str, Any]]:

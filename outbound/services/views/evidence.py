@@ -18,16 +18,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection
 
-from outbound.domain.masking import mask_log_text
+from outbound.domain.masking import mask_evidence, mask_log_text
 from outbound.domain.records import readable
 from outbound.services.campaigns import runs as campaigns
 from outbound.services.people.erasure import erasure_events, resolve
+from outbound.services.views.evidence_seal import row_hash, sign
 from outbound.store import audit, consent, reports
+from outbound.store.anchor import connection_key
 
 Format = Literal["csv", "jsonl"]
-RECORD_FIELDS = ("record", "id", "at", "actor", "action", "subject", "data", "prev_hash", "hash")
+RECORD_FIELDS = (
+    *("record", "id", "at", "actor", "action", "subject", "data", "prev_hash", "hash", "mac"),
+)
 #: a spreadsheet runs a cell starting with one of these as a formula (CSV injection)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|", "%")
 
@@ -81,8 +86,10 @@ def _scope(conn: Connection, sel: Selection, key: bytes | None) -> _Scope:
 
 
 def _audit_record(stored: dict[str, Any]) -> dict[str, Any]:
-    """An audit row exactly as stored (``data`` the canonical JSON that was hashed)."""
-    return {"record": "audit", "id": stored["seq"], **{f: stored[f] for f in RECORD_FIELDS[2:]}}
+    """An audit row exactly as stored (``data`` the canonical JSON that was hashed), its MAC
+    ("" when unsigned) included."""
+    fields = {f: stored[f] for f in RECORD_FIELDS[2:-1]}
+    return {"record": "audit", "id": stored["seq"], **fields, "mac": stored["mac"] or ""}
 
 
 def _audit_rows(conn: Connection, scope: _Scope, sel: Selection) -> list[dict[str, Any]]:
@@ -103,7 +110,8 @@ def _record(
         "subject": subject,
         "data": text,
         "prev_hash": "",
-        "hash": "",
+        "hash": row_hash(kind, rid, at, actor, action, subject, text),
+        "mac": "",
     }
 
 
@@ -115,7 +123,7 @@ def _consent_records(conn: Connection, cid: int) -> Iterator[dict[str, Any]]:
             "purpose": c["purpose"] or "all",
             "written": c["written"],
             "source": c["source"],
-            "evidence": c["evidence"],
+            "evidence": mask_evidence(c["evidence"]),
         }
         yield _record("consent", c["id"], c["at"], c["actor"], c["action"], subject, data)
     for s in consent.suppression_rows(conn, cid):
@@ -278,14 +286,16 @@ def export_text(
     now: datetime,
     key: bytes | None = None,
     checkpoint: Path | None = None,
+    signer: Ed25519PrivateKey | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The export as text and its manifest (what the console offers for download)."""
+    """The export as text and its manifest, signed (what the console offers for download)."""
     rows = records(conn, sel, key)
     buffer = io.StringIO(newline="")
     write(rows, fmt, buffer)
     text = buffer.getvalue()
     meta = manifest(conn, sel, fmt, rows, now=now, checkpoint=checkpoint)
     meta["sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    sign(meta, connection_key(conn), signer)
     return text, meta
 
 
@@ -298,9 +308,10 @@ def export_file(
     now: datetime,
     key: bytes | None = None,
     checkpoint: Path | None = None,
+    signer: Ed25519PrivateKey | None = None,
 ) -> dict[str, Any]:
     """Write ``path`` and ``path.manifest.json`` (via temporary files: never half-written)."""
-    text, meta = export_text(conn, sel, fmt, now=now, key=key, checkpoint=checkpoint)
+    text, meta = export_text(conn, sel, fmt, now=now, key=key, checkpoint=checkpoint, signer=signer)
     meta["file"] = path.name
     target = manifest_path(path)
     for dest, body in ((path, text), (target, manifest_text(meta))):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from outbound.domain.errors import NotFoundError
-from outbound.domain.masking import mask_phone, mask_text
+from outbound.domain.masking import mask_evidence, mask_phone
 from outbound.domain.records import readable, readable_summary
 from outbound.store import audit, consent, reports
 from outbound.store import campaigns as campaign_rows
@@ -76,7 +76,7 @@ def consent_ledger(conn: Connection, cid: int) -> list[dict[str, Any]]:
             "written": c["written"],
             "actor": c["actor"],
             "source": c["source"],
-            "evidence": mask_text(c["evidence"]),
+            "evidence": mask_evidence(c["evidence"]),
         }
         for c in consent.consent_rows(conn, cid)
     ]
