@@ -16,6 +16,7 @@ from outbound.cli.database import db, init
 from outbound.cli.output import emit_json
 from outbound.cli.run import demo, serve
 from outbound.cli.sources import api_group, source
+from outbound.cli.templates import templates_group
 from outbound.cli.users import user_group
 from outbound.cli.voice import call_group, flow_group
 from outbound.domain.errors import (
@@ -172,3 +173,4 @@ cli.add_command(call_group)
 cli.add_command(source)
 cli.add_command(api_group)
 cli.add_command(user_group)
+cli.add_command(templates_group)

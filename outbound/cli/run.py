@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
+from outbound.bootstrap import App
 from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.config.audit_key import HINT
 from outbound.domain.errors import ConfigError
 from outbound.store.db import make_engine, upgrade
+
+log = logging.getLogger("outbound.serve")
 
 
 @click.command()
@@ -73,7 +78,10 @@ def serve(
         service.check()
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--workers") from None
+    if role in ("all", "worker", "api"):
+        app.check_templates()  # a broken template: refuse to start (ConfigError, exit 4)
     signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: _reload_templates(app))
     if role in ("all", "dialer") and app.settings.voice.dialers > 0:
         _warn_uncached_prompts(ctx)
     click.echo(f"outbound serving: {service.describe()}", err=True)
@@ -86,6 +94,21 @@ def serve(
         service.stop.set()
     finally:
         service.shutdown()
+
+
+def _reload_templates(app: App) -> None:
+    """SIGHUP: read the templates again in a thread (never inside the signal handler's
+    frame); a set with a problem is refused and the one in use stays."""
+
+    def reload() -> None:
+        try:
+            fresh = app.reload_templates()
+        except ConfigError as exc:
+            log.error("templates not reloaded: %s", exc)
+            return
+        log.warning("templates reloaded from %s (%d files)", fresh.directory, len(fresh.files))
+
+    threading.Thread(target=reload, name="templates-reload", daemon=True).start()
 
 
 def _warn_uncached_prompts(ctx: Ctx) -> None:

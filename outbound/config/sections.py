@@ -237,6 +237,25 @@ class PushSection(Section):
         }
 
 
+class TemplatesSection(Section):
+    dir: str = ""  # default: ./templates (outbound init), else the shipped templates
+    default_locale: str = "en"  # the last fallback: fr-CA -> fr -> this
+    #: the locales customers have; lint checks each finds a template of every kind and channel
+    locales: tuple[str, ...] = (
+        "en",
+        "de",
+        "fr",
+        "es",
+        "it",
+        "pt",
+        "nl",
+        "ja",
+        "zh-Hans",
+        "zh-Hant",
+        "ko",
+    )
+
+
 class PrivacySection(Section):
     #: HMAC key for the hashed numbers an erasure leaves on the suppression list; a secret
     #: kept outside the database (pass by OUTBOUND_PRIVACY_ERASURE_KEY)

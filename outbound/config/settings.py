@@ -45,6 +45,7 @@ from outbound.config.sections import (
     PushSection,
     SchedulerSection,
     SmsSection,
+    TemplatesSection,
     VoiceSection,
     WorkerSection,
 )
@@ -105,6 +106,7 @@ class Settings(BaseSettings):
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
     privacy: PrivacySection = PrivacySection()
+    templates: TemplatesSection = TemplatesSection()
     #: operator ``[[caps]]``; the policy loader validates each (outbound.policy.loader.parse_cap)
     caps: tuple[dict[str, Any], ...] = ()
     _config_dir: Path = PrivateAttr(default=_SOURCE_CONFIG)

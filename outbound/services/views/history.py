@@ -183,6 +183,9 @@ def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
     rows = conn.execute(
         select(deliveries).where(deliveries.c.notification_id == nid).order_by(deliveries.c.id)
     ).all()
+    decisions = [readable(d) for d in note.decisions]
+    for d in rows:
+        _template_step(decisions, d.rung, d.channel, d.detail)
     return {
         "id": note.id,
         "kind": note.kind,
@@ -193,7 +196,7 @@ def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
         "dedupe_key": note.dedupe_key,
         "created_at": note.created_at,
         "expires_at": note.expires_at,
-        "decisions": [readable(d) for d in note.decisions],
+        "decisions": decisions,
         "deliveries": [
             {
                 "id": d.id,
@@ -208,6 +211,29 @@ def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
             for d in rows
         ],
     }
+
+
+def template_note(template: dict[str, Any]) -> str:
+    """``rendered in fr (no fr-CA template): price_drop/sms.fr.j2 sha256 1a2b3c4d5e6f``."""
+    used = f"rendered in {template.get('locale', '?')}"
+    if template.get("fallback"):
+        used += f" ({template['fallback']})"
+    return f"{used}: {template.get('file', '?')} sha256 {str(template.get('sha256', ''))[:12]}"
+
+
+def _template_step(
+    decisions: list[dict[str, Any]], rung: int, channel: str | None, detail: Any
+) -> None:
+    """The template a delivery's text came from, as a step of the decision that sent it."""
+    template = detail.get("template") if isinstance(detail, dict) else None
+    if not isinstance(template, dict):
+        return
+    for decision in reversed(decisions):
+        same = decision.get("rung") == rung and decision.get("channel") == channel
+        if decision.get("type") == "send" and same:
+            step = {"ok": True, "rule": "template", "channel": channel}
+            decision.setdefault("trace", []).append({**step, "detail": template_note(template)})
+            return
 
 
 def verdict(decision: dict[str, Any]) -> str:
