@@ -128,8 +128,13 @@ class App:
 
     def renderer(self) -> MessageRenderer:
         """Brand, footer rules and templates as dispatch and ``campaign preview`` use them."""
+        clock = self.clock
         return MessageRenderer(
-            self.rules, self.messaging(), self.settings.brand.name, self.templates()
+            self.rules,
+            self.messaging(),
+            self.settings.brand.name,
+            self.templates(),
+            today=lambda: clock().date(),
         )
 
     def lint_templates(self, templates: TemplateSet | None = None) -> LintReport:
