@@ -78,10 +78,13 @@ def serve(
         service.check()
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--workers") from None
+    from outbound.cli.templates import announce
+
     if role in ("all", "worker", "api"):
         app.check_templates()  # a broken template: refuse to start (ConfigError, exit 4)
     signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
     signal.signal(signal.SIGHUP, lambda *_: _reload_templates(app))
+    note = announce(app.templates().directory)  # for `outbound templates reload`
     if role in ("all", "dialer") and app.settings.voice.dialers > 0:
         _warn_uncached_prompts(ctx)
     click.echo(f"outbound serving: {service.describe()}", err=True)
@@ -94,6 +97,7 @@ def serve(
         service.stop.set()
     finally:
         service.shutdown()
+        note.unlink(missing_ok=True)
 
 
 def _reload_templates(app: App) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,8 @@ def list_command(ctx: Ctx, as_json: bool) -> None:
     "pids",
     type=int,
     multiple=True,
-    help="The `outbound serve` process to reload (default: every one of this user's).",
+    help="The `outbound serve` process to reload (default: this user's serve processes "
+    "rendering the same templates directory).",
 )
 @pass_ctx
 def reload_command(ctx: Ctx, pids: tuple[int, ...]) -> None:
@@ -210,9 +212,10 @@ def reload_command(ctx: Ctx, pids: tuple[int, ...]) -> None:
         for problem in report.problems:
             click.echo(f"problem: {problem}", err=True)
         fail(f"{len(report.problems)} template problem(s); nothing reloaded", 1)
-    targets = list(pids) or serve_processes()
+    directory = app.templates().directory
+    targets = list(pids) or serve_processes(directory)
     if not targets:
-        fail("no running `outbound serve` found; pass --pid PID", 3)
+        fail(f"no running `outbound serve` renders {directory}; pass --pid PID", 3)
     for pid in targets:
         try:
             os.kill(pid, signal.SIGHUP)
@@ -223,19 +226,35 @@ def reload_command(ctx: Ctx, pids: tuple[int, ...]) -> None:
         click.echo(f"templates reloading in outbound serve (pid {pid})")
 
 
-def serve_processes() -> list[int]:
-    """This user's ``outbound serve`` processes (Linux /proc), not this one."""
+def _run_dir() -> Path:
+    """Where running ``serve`` processes say which templates they render (per user)."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"outbound-{os.getuid()}"
+
+
+def announce(directory: Path) -> Path:
+    """``serve``: note this process and its templates directory, so ``templates reload``
+    finds it (and only it: a process that never announced may not handle SIGHUP)."""
+    run = _run_dir()
+    run.mkdir(mode=0o700, exist_ok=True)
+    note = run / f"serve-{os.getpid()}.json"
+    note.write_text(json.dumps({"pid": os.getpid(), "templates": str(directory.resolve())}))
+    return note
+
+
+def serve_processes(directory: Path) -> list[int]:
+    """The running ``serve`` processes of this user that render ``directory``'s templates."""
     found: list[int] = []
-    me, uid = os.getpid(), os.getuid()
-    for entry in Path("/proc").glob("[0-9]*"):
+    for note in sorted(_run_dir().glob("serve-*.json")):
         try:
-            if entry.stat().st_uid != uid or int(entry.name) == me:
-                continue
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
+            said = json.loads(note.read_text())
+            pid = int(said["pid"])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            note.unlink(missing_ok=True)  # left by a process that is gone
             continue
-        words = [a.decode(errors="replace") for a in argv if a]
-        runs_outbound = any(w.endswith("/outbound") or w == "outbound" for w in words)
-        if runs_outbound and "serve" in words:
-            found.append(int(entry.name))
-    return sorted(found)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if said.get("templates") == str(directory.resolve()):
+            found.append(pid)
+    return found
