@@ -143,7 +143,7 @@ class App:
             templates or self.templates().current,
             brand=s.brand.name,
             max_parts=s.sms.max_parts,
-            configured=s.templates.locales,
+            configured=tuple(s.templates.locales),
         )
 
     def check_templates(self, templates: TemplateSet | None = None) -> None:

@@ -14,7 +14,7 @@ import click
 from outbound.cli.context import JSON_OPTION, Ctx, fail, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.domain.errors import ValidationError
-from outbound.domain.values import Channel
+from outbound.domain.values import Channel, Kind
 
 
 @click.group("templates")
@@ -106,22 +106,7 @@ def preview_command(
       outbound templates preview price_drop --channel sms --locale fr-FR --data '{"sku":"K1","title":"Bouilloire","old_price":"119.90","new_price":"99.90","currency":"EUR","url":"https://shop.example/k"}'
       outbound templates preview renewal --channel push --locale ja-JP --json
     """
-    from outbound.schemas.payloads import validate_payload
-    from outbound.services.send.notify import parse_kind
-    from outbound.services.templates.fields import SAMPLE
-
-    parsed = parse_kind(kind)
-    if data is None:
-        raw: Any = SAMPLE[parsed.value]
-    else:
-        try:
-            raw = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                f"--data is not JSON ({exc.msg} at column {exc.colno}); expected an object "
-                'like \'{"title": "Kettle"}\''
-            ) from None
-    payload = validate_payload(parsed, raw)
+    parsed, payload = _payload(kind, data)
     app = ctx.app(check_schema=False)
     shown = app.renderer().preview(parsed, Channel(channel), locale, country, payload)
     out = {
@@ -150,6 +135,25 @@ def preview_command(
     if channel == "sms":
         size += f", {shown.units} units, {shown.parts} part{'s' if shown.parts > 1 else ''}"
     click.echo(f"size:     {size}")
+
+
+def _payload(kind: str, data: str | None) -> tuple[Kind, dict[str, Any]]:
+    """KIND and --data as a validated payload (a sample payload of KIND without --data)."""
+    from outbound.schemas.payloads import validate_payload
+    from outbound.services.send.notify import parse_kind
+    from outbound.services.templates.fields import SAMPLE
+
+    parsed = parse_kind(kind)
+    if data is None:
+        return parsed, validate_payload(parsed, SAMPLE[parsed.value])
+    try:
+        raw = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"--data is not JSON ({exc.msg} at column {exc.colno}); expected an object "
+            'like \'{"title": "Kettle"}\''
+        ) from None
+    return parsed, validate_payload(parsed, raw)
 
 
 @templates_group.command("list")

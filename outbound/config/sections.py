@@ -241,18 +241,10 @@ class TemplatesSection(Section):
     dir: str = ""  # default: ./templates (outbound init), else the shipped templates
     default_locale: str = "en"  # the last fallback: fr-CA -> fr -> this
     #: the locales customers have; lint checks each finds a template of every kind and channel
-    locales: tuple[str, ...] = (
-        "en",
-        "de",
-        "fr",
-        "es",
-        "it",
-        "pt",
-        "nl",
-        "ja",
-        "zh-Hans",
-        "zh-Hant",
-        "ko",
+    locales: list[str] = Field(
+        default_factory=lambda: [
+            *("en", "de", "fr", "es", "it", "pt", "nl", "ja", "zh-Hans", "zh-Hant", "ko")
+        ]
     )
 
 

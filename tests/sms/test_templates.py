@@ -6,8 +6,8 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from outbound.domain.values import Channel, Kind
-from outbound.services.templates.loader import environment
 from outbound.services.templates.render import preview, render, render_message
+from outbound.services.templates.sandbox import environment
 from tests.integration.helpers import shipping
 
 

@@ -13,7 +13,8 @@ from jinja2.exceptions import SecurityError
 from outbound.defaults import default_dir
 from outbound.domain.values import Channel, Kind
 from outbound.services.templates.lint import lint
-from outbound.services.templates.loader import TemplateFault, environment, load
+from outbound.services.templates.loader import load
+from outbound.services.templates.sandbox import TemplateFault, environment
 
 TODAY = date(2026, 12, 6)
 

@@ -35,8 +35,8 @@ from outbound.policy.messaging import MessagingRules
 from outbound.policy.model import Rules
 from outbound.services.send.claims import ClaimRequest, claim
 from outbound.services.send.outcomes import Recorder
-from outbound.services.templates.loader import TemplateFault
 from outbound.services.templates.render import MessageRenderer
+from outbound.services.templates.sandbox import TemplateFault
 from outbound.store.customers import recipients
 from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import Claimed, in_flight_or_due, reap

@@ -21,18 +21,15 @@ from typing import Any
 from outbound.channels.sms_text import plan
 from outbound.domain.values import Channel, Kind
 from outbound.services.templates import fields, locales
-from outbound.services.templates.loader import (
-    CHANNELS,
-    FOOTER,
-    PROVIDERS_FILE,
+from outbound.services.templates.loader import CHANNELS, FOOTER, TemplateSet, today_utc
+from outbound.services.templates.providers import PROVIDERS_FILE
+from outbound.services.templates.sandbox import (
     PUSH_BLOCKS,
     Problem,
     TemplateFault,
     TemplateFile,
-    TemplateSet,
     describe_error,
     error_line,
-    today_utc,
 )
 
 #: Jinja's default globals: gone from the sandbox, named in the refusal
@@ -118,6 +115,12 @@ def _static(file: TemplateFile) -> list[Problem]:
                 "include": f"{use.detail} refused: one file is one message",
             }[use.what]
             out.append(Problem(file.rel, use.line, use.detail, message, _READ_FIX))
+    return out + _shape(file)
+
+
+def _shape(file: TemplateFile) -> list[Problem]:
+    """The brand named, the SMS footer kept, a push's two blocks there."""
+    out: list[Problem] = []
     names = file.names
     if file.folder != FOOTER and "brand" not in names:
         out.append(
