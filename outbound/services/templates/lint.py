@@ -19,8 +19,9 @@ from datetime import date
 from typing import Any
 
 from outbound.channels.sms_text import plan
+from outbound.domain import locales
 from outbound.domain.values import Channel, Kind
-from outbound.services.templates import fields, locales
+from outbound.services.templates import fields
 from outbound.services.templates.loader import CHANNELS, FOOTER, TemplateSet, today_utc
 from outbound.services.templates.providers import PROVIDERS_FILE
 from outbound.services.templates.sandbox import (

@@ -20,8 +20,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from outbound.domain import locales
 from outbound.domain.values import Channel, Kind
-from outbound.services.templates import filters, locales
+from outbound.services.templates import filters
 from outbound.services.templates.providers import PROVIDERS_FILE, ProviderTemplate, load_providers
 from outbound.services.templates.sandbox import (
     SMS_SPACES,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from outbound.services.templates import locales
+from outbound.domain import locales
 from outbound.services.templates.sandbox import Problem
 
 PROVIDERS_FILE = "providers.toml"
