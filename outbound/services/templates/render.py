@@ -18,7 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from outbound.channels.sms_text import plan
 from outbound.defaults import default_dir
 from outbound.domain.values import Channel, Kind
 from outbound.policy.messaging import MessagingRules
@@ -29,19 +28,7 @@ from outbound.services.templates.loader import (
     TemplateStore,
     today_utc,
 )
-
-
-@dataclass(frozen=True)
-class Preview:
-    text: str
-    chars: int
-    encoding: str  # gsm7 | ucs2 for SMS, utf-8 otherwise
-    units: int  # septets / UTF-16 units for SMS, UTF-8 bytes otherwise
-    parts: int  # SMS parts (1 for push and voice)
-    title: str | None = None  # a push's title
-    template: str = ""  # the file rendered, e.g. price_drop/sms.fr.j2
-    locale: str = ""  # the template's locale
-    fallback: str | None = None  # "no fr-CA template" when the customer's locale had none
+from outbound.services.templates.preview import Preview, measure
 
 
 def templates_dir(configured: str = "") -> Path:
@@ -57,16 +44,6 @@ def templates_dir(configured: str = "") -> Path:
 def shipped() -> TemplateStore:
     """The shipped templates (default locale ``en``), loaded once per process."""
     return TemplateStore(default_dir("templates"), "en")
-
-
-def measure(rendered: Rendered, channel: Channel) -> Preview:
-    """Length, encoding and SMS parts of a rendered text."""
-    text, file = rendered.text, rendered.resolved.file
-    extra = (rendered.title, file.rel, file.locale, rendered.resolved.fallback)
-    if channel is Channel.SMS:
-        sms = plan(text)
-        return Preview(text, len(text), sms.encoding, sms.units, len(sms.parts), *extra)
-    return Preview(text, len(text), "utf-8", len(text.encode()), 1, *extra)
 
 
 def render_message(

@@ -231,8 +231,10 @@ def _template_step(
     for decision in reversed(decisions):
         same = decision.get("rung") == rung and decision.get("channel") == channel
         if decision.get("type") == "send" and same:
-            step = {"ok": True, "rule": "template", "channel": channel}
-            decision.setdefault("trace", []).append({**step, "detail": template_note(template)})
+            trace = decision.setdefault("trace", [])
+            if not any(s.get("rule") == "template" for s in trace):  # not once per reader
+                step = {"ok": True, "rule": "template", "channel": channel}
+                trace.append({**step, "detail": template_note(template)})
             return
 
 
