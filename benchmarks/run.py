@@ -22,7 +22,8 @@ from typing import Any
 import sqlalchemy
 
 from benchmarks import apscheduler_peer, dispatch, fanout, pg_dispatch, pg_report
-from benchmarks.common import RESULTS_DIR, Place, open_places
+from benchmarks.common import RESULTS_DIR, Place, build_app, open_places
+from outbound.store.db import make_engine
 
 FANOUT_TARGET = 0.5  # raw / fan-out, from the issue
 PEER_TARGET = 3.0  # outbound dispatch / the APScheduler peer, from the throughput issue
@@ -175,6 +176,14 @@ def _report(results: dict[str, Any]) -> str:
                 lines.append(
                     f"  {n} thread(s): template files / legacy renderer = {ratio:.3f} ({verdict})"
                 )
+        cost = results.get("render_us")
+        if cost:
+            per = 1e6 / max(r["deliveries_per_second"] for r in runs)
+            lines.append(
+                f"  render per message: legacy {cost['legacy']:.1f} µs, files {cost['files']:.1f}"
+                f" µs (+{cost['files'] - cost['legacy']:.1f} µs = "
+                f"{(cost['files'] - cost['legacy']) / per:.1%} of a delivery's {per:.0f} µs)"
+            )
         peer = results.get("peer")
         if peer:
             best = max(r["deliveries_per_second"] for r in runs)
@@ -258,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
                     if profiles:
                         name = f"dispatch-{n}-{renderer}"
                         results["profiles"][name] = _dump_profile(name, profiles)
+            if len(renderers) > 1 and not args.profile:
+                _say("dispatch: render cost per message, legacy and files interleaved …")
+                results["render_us"] = dispatch.render_cost(
+                    build_app(template, make_engine(f"sqlite:///{template}"))
+                )
+                _save(args.output, results)
             if not args.profile:
                 _say(f"dispatch peer: APScheduler 3, {args.deliveries:,} jobs …")
                 peer_dir = workdir / "apscheduler"

@@ -88,6 +88,7 @@ RECEIPT_RECORDED = {
 def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> FastAPI:
     """The API of one process; its writer (``api.state.writer``) starts with the first write."""
     writer = GroupCommit(app.engine)
+    app.warm_templates()  # read before the first event: not inside a write transaction
 
     @asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:

@@ -126,6 +126,13 @@ class App:
             self._templates = TemplateStore(templates_dir(t.dir), t.default_locale)
         return self._templates
 
+    def warm_templates(self) -> None:
+        """Load the templates and the size bounds of every kind now (the API does this at
+        start, so its first event does not compile them while holding the write lock)."""
+        from outbound.services.templates.sizes import warm
+
+        warm(self.limits)
+
     def renderer(self) -> MessageRenderer:
         """Brand, footer rules and templates as dispatch and ``campaign preview`` use them."""
         clock = self.clock

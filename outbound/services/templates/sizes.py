@@ -120,6 +120,12 @@ def _frame(kind: Kind, brand: str, chosen: TemplateSet) -> tuple[int, int, int]:
     return units, octets, repeats
 
 
+def warm(limits: SizeLimits) -> None:
+    """Compute the frame of every kind now, for the templates in use."""
+    for kind in Kind:
+        _frame(kind, limits.brand, limits.current())
+
+
 def _surely_fits(kind: Kind, payload: Mapping[str, Any], limits: SizeLimits) -> bool:
     """An upper bound on both sizes is within the limits (so nothing needs rendering): an SMS
     part holds at least 67 UTF-16 units (UCS-2; GSM-7 holds more), JSON escaping makes at
