@@ -19,7 +19,7 @@ from __future__ import annotations
 import cProfile
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,7 @@ def fill(
     with engine.begin() as conn:
         cid = campaigns.create(conn, CAMPAIGN, now=now, actor="bench")
     report = campaigns.run(
-        engine, cid, fire_time=now, rules=app.rules, now=now, expiry=app.expiry, actor="bench"
+        engine, cid, replace(app.send_context(), clock=lambda: now), actor="bench"
     )
     with engine.connect() as conn:
         due = int(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import cProfile
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -164,19 +164,13 @@ def run(
         if before // step != done[0] // step:
             print(f"  fan-out {done[0]:,}/{count:,}", file=sys.stderr, flush=True)
 
-    run_args: dict[str, Any] = {
-        "fire_time": now,
-        "rules": app.rules,
-        "now": now,
-        "expiry": app.expiry,
-        "actor": "bench",
-        "progress": progress,
-    }
+    send = replace(app.send_context(), clock=lambda: now)
+    run_args: dict[str, Any] = {"actor": "bench", "progress": progress}
     with Stopwatch() as fan:
         if profile is not None:
-            report = profile.runcall(campaigns.run, engine, cid, **run_args)
+            report = profile.runcall(campaigns.run, engine, cid, send, **run_args)
         else:
-            report = campaigns.run(engine, cid, **run_args)
+            report = campaigns.run(engine, cid, send, **run_args)
     say(f"fan-out: {report.created:,} notifications in {fan.seconds:.1f}s; raw insert …")
 
     with engine.connect() as conn:

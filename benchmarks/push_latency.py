@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -209,9 +210,7 @@ def prepare(path: Path, count: int, now: datetime) -> None:
     app = build_app(path, engine)
     with engine.begin() as conn:
         cid = campaigns.create(conn, CAMPAIGN, now=now, actor="bench")
-    campaigns.run(
-        engine, cid, fire_time=now, rules=app.rules, now=now, expiry=app.expiry, actor="bench"
-    )
+    campaigns.run(engine, cid, replace(app.send_context(), clock=lambda: now), actor="bench")
     checkpoint(engine)
 
 
@@ -309,6 +308,7 @@ def _push_settings(server: LatencyFcm) -> dict[str, Any]:
         "fcm_project_id": server.project,
         "fcm_token_command": f"printf {server.token}",
         "ca_file": server.ca_file,
+        "allow_loopback": "true",  # the loopback FCM server
     }
 
 

@@ -21,6 +21,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,11 @@ from benchmarks.common import (
     seed_customers,
 )
 from benchmarks.fanout import CAMPAIGN
-from outbound.domain.records import pack
+from outbound.domain.records import decision_record, decision_summary, pack
 from outbound.domain.values import Kind, Purpose
 from outbound.policy import decide
 from outbound.policy.model import NotificationView
 from outbound.services.campaigns import runs as campaigns
-from outbound.services.send.planning import decision_record, decision_summary
 from outbound.services.send.snapshots import load_snapshots
 from outbound.store.db import make_engine
 
@@ -92,7 +92,7 @@ def storage(workdir: Path, count: int) -> dict[str, Any]:
     with engine.begin() as conn:
         cid = campaigns.create(conn, CAMPAIGN, now=NOW, actor="bench")
     report = campaigns.run(
-        engine, cid, fire_time=NOW, rules=app.rules, now=NOW, expiry=app.expiry, actor="bench"
+        engine, cid, replace(app.send_context(), clock=lambda: NOW), actor="bench"
     )
     checkpoint(engine)
     _vacuum(path)

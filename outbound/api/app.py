@@ -33,12 +33,12 @@ from fastapi import Path as FastPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api import events
 from outbound.api.console import install_console
+from outbound.api.deps import ApiDeps
 from outbound.api.gate import (
     SOURCE_CACHE_SECONDS,
     Gate,
@@ -50,11 +50,13 @@ from outbound.api.gate import (
 )
 from outbound.api.ingest import GroupCommit
 from outbound.api.intake import Accepted, event_job, read_job, receipt_job
-from outbound.bootstrap.app import App
 from outbound.domain.errors import SchemaError
+from outbound.domain.masking import mask_text
 from outbound.schemas.base import shown
+from outbound.services import storage
+from outbound.services.send.links import link_failures
 from outbound.services.send.receipts import PushReceipt
-from outbound.store.db import require_current_schema
+from outbound.services.templates.sizes import warm as warm_sizes
 
 log = logging.getLogger("outbound.api.app")
 RETRY_AFTER = "5"
@@ -85,10 +87,10 @@ RECEIPT_RECORDED = {
 }
 
 
-def create_app(app: App, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> FastAPI:
+def create_app(app: ApiDeps, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> FastAPI:
     """The API of one process; its writer (``api.state.writer``) starts with the first write."""
     writer = GroupCommit(app.engine)
-    app.warm_templates()  # read before the first event: not inside a write transaction
+    warm_sizes(app.limits)  # templates read now, not in the first event's write transaction
 
     @asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:
@@ -216,7 +218,7 @@ def _install_reads(api: FastAPI, gate: Gate, writer: GroupCommit) -> None:
         return await writer.run(job)
 
 
-def _install_probes(api: FastAPI, app: App) -> None:
+def _install_probes(api: FastAPI, app: ApiDeps) -> None:
     """Liveness (the process is up) and readiness (database reachable, schema current)."""
 
     @api.get("/healthz")
@@ -226,13 +228,17 @@ def _install_probes(api: FastAPI, app: App) -> None:
 
     @api.get("/readyz", responses={503: RESPONSES[503]})
     def readyz() -> JSONResponse:
-        """Database reachable and at the schema this version needs."""
+        """Database reachable and at the schema this version needs; no provider link (a
+        dialer's SIP trunk registration) reported failed."""
         try:
-            with app.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            require_current_schema(app.engine, app.settings.database_url)
+            storage.check_ready(app.engine, app.database_url)
         except SchemaError as exc:
             return problem(503, str(exc), {"Retry-After": RETRY_AFTER})
+        failed = link_failures(app.engine)
+        if failed:
+            return problem(
+                503, "; ".join(mask_text(f) for f in failed), {"Retry-After": RETRY_AFTER}
+            )
         return JSONResponse({"status": "ready"})
 
 

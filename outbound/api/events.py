@@ -15,16 +15,15 @@ from pydantic import BaseModel, Field, TypeAdapter
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import Connection
 
-from outbound.bootstrap.app import App
+from outbound.api.deps import ApiDeps
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.base import Schema, Text, problems
 from outbound.schemas.customers import CustomerIn
 from outbound.schemas.payloads import PriceDropPayload, RenewalPayload, ShippingPayload
+from outbound.services.people import customers
+from outbound.services.people.endpoints import endpoint_problems
 from outbound.services.send import notify
-from outbound.services.templates.sizes import check_sizes
-from outbound.store.customers import add_consent, upsert_customer
-from outbound.store.outbox import NewNotification
 
 CustomerRef = Annotated[Text, Field(description="The customer's external id")]
 
@@ -102,42 +101,31 @@ def event_problems(exc: PydanticError) -> list[FieldProblem]:
     return problems(exc, BY_TYPE)
 
 
-def _sent(done: list[Any]) -> dict[str, Any]:
+def _sent(done: Sequence[notify.Enqueued]) -> dict[str, Any]:
     return {
         "notification_ids": [d.notification_id for d in done],
         "created": any(d.created for d in done),
     }
 
 
-def handle(conn: Connection, app: App, event: Any, source: str) -> dict[str, Any]:
+def handle(conn: Connection, app: ApiDeps, event: Any, source: str) -> dict[str, Any]:
     """Apply one validated event in the caller's transaction; returns the response body."""
     actor = actor_of(source)
-    common: dict[str, Any] = {
-        "source": actor,
-        "actor": actor,
-        "now": app.clock(),
-        "rules": app.rules,
-        "expiry": app.expiry,
-    }
-    if isinstance(event, (ShippingDispatched, MembershipExpiring, PriceDropped)):
-        common["limits"] = app.limits
     if isinstance(event, (ShippingDispatched, MembershipExpiring)):
-        kind = Kind.SHIPPING if isinstance(event, ShippingDispatched) else Kind.RENEWAL
-        done = notify.notify(
-            conn,
-            kind=kind,
-            customer_ref=event.data.customer,
-            payload=event.data,
-            ref_field="data.customer",
-            **common,
-        )
-        return _sent(done)
+        (done,) = notify_many(conn, app, [(event, source)])
+        if isinstance(done, ValidationError):
+            raise done
+        return done
     if isinstance(event, PriceDropped):
-        return _sent(notify.price_drop_fanout(conn, event.data, **common))
+        send = app.send_context()
+        return _sent(notify.price_drop_fanout(conn, send, event.data, source=actor, actor=actor))
     if isinstance(event, CustomerUpserted):
         record = event.data.to_record()
+        refused = endpoint_problems(record, app.push_targets, prefix="data.")
+        if refused:
+            raise ValidationError(refused)
         try:
-            cid, created = upsert_customer(
+            cid, created = customers.upsert_customer(
                 conn,
                 record,
                 now=app.clock(),
@@ -159,54 +147,35 @@ NOTIFYING = (ShippingDispatched, MembershipExpiring)
 
 
 def notify_many(
-    conn: Connection, app: App, batch: Sequence[tuple[Any, str]]
+    conn: Connection, app: ApiDeps, batch: Sequence[tuple[Any, str]]
 ) -> list[dict[str, Any] | ValidationError]:
     """Many ``NOTIFYING`` (event, source) pairs in the caller's transaction, answered as
-    ``handle`` would one after the other: one customer lookup, one enqueue (so one audit
-    append) per source; of several events for one notification the first creates it and
-    the others get it with ``created`` false. An unknown customer fails only its own event.
+    ``handle`` would one after the other (``notify.notify_many``: one customer lookup, one
+    enqueue per source). An unknown customer fails only its own event.
     """
-    now = app.clock()
-    found = notify.recipients(conn, [e.data.customer for e, _ in batch], field="data.customer")
-    out: list[dict[str, Any] | ValidationError] = [ValidationError([])] * len(batch)
-    by_actor: dict[str, list[tuple[int, NewNotification]]] = {}
-    for i, (event, source) in enumerate(batch):
-        who = found[event.data.customer]
-        kind = Kind.SHIPPING if isinstance(event, ShippingDispatched) else Kind.RENEWAL
-        problems = [who] if isinstance(who, FieldProblem) else []
-        try:
-            check_sizes(kind, event.data.as_dict(), app.limits)
-        except ValidationError as exc:
-            problems += exc.problems
-        if isinstance(who, FieldProblem) or problems:
-            out[i] = ValidationError(problems)
-            continue
-        actor = actor_of(source)
-        item = notify.prepare(
-            kind, who.id, who.timezone, event.data, now=now, expiry=app.expiry, source=actor
-        )
-        by_actor.setdefault(actor, []).append((i, item))
-    for actor, items in by_actor.items():
-        first: dict[str, int] = {}
-        for i, item in items:
-            first.setdefault(item.dedupe_key, i)
-        unique = [item for i, item in items if first[item.dedupe_key] == i]
-        done = {
-            e.dedupe_key: e
-            for e in notify.enqueue(conn, unique, rules=app.rules, now=now, actor=actor)
-        }
-        for i, item in items:
-            e = done[item.dedupe_key]
-            created = e.created and first[item.dedupe_key] == i
-            out[i] = {"notification_ids": [e.notification_id], "created": created}
-    return out
+    done = notify.notify_many(
+        conn,
+        app.send_context(),
+        [
+            (_KIND[type(event)], event.data.customer, event.data, actor_of(source))
+            for event, source in batch
+        ],
+        ref_field="data.customer",
+    )
+    return [d if isinstance(d, ValidationError) else _sent([d]) for d in done]
 
 
-def _consent(conn: Connection, app: App, data: ConsentData, actor: str) -> dict[str, Any]:
+_KIND: dict[type[BaseModel], Kind] = {
+    ShippingDispatched: Kind.SHIPPING,
+    MembershipExpiring: Kind.RENEWAL,
+}
+
+
+def _consent(conn: Connection, app: ApiDeps, data: ConsentData, actor: str) -> dict[str, Any]:
     cid = notify.recipient(conn, data.customer, field="data.customer").id
     channel = None if data.channel == "all" else Channel(data.channel)
     purpose = None if data.purpose == "all" else Purpose(data.purpose)
-    add_consent(
+    customers.add_consent(
         conn,
         cid,
         channel,

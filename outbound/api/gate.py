@@ -16,9 +16,9 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from outbound.api.deps import ApiDeps
 from outbound.api.signing import SignatureError, verify
-from outbound.bootstrap.app import App
-from outbound.store import sources as source_store
+from outbound.services.intake import receipts as source_store
 
 log = logging.getLogger("outbound.api.gate")
 MAX_BODY = 64 * 1024
@@ -74,7 +74,7 @@ class Bucket:
 class Gate:
     """Sources (cached briefly, so rotation takes effect within seconds) and rate limits."""
 
-    def __init__(self, app: App, cache_seconds: float = SOURCE_CACHE_SECONDS) -> None:
+    def __init__(self, app: ApiDeps, cache_seconds: float = SOURCE_CACHE_SECONDS) -> None:
         self.app = app
         self.cache_seconds = cache_seconds
         self._sources: list[source_store.Source] = []

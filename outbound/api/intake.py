@@ -25,16 +25,16 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from outbound.api import events
+from outbound.api.deps import ApiDeps
 from outbound.api.gate import Gate, Refused, problem
 from outbound.api.ingest import ALONE, Job
 from outbound.api.signing import bodyless
-from outbound.bootstrap.app import App
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.schemas import numbers
 from outbound.schemas.base import ROOT, loc_of, shown
+from outbound.services.intake import receipts as source_store
 from outbound.services.send.receipts import PushReceipt, apply_receipt
 from outbound.services.views.history import notification_report
-from outbound.store import sources as source_store
 
 
 class Accepted(BaseModel):
@@ -83,7 +83,7 @@ def detail(problems: list[FieldProblem]) -> list[dict[str, Any]]:
 class Checked:
     """An event that passed every check before the queue."""
 
-    app: App
+    app: ApiDeps
     source: source_store.Source
     webhook_id: str
     digest: str
@@ -95,7 +95,7 @@ class Checked:
 
 
 def event_job(
-    app: App,
+    app: ApiDeps,
     gate: Gate,
     headers: dict[str, str],
     body: bytes,
@@ -154,7 +154,7 @@ def _bulk_events(conn: Connection, jobs: Sequence[Job[Any]]) -> list[Any]:
 
 
 def receipt_job(
-    app: App,
+    app: ApiDeps,
     gate: Gate,
     headers: dict[str, str],
     body: bytes,
@@ -221,7 +221,7 @@ SPENT = "webhook-id was already used (a signed read is single-use: sign each req
 
 
 def read_job(
-    app: App,
+    app: ApiDeps,
     gate: Gate,
     headers: dict[str, str],
     target: bytes,

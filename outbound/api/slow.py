@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from outbound.bootstrap.app import App
+from outbound.api.deps import ApiDeps
 
 log = logging.getLogger("outbound.api.slow")
 
@@ -104,9 +104,9 @@ def protocol(header_timeout: float, body_timeout: float) -> type[DeadlineH11]:
     return type("DeadlineH11", (DeadlineH11,), attrs)
 
 
-def server_config(api: Any, app: App, **kwargs: Any) -> uvicorn.Config:
-    """uvicorn's config for ``api`` with the deadlines of ``app``'s ``[api]`` settings."""
-    section = app.settings.api
+def server_config(api: Any, app: ApiDeps, **kwargs: Any) -> uvicorn.Config:
+    """uvicorn's config for ``api`` with the deadlines of ``[api]`` in ``app``."""
+    section = app.api
     http = protocol(section.header_timeout_seconds, section.body_timeout_seconds)
     return uvicorn.Config(
         api,

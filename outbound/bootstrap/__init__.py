@@ -1,7 +1,7 @@
 """The one composition root: Settings -> wired objects (adapters, dispatchers, scheduler).
 
-SMS, push and voice wiring and the process mains (``serve`` roles, the dialer) live here; only the
-edges (``cli``, ``api``, ``demo``) and the process mains import this package.
+SMS, push and voice wiring live here; it imports no edge (``cli``, ``api``, ``demo``) and no
+process main (``outbound.mains``), which sit above it and are the only ones that import it.
 """
 
 from outbound.bootstrap.app import App, build

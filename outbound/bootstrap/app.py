@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from outbound.channels.base import ChannelPort
 from outbound.channels.log import LogChannel, OutcomeRule, default_outcome
 from outbound.config import Settings
-from outbound.config.audit_key import HINT, load_audit_key
+from outbound.config.audit_key import load_audit_key
 from outbound.domain.clock import system_clock
 from outbound.domain.errors import ConfigError
 from outbound.domain.pseudonyms import optional_key
@@ -21,16 +21,16 @@ from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.scheduling.scheduler import Scheduler
-from outbound.services.checkpoints import publish
+from outbound.services.checkpoints import Checkpoints
+from outbound.services.send.context import Expiry, SendContext
 from outbound.services.send.dispatch import AfterResult, Dispatcher, FaultLog
-from outbound.services.send.notify import Expiry
-from outbound.services.send.outcomes import settle_silent
+from outbound.services.send.outcomes import SilentReceipts
 from outbound.services.send.receipts import Escalation, escalation_delays
 from outbound.services.templates.lint import LintReport, lint
 from outbound.services.templates.loader import TemplateSet, TemplateStore
 from outbound.services.templates.render import MessageRenderer, templates_dir
 from outbound.services.templates.sizes import SizeLimits
-from outbound.store.anchor import KEY_OPTION, Checkpoint, take_checkpoint
+from outbound.store.anchor import KEY_OPTION
 from outbound.store.db import make_engine, require_current_schema
 from outbound.store.sendlog import DbSendLog
 
@@ -49,6 +49,16 @@ class App:
     _faults: FaultLog = field(default_factory=FaultLog)  # one line per interval, all workers
     _messaging: MessagingRules | None = None
     _templates: TemplateStore | None = None
+    _send: SendContext | None = None
+
+    def send_context(self) -> SendContext:
+        """The send use case's collaborators (clock, policy tables, expiry, size limits),
+        built once and handed to every caller of the send path."""
+        if self._send is None:
+            self._send = SendContext(
+                clock=self.clock, rules=self.rules, expiry=self.expiry, limits=self.limits
+            )
+        return self._send
 
     def channels(self) -> dict[Channel, ChannelPort]:
         """The configured adapters: the log sink unless ``[sms] adapter = "smpp"`` or
@@ -126,13 +136,6 @@ class App:
             self._templates = TemplateStore(templates_dir(t.dir), t.default_locale)
         return self._templates
 
-    def warm_templates(self) -> None:
-        """Load the templates and the size bounds of every kind now (the API does this at
-        start, so its first event does not compile them while holding the write lock)."""
-        from outbound.services.templates.sizes import warm
-
-        warm(self.limits)
-
     def renderer(self) -> MessageRenderer:
         """Brand, footer rules and templates as dispatch and ``campaign preview`` use them."""
         clock = self.clock
@@ -199,9 +202,7 @@ class App:
         sched, escalation = self.settings.scheduler, self.escalation()
         return Scheduler(
             engine=self.engine,
-            rules=self.rules,
-            expiry=self.expiry,
-            clock=self.clock,
+            send=self.send_context(),
             reap_seconds=sched.reap_seconds,
             reload_seconds=sched.reload_seconds,
             lock_file=sched.lock_file,
@@ -210,36 +211,32 @@ class App:
         )
 
     def scheduler_periodic(self) -> dict[str, tuple[float, Callable[[], object]]]:
-        audit = self.settings.audit
-        if not (audit.checkpoint_to and self.audit_key):
+        checkpoints = self.checkpoints()
+        if not checkpoints.periodic:
             return {}
-        return {"audit_checkpoint": (audit.checkpoint_seconds, self.write_checkpoint)}
+        return {"audit_checkpoint": (self.settings.audit.checkpoint_seconds, checkpoints.write)}
 
-    def write_checkpoint(self, target: str | None = None) -> Checkpoint:
-        """Sign the audit head and publish it to ``target`` (default ``[audit] checkpoint_to``)."""
-        if self.audit_key is None:
-            raise ConfigError(f"no audit key configured, so no checkpoint can be signed; {HINT}")
-        with self.engine.begin() as conn:
-            checkpoint = take_checkpoint(conn, self.audit_key, self.clock())
-        publish(checkpoint, target or self.settings.audit.checkpoint_to)
-        return checkpoint
+    def checkpoints(self) -> Checkpoints:
+        """Signed audit checkpoints, published to ``[audit] checkpoint_to`` by default."""
+        return Checkpoints(
+            self.engine, self.audit_key, self.clock, self.settings.audit.checkpoint_to
+        )
 
     def escalation(self) -> Escalation:
         """Unopened pushes -> next channel, per ``[push] escalate_unopened_minutes_<kind>``."""
         delays = escalation_delays(self.settings.push.escalate_unopened_minutes())
         return Escalation(self.engine, delays, self.ladder, self.clock)
 
+    def silent_receipts(self) -> SilentReceipts:
+        """``sent`` deliveries without a receipt for ``[sms] receipt_timeout_hours``: settled."""
+        older_than = timedelta(hours=self.settings.sms.receipt_timeout_hours)
+        return SilentReceipts(self.engine, older_than, self.ladder, self.clock)
+
     def _housekeeping(self, escalation: Escalation) -> dict[str, Callable[[], object]]:
-        jobs: dict[str, Callable[[], object]] = {"silent_receipts": self.settle_silent}
+        jobs: dict[str, Callable[[], object]] = {"silent_receipts": self.silent_receipts().run_once}
         if escalation.delays:
             jobs["escalate"] = escalation.run_once
         return jobs
-
-    def settle_silent(self) -> int:
-        """Close ``sent`` deliveries whose receipts never came ([sms] receipt_timeout_hours)."""
-        older_than = timedelta(hours=self.settings.sms.receipt_timeout_hours)
-        with self.engine.begin() as conn:
-            return settle_silent(conn, now=self.clock(), older_than=older_than, ladder=self.ladder)
 
     def close(self) -> None:
         for adapter in self._adapters.values():

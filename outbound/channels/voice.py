@@ -4,7 +4,7 @@ SIP results map onto the one outcome model: 486/600 busy; 408/480/ring timeout n
 404/484 invalid number (``PermanentChannelError``); 5xx ``TransientChannelError`` (retried);
 answered -> ``answered`` (or ``voicemail``) with intent, transcript, confidence, DTMF, duration
 and SIP codes in the detail. In-call opt-outs and SMS-link requests are listed in the detail's
-``actions``; ``outbound.services.send.calls`` applies them in the outcome's transaction. New calls
+``actions``; ``outbound.services.people.calls`` applies them in the outcome's transaction. New calls
 wait for the trunk's calls-per-second token (``pace``), shared by all dialer processes.
 """
 

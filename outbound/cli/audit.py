@@ -8,15 +8,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
-from outbound.cli.context import JSON_OPTION, Ctx, fail, now, pass_ctx
+from outbound.cli.context import JSON_OPTION, Ctx, fail, now, pass_ctx, writable_file
 from outbound.cli.output import emit_json, table
 from outbound.config.audit_key import HINT
 from outbound.domain.errors import ConfigError, ValidationError
 from outbound.services.checkpoints import scheduled_file, shown
-from outbound.store import audit
-from outbound.store.anchor import Checkpoint, parse_checkpoint
+from outbound.services.views.chain_status import (
+    Checkpoint,
+    VerifyResult,
+    parse_checkpoint,
+    verify_chain,
+)
 
 
 @click.group("audit")
@@ -57,7 +60,7 @@ def audit_verify(ctx: Ctx, checkpoint_file: str | None, as_json: bool) -> None:
     checkpoint_file = checkpoint_file or _scheduled_checkpoint(app.settings.audit.checkpoint_to)
     checkpoint = _read_checkpoint(app.audit_key, checkpoint_file) if checkpoint_file else None
     with app.engine.begin() as conn:
-        result = audit.verify(conn, app.audit_key, checkpoint)
+        result = verify_chain(conn, app.audit_key, checkpoint)
     notes = _notes(result) + _anchor_notes(result, app.settings.audit.checkpoint_to)
     if as_json:
         emit_json(
@@ -103,7 +106,7 @@ def _read_checkpoint(key: bytes | None, path: str) -> Checkpoint:
     return parse_checkpoint(text, key, repr(path))
 
 
-def _how(result: audit.VerifyResult) -> str:
+def _how(result: VerifyResult) -> str:
     parts = []
     if result.keyed:
         parts.append(f"{result.signed} MACs checked")
@@ -113,7 +116,7 @@ def _how(result: audit.VerifyResult) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _anchor_notes(result: audit.VerifyResult, scheduled: str) -> list[str]:
+def _anchor_notes(result: VerifyResult, scheduled: str) -> list[str]:
     """Without a checkpoint nothing shows a deleted tail (head moved back with it): say so,
     and louder when the configured checkpoint file is not there (deleted with the tail?)."""
     if not result.keyed or result.checkpoint is not None:
@@ -130,7 +133,7 @@ def _anchor_notes(result: audit.VerifyResult, scheduled: str) -> list[str]:
     ]
 
 
-def _notes(result: audit.VerifyResult) -> list[str]:
+def _notes(result: VerifyResult) -> list[str]:
     if not result.keyed:
         return [
             "no audit key configured: only the hash links were checked, and whoever can write "
@@ -167,7 +170,7 @@ def audit_checkpoint(ctx: Ctx, target: str | None) -> None:
     where = target or app.settings.audit.checkpoint_to
     if not where:
         raise click.UsageError("give --to FILE, --to - or --to URL (or set [audit] checkpoint_to)")
-    checkpoint = app.write_checkpoint(where)
+    checkpoint = app.checkpoints().write(where)
     if where != "-":
         click.echo(
             f"checkpoint seq {checkpoint.seq} at {checkpoint.at.isoformat()} written to {shown(where)}"
@@ -189,28 +192,10 @@ def audit_list(
     Example:
       outbound audit list --action consent.revoke --limit 10
     """
-    from outbound.services.views.history import event_data
-    from outbound.store.tables import audit_events as ev
+    from outbound.services.views.history import audit_list as events
 
-    query = select(ev).order_by(ev.c.seq.desc()).limit(limit)
-    if subject:
-        query = query.where(ev.c.subject == subject)
-    if action:
-        query = query.where(ev.c.action == action)
     with ctx.app().engine.begin() as conn:
-        rows = conn.execute(query).all()
-    data = [
-        {
-            "seq": r.seq,
-            "at": r.at,
-            "actor": r.actor,
-            "action": r.action,
-            "subject": r.subject,
-            "data": event_data(r.data),
-            "hash": r.hash,
-        }
-        for r in rows
-    ]
+        data = events(conn, subject=subject, action=action, limit=limit)
     if as_json:
         emit_json(data)
     else:
@@ -251,6 +236,7 @@ def _instant(value: str | None, name: str) -> datetime | None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=writable_file,
     help="File to write (default evidence-<what>.<format>); its manifest goes beside it.",
 )
 @click.option(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import func, select
 
-from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
+from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx, writable_file
 from outbound.cli.output import emit_json, human, table
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
@@ -18,9 +18,7 @@ from outbound.scheduling.scheduler import validate_schedule
 from outbound.schemas import numbers
 from outbound.services.campaigns import preview as campaign_preview
 from outbound.services.campaigns import runs as campaigns
-from outbound.services.views.history import campaign_report
-from outbound.store.tables import campaign_runs
-from outbound.store.tables import campaigns as campaigns_table
+from outbound.services.views.history import campaign_list, campaign_report
 
 
 def _json_arg(name: str, raw: str) -> dict[str, Any]:
@@ -82,31 +80,15 @@ def create(
     )
     with ctx.app().engine.begin() as conn:
         cid = campaigns.create(conn, spec, now=now(), actor="cli")
-    click.echo(f"campaign {cid} {name!r} created; preview it: outbound campaign preview {name}")
+    click.echo(
+        f"campaign {cid} {name!r} created; preview it: "
+        f"outbound campaign preview {shlex.quote(name)}"
+    )
 
 
 def _rows(ctx: Ctx) -> list[dict[str, Any]]:
     with ctx.app().engine.begin() as conn:
-        rows = conn.execute(select(campaigns_table).order_by(campaigns_table.c.id)).all()
-        last: dict[int, Any] = dict(
-            conn.execute(  # type: ignore[arg-type]
-                select(campaign_runs.c.campaign_id, func.max(campaign_runs.c.fire_time)).group_by(
-                    campaign_runs.c.campaign_id
-                )
-            ).all()
-        )
-    return [
-        {
-            "id": r.id,
-            "name": r.name,
-            "kind": r.kind,
-            "schedule": r.schedule,
-            "timezone": r.timezone,
-            "status": r.status,
-            "last_fire": last.get(r.id),
-        }
-        for r in rows
-    ]
+        return campaign_list(conn)
 
 
 @campaign.command("list")
@@ -212,18 +194,10 @@ def run(ctx: Ctx, ref: str, as_json: bool) -> None:
       outbound campaign run renewals-14d
     """
     app = ctx.app()
-    stamp = now()
     bar = Progress("customers fanned out", None, enabled=not as_json)
     try:
         report = campaigns.run(
-            app.engine,
-            ref,
-            fire_time=stamp,
-            rules=app.rules,
-            now=stamp,
-            expiry=app.expiry,
-            actor="cli",
-            progress=bar.update,
+            app.engine, ref, app.send_context(), actor="cli", progress=bar.update
         )
     finally:
         bar.close()
@@ -321,6 +295,7 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
 @click.option(
     "--chart",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=writable_file,
     help="Also write the funnel and the sends per local hour as one SVG file.",
 )
 @JSON_OPTION

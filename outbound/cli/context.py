@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -13,7 +15,8 @@ from rich.console import Console
 from outbound import bootstrap
 from outbound.config import Settings, load_settings
 from outbound.domain.errors import OutboundError
-from outbound.store.db import is_fault, unavailable
+from outbound.domain.values import row_id
+from outbound.services.storage import is_fault, unavailable
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
@@ -61,6 +64,55 @@ class FaultAwareGroup(click.Group):
             obj = ctx.obj if isinstance(ctx.obj, Ctx) else None
             url = obj.database_url() if obj else "the configured database"
             raise unavailable(exc, url) from None
+
+
+def writable_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A click callback for a file a command writes: its folder must exist and be writable,
+    checked before any work is done (a usage error, not a FileNotFoundError at the end)."""
+    if value is None:
+        return None
+    folder = value.parent if str(value.parent) else Path(".")
+    if not folder.is_dir():
+        raise click.BadParameter(
+            f"the folder {str(folder)!r} of {str(value)!r} does not exist; create it or "
+            "write to an existing folder",
+            ctx,
+            param,
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(
+            f"the folder {str(folder)!r} is not writable by this user; choose another",
+            ctx,
+            param,
+        )
+    return value
+
+
+class RowIdType(click.ParamType):
+    """A row id argument (1..2^63-1); ``-1`` is taken for a value, not an unknown option, when
+    the command has ``context_settings=NEGATIVE_ARGS``."""
+
+    name = "id"
+
+    def __init__(self, what: str, example: str) -> None:
+        self.what, self.example = what, example
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        number = row_id(str(value).strip())
+        if number is None:
+            self.fail(
+                f"{str(value)[:40]!r} is not a {self.what} id: ids are whole numbers from 1 "
+                f"up; {self.example}",
+                param,
+                ctx,
+            )
+        return number
+
+
+#: lets a negative number reach an argument (``why -1``) and be refused by its type
+NEGATIVE_ARGS = {"ignore_unknown_options": True}
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -7,19 +7,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import select
 
 from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
 from outbound.cli.output import clean, emit_json, table
 from outbound.domain.errors import ValidationError
 from outbound.domain.values import Channel, ConsentAction, Purpose
-from outbound.store.customers import add_consent, customer_id_for
+from outbound.services.people import customers
+from outbound.services.people.customers import add_consent, customer_id_for
 
 if TYPE_CHECKING:
     from outbound.bootstrap.app import App
     from outbound.domain.customers import CustomerRecord
     from outbound.services.people.imports import RowError
-from outbound.store.tables import customers
 
 
 @click.group()
@@ -43,7 +42,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
 
     Columns: external_id, name, phone (E.164), timezone (IANA), locale, country, state (US, e.g. FL),
     preference (e.g. "push>sms>voice"), membership_tier, membership_expires_on (YYYY-MM-DD), wishlist
-    ("SKU1;SKU2"), push_token, push_kind (fcm|webpush), opt_in ("sms:marketing;voice:marketing:written").
+    ("SKU1;SKU2"), push_token, push_kind (fcm|webpush|apns), opt_in ("sms:marketing;voice:marketing:written").
     JSONL lines use the same keys (push_subscriptions as the API spells it, too).
 
     Updating customers that exist: a column the file does not have leaves that field as it
@@ -65,7 +64,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
     app = ctx.app()
     name = clean(file.name)
     try:
-        good, bad = parse_file(file)
+        good, bad = parse_file(file, app.settings.push.targets())
     except ImportFileError as exc:
         fail(f"{name}: {exc}; nothing was imported")
     for problem in bad:
@@ -92,8 +91,8 @@ def _write_rows(
     """Upsert the valid rows in one transaction, a savepoint each: a row at odds with what is
     on file (a country against the stored phone) is reported by line like a bad row, and
     without --skip-invalid nothing is kept. Returns (created, updated)."""
+    from outbound.services.people.customers import upsert_customer
     from outbound.services.people.imports import RowError
-    from outbound.store.customers import upsert_customer
 
     name = clean(filename)
     created = updated = 0
@@ -137,22 +136,8 @@ def customer_list(ctx: Ctx, limit: int, as_json: bool) -> None:
     Example:
       outbound customer list --limit 20
     """
-    from outbound.domain.masking import mask_phone
-
     with ctx.app().engine.begin() as conn:
-        rows = conn.execute(select(customers).order_by(customers.c.id).limit(limit)).all()
-    data = [
-        {
-            "id": r.id,
-            "external_id": r.external_id,
-            "name": r.name,
-            "country": r.country,
-            "timezone": r.timezone,
-            "phone": mask_phone(r.phone_e164),
-            "locale": r.locale,
-        }
-        for r in rows
-    ]
+        data = customers.listing(conn, limit)
     if as_json:
         emit_json(data)
     else:

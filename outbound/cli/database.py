@@ -12,7 +12,7 @@ from outbound.cli.output import emit_json, table
 from outbound.config import find_config_dir
 from outbound.config.audit_key import create_key_file, key_path
 from outbound.defaults import default_dir
-from outbound.store.db import make_engine, make_url_safe, upgrade
+from outbound.services import storage
 
 
 @click.command()
@@ -40,10 +40,10 @@ def init(ctx: Ctx, force: bool) -> None:
         _copy_defaults(sorted(folder.glob("*.j2")), Path("templates") / folder.name, force)
     _copy_defaults(sorted(shipped.glob("*.*")), Path("templates"), force)
     settings = ctx.settings()
-    engine = make_engine(settings.database_url)
-    before, after = upgrade(engine)
+    before, after = storage.upgrade(settings.database_url)
+    shown = storage.safe_url(settings.database_url)
     click.echo(
-        f"config in {target.resolve()}; database {make_url_safe(settings.database_url)} at schema {after} (was {before or 'empty'})"
+        f"config in {target.resolve()}; database {shown} at schema {after} (was {before or 'empty'})"
     )
     if not settings.audit.key.get_secret_value():
         path = key_path(settings)
@@ -84,8 +84,8 @@ def db_upgrade(ctx: Ctx) -> None:
       outbound --db sqlite:///outbound.db db upgrade
     """
     settings = ctx.settings()
-    before, after = upgrade(make_engine(settings.database_url))
-    click.echo(f"{make_url_safe(settings.database_url)}: schema {before or 'empty'} -> {after}")
+    before, after = storage.upgrade(settings.database_url)
+    click.echo(f"{storage.safe_url(settings.database_url)}: schema {before or 'empty'} -> {after}")
 
 
 @db.command("status")
@@ -98,12 +98,10 @@ def db_status(ctx: Ctx, as_json: bool) -> None:
     Example:
       outbound db status --json
     """
-    from outbound.store.db import current_revision, head_revision
-
     settings = ctx.settings()
-    current, head = current_revision(make_engine(settings.database_url)), head_revision()
+    current, head = storage.revisions(settings.database_url)
     data = {
-        "database": make_url_safe(settings.database_url),
+        "database": storage.safe_url(settings.database_url),
         "current": current,
         "head": head,
         "ok": current == head,

@@ -28,9 +28,10 @@ def render_customer(data: dict[str, Any]) -> str:
             "suppressions",
         )
     ]
+    columns = ["at", "action", "channel", "purpose", "written", "source", "evidence"]
     cons = table(
-        ["at", "action", "channel", "purpose", "written", "source", "evidence"],
-        [list(c.values()) for c in data["consents"]],
+        columns,
+        [[c[k] for k in columns] for c in data["consents"]],
         title="\nconsent ledger",
     )
     hist = table(

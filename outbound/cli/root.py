@@ -10,7 +10,15 @@ import click
 
 from outbound.cli.audit import audit_group
 from outbound.cli.campaigns import campaign
-from outbound.cli.context import JSON_OPTION, Ctx, FaultAwareGroup, fail, now, pass_ctx
+from outbound.cli.context import (
+    JSON_OPTION,
+    NEGATIVE_ARGS,
+    Ctx,
+    FaultAwareGroup,
+    RowIdType,
+    fail,
+    pass_ctx,
+)
 from outbound.cli.customers import consent, customer
 from outbound.cli.database import db, init
 from outbound.cli.output import emit_json
@@ -88,19 +96,15 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
     oversized = numbers.scan(data, prefix="data")  # NaN, Infinity, 1e999: refused as the API does
     if oversized:
         raise ValidationError(oversized)
-    stamp = now()
     with app.engine.begin() as conn:
         (result,) = notify.notify(
             conn,
+            app.send_context(),
             kind=parsed_kind,
             customer_ref=ref,
             payload=payload,
             source="cli",
             actor="cli",
-            now=stamp,
-            rules=app.rules,
-            expiry=app.expiry,
-            limits=app.limits,
         )
     from outbound.domain.records import decision_words
 
@@ -118,8 +122,11 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
     click.echo(f"explain it: outbound why {result.notification_id}")
 
 
-@cli.command()
-@click.argument("notification_id", type=click.IntRange(1, 2**63 - 1))
+@cli.command(context_settings=NEGATIVE_ARGS)
+@click.argument(
+    "notification_id",
+    type=RowIdType("notification", "`outbound send` and the console show them"),
+)
 @JSON_OPTION
 @pass_ctx
 def why(ctx: Ctx, notification_id: int, as_json: bool) -> None:

@@ -10,7 +10,7 @@ import click
 from outbound.api.signing import new_secret
 from outbound.cli.context import JSON_OPTION, Ctx, now, pass_ctx
 from outbound.cli.output import emit_json, table
-from outbound.store import sources as source_store
+from outbound.services import sources as source_service
 
 
 @click.group()
@@ -28,7 +28,7 @@ def source() -> None:
 @click.argument("name")
 @click.option(
     "--events",
-    default=",".join(source_store.EVENT_TYPES),
+    default=",".join(source_service.EVENT_TYPES),
     show_default=True,
     help="Comma-separated event types this source may send.",
 )
@@ -43,7 +43,7 @@ def add(ctx: Ctx, name: str, events: str, rate: int) -> None:
     """
     secret = new_secret()
     with ctx.app().engine.begin() as conn:
-        source_store.add_source(
+        source_service.add_source(
             conn,
             name,
             [e.strip() for e in events.split(",") if e.strip()],
@@ -66,7 +66,7 @@ def list_(ctx: Ctx, as_json: bool) -> None:
       outbound source list --json
     """
     with ctx.app().engine.begin() as conn:
-        data = source_store.list_sources(conn, now())
+        data = source_service.list_sources(conn, now())
     if as_json:
         emit_json(data)
     else:
@@ -81,13 +81,31 @@ def list_(ctx: Ctx, as_json: bool) -> None:
         )
 
 
+#: the longest an old secret may keep working after a rotation
+MAX_KEEP_HOURS = 24 * 366
+
+
+def _keep_hours(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not 0 <= value <= MAX_KEEP_HOURS:  # NaN fails both comparisons too
+        raise click.BadParameter(
+            f"{value:g} hours is outside 0 (revoke the old secrets now) to {MAX_KEEP_HOURS} "
+            "(a year); give for example 24",
+            ctx,
+            param,
+        )
+    return value
+
+
 @source.command("rotate")
 @click.argument("name")
 @click.option(
     "--keep-old-hours",
+    type=float,
+    callback=_keep_hours,
     default=24.0,
     show_default=True,
-    help="How long the current secrets stay valid so the sender can switch.",
+    help="How long the current secrets stay valid so the sender can switch: 0 (revoke them "
+    f"now) to {MAX_KEEP_HOURS} (a year).",
 )
 @pass_ctx
 def rotate(ctx: Ctx, name: str, keep_old_hours: float) -> None:
@@ -99,7 +117,7 @@ def rotate(ctx: Ctx, name: str, keep_old_hours: float) -> None:
     """
     secret = new_secret()
     with ctx.app().engine.begin() as conn:
-        source_store.rotate(
+        source_service.rotate(
             conn, name, timedelta(hours=keep_old_hours), secret=secret, now=now(), actor="cli"
         )
     click.echo(
@@ -127,5 +145,7 @@ def openapi(ctx: Ctx) -> None:
       outbound api openapi > openapi.json
     """
     from outbound.api.app import create_app
+    from outbound.mains.serve import api_deps
 
-    click.echo(json.dumps(create_app(ctx.app(check_schema=False)).openapi(), indent=2))
+    deps = api_deps(ctx.app(check_schema=False))
+    click.echo(json.dumps(create_app(deps).openapi(), indent=2))

@@ -8,9 +8,7 @@ import click
 
 from outbound.cli.context import JSON_OPTION, Ctx, now, pass_ctx
 from outbound.cli.output import emit_json, table
-from outbound.domain.errors import NotFoundError
 from outbound.services.people import accounts
-from outbound.store import accounts as account_rows
 
 
 @click.group("user")
@@ -22,6 +20,7 @@ def user_group() -> None:
       outbound user add alice --role compliance
       outbound user list
       outbound user disable alice
+      outbound user enable alice
       outbound user unlock alice
       outbound user passwd alice
     """
@@ -91,20 +90,7 @@ def user_list(ctx: Ctx, as_json: bool) -> None:
       outbound user list --json
     """
     with ctx.app().engine.begin() as conn:
-        rows = account_rows.all_users(conn)
-    stamp = now()
-    data = [
-        {
-            "name": r.name,
-            "role": r.role,
-            "status": "locked"
-            if r.status == "active" and r.locked_until and r.locked_until > stamp
-            else r.status,
-            "created_at": r.created_at,
-            "last_login_at": r.last_login_at,
-        }
-        for r in rows
-    ]
+        data = accounts.users(conn, now())
     if as_json:
         emit_json(data)
         return
@@ -126,6 +112,27 @@ def user_disable(ctx: Ctx, name: str) -> None:
     with ctx.app().engine.begin() as conn:
         ended = accounts.disable_user(conn, name, now=now(), actor="cli")
     click.echo(f"console user {name!r} disabled; {ended} open session(s) ended")
+
+
+@user_group.command("enable")
+@click.argument("name")
+@JSON_OPTION
+@pass_ctx
+def user_enable(ctx: Ctx, name: str, as_json: bool) -> None:
+    """Enable a disabled account: it may sign in again with its password. Audited.
+
+    \b
+    Example:
+      outbound user enable alice
+    """
+    with ctx.app().engine.begin() as conn:
+        changed = accounts.enable_user(conn, name, now=now(), actor="cli")
+    if as_json:
+        emit_json({"name": name, "enabled": changed})
+    elif changed:
+        click.echo(f"console user {name!r} enabled; it may sign in again")
+    else:
+        click.echo(f"console user {name!r} was already enabled; nothing changed")
 
 
 @user_group.command("unlock")
@@ -168,8 +175,7 @@ def user_passwd(ctx: Ctx, name: str, from_stdin: bool, as_json: bool) -> None:
     """
     accounts.check_name(name)
     with ctx.app().engine.begin() as conn:  # an unknown name is refused before the prompt
-        if account_rows.user_by_name(conn, name) is None:
-            raise NotFoundError(f"console user {name!r} not found; see: outbound user list")
+        accounts.require_user(conn, name)
     password, _ = _password(not from_stdin, from_stdin)
     with ctx.app().engine.begin() as conn:
         ended = accounts.set_password(conn, name, password, now=now(), actor="cli")

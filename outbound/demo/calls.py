@@ -1,5 +1,5 @@
 """The demo's live robot calls: callee processes that behave like people and machines, called
-by the real dialer process (``outbound.bootstrap.dialer``) over SIP on 127.0.0.1.
+by the real dialer process (``outbound.mains.dialer``) over SIP on 127.0.0.1.
 
 Five demo customers in Korea (the Korean Vosk model is the speech model installed by package
 name) each reach one behaviour of the loopback callee (``outbound.testing.callee``): one says
@@ -21,20 +21,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from outbound import bootstrap
 from outbound.domain.masking import mask_phone
-from outbound.domain.values import Channel, DeliveryStatus, Kind
+from outbound.domain.values import Channel, Kind
 from outbound.schemas.customers import validate_record
-from outbound.services.send import notify
-from outbound.store.customers import upsert_customer
-from outbound.store.tables import consents, customers, deliveries, notifications
+from outbound.services.people.customers import upsert_customer
+from outbound.services.send import notify, progress
 from outbound.testing.callees import Callee, start_callee, with_beep
 from outbound.voice.tts import Tts
 
@@ -84,6 +81,7 @@ class LiveCalls:
     def seed(self, now: datetime) -> None:
         """The five live-call customers and a shipping notice for each (the webhook path)."""
         zone = daytime_zone(now)
+        send = replace(self.app.send_context(), clock=lambda: now)
         with self.app.engine.begin() as conn:
             for n, (behaviour, phone) in enumerate(PERSONAS, start=1):
                 raw = {
@@ -101,20 +99,18 @@ class LiveCalls:
                 payload = {"order_id": f"K{700 + n}", "carrier": "CJ", "tracking_no": f"CJ{n}"}
                 notify.notify(
                     conn,
+                    send,
                     kind=Kind.SHIPPING,
                     customer_ref=f"#{cid}",
                     payload={**payload, "eta": (now + timedelta(days=2)).date().isoformat()},
                     source="webhook:demo",
                     actor="demo",
-                    now=now,
-                    rules=self.app.rules,
-                    expiry=self.app.expiry,
                 )
 
     def start_dialer(self) -> None:
         """The production dialer process, pointed at the callee by ``[voice] trunk_uri``."""
         db = self.app.settings.database.url
-        cmd = [sys.executable, "-m", "outbound.bootstrap.dialer", "--db", db]
+        cmd = [sys.executable, "-m", "outbound.mains.dialer", "--db", db]
         cmd += ["--config-dir", str(self.app.settings.config_dir)]
         with open(self.workdir / "dialer.err", "wb") as err:
             self.dialer = subprocess.Popen(cmd, env=self.env, stderr=err)
@@ -126,17 +122,7 @@ class LiveCalls:
                 err = (self.workdir / "dialer.err").read_text(errors="replace")[-1500:]
                 raise RuntimeError(f"the dialer exited with {self.dialer.returncode}: {err}")
             with self.app.engine.begin() as conn:
-                busy = conn.execute(
-                    select(func.count())
-                    .select_from(deliveries)
-                    .where(
-                        deliveries.c.channel == Channel.VOICE.value,
-                        deliveries.c.due_at <= self.app.clock(),
-                        deliveries.c.status.in_(
-                            [DeliveryStatus.QUEUED.value, DeliveryStatus.LEASED.value]
-                        ),
-                    )
-                ).scalar_one()
+                busy = progress.due_count(conn, Channel.VOICE, self.app.clock())
             if not busy:
                 return True
             time.sleep(0.2)
@@ -159,23 +145,8 @@ class LiveCalls:
         rows = []
         by_id = {cid: behaviour for behaviour, cid in self.ids.items()}
         with self.app.engine.begin() as conn:
-            found = conn.execute(
-                select(deliveries, notifications.c.customer_id, customers.c.phone_e164)
-                .join(notifications, notifications.c.id == deliveries.c.notification_id)
-                .join(customers, customers.c.id == notifications.c.customer_id)
-                .where(
-                    deliveries.c.channel == Channel.VOICE.value, deliveries.c.outcome.is_not(None)
-                )
-                .order_by(deliveries.c.id)
-            ).all()
-            revoked = {
-                r.customer_id
-                for r in conn.execute(
-                    select(consents.c.customer_id).where(
-                        consents.c.channel == Channel.VOICE.value, consents.c.action == "revoke"
-                    )
-                )
-            }
+            found = progress.finished_calls(conn)
+            revoked = progress.revoked_customers(conn, Channel.VOICE)
         for r in found:
             d = r.detail or {}
             rows.append(

@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from outbound import bootstrap
 from outbound.channels.base import ChannelPort, Message
 from outbound.config import Settings
 from outbound.domain.values import Channel, Outcome
-from outbound.store.tables import deliveries
+from outbound.services.send import progress
 
 SYSTEM_ID, PASSWORD = "demo", "demo123"  # SMPP passwords are at most 8 characters
 PROJECT, ACCESS_TOKEN = "shop-demo", "ya29.demo-token"
@@ -199,6 +197,7 @@ def _start_push(stack: contextlib.ExitStack) -> tuple[Any, Any, dict[str, Any]]:
         "vapid_private_key_file": str(key_file),
         "vapid_subject": "mailto:support@shop.example",
         "fcm_base_url": fcm.http.url,
+        "allow_loopback": True,  # the loopback peers: http:// on 127.0.0.1
         "fcm_project_id": PROJECT,
         "fcm_token_command": f"printf {ACCESS_TOKEN}",
         "timeout_seconds": 5.0,
@@ -210,16 +209,9 @@ def await_receipts(app: bootstrap.App, deadline: float) -> bool:
     """Wait until no SMS awaits its receipt; True when that left new work due now."""
     while time.monotonic() < deadline:
         with app.engine.begin() as conn:
-            waiting = conn.execute(
-                select(deliveries.c.id).where(deliveries.c.status == "sent").limit(1)
-            ).first()
-        if waiting is None:
+            waiting = progress.any_awaiting_receipt(conn)
+        if not waiting:
             break
         time.sleep(0.05)
     with app.engine.begin() as conn:
-        due = conn.execute(
-            select(deliveries.c.id)
-            .where(deliveries.c.status == "queued", deliveries.c.due_at <= app.clock())
-            .limit(1)
-        ).first()
-    return due is not None
+        return progress.any_queued_due(conn, app.clock())

@@ -18,12 +18,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import select
 
 from outbound import bootstrap
 from outbound.demo.calls import live_calls
@@ -33,10 +32,8 @@ from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.customers import validate_record
 from outbound.services.campaigns.runs import CampaignSpec
 from outbound.services.campaigns.runs import create as create_campaign
-from outbound.services.send import notify
-from outbound.store import audit
-from outbound.store.customers import add_consent, add_suppression, upsert_customer
-from outbound.store.tables import consents, deliveries, notifications
+from outbound.services.people.customers import add_consent, add_suppression, upsert_customer
+from outbound.services.send import notify, progress
 
 __all__ = ["DemoResult", "demo_customers", "run_demo", "scripted_outcome", "summarize"]
 
@@ -182,13 +179,7 @@ def _reply_stop(
     revoked = None
     while revoked is None and time.monotonic() < deadline:
         with app.engine.begin() as conn:
-            revoked = conn.execute(
-                select(consents.c.id).where(
-                    consents.c.customer_id == cid,
-                    consents.c.channel == Channel.SMS.value,
-                    consents.c.action == ConsentAction.REVOKE.value,
-                )
-            ).first()
+            revoked = cid in progress.revoked_customers(conn, Channel.SMS) or None
         time.sleep(0.05)
     outcome = "SMS consent revoked" if revoked else "not handled within 10 s"
     say(f"customer #{cid} texted STOP to the SMSC (SMPP deliver_sm): {outcome}, confirmation sent")
@@ -197,13 +188,8 @@ def _reply_stop(
 def _trigger(app: bootstrap.App, ids: list[int], now: datetime, say: Callable[[str], None]) -> None:
     """Shipping and price-drop events through the webhooks' send path (``notify``)."""
     rng = random.Random(11)
-    paths: dict[str, Any] = {
-        "source": "webhook:demo",
-        "actor": "demo",
-        "now": now,
-        "rules": app.rules,
-        "expiry": app.expiry,
-    }
+    send = replace(app.send_context(), clock=lambda: now)
+    paths: dict[str, Any] = {"source": "webhook:demo", "actor": "demo"}
     events = [
         (
             f"#{cid}",
@@ -220,12 +206,13 @@ def _trigger(app: bootstrap.App, ids: list[int], now: datetime, say: Callable[[s
 
         def ship(ref: str, payload: dict[str, Any]) -> list[notify.Enqueued]:
             return notify.notify(
-                conn, kind=Kind.SHIPPING, customer_ref=ref, payload=payload, **paths
+                conn, send, kind=Kind.SHIPPING, customer_ref=ref, payload=payload, **paths
             )
 
         shipped = [done for ref, payload in events for done in ship(ref, payload)]
         dropped = notify.price_drop_fanout(
             conn,
+            send,
             {
                 "sku": "SKU-HEADPHONES",
                 "title": "Noise-cancelling headphones",
@@ -265,9 +252,7 @@ def _campaign(app: bootstrap.App, now: datetime, say: Callable[[str], None]) -> 
         time.sleep(0.05)
     scheduler.stop()
     with app.engine.begin() as conn:
-        count = len(
-            conn.execute(select(notifications.c.id).where(notifications.c.campaign_id == cid)).all()
-        )
+        count = progress.notification_count(conn, cid)
     say(
         f"campaign renewals-14d fired by the scheduler (leader lock held): {count} renewal reminders queued"
     )
@@ -313,15 +298,8 @@ def _dispatch(
 
 def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
     with app.engine.begin() as conn:
-        rows = conn.execute(
-            select(
-                deliveries,
-                notifications.c.kind,
-                notifications.c.decisions,
-                notifications.c.status.label("nstatus"),
-            ).join(notifications)
-        ).all()
-        notes = conn.execute(select(notifications)).all()
+        rows = progress.deliveries_with_notification(conn)
+        notes = progress.all_notifications(conn)
     sent = Counter((r.channel, r.outcome) for r in rows if r.outcome)
     now = datetime.now(UTC)
     deferred: dict[str, list[datetime]] = {}
@@ -372,8 +350,8 @@ def run_demo(
             voice = live.description
     summary, example = summarize(app)
     with app.engine.begin() as conn:
-        checked = audit.verify(conn)
-        total = len(conn.execute(select(notifications.c.id)).all())
+        checked = progress.verify_audit_chain(conn)
+        total = progress.notification_count(conn)
     if not checked.ok:
         raise RuntimeError(f"audit chain broken at {checked.broken_at}: {checked.problem}")
     return DemoResult(

@@ -87,6 +87,12 @@ def _groups(trace: tuple[TraceStep, ...]) -> list[list[Any]]:
     return groups
 
 
+def decision_record(decision: Decision, now: datetime, rung: int) -> dict[str, Any]:
+    """The decision as stored in ``notifications.decisions``: codes and values, no sentences
+    (``readable`` gives the words). Planning (rung 0) and every claim's re-check write it."""
+    return {"at": stamp(now), "r": rung, **decision_to_json(decision, now)}
+
+
 def decision_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     """What the audit event keeps of a stored decision: its verdict and every rule that said no."""
     failed = [[g[0], *(n for n in g[1:] if not passed(stored_code(n)))] for g in record["t"]]

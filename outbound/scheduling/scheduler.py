@@ -23,15 +23,14 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine
 
 from outbound.domain.errors import FieldProblem, OutboundError, ValidationError
-from outbound.policy.model import Rules
 from outbound.services.campaigns import runs as campaigns
-from outbound.services.send import notify
-from outbound.store.db import describe_fault, is_fault
+from outbound.services.send.context import SendContext
+from outbound.store.campaigns import active_campaigns
+from outbound.store.db import advisory_unlock, describe_fault, is_fault, try_advisory_lock
 from outbound.store.outbox import reap
-from outbound.store.tables import campaigns as campaigns_table
 
 log = logging.getLogger("outbound.scheduling.scheduler")
 ADVISORY_KEY = 0x0B0B_5C4E  # "outbound scheduler"
@@ -123,9 +122,7 @@ class LeaderLock:
     def acquire(self) -> bool:
         if self.engine.dialect.name == "postgresql":
             conn = self.engine.connect()
-            got = bool(
-                conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar()
-            )
+            got = try_advisory_lock(conn, ADVISORY_KEY)
             conn.commit()
             if got:
                 self._conn = conn
@@ -149,7 +146,7 @@ class LeaderLock:
         if self._conn is not None:
             # a pooled connection outlives close(): unlock explicitly, then drop it for good
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+                advisory_unlock(self._conn, ADVISORY_KEY)
                 self._conn.commit()
             finally:
                 self._conn.invalidate()
@@ -164,9 +161,8 @@ class LeaderLock:
 @dataclass
 class Scheduler:
     engine: Engine
-    rules: Rules
-    expiry: notify.Expiry
-    clock: Callable[[], datetime]
+    #: the send path's collaborators; its clock is the scheduler's too
+    send: SendContext
     reap_seconds: float = 15
     reload_seconds: float = 30
     lock_file: str = ""
@@ -232,16 +228,14 @@ class Scheduler:
 
     def _reap(self) -> None:
         with self.engine.begin() as conn:
-            n = reap(conn, self.clock())
+            n = reap(conn, self.send.clock())
         if n:
             log.warning("reaped %d expired leases", n)
 
     def reload(self) -> None:
         """Rebuild campaign jobs from the table: add new, drop paused/deleted, replace changed."""
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(campaigns_table).where(campaigns_table.c.status == "active")
-            ).all()
+            rows = active_campaigns(conn)
         wanted = {r.id: (r.schedule, r.timezone, r.name) for r in rows}
         for cid in [c for c in self._loaded if wanted.get(c) != self._loaded[c]]:
             if self._aps.get_job(f"campaign-{cid}"):
@@ -261,19 +255,12 @@ class Scheduler:
     def fire(
         self, campaign_id: int, fire_time: datetime | None = None
     ) -> campaigns.RunReport | None:
-        now = self.clock()
+        now = self.send.clock()
         if fire_time is None:
             with self.engine.begin() as conn:
                 row = campaigns.get(conn, campaign_id)
             fire_time = last_fire_time(validate_schedule(row.schedule, row.timezone), now) or now
-        report = campaigns.run(
-            self.engine,
-            campaign_id,
-            fire_time=fire_time,
-            rules=self.rules,
-            now=now,
-            expiry=self.expiry,
-        )
+        report = campaigns.run(self.engine, campaign_id, self.send, fire_time=fire_time)
         if report.error:
             log.error(
                 "campaign %s fire %s failed after %d created: %s",
@@ -294,4 +281,6 @@ class Scheduler:
 
     def fire_now(self, campaign_id: int) -> Any:
         """Queue an immediate firing on the scheduler's own thread pool (the demo uses it)."""
-        return self._aps.add_job(self.fire, args=[campaign_id, self.clock()], next_run_time=_wall())
+        return self._aps.add_job(
+            self.fire, args=[campaign_id, self.send.clock()], next_run_time=_wall()
+        )

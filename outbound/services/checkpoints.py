@@ -9,13 +9,18 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import Engine
 
-from outbound.domain.errors import OutboundError, ValidationError
-from outbound.store.anchor import Checkpoint, parse_checkpoint
+from outbound.config.audit_key import HINT
+from outbound.domain.errors import ConfigError, OutboundError, ValidationError
+from outbound.store.anchor import Checkpoint, parse_checkpoint, take_checkpoint
 
 
 class CheckpointError(OutboundError):
@@ -30,6 +35,32 @@ def shown(target: str) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """Signs the audit head with the audit key and publishes it (the scheduler's periodic job,
+    ``serve``'s last act, ``outbound audit checkpoint``)."""
+
+    engine: Engine
+    key: bytes | None
+    clock: Callable[[], datetime]
+    #: ``[audit] checkpoint_to``: where a checkpoint goes when no target is given ("" = none)
+    default_target: str
+
+    @property
+    def periodic(self) -> bool:
+        """Whether the scheduler writes them: a key to sign with and a place to put them."""
+        return bool(self.key and self.default_target)
+
+    def write(self, target: str | None = None) -> Checkpoint:
+        """Sign the audit head and publish it to ``target`` (default ``[audit] checkpoint_to``)."""
+        if self.key is None:
+            raise ConfigError(f"no audit key configured, so no checkpoint can be signed; {HINT}")
+        with self.engine.begin() as conn:
+            checkpoint = take_checkpoint(conn, self.key, self.clock())
+        publish(checkpoint, target or self.default_target)
+        return checkpoint
 
 
 def publish(checkpoint: Checkpoint, target: str, timeout: float = 10.0) -> None:

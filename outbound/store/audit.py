@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,8 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from outbound.domain.masking import mask_text
 from outbound.store.anchor import Checkpoint, connection_key, row_mac
+from outbound.store.rows import as_dicts
+from outbound.store.snapshots import chunks
 from outbound.store.tables import audit_events, audit_head
 
 GENESIS = "0" * 64
@@ -285,3 +287,62 @@ def verify_from(
         if problem:
             return walk.result(walk.expected, problem)
     return walk.finish(conn.execute(select(audit_head).where(audit_head.c.id == 1)).one())
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events ``events`` returns; every filter given must hold."""
+
+    subjects: Sequence[str] | None = None  # any of these subjects
+    actor: str = ""
+    action: str = ""  # exactly this action
+    action_prefix: str = ""  # actions starting with this
+    since: datetime | None = None
+    until: datetime | None = None  # before this instant
+    before: int | None = None  # seq below this
+
+
+def events(
+    conn: Connection, where: EventFilter, *, newest_first: bool = False, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Audit events as stored (every column, ``data`` the canonical JSON string), in chain
+    order or newest first, at most ``limit``."""
+    ev = audit_events
+    conds: list[Any] = []
+    if where.actor:
+        conds.append(ev.c.actor == where.actor)
+    if where.action:
+        conds.append(ev.c.action == where.action)
+    if where.action_prefix:
+        conds.append(ev.c.action.startswith(where.action_prefix, autoescape=True))
+    if where.since is not None:
+        conds.append(ev.c.at >= where.since)
+    if where.until is not None:
+        conds.append(ev.c.at < where.until)
+    if where.before is not None:
+        conds.append(ev.c.seq < where.before)
+    order = ev.c.seq.desc() if newest_first else ev.c.seq
+    if where.subjects is None:
+        query = select(ev).where(*conds).order_by(order)
+        return as_dicts(conn.execute(query if limit is None else query.limit(limit)))
+    found: dict[int, dict[str, Any]] = {}
+    for part in chunks(sorted(set(where.subjects))):
+        query = select(ev).where(ev.c.subject.in_(part), *conds).order_by(order)
+        rows = conn.execute(query if limit is None else query.limit(limit))
+        found.update({int(r["seq"]): r for r in as_dicts(rows)})
+    return [found[seq] for seq in sorted(found, reverse=newest_first)][:limit]
+
+
+def chain_head(conn: Connection) -> tuple[int, str]:
+    """The last appended event's (seq, hash); (0, GENESIS) for an empty chain."""
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+    return int(head.seq), str(head.hash)
+
+
+def hash_at(conn: Connection, seq: int) -> str | None:
+    """The stored hash of event ``seq``; None when there is no such event."""
+    query = select(audit_events.c.hash).where(audit_events.c.seq == seq)
+    return conn.execute(query).scalar_one_or_none()

@@ -10,13 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from outbound.domain.customers import CustomerRecord
-from outbound.domain.errors import ConfigError, FieldProblem, NotFoundError, ValidationError
-from outbound.domain.masking import mask_phone
-from outbound.domain.pseudonyms import phone_hash
-from outbound.domain.values import Channel, ConsentAction, Purpose
-from outbound.schemas.customers import merged_problems
-from outbound.store import audit
-from outbound.store.erasure import any_hashed, suppressed_hashes
+from outbound.domain.errors import NotFoundError
+from outbound.domain.values import Channel, ConsentAction, Purpose, row_id
 from outbound.store.tables import (
     consents,
     customers,
@@ -47,122 +42,64 @@ def _full(record: CustomerRecord) -> dict[str, Any]:
     return _profile(replace(record, given=None))
 
 
-def upsert_customer(
-    conn: Connection,
-    record: CustomerRecord,
-    *,
-    now: datetime,
-    actor: str,
-    source: str,
-    erasure_key: bytes | None = None,
-) -> tuple[int, bool]:
-    """Insert or update one customer; returns (id, created).
-
-    A new customer gets every field (defaults where the input named none); an existing one
-    has only the fields the record names changed (``CustomerRecord.given``), the rest kept.
-
-    A number that belonged to a forgotten customer is recognised by its keyed hash
-    (``erasure_key``) and put on the suppression list again.
-    """
-    existing = conn.execute(
-        select(customers.c.id).where(customers.c.external_id == record.external_id)
+def id_by_external_id(conn: Connection, external_id: str) -> int | None:
+    """The customer's id, None when no customer has that external id."""
+    found = conn.execute(
+        select(customers.c.id).where(customers.c.external_id == external_id)
     ).scalar_one_or_none()
-    if existing is None:
-        cid = int(
-            conn.execute(
-                insert(customers)
-                .values(external_id=record.external_id, created_at=now, **_full(record))
-                .returning(customers.c.id)
-            ).scalar_one()
-        )
-    else:
-        cid = int(existing)
-        if problems := _merged_problems(conn, cid, record):
-            raise ValidationError(problems)
-        if profile := _profile(record):
-            conn.execute(update(customers).where(customers.c.id == cid).values(**profile))
-    _replace_children(conn, cid, record, now)
-    for opt in record.opt_ins:
-        add_consent(
-            conn,
-            cid,
-            opt.channel,
-            opt.purpose,
-            ConsentAction.GRANT,
-            source=source,
-            evidence=f"opt-in carried by {source}",
-            actor=actor,
-            written=opt.written,
-            now=now,
-            log=False,
-        )
-    audit.append(conn, [_upsert_event(record, actor, source, created=existing is None)], now)
-    if record.phone_e164:
-        _resuppress(conn, cid, record.phone_e164, erasure_key, actor=actor, now=now)
-    return cid, existing is None
+    return None if found is None else int(found)
 
 
-def _merged_problems(conn: Connection, cid: int, record: CustomerRecord) -> list[FieldProblem]:
-    """An update's phone, country and state checked together with the ones it leaves as they are."""
-    if record.given is None or not record.given & {"phone_e164", "country", "state"}:
-        return []
+def insert_customer(conn: Connection, record: CustomerRecord, now: datetime) -> int:
+    """A new customer row with every field (defaults where the record named none)."""
+    return int(
+        conn.execute(
+            insert(customers)
+            .values(external_id=record.external_id, created_at=now, **_full(record))
+            .returning(customers.c.id)
+        ).scalar_one()
+    )
+
+
+def update_profile(conn: Connection, customer_id: int, record: CustomerRecord) -> None:
+    """Write the customer-row fields the record names; the others stay as they are."""
+    if profile := _profile(record):
+        conn.execute(update(customers).where(customers.c.id == customer_id).values(**profile))
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The stored fields an update's phone, country and state are checked together with."""
+
+    phone_e164: str | None
+    country: str | None
+    state: str | None
+
+
+def contact_of(conn: Connection, customer_id: int) -> Contact:
     row = conn.execute(
         select(customers.c.phone_e164, customers.c.country, customers.c.state).where(
-            customers.c.id == cid
+            customers.c.id == customer_id
         )
     ).one()
-    return merged_problems(
-        record.phone_e164 if record.names("phone_e164") else row.phone_e164,
-        record.country if record.names("country") else row.country,
-        record.state if record.names("state") else row.state,
-    )
+    return Contact(row.phone_e164, row.country, row.state)
 
 
-def _upsert_event(record: CustomerRecord, actor: str, source: str, *, created: bool) -> audit.Event:
-    """What changed, phone masked; an update lists only the fields it wrote."""
-    data: dict[str, Any] = {
-        "phone": mask_phone(record.phone_e164),
-        "country": record.country,
-        "timezone": record.timezone,
-        "preference": [c.value for c in record.preference],
-    }
-    data = {k: v for k, v in data.items() if created or record.names(_COLUMN.get(k, k))}
-    if not created and record.given is not None:
-        data["fields"] = sorted(record.given)
-    data["opt_ins"] = [f"{o.channel.value}:{o.purpose.value}" for o in record.opt_ins]
-    data["source"] = source
-    return audit.Event(
-        actor,
-        "customer.created" if created else "customer.updated",
-        f"customer:{record.external_id}",
-        data,
-    )
-
-
-_COLUMN = {"phone": "phone_e164"}
-
-
-def _resuppress(
-    conn: Connection, cid: int, phone: str, key: bytes | None, *, actor: str, now: datetime
-) -> None:
-    if key is None:
-        if any_hashed(conn):
-            raise ConfigError(
-                "this database holds erased numbers that stay suppressed, but [privacy] "
-                "erasure_key is not set, so an imported number cannot be checked against them; "
-                "set OUTBOUND_PRIVACY_ERASURE_KEY to the key the erasures used"
+def is_suppressed_number(conn: Connection, customer_id: int, phone: str) -> bool:
+    """The customer is on the do-not-contact list with this number already."""
+    return (
+        conn.execute(
+            select(suppressions.c.id).where(
+                suppressions.c.customer_id == customer_id, suppressions.c.phone_e164 == phone
             )
-        return
-    hit = suppressed_hashes(conn, [phone_hash(key, phone)])
-    if not hit:
-        return
-    already = conn.execute(
-        select(suppressions.c.id).where(
-            suppressions.c.customer_id == cid, suppressions.c.phone_e164 == phone
-        )
-    ).first()
-    if already is None:
-        add_suppression(conn, cid, "number of an erased customer", actor=actor, now=now)
+        ).first()
+        is not None
+    )
+
+
+def replace_children(conn: Connection, cid: int, record: CustomerRecord, now: datetime) -> None:
+    """Preferences, wishlist and push subscriptions as the record names them."""
+    _replace_children(conn, cid, record, now)
 
 
 def _replace_children(conn: Connection, cid: int, record: CustomerRecord, now: datetime) -> None:
@@ -214,16 +151,35 @@ def _add_subscriptions(conn: Connection, cid: int, record: CustomerRecord, now: 
 def customer_id_for(conn: Connection, ref: str) -> int:
     """Resolve an operator's reference: external id first, then ``#<internal id>``/digits."""
     row = conn.execute(select(customers.c.id).where(customers.c.external_id == ref)).first()
-    if row is None and ref.lstrip("#").isdigit():
-        row = conn.execute(
-            select(customers.c.id).where(customers.c.id == int(ref.lstrip("#")))
-        ).first()
+    internal = row_id(ref.removeprefix("#"))
+    if row is None and internal is not None:
+        row = conn.execute(select(customers.c.id).where(customers.c.id == internal)).first()
     if row is None:
         raise NotFoundError(f"customer {ref!r} not found; list them with: outbound customer list")
     return int(row.id)
 
 
-def add_consent(
+def timezone_of(conn: Connection, customer_id: int) -> str | None:
+    """The customer's time zone (None when unknown)."""
+    zone: str | None = conn.execute(
+        select(customers.c.timezone).where(customers.c.id == customer_id)
+    ).scalar_one()
+    return zone
+
+
+def zones_by_external_id(
+    conn: Connection, external_ids: Iterable[str]
+) -> dict[str, tuple[int, str | None]]:
+    """external id -> (id, time zone) of the known customers among ``external_ids``."""
+    rows = conn.execute(
+        select(customers.c.external_id, customers.c.id, customers.c.timezone).where(
+            customers.c.external_id.in_(set(external_ids))
+        )
+    )
+    return {r.external_id: (int(r.id), r.timezone) for r in rows}
+
+
+def insert_consent(
     conn: Connection,
     customer_id: int,
     channel: Channel | None,
@@ -235,9 +191,8 @@ def add_consent(
     actor: str,
     now: datetime,
     written: bool = False,
-    log: bool = True,
 ) -> None:
-    """Append to the consent ledger (never update) and audit it in the same transaction."""
+    """Append one row to the consent ledger (never update)."""
     conn.execute(
         insert(consents).values(
             customer_id=customer_id,
@@ -251,25 +206,30 @@ def add_consent(
             at=now,
         )
     )
-    if log:
-        data = {
-            "channel": channel.value if channel else "all",
-            "purpose": purpose.value if purpose else "all",
-            "written": written,
-            "source": source,
-            "evidence": evidence,
-        }
-        audit.append(
-            conn,
-            [audit.Event(actor, f"consent.{action.value}", f"customer#{customer_id}", data)],
-            now,
+
+
+def consent_ledger(
+    conn: Connection, customer_id: int
+) -> list[tuple[Channel | None, Purpose | None, ConsentAction, datetime]]:
+    """The customer's consent rows, oldest first: (channel, purpose, action, at)."""
+    rows = conn.execute(
+        select(consents).where(consents.c.customer_id == customer_id).order_by(consents.c.id)
+    ).all()
+    return [
+        (
+            Channel(r.channel) if r.channel else None,
+            Purpose(r.purpose) if r.purpose else None,
+            ConsentAction(r.action),
+            r.at,
         )
+        for r in rows
+    ]
 
 
-def add_suppression(
-    conn: Connection, customer_id: int, reason: str, *, actor: str, now: datetime
-) -> None:
-    """Put the customer and their number on the internal do-not-contact list."""
+def insert_suppression(
+    conn: Connection, customer_id: int, reason: str, now: datetime
+) -> str | None:
+    """Put the customer and their number on the do-not-contact list; returns that number."""
     phone = conn.execute(
         select(customers.c.phone_e164).where(customers.c.id == customer_id)
     ).scalar_one_or_none()
@@ -278,18 +238,31 @@ def add_suppression(
             customer_id=customer_id, phone_e164=phone, reason=reason, at=now
         )
     )
-    audit.append(
-        conn,
-        [
-            audit.Event(
-                actor,
-                "suppression.added",
-                f"customer#{customer_id}",
-                {"reason": reason, "phone": mask_phone(phone)},
-            )
-        ],
-        now,
+    return phone
+
+
+@dataclass(frozen=True)
+class Reachable:
+    """A customer a phone number belongs to, as an inbound message needs it."""
+
+    id: int
+    country: str | None
+    locale: str | None
+
+
+def by_phone(conn: Connection, phone: str) -> list[Reachable]:
+    """The customers with this number, in id order."""
+    rows = conn.execute(
+        select(customers.c.id, customers.c.country, customers.c.locale)
+        .where(customers.c.phone_e164 == phone)
+        .order_by(customers.c.id)
     )
+    return [Reachable(int(r.id), r.country, r.locale) for r in rows]
+
+
+def first_customers(conn: Connection, limit: int) -> Sequence[Any]:
+    """The first ``limit`` customer rows by id."""
+    return conn.execute(select(customers).order_by(customers.c.id).limit(limit)).all()
 
 
 def customers_with_sku(conn: Connection, sku: str) -> Iterable[int]:
@@ -302,7 +275,7 @@ def customers_with_sku(conn: Connection, sku: str) -> Iterable[int]:
 
 
 @dataclass(frozen=True)
-class Recipient:
+class Address:
     """Where and how a message reaches a customer."""
 
     locale: str
@@ -311,7 +284,7 @@ class Recipient:
     push_endpoint: str | None  # the oldest subscription: a stable choice
 
 
-def recipients(conn: Connection, customer_ids: Sequence[int]) -> dict[int, Recipient]:
+def addresses(conn: Connection, customer_ids: Sequence[int]) -> dict[int, Address]:
     ids = sorted(set(customer_ids))
     endpoints: dict[int, str] = {}
     for r in conn.execute(
@@ -325,4 +298,4 @@ def recipients(conn: Connection, customer_ids: Sequence[int]) -> dict[int, Recip
             customers.c.id, customers.c.locale, customers.c.country, customers.c.phone_e164
         ).where(customers.c.id.in_(ids))
     )
-    return {r.id: Recipient(r.locale, r.country, r.phone_e164, endpoints.get(r.id)) for r in rows}
+    return {r.id: Address(r.locale, r.country, r.phone_e164, endpoints.get(r.id)) for r in rows}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -157,6 +158,12 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     return before, head_revision()
 
 
+def ping(engine: Engine) -> None:
+    """One round trip: raises when the database does not answer."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def require_current_schema(engine: Engine, url: str) -> None:
     """Refuse an unmigrated or newer-schema database with the command that fixes it."""
     current = current_revision(engine)
@@ -251,3 +258,44 @@ def _sqlite_open_problem(url: str) -> str:
 
 def unavailable(exc: BaseException, url: str) -> DatabaseUnavailable:
     return DatabaseUnavailable(describe_fault(exc, url))
+
+
+def try_advisory_lock(conn: Connection, key: int) -> bool:
+    """PostgreSQL: take the session-level advisory lock ``key`` if it is free (True if taken)."""
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+
+
+def advisory_unlock(conn: Connection, key: int) -> None:
+    """PostgreSQL: release the session-level advisory lock ``key`` held by ``conn``."""
+    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+#: the SQLite header's application_id (offset 68) of a file ``outbound demo`` made: "OBDM"
+DEMO_APPLICATION_ID = int.from_bytes(b"OBDM", "big")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def demo_file_state(path: Path) -> str:
+    """What ``path`` is, read from its header alone (no SQL on a file that may be anyone's):
+    ``missing`` (absent or empty), ``demo`` (stamped by ``stamp_demo_file``) or ``other``."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+    except FileNotFoundError:
+        return "missing"
+    if not header:
+        return "missing"
+    stamped = int.from_bytes(header[68:72], "big") == DEMO_APPLICATION_ID
+    return (
+        "demo" if header.startswith(_SQLITE_MAGIC) and len(header) == 100 and stamped else "other"
+    )
+
+
+def stamp_demo_file(path: Path) -> None:
+    """Create ``path`` as an empty SQLite file whose header says the demo made it."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
+        conn.execute("VACUUM")  # writes page 1 (the header) of the new file now
+    finally:
+        conn.close()

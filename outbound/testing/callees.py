@@ -12,6 +12,7 @@ import array
 import io
 import json
 import math
+import os
 import select
 import signal
 import subprocess
@@ -92,9 +93,8 @@ def start_callee(
     }
     cfg_path = workdir / f"{name}.json"
     cfg_path.write_text(json.dumps(cfg, ensure_ascii=False))
-    # Under `stress-ng --cpu 2` about one start in ten stalls inside `import` before pjsua2 is
-    # up (py-spy: in the importer, holding the GIL) and never recovers; a new process starts
-    # normally. The robot is not involved yet: such a start is retried, a failure is not.
+    # A start that prints no READY in time is retried (the robot is not involved yet); most such
+    # "stalls" on busy machines were READY lines lost in a read buffer (see ``_spawn``).
     for attempt in range(3):
         proc, line = _spawn(workdir, name, cfg_path, deadline_s=30)
         if line.startswith("READY "):
@@ -119,12 +119,20 @@ def _spawn(
             text=True,
         )
     assert proc.stdout is not None
+    # Read the pipe's bytes, never ``readline()`` after ``select()``: pjlib logs lines before
+    # READY, and a buffered readline takes them all from the pipe at once, returns the first and
+    # keeps READY in Python's buffer, where select() cannot see it (a busy machine makes the
+    # lines arrive together; the start then "stalled" and was retried until it failed).
+    fd, seen = proc.stdout.fileno(), b""
     deadline, line = time.monotonic() + deadline_s, ""
-    while not line.startswith("READY ") and time.monotonic() < deadline:  # pjlib logs first
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        line = proc.stdout.readline() if ready else ""
-        if ready and not line:  # EOF: the callee died
+    while not line and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 65536) if ready else b""
+        if ready and not chunk:  # EOF: the callee died
             break
+        seen += chunk
+        found = [x for x in seen.decode(errors="replace").splitlines() if x.startswith("READY ")]
+        line = found[0] if found else ""
     if not line.startswith("READY "):
         proc.kill()
         proc.wait(5)

@@ -25,9 +25,10 @@ from typing import Any
 
 from outbound.voice.amd import AmdParams, AmdResult, BeepDetector, Detector, Verdict, frames
 from outbound.voice.asr import Recognizers
+from outbound.voice.call_handle import CallHandle
 from outbound.voice.flow import Flow
 from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, answer_prompts, run_flow
-from outbound.voice.sip import CallHandle, SipEngine
+from outbound.voice.sip import SipEngine
 from outbound.voice.tap import VOICED_RMS, AudioTap
 from outbound.voice.tts import Tts
 

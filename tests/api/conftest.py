@@ -19,6 +19,7 @@ from outbound.api.app import create_app
 from outbound.api.ingest import GroupCommit
 from outbound.api.signing import bodyless, new_secret, sign
 from outbound.api.slow import server_config
+from outbound.mains.serve import api_deps
 from outbound.store.sources import EVENT_TYPES, add_source
 from outbound.testing.postgres import free_port
 
@@ -62,8 +63,9 @@ class Server:
 
 def start_server(app: bootstrap.App, secret: str, source_cache_seconds: float = 0) -> Server:
     port = free_port()
-    api = create_app(app, source_cache_seconds=source_cache_seconds)
-    server = uvicorn.Server(server_config(api, app, host="127.0.0.1", port=port))
+    deps = api_deps(app)
+    api = create_app(deps, source_cache_seconds=source_cache_seconds)
+    server = uvicorn.Server(server_config(api, deps, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

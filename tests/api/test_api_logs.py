@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from outbound import bootstrap
-from outbound.bootstrap.service import api_server
+from outbound.mains.serve import api_server
 from tests.logcheck import leaks, logs_at_debug
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")

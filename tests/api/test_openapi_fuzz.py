@@ -45,6 +45,7 @@ from outbound.api.signing import bodyless, new_secret, sign
 from outbound.api.slow import server_config
 from outbound.config import load_settings
 from outbound.domain.values import Kind
+from outbound.mains.serve import api_deps
 from outbound.store.sources import EVENT_TYPES, add_source
 from outbound.testing.postgres import free_port
 from tests.conftest import CONFIG_DIR
@@ -74,9 +75,10 @@ class FuzzServer:
 
 
 def _start(app: bootstrap.App) -> tuple[uvicorn.Server, threading.Thread, str, dict[str, Any]]:
-    api = create_app(app, source_cache_seconds=0)
+    deps = api_deps(app)
+    api = create_app(deps, source_cache_seconds=0)
     port = free_port()
-    server = uvicorn.Server(server_config(api, app, host="127.0.0.1", port=port))
+    server = uvicorn.Server(server_config(api, deps, host="127.0.0.1", port=port))
     thread = threading.Thread(target=server.run, name="fuzz-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -147,7 +149,7 @@ def _exported_document() -> dict[str, Any]:
     settings_ = load_settings(CONFIG_DIR, {"database": {"url": "sqlite://"}}, environ={})
     app = bootstrap.build(settings_, check_schema=False)
     try:
-        return create_app(app).openapi()
+        return create_app(api_deps(app)).openapi()
     finally:
         app.close()
 

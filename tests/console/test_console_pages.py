@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from outbound import bootstrap
 from outbound.api.app import create_app
 from outbound.domain.values import Kind
+from outbound.mains.serve import api_deps
 from outbound.services.campaigns import runs as campaigns
 from outbound.services.people import accounts
 from outbound.store.tables import audit_events, customers
@@ -41,7 +42,9 @@ def console(make_app: Callable[..., bootstrap.App]) -> Iterator[Console]:
         with app.engine.begin() as conn:
             for name, role in (("alice", "compliance"), ("bob", "operator")):
                 accounts.add_user(conn, name, role, PASSWORD, now=app.clock(), actor="test")
-        client = TestClient(create_app(app), base_url="http://127.0.0.1", follow_redirects=False)
+        client = TestClient(
+            create_app(api_deps(app)), base_url="http://127.0.0.1", follow_redirects=False
+        )
         clients.append(client)
         return client, app
 
@@ -184,7 +187,7 @@ def test_the_audit_page_reports_a_deleted_tail_against_the_checkpoint(
     add_customer(app, "C1", NY)
     add_customer(app, "C2", NY)
     _login(client, "alice")
-    checkpoint = app.write_checkpoint(str(target))
+    checkpoint = app.checkpoints().write(str(target))
     page = client.get("/console/audit").text
     assert "The chain verifies against it." in page
     assert f"Last checkpoint: seq {checkpoint.seq}," in page

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from outbound import bootstrap
 from outbound.api.app import create_app
+from outbound.mains.serve import api_deps
 from outbound.services.people import accounts
 from outbound.store.customers import customer_id_for
 from outbound.store.tables import customers
@@ -47,7 +48,9 @@ def console(make_app: Factory) -> Iterator[Callable[..., tuple[TestClient, int]]
     def start(**settings: object) -> tuple[TestClient, int]:
         app = make_app(console=settings) if settings else make_app()
         cid = _seed(app)
-        client = TestClient(create_app(app), base_url="https://127.0.0.1", follow_redirects=False)
+        client = TestClient(
+            create_app(api_deps(app)), base_url="https://127.0.0.1", follow_redirects=False
+        )
         clients.append(client)
         return client, cid
 

@@ -9,8 +9,8 @@ from outbound import bootstrap
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
 from outbound.schemas.customers import validate_record
 from outbound.services.campaigns import runs as campaigns
+from outbound.services.people.customers import add_consent, upsert_customer
 from outbound.services.send import notify
-from outbound.store.customers import add_consent, upsert_customer
 from outbound.store.push import record_push_receipt
 from tests.integration.helpers import ScriptedChannel, shipping, trigger
 
@@ -97,7 +97,5 @@ def renewal_campaign(app: bootstrap.App, name: str) -> int:
     )
     with app.engine.begin() as conn:
         cid = campaigns.create(conn, spec, now=app.clock(), actor="test")
-    campaigns.run(
-        app.engine, cid, fire_time=app.clock(), rules=app.rules, now=app.clock(), expiry=app.expiry
-    )
+    campaigns.run(app.engine, cid, app.send_context())
     return cid

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from outbound import bootstrap
 from outbound.channels.base import Message
 from outbound.domain.values import Channel, ConsentAction, Outcome, SendResult
+from outbound.services.people.customers import add_consent
 from outbound.services.views.charts import report_svg
 from outbound.services.views.history import campaign_funnel
-from outbound.store.customers import add_consent
 from outbound.store.tables import deliveries
 from tests.conftest import CONFIG_DIR
 from tests.evidence.conftest import EXPIRES, AppFactory, customer, keyed, renewal_campaign

@@ -97,7 +97,7 @@ def test_a_deleted_tail_is_found_against_the_checkpoint_file(
 ) -> None:
     app = _app(make_app)
     target = tmp_path / "audit-checkpoint.json"
-    checkpoint = app.write_checkpoint(str(target))
+    checkpoint = app.checkpoints().write(str(target))
     monitor = ChainMonitor(app.audit_key, str(target), HOUR)
     first = _status(app, monitor)
     assert first.result.ok and first.checkpoint is not None
@@ -119,7 +119,7 @@ def test_a_new_checkpoint_of_an_unchanged_head_is_checked_without_a_whole_walk(
     assert before.checkpoint is not None and before.checkpoint.checkpoint is None
     assert "no checkpoint file" in before.checkpoint.problem
     clock.advance(minutes=5)
-    checkpoint = app.write_checkpoint(str(target))
+    checkpoint = app.checkpoints().write(str(target))
     after = _status(app, monitor)
     assert (after.how, after.walked) == ("appended rows", 0)
     assert after.result.ok and after.result.checkpoint == checkpoint
@@ -166,7 +166,7 @@ def test_a_checkpoint_file_not_signed_by_the_key_is_named_and_the_chain_still_ve
 ) -> None:
     app = _app(make_app)
     target = tmp_path / "audit-checkpoint.json"
-    app.write_checkpoint(str(target))
+    app.checkpoints().write(str(target))
     target.write_text(target.read_text().replace('"seq": ', '"seq": 1'), encoding="utf-8")
     status = _status(app, ChainMonitor(app.audit_key, str(target), HOUR))
     assert status.result.ok and status.result.checkpoint is None

@@ -15,9 +15,10 @@ from outbound.domain.errors import ConfigError
 from outbound.domain.pseudonyms import phone_hash
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, SendResult
 from outbound.schemas.customers import validate_record
+from outbound.services.people.customers import upsert_customer
 from outbound.services.people.erasure import forget
 from outbound.store import audit, tables
-from outbound.store.customers import add_consent, upsert_customer
+from outbound.store.customers import insert_consent
 from outbound.store.tables import consents, customers, deliveries, notifications, suppressions
 from tests.integration.helpers import NY, ScriptedChannel, shipping, trigger
 
@@ -186,8 +187,8 @@ def test_speech_quoted_in_consent_evidence_is_erased_and_the_ledger_row_kept(
 ) -> None:
     app = _app(make_app)
     cid = _import(app, "C1001", NY)
-    with app.engine.begin() as conn:  # evidence as releases before 2026-12 wrote it
-        add_consent(
+    with app.engine.begin() as conn:  # evidence as releases before 2026-12 wrote it (no audit)
+        insert_consent(
             conn,
             cid,
             Channel.VOICE,
@@ -197,7 +198,6 @@ def test_speech_quoted_in_consent_evidence_is_erased_and_the_ledger_row_kept(
             evidence="in-call opt-out on delivery#7 (dtmf '', said 'Annabel here, stop')",
             actor="dialer",
             now=app.clock(),
-            log=False,
         )
     _forget(app, "C1001")
     with app.engine.begin() as conn:

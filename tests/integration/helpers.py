@@ -12,9 +12,9 @@ from outbound.channels.base import Message
 from outbound.domain.errors import ChannelError
 from outbound.domain.values import Channel, Kind, Outcome, SendResult
 from outbound.schemas.customers import validate_record
+from outbound.services.people.customers import upsert_customer
 from outbound.services.send import notify
 from outbound.store import audit
-from outbound.store.customers import upsert_customer
 from outbound.store.outbox import Enqueued
 from outbound.store.tables import audit_events, audit_head
 

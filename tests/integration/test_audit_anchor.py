@@ -61,7 +61,7 @@ def test_an_old_row_edited_with_every_later_hash_recomputed_fails_the_mac_check(
 
 def test_a_rewrite_that_strips_every_mac_is_caught_by_the_checkpoint(make_app: AppFactory) -> None:
     app = _keyed(make_app)
-    checkpoint = app.write_checkpoint("-")
+    checkpoint = app.checkpoints().write("-")
     with app.engine.begin() as conn:
         rewrite_chain_from(conn, 2, strip_macs=True)
     with app.engine.begin() as conn:
@@ -85,7 +85,7 @@ def test_a_deleted_tail_with_the_head_moved_back_fails_against_the_checkpoint(
     make_app: AppFactory,
 ) -> None:
     app = _keyed(make_app)
-    checkpoint = app.write_checkpoint("-")
+    checkpoint = app.checkpoints().write("-")
     with app.engine.begin() as conn:
         kept = truncate_chain(conn, 3)
     with app.engine.begin() as conn:
@@ -98,7 +98,7 @@ def test_a_deleted_tail_with_the_head_moved_back_fails_against_the_checkpoint(
 
 def test_a_chain_that_grew_after_the_checkpoint_still_matches_it(make_app: AppFactory) -> None:
     app = _keyed(make_app)
-    checkpoint = app.write_checkpoint("-")
+    checkpoint = app.checkpoints().write("-")
     trigger(app, Kind.SHIPPING, 1, shipping("LATER"))
     with app.engine.begin() as conn:
         result = audit.verify(conn, app.audit_key, checkpoint)
@@ -108,7 +108,7 @@ def test_a_chain_that_grew_after_the_checkpoint_still_matches_it(make_app: AppFa
 def test_an_edited_or_foreign_checkpoint_is_refused(make_app: AppFactory, tmp_path: Any) -> None:
     app = _keyed(make_app)
     path = tmp_path / "cp.json"
-    app.write_checkpoint(str(path))
+    app.checkpoints().write(str(path))
     text = path.read_text()
     assert parse_checkpoint(text, KEY.encode(), "cp.json").seq == 6
     moved_back = json.dumps({**json.loads(text), "seq": 3})
@@ -123,7 +123,7 @@ def test_no_checkpoint_is_signed_over_a_rewritten_head(make_app: AppFactory) -> 
     with app.engine.begin() as conn:
         rewrite_chain_from(conn, 2)
     with pytest.raises(ValidationError, match="does not carry this key's MAC"):
-        app.write_checkpoint("-")
+        app.checkpoints().write("-")
 
 
 def test_without_a_key_rows_are_unsigned_and_no_checkpoint_can_be_taken(
@@ -136,7 +136,7 @@ def test_without_a_key_rows_are_unsigned_and_no_checkpoint_can_be_taken(
         result = audit.verify(conn, app.audit_key)
     assert result.ok and not result.keyed
     with pytest.raises(ConfigError, match="no audit key configured"):
-        app.write_checkpoint("-")
+        app.checkpoints().write("-")
 
 
 def test_a_short_key_is_a_config_error_that_does_not_show_it(make_app: AppFactory) -> None:
@@ -181,10 +181,10 @@ def test_a_checkpoint_is_posted_to_an_http_endpoint(
 ) -> None:
     url, handler = collector
     app = _keyed(make_app)
-    sent = app.write_checkpoint(url)
+    sent = app.checkpoints().write(url)
     (body,) = handler.received
     assert parse_checkpoint(body.decode(), KEY.encode(), "POST body") == sent
     handler.status = 500
     with pytest.raises(CheckpointError, match="answered 500") as refused:
-        app.write_checkpoint(url)
+        app.checkpoints().write(url)
     assert "secret" not in str(refused.value) and "t=x" not in str(refused.value)

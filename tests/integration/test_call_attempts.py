@@ -13,8 +13,8 @@ from outbound import bootstrap
 from outbound.cli.reports import explain
 from outbound.config import load_settings
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose
+from outbound.services.people.customers import add_consent
 from outbound.services.views.history import notification_report
-from outbound.store.customers import add_consent
 from outbound.store.tables import deliveries, notifications
 from tests.conftest import CONFIG_DIR, FrozenClock
 from tests.integration.helpers import ScriptedChannel, add_customer, always, shipping, trigger

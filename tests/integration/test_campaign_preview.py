@@ -66,9 +66,7 @@ def test_preview_sms_part_count_is_what_dispatch_sends_at_the_160_char_boundary(
             expiry=app.expiry,
             renderer=render.MessageRenderer(app.rules, messaging),
         )
-    campaigns.run(
-        app.engine, cid, fire_time=app.clock(), rules=app.rules, now=app.clock(), expiry=app.expiry
-    )
+    campaigns.run(app.engine, cid, app.send_context())
     sms = ScriptedChannel(Channel.SMS, always(Outcome.DELIVERED))
     worker = app.dispatcher({Channel.SMS: sms})  # type: ignore[dict-item]
     worker.renderer = render.MessageRenderer(app.rules, messaging, templates=app.templates())

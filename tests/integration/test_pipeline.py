@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from outbound import bootstrap
 from outbound.domain.errors import PermanentChannelError, TransientChannelError, ValidationError
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome, Purpose, SendResult
+from outbound.services.people.customers import add_consent
 from outbound.services.send import notify
 from outbound.store import audit
-from outbound.store.customers import add_consent
 from outbound.store.tables import (
     audit_events,
     cap_counters,
@@ -103,9 +103,7 @@ def test_price_drop_fans_out_to_each_wishlist_once_per_new_price(make_app: AppFa
 
     def fan(p: dict[str, str]) -> list[int]:
         with app.engine.begin() as conn:
-            done = notify.price_drop_fanout(
-                conn, p, rules=app.rules, now=app.clock(), expiry=app.expiry, source="t", actor="t"
-            )
+            done = notify.price_drop_fanout(conn, app.send_context(), p, source="t", actor="t")
         return [d.notification_id for d in done if d.created]
 
     assert len(fan(payload)) == 2
@@ -389,11 +387,11 @@ def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(
     channels = _channels(sms=lambda m: Accepted(("smsc-1",), {}))
     app.dispatcher(channels).run_once()  # type: ignore[arg-type]
     clock.advance(hours=47)
-    assert app.settle_silent() == 0
+    assert app.silent_receipts().run_once() == 0
     with app.engine.begin() as conn:
         assert conn.execute(select(deliveries.c.status)).scalar_one() == "sent"
     clock.advance(hours=2)
-    assert app.settle_silent() == 1
+    assert app.silent_receipts().run_once() == 1
     with app.engine.begin() as conn:
         rows = conn.execute(
             select(deliveries.c.status, deliveries.c.outcome, deliveries.c.detail)

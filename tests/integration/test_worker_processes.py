@@ -32,8 +32,8 @@ from outbound import bootstrap
 from outbound.config import load_settings
 from outbound.domain.values import Channel, DeliveryStatus, Kind, Send
 from outbound.schemas.customers import validate_record
+from outbound.services.people.customers import upsert_customer
 from outbound.services.send import notify
-from outbound.store.customers import upsert_customer
 from outbound.store.tables import cap_counters, deliveries, log_sends
 from tests.conftest import CONFIG_DIR, ROOT
 

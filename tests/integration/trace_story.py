@@ -20,8 +20,8 @@ from outbound import bootstrap
 from outbound.cli.reports import explain, render_customer
 from outbound.config import load_settings
 from outbound.domain.values import Channel, ConsentAction, Kind, Outcome
+from outbound.services.people.customers import add_consent
 from outbound.services.views.history import customer_report, notification_report
-from outbound.store.customers import add_consent
 from outbound.store.db import make_engine, upgrade
 from tests.integration.helpers import (
     NY,

@@ -12,6 +12,8 @@ import pytest
 
 from outbound.domain.records import (
     PACKED,
+    decision_record,
+    decision_summary,
     decision_words,
     pack,
     readable,
@@ -22,7 +24,6 @@ from outbound.domain.trace import KNOWN_CODES, Facts, Note, full_code, instant, 
 from outbound.domain.values import Channel, Decision, Defer, TraceStep
 from outbound.policy import decide, load_rules_file
 from outbound.policy.model import Rules
-from outbound.services.send.planning import decision_record, decision_summary
 from tests.unit.policy.trace_corpus import GOLDEN, POLICIES, scenarios
 
 AT = datetime(2026, 6, 10, 18, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from outbound.voice.sip import media_priority
+from outbound.voice.sip_setup import media_priority
 
 
 def _in_a_thread(nice: int) -> tuple[bool, int, int]:

@@ -5,6 +5,7 @@ Missing sipp / espeak-ng skips locally and fails in CI (``CI`` set).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from outbound import bootstrap
 from outbound.config import load_settings
+from outbound.demo.calls import LiveCalls, open_live_calls
 from outbound.store.db import make_engine, upgrade
 from tests.conftest import require_tool
 
@@ -49,7 +51,7 @@ class VoiceEnv:
         )
 
     def run_dialer(self, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "outbound.bootstrap.dialer", "--db", self.db_url]
+        cmd = [sys.executable, "-m", "outbound.mains.dialer", "--db", self.db_url]
         cmd += ["--config-dir", str(ROOT / "config"), "--until-idle"]
         return subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout)
 
@@ -100,3 +102,24 @@ def sipp_uas(tmp_path: Path) -> Iterator[Callable[[str], int]]:
         if p.poll() is None:
             p.kill()
         p.wait(5)
+
+
+@contextlib.contextmanager
+def neighbour_demo(workdir: Path) -> Iterator[LiveCalls]:
+    """A second demo's dialer and callees calling beside a test, as when ``make test`` ran
+    beside ``outbound demo`` (issue 21): its own database, callee processes and dialer process,
+    all at media priority, its dialer loading its speech model while the test's calls start.
+    Stopped by PID when the block ends (the dialer first, then its callees)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{workdir / 'neighbour.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    app = bootstrap.build(load_settings(ROOT / "config", {"database": {"url": url}}, environ={}))
+    try:
+        with open_live_calls(app, lambda _line: None) as live:
+            live.seed(app.clock())
+            live.start_dialer()
+            yield live
+    finally:
+        app.close()

@@ -41,7 +41,7 @@ def test_two_dialers_share_the_trunk_calls_per_second_limit(voice_env: VoiceEnv)
                 "OUTBOUND_VOICE_CALLS_PER_DIALER": "2",
                 "OUTBOUND_VOICE_RTP_PORT": str(free_udp_port()),
             }
-            cmd = [sys.executable, "-m", "outbound.bootstrap.dialer", "--db", voice_env.db_url]
+            cmd = [sys.executable, "-m", "outbound.mains.dialer", "--db", voice_env.db_url]
             cmd += ["--config-dir", str(ROOT / "config"), "--until-idle"]
             procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
         for p in procs:

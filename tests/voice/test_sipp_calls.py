@@ -161,7 +161,7 @@ def test_sigterm_mid_call_hangs_up_records_the_call_and_exits_cleanly(
     app = voice_env.app()
     cid = add_customer(app, "C1", NY, preference="voice", timezone=midday_zone())
     trigger(app, Kind.SHIPPING, cid, shipping("A1"))
-    cmd = [sys.executable, "-m", "outbound.bootstrap.dialer", "--db", voice_env.db_url]
+    cmd = [sys.executable, "-m", "outbound.mains.dialer", "--db", voice_env.db_url]
     cmd += ["--config-dir", str(ROOT / "config"), "--until-idle"]
     proc = subprocess.Popen(cmd, env=voice_env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from outbound.api.console.auth import Auth, NotSignedIn, PageRefused, login_redirect
 from outbound.api.console.pages import install_pages
 from outbound.api.console.session import install_login
-from outbound.bootstrap.app import App
+from outbound.api.deps import ApiDeps
 from outbound.services.views.chain_status import ChainMonitor
 
 HERE = Path(__file__).resolve().parent
@@ -46,12 +46,12 @@ def templates() -> Jinja2Templates:
     return found
 
 
-def install_console(api: FastAPI, app: App) -> None:
+def install_console(api: FastAPI, app: ApiDeps) -> None:
     """Add the console's routes, its stylesheet and its error pages to ``api``."""
-    console = app.settings.console
+    console = app.console
     chain = ChainMonitor(
         app.audit_key,
-        app.settings.audit.checkpoint_to,
+        app.audit.checkpoint_to,
         timedelta(minutes=console.verify_full_minutes),
     )
     auth = Auth(
@@ -60,8 +60,8 @@ def install_console(api: FastAPI, app: App) -> None:
         app.clock,
         templates(),
         chain,
-        checkpoint_to=app.settings.audit.checkpoint_to,
-        erasure_secret=app.settings.privacy.erasure_key.get_secret_value(),
+        checkpoint_to=app.audit.checkpoint_to,
+        erasure_secret=app.erasure_secret,
     )
     api.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
     install_login(api, auth)

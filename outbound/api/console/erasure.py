@@ -13,16 +13,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api.console.auth import Auth, PageRefused, check_csrf, read_form, signed_in
-from outbound.api.console.views import customer_id, page, path_id, read
+from outbound.api.console.views import page, path_id, read
 from outbound.domain.errors import ConfigError
 from outbound.domain.pseudonyms import erasure_key
 from outbound.services.people.accounts import Viewer
-from outbound.services.people.erasure import Forgotten, forget
-from outbound.store.tables import customers
+from outbound.services.people.erasure import Forgotten, forget, subject
 
 MAX_REASON = 500
 
@@ -44,12 +43,7 @@ def _allowed(auth: Auth, viewer: Viewer) -> bytes:
 
 
 def _subject(conn: Connection, cid: int) -> dict[str, Any]:
-    row = conn.execute(
-        select(customers.c.id, customers.c.external_id, customers.c.erased_at).where(
-            customers.c.id == customer_id(conn, cid)
-        )
-    ).one()
-    return {"id": row.id, "external_id": row.external_id, "erased_at": row.erased_at}
+    return subject(conn, cid)
 
 
 def install_erasure(api: FastAPI, auth: Auth) -> None:

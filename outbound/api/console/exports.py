@@ -17,7 +17,7 @@ from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api.console.auth import Auth, PageRefused, signed_in
@@ -26,7 +26,6 @@ from outbound.services.campaigns import runs as campaigns
 from outbound.services.checkpoints import scheduled_file
 from outbound.services.views import console
 from outbound.services.views.evidence import Format, Selection, export_text, manifest_text
-from outbound.store.tables import customers
 
 FORMATS: dict[str, Format] = {"csv": "csv", "jsonl": "jsonl"}
 
@@ -80,10 +79,7 @@ def _download(body: bytes, what: str, fmt: Format, now: datetime) -> Response:
 
 def _customer_ref(conn: Connection, cid: int) -> str:
     """The external id the CLI would be given (a forgotten customer's is the pseudonym)."""
-    found = conn.execute(select(customers.c.external_id).where(customers.c.id == cid)).first()
-    if found is None:
-        raise PageRefused(404, "Not found", f"customer #{cid} not found")
-    return str(found.external_id)
+    return console.external_id_of(conn, cid)
 
 
 def _campaign_ref(conn: Connection, cid: int) -> str:

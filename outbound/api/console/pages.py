@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api.console.audit_pages import install_audit_pages
@@ -20,8 +20,7 @@ from outbound.api.console.views import customer_id, page, path_id, read
 from outbound.domain.masking import mask_text
 from outbound.services.views import console
 from outbound.services.views.explain import explain
-from outbound.services.views.history import notification_report
-from outbound.store.tables import notifications
+from outbound.services.views.history import customer_of_notification, notification_report
 
 
 def install_pages(api: FastAPI, auth: Auth) -> None:
@@ -87,11 +86,9 @@ def _decision_page(api: FastAPI, auth: Auth) -> None:
 
         def load(conn: Connection) -> tuple[dict[str, Any], int]:
             report = notification_report(conn, nid)
-            cid = conn.execute(
-                select(notifications.c.customer_id).where(notifications.c.id == nid)
-            ).scalar_one()
-            console.record_view(conn, viewer.actor, int(cid), f"notification {nid}", auth.clock())
-            return report, int(cid)
+            cid = customer_of_notification(conn, nid)
+            console.record_view(conn, viewer.actor, cid, f"notification {nid}", auth.clock())
+            return report, cid
 
         report, cid = await run_in_threadpool(read, auth, load)
         text = mask_text(explain(report))

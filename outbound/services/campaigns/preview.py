@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from outbound.domain.values import Channel, Defer, Send
 from outbound.policy import decide
@@ -22,7 +22,7 @@ from outbound.services.send import notify
 from outbound.services.send.snapshots import load_snapshots
 from outbound.services.templates import render
 from outbound.services.templates.preview import Preview as MessagePreview
-from outbound.store.tables import notifications
+from outbound.store.outbox import existing
 
 
 @dataclass
@@ -61,13 +61,7 @@ def preview(
     out = Preview()
     for rows in _segment_chunks(conn, campaign, now):
         reqs = _requests(campaign, rows, now, expiry)
-        known = set(
-            conn.execute(
-                select(notifications.c.dedupe_key).where(
-                    notifications.c.dedupe_key.in_([r.dedupe_key for r in reqs])
-                )
-            ).scalars()
-        )
+        known = set(existing(conn, [r.dedupe_key for r in reqs]))
         snaps = load_snapshots(conn, [r.customer_id for r in reqs], now)
         people = {r.id: r for r in rows}
         out.selected += len(reqs)

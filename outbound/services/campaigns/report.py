@@ -20,62 +20,17 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from outbound.domain.records import readable, unpack
 from outbound.domain.trace import Note
-from outbound.domain.values import Channel, ConsentAction, DeliveryStatus, Outcome
+from outbound.domain.values import Channel, DeliveryStatus, Outcome
 from outbound.services.campaigns import runs as campaigns
-from outbound.store.snapshots import chunks
-from outbound.store.tables import (
-    campaign_runs,
-    consents,
-    customers,
-    deliveries,
-    notifications,
-    push_receipts,
-)
+from outbound.store import campaigns as store
+from outbound.store import consent
 
 STAGES = ("queued", "sent", "delivered", "answered", "opened", "opted_out")
 _SENT = (DeliveryStatus.SENT.value, DeliveryStatus.DONE.value)
-
-
-def _notes(conn: Connection, campaign_id: int) -> list[Any]:
-    return list(
-        conn.execute(
-            select(
-                notifications.c.id,
-                notifications.c.customer_id,
-                notifications.c.status,
-                notifications.c.created_at,
-                notifications.c.decisions,
-                customers.c.timezone,
-            )
-            .select_from(notifications.join(customers))
-            .where(notifications.c.campaign_id == campaign_id)
-        )
-    )
-
-
-def _deliveries(conn: Connection, note_ids: list[int]) -> list[Any]:
-    out: list[Any] = []
-    for part in chunks(note_ids):
-        out += conn.execute(
-            select(
-                deliveries.c.id,
-                deliveries.c.notification_id,
-                deliveries.c.channel,
-                deliveries.c.status,
-                deliveries.c.outcome,
-                deliveries.c.due_at,
-                deliveries.c.updated_at,
-                deliveries.c.detail,
-                push_receipts.c.opened_at,
-            )
-            .select_from(deliveries.outerjoin(push_receipts))
-            .where(deliveries.c.notification_id.in_(part))
-        ).all()
-    return out
 
 
 def _opted_out(conn: Connection, notes: list[Any]) -> dict[str, int]:
@@ -84,17 +39,10 @@ def _opted_out(conn: Connection, notes: list[Any]) -> dict[str, int]:
     for n in notes:
         first[n.customer_id] = min(first.get(n.customer_id, n.created_at), n.created_at)
     who: dict[str, set[int]] = defaultdict(set)
-    for part in chunks(sorted(first)):
-        rows = conn.execute(
-            select(consents.c.customer_id, consents.c.channel, consents.c.at).where(
-                consents.c.customer_id.in_(part),
-                consents.c.action == ConsentAction.REVOKE.value,
-            )
-        )
-        for r in rows:
-            if r.at >= first[r.customer_id]:
-                for ch in [r.channel] if r.channel else [c.value for c in Channel]:
-                    who[ch].add(int(r.customer_id))
+    for r in consent.revocations(conn, sorted(first)):
+        if r["at"] >= first[r["customer_id"]]:
+            for ch in [r["channel"]] if r["channel"] else [c.value for c in Channel]:
+                who[ch].add(int(r["customer_id"]))
     return {ch: len(ids) for ch, ids in who.items()}
 
 
@@ -193,18 +141,14 @@ def _suppressed(notes: list[Any]) -> dict[str, int]:
 def funnel_report(conn: Connection, ref: str | int, *, now: datetime) -> dict[str, Any]:
     """The campaign's report as plain data (the CLI table, ``--json``, the console, the chart)."""
     camp = campaigns.get(conn, ref)
-    selected = conn.execute(
-        select(func.coalesce(func.sum(campaign_runs.c.selected), 0)).where(
-            campaign_runs.c.campaign_id == camp.id
-        )
-    ).scalar_one()
-    notes = _notes(conn, int(camp.id))
+    selected = store.selected_total(conn, int(camp.id))
+    notes = store.campaign_notifications(conn, int(camp.id))
     by_id = {int(n.id): n for n in notes}
-    rows = _deliveries(conn, sorted(by_id))
+    rows = store.campaign_deliveries(conn, sorted(by_id))
     return {
         "campaign": {"id": camp.id, "name": camp.name, "kind": camp.kind, "status": camp.status},
         "generated_at": now,
-        "selected": int(selected),
+        "selected": selected,
         "notifications": len(notes),
         "suppressed": _suppressed(notes),
         "funnel": _funnel(rows, _opted_out(conn, notes)),

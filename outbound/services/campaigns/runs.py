@@ -10,29 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Select, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine
 
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.masking import mask_text
-from outbound.domain.values import Kind
-from outbound.policy.model import Rules
+from outbound.domain.values import Kind, row_id
 from outbound.schemas.campaigns import parse_campaign
 from outbound.schemas.payloads import parse_payload
 from outbound.services.send import notify
 from outbound.store import audit
+from outbound.store import campaigns as store
 from outbound.store.db import is_fault
-from outbound.store.tables import (
-    campaign_runs,
-    campaigns,
-    customers,
-    wishlist_items,
-)
 
 CHUNK = 1000
 
@@ -79,26 +72,21 @@ _SAMPLE_MEMBER = SimpleNamespace(
 
 def create(conn: Connection, spec: CampaignSpec, *, now: datetime, actor: str) -> int:
     spec = validate_spec(spec)
-    try:
-        with conn.begin_nested():
-            cid = conn.execute(
-                insert(campaigns)
-                .values(
-                    name=spec.name,
-                    kind=spec.kind.value,
-                    schedule=spec.schedule,
-                    timezone=spec.timezone,
-                    segment=dict(spec.segment),
-                    params=dict(spec.params),
-                    status="active",
-                    created_at=now,
-                )
-                .returning(campaigns.c.id)
-            ).scalar_one()
-    except IntegrityError:
-        raise ValidationError(
-            [FieldProblem("name", spec.name, "is taken; pick another name")]
-        ) from None
+    cid = store.insert_campaign(
+        conn,
+        {
+            "name": spec.name,
+            "kind": spec.kind.value,
+            "schedule": spec.schedule,
+            "timezone": spec.timezone,
+            "segment": dict(spec.segment),
+            "params": dict(spec.params),
+            "status": "active",
+            "created_at": now,
+        },
+    )
+    if cid is None:
+        raise ValidationError([FieldProblem("name", spec.name, "is taken; pick another name")])
     audit.append(
         conn,
         [
@@ -121,8 +109,12 @@ def create(conn: Connection, spec: CampaignSpec, *, now: datetime, actor: str) -
 
 
 def get(conn: Connection, ref: str | int) -> Any:
-    cond = campaigns.c.id == int(ref) if str(ref).isdigit() else campaigns.c.name == str(ref)
-    row = conn.execute(select(campaigns).where(cond)).first()
+    """A campaign by id (digits) or by name; a new name is never all digits, an old one is
+    still found by name when no campaign has that id."""
+    number = ref if isinstance(ref, int) else row_id(ref)
+    row = store.campaign_by_id(conn, number) if number is not None else None
+    if row is None and not isinstance(ref, int):
+        row = store.campaign_by_name(conn, ref)
     if row is None:
         raise NotFoundError(f"campaign {ref!r} not found; see: outbound campaign list")
     return row
@@ -130,7 +122,7 @@ def get(conn: Connection, ref: str | int) -> Any:
 
 def set_status(conn: Connection, ref: str | int, status: str, *, now: datetime, actor: str) -> None:
     row = get(conn, ref)
-    conn.execute(update(campaigns).where(campaigns.c.id == row.id).values(status=status))
+    store.set_campaign_status(conn, int(row.id), status)
     audit.append(
         conn,
         [audit.Event(actor, f"campaign.{status}", f"campaign#{row.id}", {"name": row.name})],
@@ -138,47 +130,21 @@ def set_status(conn: Connection, ref: str | int, status: str, *, now: datetime, 
     )
 
 
-def segment_query(campaign: Any, now: datetime) -> Select[Any]:
-    seg = campaign.segment
-    query = select(
-        customers.c.id,
-        customers.c.external_id,
-        customers.c.locale,
-        customers.c.country,
-        customers.c.timezone,
-        customers.c.membership_tier,
-        customers.c.membership_expires_on,
-    )
+def segment_chunk(conn: Connection, campaign: Any, now: datetime, after: int) -> list[Any]:
+    """The next ``CHUNK`` members of the campaign's segment after customer id ``after``."""
+    expires = None
     if Kind(campaign.kind) is Kind.RENEWAL:
         today = now.astimezone(ZoneInfo(campaign.timezone)).date()
-        until = today + timedelta(days=int(seg["expires_within_days"]))
-        query = query.where(
-            customers.c.membership_expires_on >= today, customers.c.membership_expires_on <= until
-        )
-    if seg.get("tiers"):
-        query = query.where(customers.c.membership_tier.in_(list(seg["tiers"])))
-    if seg.get("countries"):
-        query = query.where(customers.c.country.in_([c.upper() for c in seg["countries"]]))
-    if seg.get("wishlist_sku"):
-        query = query.where(
-            customers.c.id.in_(
-                select(wishlist_items.c.customer_id).where(
-                    wishlist_items.c.sku == seg["wishlist_sku"]
-                )
-            )
-        )
-    return query.order_by(customers.c.id)
+        expires = (today, today + timedelta(days=int(campaign.segment["expires_within_days"])))
+    return store.segment_members(
+        conn, campaign.segment, expires_between=expires, after=after, limit=CHUNK
+    )
 
 
 def _segment_chunks(conn: Connection, campaign: Any, now: datetime) -> Iterator[list[Any]]:
     last = 0
-    while True:
-        rows = conn.execute(
-            segment_query(campaign, now).where(customers.c.id > last).limit(CHUNK)
-        ).all()
-        if not rows:
-            return
-        yield list(rows)
+    while rows := segment_chunk(conn, campaign, now, last):
+        yield rows
         last = rows[-1].id
 
 
@@ -230,16 +196,8 @@ class RunReport:
 
 def _start(conn: Connection, campaign: Any, fire_time: datetime, now: datetime, actor: str) -> Any:
     """The run's id, or None when this (campaign, fire_time) already ran."""
-    try:
-        with conn.begin_nested():
-            run_id = conn.execute(
-                insert(campaign_runs)
-                .values(
-                    campaign_id=campaign.id, fire_time=fire_time.astimezone(UTC), started_at=now
-                )
-                .returning(campaign_runs.c.id)
-            ).scalar_one()
-    except IntegrityError:
+    run_id = store.start_run(conn, int(campaign.id), fire_time, now)
+    if run_id is None:
         return None
     fired = {"fire_time": fire_time.isoformat(), "run": run_id}
     audit.append(
@@ -251,38 +209,41 @@ def _start(conn: Connection, campaign: Any, fire_time: datetime, now: datetime, 
 def run(
     engine: Engine,
     ref: str | int,
+    ctx: notify.SendContext,
     *,
-    fire_time: datetime,
-    rules: Rules,
-    now: datetime,
-    expiry: notify.Expiry,
+    fire_time: datetime | None = None,
     actor: str = "scheduler",
     progress: Callable[[int], None] | None = None,
 ) -> RunReport:
-    """Fan out one firing; a second call with the same fire_time is a no-op (ran=False).
+    """Fan out one firing (default: now, by ``ctx.clock``); a second call with the same
+    fire_time is a no-op (ran=False). Every chunk counts from the same ``now``.
 
     A firing that fails part-way (e.g. a campaign stored before its params were checked) is
     finished with its error on the run (``report.error``); chunks before it stay queued.
     """
+    now = ctx.clock()
+    fire_time = fire_time or now
     with engine.begin() as conn:
         campaign = get(conn, ref)
         run_id = _start(conn, campaign, fire_time, now, actor)
     if run_id is None:
         return RunReport(campaign.name, fire_time, ran=False)
     report = RunReport(campaign.name, fire_time, ran=True)
-    sending = {"source": _source(campaign), "actor": actor, "now": now, "rules": rules}
+    sending = {"source": _source(campaign), "actor": actor, "now": now, "progress": progress}
     try:
-        _fan_out(engine, campaign, report, {**sending, "expiry": expiry, "progress": progress})
+        _fan_out(engine, ctx, campaign, report, sending)
     except Exception as exc:  # whatever stops a firing ends up on its run, not in a traceback
         if is_fault(exc):
             raise  # the database itself is gone: nothing can be recorded on the run
         report.error = mask_text(f"{type(exc).__name__}: {exc}")[:2000]
     with engine.begin() as conn:
-        conn.execute(
-            update(campaign_runs)
-            .where(campaign_runs.c.id == run_id)
-            .values(finished_at=now, selected=report.selected, created=report.created)
-            .values(error=report.error)
+        store.finish_run(
+            conn,
+            run_id,
+            now=now,
+            selected=report.selected,
+            created=report.created,
+            error=report.error,
         )
         if report.error:
             failed = {"run": run_id, "error": report.error}
@@ -291,18 +252,23 @@ def run(
     return report
 
 
-def _fan_out(engine: Engine, campaign: Any, report: RunReport, sending: dict[str, Any]) -> None:
+def _fan_out(
+    engine: Engine,
+    ctx: notify.SendContext,
+    campaign: Any,
+    report: RunReport,
+    sending: dict[str, Any],
+) -> None:
     progress = sending.pop("progress")
     last = 0
     while True:  # one transaction per chunk: progress is durable, a crash resumes by dedupe key
         with engine.begin() as conn:
-            rows = conn.execute(
-                segment_query(campaign, sending["now"]).where(customers.c.id > last).limit(CHUNK)
-            ).all()
+            rows = segment_chunk(conn, campaign, sending["now"], last)
             if not rows:
                 return
             done = notify.notify_all(
                 conn,
+                ctx,
                 kind=Kind(campaign.kind),
                 items=[
                     (notify.Recipient(r.id, r.timezone), payload_for(campaign, r)) for r in rows

@@ -84,6 +84,11 @@ def check_role(role: str) -> str:
 
 
 def check_password(password: str) -> str:
+    if password and not password.strip():
+        raise ValidationError(
+            f"password: {len(password)} spaces is no password; give at least {MIN_PASSWORD} "
+            "characters that are not all whitespace, or leave it out to have one generated"
+        )
     if len(password) < MIN_PASSWORD:
         raise ValidationError(
             f"password: {len(password)} characters is too short; give at least {MIN_PASSWORD}, "
@@ -120,6 +125,17 @@ def disable_user(conn: Connection, name: str, *, now: datetime, actor: str) -> i
     return ended
 
 
+def enable_user(conn: Connection, name: str, *, now: datetime, actor: str) -> bool:
+    """Let a disabled account sign in again (its password unchanged); False when it was
+    already active (nothing changes then, and nothing is audited)."""
+    row = _user(conn, name)
+    if row.status == "active":
+        return False
+    accounts.set_status(conn, row.id, "active")
+    audit.append(conn, [audit.Event(actor, "console.user_enabled", _subject(name), {})], now)
+    return True
+
+
 def unlock_user(conn: Connection, name: str, *, now: datetime, actor: str) -> datetime | None:
     """End a lock-out now; returns when it would have ended (None: the account was not locked,
     and nothing but the failure count changes)."""
@@ -144,6 +160,28 @@ def set_password(conn: Connection, name: str, password: str, *, now: datetime, a
         now,
     )
     return ended
+
+
+def users(conn: Connection, now: datetime) -> list[dict[str, Any]]:
+    """Every console account (never its password): name, role, status (``locked`` while a
+    lock-out runs), created_at, last_login_at."""
+    return [
+        {
+            "name": r.name,
+            "role": r.role,
+            "status": "locked"
+            if r.status == "active" and r.locked_until and r.locked_until > now
+            else r.status,
+            "created_at": r.created_at,
+            "last_login_at": r.last_login_at,
+        }
+        for r in accounts.all_users(conn)
+    ]
+
+
+def require_user(conn: Connection, name: str) -> None:
+    """NotFoundError unless there is a console account ``name``."""
+    _user(conn, name)
 
 
 def _user(conn: Connection, name: str) -> Any:

@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from outbound.domain.errors import NotFoundError, ValidationError
 from outbound.domain.masking import mask_text
 from outbound.domain.pseudonyms import ERASED_PREFIX
-from outbound.store import audit
+from outbound.store import audit, reports
 from outbound.store.customers import customer_id_for
 from outbound.store.erasure import erase_customer, find_erased
-from outbound.store.tables import audit_events, customers
+from outbound.store.rows import pick
 
 ERASED_ACTION = "customer.erased"
+#: an audit row as stored, as the evidence export writes it (the MAC left out)
+_STORED = ("seq", "at", "actor", "action", "subject", "data", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,20 @@ def resolve(conn: Connection, ref: str, key: bytes | None) -> tuple[int, bool]:
         if found is None:
             raise
         return found, True
-    erased = conn.execute(select(customers.c.erased_at).where(customers.c.id == cid)).scalar_one()
-    return cid, erased is not None
+    return cid, _customer(conn, cid)["erased_at"] is not None
+
+
+def _customer(conn: Connection, cid: int) -> dict[str, Any]:
+    row = reports.customer(conn, cid)
+    if row is None:
+        raise NotFoundError(f"customer #{cid} not found; search by external id or phone digits")
+    return row
+
+
+def subject(conn: Connection, cid: int) -> dict[str, Any]:
+    """Whom an erasure would forget: id, external id (a pseudonym once forgotten), erased_at."""
+    row = _customer(conn, cid)
+    return {"id": row["id"], "external_id": row["external_id"], "erased_at": row["erased_at"]}
 
 
 def forget(
@@ -59,9 +73,8 @@ def forget(
         )
     cid, erased = resolve(conn, ref, key)
     if erased:
-        stub = conn.execute(select(customers.c.external_id).where(customers.c.id == cid)).one()
         seq = erasure_events(conn, cid)[-1]["seq"]
-        return Forgotten(cid, str(stub.external_id), {}, int(seq), True)
+        return Forgotten(cid, str(_customer(conn, cid)["external_id"]), {}, int(seq), True)
     done = erase_customer(conn, cid, key=key, now=now)
     data: dict[str, Any] = {
         "pseudonym": done.pseudonym,
@@ -74,24 +87,8 @@ def forget(
 
 def erasure_events(conn: Connection, cid: int) -> list[dict[str, Any]]:
     """The pseudonymous erasure record(s) of one customer, as stored in the chain."""
-    rows = conn.execute(
-        select(audit_events)
-        .where(audit_events.c.subject == f"customer#{cid}", audit_events.c.action == ERASED_ACTION)
-        .order_by(audit_events.c.seq)
-    ).all()
-    return [
-        {
-            "seq": r.seq,
-            "at": r.at,
-            "actor": r.actor,
-            "action": r.action,
-            "subject": r.subject,
-            "data": r.data,
-            "prev_hash": r.prev_hash,
-            "hash": r.hash,
-        }
-        for r in rows
-    ]
+    where = audit.EventFilter(subjects=[f"customer#{cid}"], action=ERASED_ACTION)
+    return [pick(r, _STORED) for r in audit.events(conn, where)]
 
 
 def is_pseudonym(external_id: str) -> bool:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from outbound.channels.sms_receipts import Receipt
 from outbound.domain.masking import mask_phone, mask_text
@@ -23,11 +23,11 @@ from outbound.domain.values import Channel, ConsentAction, Purpose
 from outbound.policy.consent import latest_record
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import Keyword, MessagingRules
-from outbound.policy.model import ConsentRecord, Rules
+from outbound.policy.model import Rules
+from outbound.services.people.customers import add_consent, consent_records
 from outbound.services.send.outcomes import record_receipt
 from outbound.store import audit
-from outbound.store.customers import add_consent
-from outbound.store.tables import consents, customers
+from outbound.store.customers import by_phone
 
 
 @dataclass(frozen=True)
@@ -73,17 +73,7 @@ def _country(phone: str) -> str | None:
 
 
 def _opted_out(conn: Connection, cid: int, channel: Channel) -> bool:
-    rows = conn.execute(select(consents).where(consents.c.customer_id == cid)).all()
-    records = [
-        ConsentRecord(
-            Channel(r.channel) if r.channel else None,
-            Purpose(r.purpose) if r.purpose else None,
-            ConsentAction(r.action),
-            r.at,
-        )
-        for r in rows
-    ]
-    latest = latest_record(channel, Purpose.TRANSACTIONAL, records)
+    latest = latest_record(channel, Purpose.TRANSACTIONAL, consent_records(conn, cid))
     return latest is not None and latest.action is ConsentAction.REVOKE
 
 
@@ -115,11 +105,7 @@ def handle_mo(
     channel: Channel = Channel.SMS,
 ) -> MoResult:
     """Act on one inbound text from ``phone``; returns what was understood and the reply."""
-    people = conn.execute(
-        select(customers.c.id, customers.c.country, customers.c.locale).where(
-            customers.c.phone_e164 == phone
-        )
-    ).all()
+    people = by_phone(conn, phone)
     country = people[0].country if people else _country(phone)
     keyword = messaging.for_code(rules.for_country(country).code).classify(text)
     ids = tuple(int(p.id) for p in people)

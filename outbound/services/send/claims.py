@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from outbound.domain.records import decision_record, decision_summary
 from outbound.domain.trace import Note
 from outbound.domain.values import (
     CapCheck,
@@ -35,7 +36,6 @@ from outbound.policy.ladder import (
     voice_attempt_times,
 )
 from outbound.policy.model import NotificationView, Rules, Snapshot
-from outbound.services.send.planning import decision_record, decision_summary
 from outbound.services.send.snapshots import load_snapshots
 from outbound.store import audit, outbox
 from outbound.store.ledger import add_many, ensure_counters, release, reserve, serialized

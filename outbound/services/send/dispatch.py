@@ -37,7 +37,7 @@ from outbound.services.send.claims import ClaimRequest, claim
 from outbound.services.send.outcomes import Recorder
 from outbound.services.templates.render import MessageRenderer
 from outbound.services.templates.sandbox import TemplateFault
-from outbound.store.customers import recipients
+from outbound.store.customers import addresses
 from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import Claimed, in_flight_or_due, reap
 
@@ -73,6 +73,7 @@ class DispatchStats:
     claimed: int = 0
     sent: int = 0
     errors: int = 0
+    refused: int = 0  # rounds the admission hook said no
     lags: list[float] = field(default_factory=list)
 
 
@@ -115,12 +116,18 @@ class Dispatcher:
     faults: FaultLog = field(default_factory=FaultLog)  # shared by a process's workers
     #: the texts (templates reloaded on SIGHUP); brand and footer rules as above when None
     renderer: MessageRenderer | None = None
+    #: asked before each claim: False leaves the queue alone this round (a dialer's admission
+    #: control: no call while the media clock is late or the CPU has no room for one)
+    admit: Callable[[], bool] | None = None
     _last_reap: datetime | None = None
 
     def run_once(self) -> int:
         """Claim one batch and work it; returns how many deliveries were claimed for sending."""
         now = self.clock()
         self._maybe_reap(now)
+        if self.admit is not None and not self.admit():
+            self.stats.refused += 1
+            return 0
         with self.engine.begin() as conn:
             request = ClaimRequest(
                 self.owner, self.batch, self.lease, now, frozenset(self.channels), self.actor
@@ -183,7 +190,7 @@ class Dispatcher:
     def _messages(self, conn: Connection, claimed: list[Claimed]) -> _Batch:
         """Each claimed delivery's message, rendered with one template set for the whole
         batch; which template file made each text goes with its outcome (evidence)."""
-        people = recipients(conn, [c.customer_id for c in claimed])
+        people = addresses(conn, [c.customer_id for c in claimed])
         if self.renderer is None:
             self.renderer = MessageRenderer(self.rules, self.messaging, self.brand)
         renderer = self.renderer

@@ -9,24 +9,26 @@ returns the existing notification and never sends twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.values import KIND_PURPOSE, Channel, Kind
 from outbound.policy.model import Rules
 from outbound.schemas.payloads import Payload, parse_payload
 from outbound.services.send import planning
-from outbound.services.templates.sizes import SizeLimits, check_sizes
+from outbound.services.send.context import Expiry as Expiry
+from outbound.services.send.context import SendContext as SendContext
+from outbound.services.templates.sizes import check_sizes
 from outbound.store import outbox
-from outbound.store.customers import customer_id_for, customers_with_sku
-from outbound.store.tables import customers
+from outbound.store.customers import customer_id_for, customers_with_sku, zones_by_external_id
+from outbound.store.customers import timezone_of as customer_timezone
 
 Enqueued = outbox.Enqueued
+NewNotification = outbox.NewNotification
 UNKNOWN_CUSTOMER = (
     "is not a known customer; add it first (outbound customer import, or a customer.upserted event)"
 )
@@ -52,22 +54,6 @@ def dedupe_key(kind: Kind, customer_id: int, payload: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class Expiry:
-    shipping: timedelta = timedelta(hours=72)
-    price_drop: timedelta = timedelta(hours=24)
-
-    def expires_at(
-        self, kind: Kind, payload: Mapping[str, Any], now: datetime, tz: str | None
-    ) -> datetime:
-        if kind is Kind.RENEWAL:
-            # after the expiry date ends in the customer's zone, a reminder is pointless
-            zone = ZoneInfo(tz) if tz else UTC
-            day = date.fromisoformat(payload["expires_on"]) + timedelta(days=1)
-            return datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
-        return now + (self.shipping if kind is Kind.SHIPPING else self.price_drop)
-
-
-@dataclass(frozen=True)
 class Recipient:
     """A customer already looked up: its id and (for renewal expiry) its time zone."""
 
@@ -88,14 +74,38 @@ def prepare(
     channels: tuple[Channel, ...] | None = None,
 ) -> outbox.NewNotification:
     """The request for one customer (validated payload, dedupe key, expiry); writes nothing."""
-    payload = parse_payload(kind, raw_payload).as_dict()
+    body = parse_payload(kind, raw_payload).as_dict()
+    return _request(
+        kind,
+        Recipient(customer_id, customer_tz),
+        body,
+        now=now,
+        expiry=expiry,
+        source=source,
+        campaign_id=campaign_id,
+        channels=channels,
+    )
+
+
+def _request(
+    kind: Kind,
+    who: Recipient,
+    body: dict[str, Any],
+    *,
+    now: datetime,
+    expiry: Expiry,
+    source: str,
+    campaign_id: int | None = None,
+    channels: tuple[Channel, ...] | None = None,
+) -> outbox.NewNotification:
+    """``prepare`` for a payload already validated and in its stored form."""
     return outbox.NewNotification(
         kind=kind,
         purpose=KIND_PURPOSE[kind],
-        customer_id=customer_id,
-        payload=payload,
-        dedupe_key=dedupe_key(kind, customer_id, payload),
-        expires_at=expiry.expires_at(kind, payload, now, customer_tz),
+        customer_id=who.id,
+        payload=body,
+        dedupe_key=dedupe_key(kind, who.id, body),
+        expires_at=expiry.expires_at(kind, body, now, who.timezone),
         source=source,
         campaign_id=campaign_id,
         channels=channels,
@@ -116,18 +126,18 @@ def enqueue(
 
 def notify_all(
     conn: Connection,
+    ctx: SendContext,
     *,
     kind: Kind,
     items: Iterable[tuple[Recipient, Mapping[str, Any] | Payload]],
     source: str,
     actor: str,
     now: datetime,
-    rules: Rules,
-    expiry: Expiry,
     campaign_id: int | None = None,
     channels: tuple[Channel, ...] | None = None,
 ) -> list[outbox.Enqueued]:
-    """Validate, build and enqueue one notification per (recipient, payload), in one call."""
+    """Validate, build and enqueue one notification per (recipient, payload), in one call;
+    ``now`` is the moment the batch counts from (one campaign run stamps all its chunks)."""
     requests = [
         prepare(
             kind,
@@ -135,14 +145,14 @@ def notify_all(
             who.timezone,
             payload,
             now=now,
-            expiry=expiry,
+            expiry=ctx.expiry,
             source=source,
             campaign_id=campaign_id,
             channels=channels,
         )
         for who, payload in items
     ]
-    return enqueue(conn, requests, rules=rules, now=now, actor=actor)
+    return enqueue(conn, requests, rules=ctx.rules, now=now, actor=actor)
 
 
 def recipient(conn: Connection, ref: str, *, field: str = "customer") -> Recipient:
@@ -151,8 +161,7 @@ def recipient(conn: Connection, ref: str, *, field: str = "customer") -> Recipie
         cid = customer_id_for(conn, ref)
     except NotFoundError:  # a field problem the sender can fix
         raise ValidationError([FieldProblem(field, ref, UNKNOWN_CUSTOMER)]) from None
-    zone = conn.execute(select(customers.c.timezone).where(customers.c.id == cid)).scalar_one()
-    return Recipient(cid, zone)
+    return Recipient(cid, customer_timezone(conn, cid))
 
 
 def recipients(
@@ -160,13 +169,8 @@ def recipients(
 ) -> dict[str, Recipient | FieldProblem]:
     """``recipient`` for many references: external ids in one query, the rest one at a time."""
     wanted = set(refs)
-    rows = conn.execute(
-        select(customers.c.external_id, customers.c.id, customers.c.timezone).where(
-            customers.c.external_id.in_(wanted)
-        )
-    ).all()
     found: dict[str, Recipient | FieldProblem] = {
-        r.external_id: Recipient(r.id, r.timezone) for r in rows
+        ref: Recipient(cid, zone) for ref, (cid, zone) in zones_by_external_id(conn, wanted).items()
     }
     for ref in wanted - found.keys():  # ``#<id>`` references, and unknown customers
         try:
@@ -176,79 +180,107 @@ def recipients(
     return found
 
 
+def _valid(kind: Kind, payload: Mapping[str, Any] | Payload, ctx: SendContext) -> dict[str, Any]:
+    """The payload validated once, in its stored form, refused when its message is too long."""
+    body = parse_payload(kind, payload).as_dict()
+    check_sizes(kind, body, ctx.limits)
+    return body
+
+
 def notify(
     conn: Connection,
+    ctx: SendContext,
     *,
     kind: Kind,
     customer_ref: str,
     payload: Mapping[str, Any] | Payload,
     source: str,
     actor: str,
-    now: datetime,
-    rules: Rules,
-    expiry: Expiry,
     channels: tuple[Channel, ...] | None = None,
     ref_field: str = "customer",
-    limits: SizeLimits | None = None,
 ) -> list[outbox.Enqueued]:
     """One event for one customer, in the caller's transaction.
 
     An unknown customer is a problem of ``ref_field``, reported together with the payload's
-    (and with a message too long to send, when ``limits`` are given).
+    (and with a message too long to send, ``ctx.limits``).
     """
-    found: list[FieldProblem] = []
-    try:
-        who = recipient(conn, customer_ref, field=ref_field)
-    except ValidationError as exc:
-        found += exc.problems
-    try:
-        valid = parse_payload(kind, payload)
-        if limits is not None:
-            check_sizes(kind, valid.as_dict(), limits)
-    except ValidationError as exc:
-        found += exc.problems
-    if found:
-        raise ValidationError(found)
-    return notify_all(
+    (done,) = notify_many(
         conn,
-        kind=kind,
-        items=[(who, valid)],
-        source=source,
+        ctx,
+        [(kind, customer_ref, payload, source)],
         actor=actor,
-        now=now,
-        rules=rules,
-        expiry=expiry,
         channels=channels,
+        ref_field=ref_field,
     )
+    if isinstance(done, ValidationError):
+        raise done
+    return [done]
+
+
+def notify_many(
+    conn: Connection,
+    ctx: SendContext,
+    events: Sequence[tuple[Kind, str, Mapping[str, Any] | Payload, str]],
+    *,
+    actor: str | None = None,
+    channels: tuple[Channel, ...] | None = None,
+    ref_field: str = "customer",
+) -> list[outbox.Enqueued | ValidationError]:
+    """Many (kind, customer reference, payload, source) events in the caller's transaction,
+    answered as ``notify`` would one after the other: one customer lookup, and one enqueue
+    (so one audit append) per source, named as the actor unless ``actor`` is given. Of
+    several events for one notification the first creates it and the others get it with
+    ``created`` false. An unknown customer or a bad payload fails only its own event.
+    """
+    now = ctx.clock()
+    found = recipients(conn, [ref for _, ref, _, _ in events], field=ref_field)
+    out: list[outbox.Enqueued | ValidationError] = [ValidationError([])] * len(events)
+    by_actor: dict[str, list[tuple[int, outbox.NewNotification]]] = {}
+    for i, (kind, ref, payload, source) in enumerate(events):
+        who = found[ref]
+        problems = [who] if isinstance(who, FieldProblem) else []
+        try:
+            body = _valid(kind, payload, ctx)
+        except ValidationError as exc:
+            problems += exc.problems
+        if isinstance(who, FieldProblem) or problems:
+            out[i] = ValidationError(problems)
+            continue
+        item = _request(
+            kind, who, body, now=now, expiry=ctx.expiry, source=source, channels=channels
+        )
+        by_actor.setdefault(actor or source, []).append((i, item))
+    for name, items in by_actor.items():
+        first: dict[str, int] = {}
+        for i, item in items:
+            first.setdefault(item.dedupe_key, i)
+        unique = [item for i, item in items if first[item.dedupe_key] == i]
+        done = {
+            e.dedupe_key: e for e in enqueue(conn, unique, rules=ctx.rules, now=now, actor=name)
+        }
+        for i, item in items:
+            e = done[item.dedupe_key]
+            out[i] = replace(e, created=e.created and first[item.dedupe_key] == i)
+    return out
 
 
 def price_drop_fanout(
     conn: Connection,
+    ctx: SendContext,
     raw_payload: Mapping[str, Any] | Payload,
     *,
-    rules: Rules,
-    now: datetime,
-    expiry: Expiry,
     source: str,
     actor: str,
-    limits: SizeLimits | None = None,
 ) -> list[outbox.Enqueued]:
     """One ``price.dropped`` event per SKU -> one notification per customer wishing for it.
 
     Deduplicated per customer x SKU x new price, so a repeated event notifies nobody twice.
-    A message too long to send (``limits``) is refused before anyone is looked up.
+    A message too long to send (``ctx.limits``) is refused before anyone is looked up.
     """
-    payload = parse_payload(Kind.PRICE_DROP, raw_payload)
-    if limits is not None:
-        check_sizes(Kind.PRICE_DROP, payload.as_dict(), limits)
-    wishing = customers_with_sku(conn, payload.as_dict()["sku"])
-    return notify_all(
-        conn,
-        kind=Kind.PRICE_DROP,
-        items=[(Recipient(cid), payload) for cid in wishing],
-        source=source,
-        actor=actor,
-        now=now,
-        rules=rules,
-        expiry=expiry,
-    )
+    now = ctx.clock()
+    body = _valid(Kind.PRICE_DROP, raw_payload, ctx)
+    requests = [
+        _request(Kind.PRICE_DROP, Recipient(cid), body, now=now, expiry=ctx.expiry, source=source)
+        for cid in customers_with_sku(conn, body["sku"])
+    ]
+    return enqueue(conn, requests, rules=ctx.rules, now=now, actor=actor)

@@ -5,11 +5,12 @@ The ladder's rules come from ``outbound.policy.ladder``; the rows are written by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from outbound.domain.errors import ChannelError, TransientChannelError
 from outbound.domain.masking import mask_text
@@ -195,3 +196,21 @@ def settle_silent(
         recorder.result(claimed, result)
     recorder.flush()
     return len(stale)
+
+
+@dataclass(frozen=True)
+class SilentReceipts:
+    """The scheduler's sweep of ``sent`` deliveries whose receipts never came
+    (``[sms] receipt_timeout_hours``): each is closed as delivered, see ``settle_silent``."""
+
+    engine: Engine
+    older_than: timedelta
+    ladder: Ladder
+    clock: Callable[[], datetime]
+
+    def run_once(self) -> int:
+        """Settle every silent delivery due now; returns how many."""
+        with self.engine.begin() as conn:
+            return settle_silent(
+                conn, now=self.clock(), older_than=self.older_than, ladder=self.ladder
+            )

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
-from outbound.domain import records
-from outbound.domain.trace import stamp
+from outbound.domain.records import decision_record, decision_summary
 from outbound.domain.values import Decision, NotificationStatus, Send, Suppress
 from outbound.policy import decide
 from outbound.policy.ladder import suppressed_status
@@ -23,17 +21,6 @@ from outbound.policy.model import NotificationView, Rules
 from outbound.services.send.snapshots import load_snapshots
 from outbound.store import audit, outbox
 from outbound.store.outbox import Enqueued, NewNotification
-
-
-def decision_record(decision: Decision, now: datetime, rung: int) -> dict[str, Any]:
-    """The decision as stored in ``notifications.decisions``: codes and values, no sentences
-    (``outbound.domain.records`` has the keys; ``records.readable`` gives the words)."""
-    return {"at": stamp(now), "r": rung, **records.decision_to_json(decision, now)}
-
-
-def decision_summary(record: dict[str, Any]) -> dict[str, Any]:
-    """What the audit row keeps of a decision record: its verdict and every rule that said no."""
-    return records.decision_summary(record)
 
 
 def status_after(decision: Decision, rung: int) -> NotificationStatus:

@@ -21,13 +21,23 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from outbound.domain.errors import OutboundError
 from outbound.services.checkpoints import read_checkpoint, scheduled_file, shown
 from outbound.store import audit
-from outbound.store.anchor import Checkpoint
-from outbound.store.tables import audit_head
+from outbound.store.anchor import Checkpoint as Checkpoint
+from outbound.store.anchor import parse_checkpoint as parse_checkpoint
+
+VerifyResult = audit.VerifyResult
+
+
+def verify_chain(
+    conn: Connection, key: bytes | None = None, checkpoint: Checkpoint | None = None
+) -> VerifyResult:
+    """Walk the whole chain now (``outbound audit verify``): every link, every MAC with
+    ``key``, and the ``checkpoint`` (already signature-checked) when one is given."""
+    return audit.verify(conn, key, checkpoint)
 
 
 @dataclass(frozen=True)
@@ -60,8 +70,7 @@ class ChainMonitor:
     def status(self, conn: Connection, now: datetime, *, whole: bool = False) -> ChainStatus:
         """The chain's status now; ``whole`` walks every row whatever is cached."""
         with self._lock:
-            head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
-            seq, digest = int(head.seq), str(head.hash)
+            seq, digest = audit.chain_head(conn)
             checkpoint, identity = self._checkpoint()
             token = (seq, digest, identity)
             last = self._last

@@ -12,24 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection
 
+from outbound.domain.errors import NotFoundError
 from outbound.domain.masking import mask_endpoint, mask_phone, mask_text
 from outbound.domain.records import readable
-from outbound.services.views.history import customer_report, event_data, verdict
-from outbound.store import audit
-from outbound.store.tables import (
-    audit_events,
-    campaign_runs,
-    campaigns,
-    consents,
-    customers,
-    deliveries,
-    notifications,
-    provider_refs,
-    push_receipts,
-    push_subscriptions,
-)
+from outbound.services.views.history import campaign_list, customer_report, event_view, verdict
+from outbound.store import audit, reports
+from outbound.store.campaigns import notification_counts_by_campaign
+from outbound.store.rows import pick
 
 RECENT = 200  # notifications shown on one customer page, newest first
 _DIGITS = re.compile(r"[\s().+-]")
@@ -41,26 +32,34 @@ def find_customers(conn: Connection, query: str, limit: int = 50) -> list[dict[s
     if not text:
         return []
     digits = _DIGITS.sub("", text)
-    conds = [
-        customers.c.external_id == text,
-        customers.c.external_id.startswith(text, autoescape=True),
-    ]
-    if digits.isdigit() and len(digits) >= 3:
-        conds.append(customers.c.phone_e164.endswith(digits))
-    rows = conn.execute(
-        select(customers).where(or_(*conds)).order_by(customers.c.external_id).limit(limit)
-    ).all()
+    phone_digits = digits if digits.isdigit() and len(digits) >= 3 else None
     return [
         {
-            "id": r.id,
-            "external_id": r.external_id,
-            "name": r.name,
-            "phone": mask_phone(r.phone_e164),
-            "country": r.country,
-            "timezone": r.timezone,
+            **pick(r, ("id", "external_id", "name")),
+            "phone": mask_phone(r["phone_e164"]),
+            **pick(r, ("country", "timezone")),
         }
-        for r in rows
+        for r in reports.customers_matching(conn, text, phone_digits, limit)
     ]
+
+
+def customer_id_of(conn: Connection, cid: int) -> int:
+    """``cid`` when there is such a customer; NotFoundError otherwise."""
+    customer_row(conn, cid)
+    return cid
+
+
+def customer_row(conn: Connection, cid: int) -> dict[str, Any]:
+    """One customer's stored row (phone unmasked: for the page's own use, never shown)."""
+    row = reports.customer(conn, cid)
+    if row is None:
+        raise NotFoundError(f"customer #{cid} not found; search by external id or phone digits")
+    return row
+
+
+def external_id_of(conn: Connection, cid: int) -> str:
+    """The external id the CLI would be given (a forgotten customer's is the pseudonym)."""
+    return str(customer_row(conn, cid)["external_id"])
 
 
 def history(conn: Connection, cid: int) -> dict[str, Any]:
@@ -72,74 +71,35 @@ def history(conn: Connection, cid: int) -> dict[str, Any]:
     events = report["events"]
     return {
         **report,
-        "consents": _ledger(conn, cid),
         "notifications": notes,
         "receipts": _receipts(conn, delivery_ids),
         "inbound": [e for e in events if e["action"] == "inbound.message"],
-        "push_endpoints": [mask_endpoint(e) for e in _endpoints(conn, cid)],
+        "push_endpoints": [mask_endpoint(e) for e in reports.push_endpoints(conn, cid)],
     }
 
 
-def _ledger(conn: Connection, cid: int) -> list[dict[str, Any]]:
-    """Every consent change with its evidence: who, when, how (source), the wording."""
-    rows = conn.execute(
-        select(consents).where(consents.c.customer_id == cid).order_by(consents.c.id)
-    )
-    return [
-        {
-            "at": c.at,
-            "action": c.action,
-            "channel": c.channel or "every channel",
-            "purpose": c.purpose or "every purpose",
-            "written": c.written,
-            "actor": c.actor,
-            "source": c.source,
-            "evidence": mask_text(c.evidence),
-        }
-        for c in rows
-    ]
-
-
 def _notifications(conn: Connection, cid: int) -> list[dict[str, Any]]:
-    notes = conn.execute(
-        select(notifications)
-        .where(notifications.c.customer_id == cid)
-        .order_by(notifications.c.id.desc())
-        .limit(RECENT)
-    ).all()
-    by_note: dict[int, list[dict[str, Any]]] = {n.id: [] for n in notes}
-    for d in conn.execute(
-        select(deliveries)
-        .where(deliveries.c.notification_id.in_(list(by_note)))
-        .order_by(deliveries.c.id)
-    ):
-        by_note[d.notification_id].append(_delivery(d))
+    notes = reports.recent_notifications(conn, cid, RECENT)
+    by_note: dict[int, list[dict[str, Any]]] = {n["id"]: [] for n in notes}
+    for d in reports.deliveries_of(conn, list(by_note)):
+        by_note[d["notification_id"]].append(_delivery(d))
     return [
         {
-            "id": n.id,
-            "kind": n.kind,
-            "purpose": n.purpose,
-            "status": n.status,
-            "source": n.source,
-            "created_at": n.created_at,
-            "verdict": verdict(readable(n.decisions[-1])) if n.decisions else "not decided yet",
-            "deliveries": by_note[n.id],
+            **pick(n, ("id", "kind", "purpose", "status", "source", "created_at")),
+            "verdict": verdict(readable(n["decisions"][-1]))
+            if n["decisions"]
+            else "not decided yet",
+            "deliveries": by_note[n["id"]],
         }
         for n in notes
     ]
 
 
-def _delivery(d: Any) -> dict[str, Any]:
-    detail = dict(d.detail or {})
+def _delivery(d: dict[str, Any]) -> dict[str, Any]:
+    detail = dict(d["detail"] or {})
     return {
-        "id": d.id,
-        "channel": d.channel,
-        "rung": d.rung,
-        "status": d.status,
-        "outcome": d.outcome,
-        "attempts": d.attempts,
-        "due_at": d.due_at,
-        "updated_at": d.updated_at,
+        **pick(d, ("id", "channel", "rung", "status", "outcome", "attempts", "due_at")),
+        "updated_at": d["updated_at"],
         "intent": detail.pop("intent", None),
         "transcript": mask_text(str(detail.pop("transcript", "") or "")),
         "confidence": detail.pop("confidence", None),
@@ -150,29 +110,22 @@ def _delivery(d: Any) -> dict[str, Any]:
 def _receipts(conn: Connection, delivery_ids: list[int]) -> list[dict[str, Any]]:
     """What providers and the shop's app reported: SMS receipts per part, push delivered/opened."""
     out: list[dict[str, Any]] = []
-    for r in conn.execute(
-        select(provider_refs)
-        .where(provider_refs.c.delivery_id.in_(delivery_ids))
-        .order_by(provider_refs.c.created_at)
-    ):
-        state = mask_text(json.dumps(r.detail, default=str)) if r.detail else ""
+    for r in reports.provider_receipts(conn, delivery_ids):
         out.append(
             {
-                "delivery": r.delivery_id,
-                "channel": r.channel,
-                "what": r.outcome or "awaiting receipt",
-                "at": r.created_at,
-                "detail": state,
+                "delivery": r["delivery_id"],
+                "channel": r["channel"],
+                "what": r["outcome"] or "awaiting receipt",
+                "at": r["created_at"],
+                "detail": mask_text(json.dumps(r["detail"], default=str)) if r["detail"] else "",
             }
         )
-    for p in conn.execute(
-        select(push_receipts).where(push_receipts.c.delivery_id.in_(delivery_ids))
-    ):
-        for what, at in (("delivered", p.delivered_at), ("opened", p.opened_at)):
+    for p in reports.push_receipt_rows(conn, delivery_ids):
+        for what, at in (("delivered", p["delivered_at"]), ("opened", p["opened_at"])):
             if at is not None:
                 out.append(
                     {
-                        "delivery": p.delivery_id,
+                        "delivery": p["delivery_id"],
                         "channel": "push",
                         "what": what,
                         "at": at,
@@ -180,16 +133,6 @@ def _receipts(conn: Connection, delivery_ids: list[int]) -> list[dict[str, Any]]
                     }
                 )
     return out
-
-
-def _endpoints(conn: Connection, cid: int) -> list[str]:
-    return list(
-        conn.execute(
-            select(push_subscriptions.c.endpoint)
-            .where(push_subscriptions.c.customer_id == cid)
-            .order_by(push_subscriptions.c.id)
-        ).scalars()
-    )
 
 
 def record_view(
@@ -210,8 +153,8 @@ def record_search(conn: Connection, actor: str, query: str, now: datetime) -> No
 
 def reveal(conn: Connection, actor: str, cid: int, now: datetime) -> dict[str, Any]:
     """The full phone number and push endpoints of one customer, recorded as a reveal."""
-    phone = conn.execute(select(customers.c.phone_e164).where(customers.c.id == cid)).scalar_one()
-    endpoints = _endpoints(conn, cid)
+    phone = customer_row(conn, cid)["phone_e164"]
+    endpoints = reports.push_endpoints(conn, cid)
     audit.append(
         conn,
         [audit.Event(actor, "console.reveal", f"customer#{cid}", {"fields": ["phone", "push"]})],
@@ -233,35 +176,26 @@ def audit_page(
     conn: Connection, where: AuditFilter, *, before: int | None, size: int
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Newest first, ``size`` rows older than seq ``before``; and the ``before`` of the next page."""
-    ev = audit_events
-    query = select(ev).order_by(ev.c.seq.desc()).limit(size + 1)
-    if where.actor:
-        query = query.where(ev.c.actor == where.actor)
-    if where.action:
-        query = query.where(ev.c.action.startswith(where.action, autoescape=True))
-    if where.subject:
-        query = query.where(ev.c.subject == where.subject)
-    if where.since is not None:
-        query = query.where(ev.c.at >= where.since)
-    if where.until is not None:
-        query = query.where(ev.c.at < where.until)
-    if before is not None:
-        query = query.where(ev.c.seq < before)
-    rows = conn.execute(query).all()
-    more = int(rows[size - 1].seq) if len(rows) > size else None
-    return [_event(r) for r in rows[:size]], more
+    found = audit.events(
+        conn,
+        audit.EventFilter(
+            actor=where.actor,
+            action_prefix=where.action,
+            subjects=[where.subject] if where.subject else None,
+            since=where.since,
+            until=where.until,
+            before=before,
+        ),
+        newest_first=True,
+        limit=size + 1,
+    )
+    more = int(found[size - 1]["seq"]) if len(found) > size else None
+    return [_event(r) for r in found[:size]], more
 
 
-def _event(r: Any) -> dict[str, Any]:
-    return {
-        "seq": r.seq,
-        "at": r.at,
-        "actor": r.actor,
-        "action": r.action,
-        "subject": r.subject,
-        "data": json.dumps(event_data(r.data), ensure_ascii=False, default=str),
-        "hash": r.hash,
-    }
+def _event(stored: dict[str, Any]) -> dict[str, Any]:
+    shown = event_view(stored)
+    return {**shown, "data": json.dumps(shown["data"], ensure_ascii=False, default=str)}
 
 
 def record_export(
@@ -280,31 +214,5 @@ def record_export(
 
 def campaigns_overview(conn: Connection) -> list[dict[str, Any]]:
     """Every campaign with its status, last firing and its notifications by status."""
-    counts: dict[int, dict[str, int]] = {}
-    for cid, status, n in conn.execute(
-        select(notifications.c.campaign_id, notifications.c.status, func.count())
-        .where(notifications.c.campaign_id.is_not(None))
-        .group_by(notifications.c.campaign_id, notifications.c.status)
-    ):
-        counts.setdefault(int(cid), {})[str(status)] = int(n)
-    last: dict[int, Any] = {
-        int(cid): at
-        for cid, at in conn.execute(
-            select(campaign_runs.c.campaign_id, func.max(campaign_runs.c.fire_time)).group_by(
-                campaign_runs.c.campaign_id
-            )
-        )
-    }
-    return [
-        {
-            "id": r.id,
-            "name": r.name,
-            "kind": r.kind,
-            "schedule": r.schedule,
-            "timezone": r.timezone,
-            "status": r.status,
-            "last_fire": last.get(r.id),
-            "notifications": counts.get(r.id, {}),
-        }
-        for r in conn.execute(select(campaigns).order_by(campaigns.c.id))
-    ]
+    counts = notification_counts_by_campaign(conn)
+    return [{**c, "notifications": counts.get(c["id"], {})} for c in campaign_list(conn)]

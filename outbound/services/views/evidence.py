@@ -18,24 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from outbound.domain.masking import mask_log_text
 from outbound.domain.records import readable
 from outbound.services.campaigns import runs as campaigns
 from outbound.services.people.erasure import erasure_events, resolve
-from outbound.store import audit
-from outbound.store.snapshots import chunks
-from outbound.store.tables import (
-    audit_events,
-    audit_head,
-    consents,
-    deliveries,
-    notifications,
-    provider_refs,
-    push_receipts,
-    suppressions,
-)
+from outbound.store import audit, consent, reports
 
 Format = Literal["csv", "jsonl"]
 RECORD_FIELDS = ("record", "id", "at", "actor", "action", "subject", "data", "prev_hash", "hash")
@@ -70,71 +59,35 @@ class _Scope:
     delivery_ids: list[int] = field(default_factory=list)
 
 
-def _ids(conn: Connection, column: Any, where: Any) -> list[int]:
-    return [int(i) for i in conn.execute(select(column).where(where)).scalars()]
-
-
-def _deliveries_of(conn: Connection, note_ids: Sequence[int]) -> list[int]:
-    out: list[int] = []
-    for part in chunks(list(note_ids)):
-        out += _ids(conn, deliveries.c.id, deliveries.c.notification_id.in_(part))
-    return out
-
-
 def _scope(conn: Connection, sel: Selection, key: bytes | None) -> _Scope:
     scope = _Scope()
     if sel.customer is not None:
         cid, erased = resolve(conn, sel.customer, key)
         scope.customer_id, scope.erased = cid, erased
-        scope.note_ids = _ids(conn, notifications.c.id, notifications.c.customer_id == cid)
+        scope.note_ids = reports.notification_ids(conn, customer_id=cid)
         scope.subjects = [f"customer#{cid}", f"customer:{sel.customer}"]
     if sel.campaign is not None:
         row = campaigns.get(conn, sel.campaign)
-        in_campaign = _ids(conn, notifications.c.id, notifications.c.campaign_id == row.id)
+        in_campaign = reports.notification_ids(conn, campaign_id=int(row.id))
         if scope.subjects is None:
             scope.note_ids, scope.subjects = in_campaign, [f"campaign#{row.id}"]
         else:  # one customer's notifications of one campaign
             scope.note_ids = sorted(set(scope.note_ids) & set(in_campaign))
     if scope.subjects is not None:
-        scope.delivery_ids = _deliveries_of(conn, scope.note_ids)
+        scope.delivery_ids = reports.delivery_ids_of(conn, scope.note_ids)
         scope.subjects += [f"notification#{n}" for n in scope.note_ids]
         scope.subjects += [f"delivery#{d}" for d in scope.delivery_ids]
     return scope
 
 
-def _in_time(column: Any, sel: Selection) -> list[Any]:
-    where = []
-    if sel.since is not None:
-        where.append(column >= sel.since)
-    if sel.until is not None:
-        where.append(column < sel.until)
-    return where
-
-
-def _audit_record(r: Any) -> dict[str, Any]:
-    return {
-        "record": "audit",
-        "id": r.seq,
-        "at": r.at,
-        "actor": r.actor,
-        "action": r.action,
-        "subject": r.subject,
-        "data": r.data,
-        "prev_hash": r.prev_hash,
-        "hash": r.hash,
-    }
+def _audit_record(stored: dict[str, Any]) -> dict[str, Any]:
+    """An audit row exactly as stored (``data`` the canonical JSON that was hashed)."""
+    return {"record": "audit", "id": stored["seq"], **{f: stored[f] for f in RECORD_FIELDS[2:]}}
 
 
 def _audit_rows(conn: Connection, scope: _Scope, sel: Selection) -> list[dict[str, Any]]:
-    where = _in_time(audit_events.c.at, sel)
-    if scope.subjects is None:
-        rows = conn.execute(select(audit_events).where(*where).order_by(audit_events.c.seq))
-        return [_audit_record(r) for r in rows]
-    found: dict[int, dict[str, Any]] = {}
-    for part in chunks(sorted(set(scope.subjects))):
-        query = select(audit_events).where(audit_events.c.subject.in_(part), *where)
-        found.update({int(r.seq): _audit_record(r) for r in conn.execute(query)})
-    return [found[seq] for seq in sorted(found)]
+    where = audit.EventFilter(subjects=scope.subjects, since=sel.since, until=sel.until)
+    return [_audit_record(r) for r in audit.events(conn, where)]
 
 
 def _record(
@@ -156,74 +109,57 @@ def _record(
 
 def _consent_records(conn: Connection, cid: int) -> Iterator[dict[str, Any]]:
     subject = f"customer#{cid}"
-    for c in conn.execute(select(consents).where(consents.c.customer_id == cid).order_by("id")):
+    for c in consent.consent_rows(conn, cid):
         data = {
-            "channel": c.channel or "all",
-            "purpose": c.purpose or "all",
-            "written": c.written,
-            "source": c.source,
-            "evidence": c.evidence,
+            "channel": c["channel"] or "all",
+            "purpose": c["purpose"] or "all",
+            "written": c["written"],
+            "source": c["source"],
+            "evidence": c["evidence"],
         }
-        yield _record("consent", c.id, c.at, c.actor, c.action, subject, data)
-    query = select(suppressions).where(suppressions.c.customer_id == cid).order_by("id")
-    for s in conn.execute(query):
-        data = {"reason": s.reason, "number_kept_as": "keyed hash" if s.phone_hash else "number"}
-        yield _record("suppression", s.id, s.at, "", "suppressed", subject, data)
+        yield _record("consent", c["id"], c["at"], c["actor"], c["action"], subject, data)
+    for s in consent.suppression_rows(conn, cid):
+        kept = "keyed hash" if s["phone_hash"] else "number"
+        data = {"reason": s["reason"], "number_kept_as": kept}
+        yield _record("suppression", s["id"], s["at"], "", "suppressed", subject, data)
 
 
 def _notification_records(conn: Connection, note_ids: Sequence[int]) -> Iterator[dict[str, Any]]:
-    for part in chunks(list(note_ids)):
-        query = select(notifications).where(notifications.c.id.in_(part)).order_by("id")
-        for n in conn.execute(query):
-            data = {
-                "kind": n.kind,
-                "purpose": n.purpose,
-                "status": n.status,
-                "campaign_id": n.campaign_id,
-                "payload": n.payload,
-                "decisions": [readable(d) for d in n.decisions],
-            }
-            yield _record(
-                "decision", n.id, n.created_at, n.source, n.kind, f"notification#{n.id}", data
-            )
+    for n in reports.notifications_by_ids(conn, note_ids):
+        data = {
+            **{k: n[k] for k in ("kind", "purpose", "status", "campaign_id", "payload")},
+            "decisions": [readable(d) for d in n["decisions"]],
+        }
+        subject = f"notification#{n['id']}"
+        yield _record("decision", n["id"], n["created_at"], n["source"], n["kind"], subject, data)
 
 
 def _delivery_records(conn: Connection, delivery_ids: Sequence[int]) -> Iterator[dict[str, Any]]:
-    for part in chunks(list(delivery_ids)):
-        for d in conn.execute(select(deliveries).where(deliveries.c.id.in_(part)).order_by("id")):
-            subject, detail = f"delivery#{d.id}", dict(d.detail or {})
-            data = {
-                "notification": d.notification_id,
-                "channel": d.channel,
-                "rung": d.rung,
-                "status": d.status,
-                "outcome": d.outcome,
-                "attempts": d.attempts,
-                "due_at": d.due_at,
-                "provider_ref": d.provider_ref,
-                "detail": detail,
-            }
-            yield _record("delivery", d.id, d.updated_at, "", d.outcome or d.status, subject, data)
-            if detail.get("transcript") or detail.get("intent"):
-                said = {k: detail.get(k) for k in ("intent", "transcript", "confidence", "dtmf")}
-                yield _record("transcript", d.id, d.updated_at, "", "call", subject, said)
+    for d in reports.deliveries_by_ids(conn, delivery_ids):
+        subject, detail = f"delivery#{d['id']}", dict(d["detail"] or {})
+        data = {
+            "notification": d["notification_id"],
+            **{k: d[k] for k in ("channel", "rung", "status", "outcome", "attempts", "due_at")},
+            "provider_ref": d["provider_ref"],
+            "detail": detail,
+        }
+        what = d["outcome"] or d["status"]
+        yield _record("delivery", d["id"], d["updated_at"], "", what, subject, data)
+        if detail.get("transcript") or detail.get("intent"):
+            said = {k: detail.get(k) for k in ("intent", "transcript", "confidence", "dtmf")}
+            yield _record("transcript", d["id"], d["updated_at"], "", "call", subject, said)
 
 
 def _receipt_records(conn: Connection, delivery_ids: Sequence[int]) -> Iterator[dict[str, Any]]:
-    for part in chunks(list(delivery_ids)):
-        query = select(provider_refs).where(provider_refs.c.delivery_id.in_(part))
-        for r in conn.execute(query.order_by(provider_refs.c.created_at)):
-            data = {"channel": r.channel, "ref": r.ref, "outcome": r.outcome, "detail": r.detail}
-            subject = f"delivery#{r.delivery_id}"
-            yield _record(
-                "receipt", r.ref, r.created_at, "provider", r.outcome or "", subject, data
-            )
-        query = select(push_receipts).where(push_receipts.c.delivery_id.in_(part))
-        for p in conn.execute(query.order_by(push_receipts.c.delivery_id)):
-            status = "opened" if p.opened_at else "delivered" if p.delivered_at else "none"
-            data = {"delivered_at": p.delivered_at, "opened_at": p.opened_at}
-            subject = f"delivery#{p.delivery_id}"
-            yield _record("receipt", p.delivery_id, p.updated_at, "app", status, subject, data)
+    for r in reports.provider_receipts(conn, delivery_ids):
+        data = {k: r[k] for k in ("channel", "ref", "outcome", "detail")}
+        subject, at = f"delivery#{r['delivery_id']}", r["created_at"]
+        yield _record("receipt", r["ref"], at, "provider", r["outcome"] or "", subject, data)
+    for p in reports.push_receipt_rows(conn, delivery_ids):
+        status = "opened" if p["opened_at"] else "delivered" if p["delivered_at"] else "none"
+        data = {"delivered_at": p["delivered_at"], "opened_at": p["opened_at"]}
+        subject = f"delivery#{p['delivery_id']}"
+        yield _record("receipt", p["delivery_id"], p["updated_at"], "app", status, subject, data)
 
 
 def records(conn: Connection, sel: Selection, key: bytes | None = None) -> list[dict[str, Any]]:
@@ -232,11 +168,7 @@ def records(conn: Connection, sel: Selection, key: bytes | None = None) -> list[
     record only."""
     scope = _scope(conn, sel, key)
     if scope.erased and scope.customer_id is not None:
-        events = erasure_events(conn, scope.customer_id)
-        return [
-            {"record": "audit", "id": e["seq"], **{f: e[f] for f in RECORD_FIELDS[2:]}}
-            for e in events
-        ]
+        return [_audit_record(e) for e in erasure_events(conn, scope.customer_id)]
     out: list[dict[str, Any]] = []
     if scope.customer_id is not None:
         bundle: Iterable[dict[str, Any]] = [
@@ -298,10 +230,7 @@ def checkpoint_summary(conn: Connection, path: Path) -> dict[str, Any]:
         return summary
     summary["content"] = content
     if isinstance(content, dict) and {"seq", "hash"} <= set(content):
-        stored = conn.execute(
-            select(audit_events.c.hash).where(audit_events.c.seq == int(content["seq"]))
-        ).scalar_one_or_none()
-        summary["matches_chain"] = stored == content["hash"]
+        summary["matches_chain"] = audit.hash_at(conn, int(content["seq"])) == content["hash"]
     return summary
 
 
@@ -316,7 +245,7 @@ def manifest(
 ) -> dict[str, Any]:
     """What an export holds and what it verifies against (the file's sha256 is added by the
     writer of the file)."""
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+    head_seq, head_hash = audit.chain_head(conn)
     check = audit.verify(conn)
     by_record: dict[str, int] = {}
     for r in rows:
@@ -330,8 +259,8 @@ def manifest(
         "rows_by_record": by_record,
         "audit_seq_range": [audit_rows[0]["id"], audit_rows[-1]["id"]] if audit_rows else None,
         "chain": {
-            "head_seq": int(head.seq),
-            "head_hash": str(head.hash),
+            "head_seq": head_seq,
+            "head_hash": head_hash,
             "verified": check.ok,
             "checked": check.checked,
             "problem": check.problem,

@@ -6,131 +6,80 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from outbound.domain.errors import NotFoundError
-from outbound.domain.masking import mask_phone
+from outbound.domain.masking import mask_phone, mask_text
 from outbound.domain.records import readable, readable_summary
 from outbound.services.campaigns import runs as campaigns
-from outbound.store.tables import (
-    audit_events,
-    campaign_runs,
-    consents,
-    customers,
-    deliveries,
-    notifications,
-    preferences,
-    push_subscriptions,
-    suppressions,
-    wishlist_items,
-)
+from outbound.store import audit, consent, reports
+from outbound.store import campaigns as campaign_rows
+from outbound.store.rows import pick
+
+#: a delivery as ``why`` and the notification report show it
+DELIVERY_FIELDS = ("id", "channel", "rung", "status", "outcome", "attempts", "due_at", "detail")
+#: an audit event as readers see it (``data`` in words: ``event_view``)
+EVENT_FIELDS = ("seq", "at", "actor", "action", "subject", "data", "hash")
+#: an event in a customer's report (``customer show --json``)
+_TRAIL_FIELDS = ("seq", "at", "action", "subject", "actor", "data")
 
 
 def customer_report(conn: Connection, cid: int) -> dict[str, Any]:
     """Everything about one customer: profile (phone masked), consent ledger, history, audit."""
-    row = conn.execute(select(customers).where(customers.c.id == cid)).one()
-    history = _history(conn, cid)
+    row = reports.customer(conn, cid)
+    if row is None:
+        raise NotFoundError(f"customer #{cid} not found; search by external id or phone digits")
+    history = reports.delivery_history(conn, cid)
     return {
         **_profile(conn, row),
-        "consents": _ledger(conn, cid),
+        "consents": consent_ledger(conn, cid),
         "suppressions": [
-            {"reason": d.reason, "at": d.at}
-            for d in conn.execute(
-                select(suppressions.c.reason, suppressions.c.at).where(
-                    suppressions.c.customer_id == cid
-                )
-            )
+            {"reason": d["reason"], "at": d["at"]} for d in consent.suppression_rows(conn, cid)
         ],
         "history": history,
         "events": _events(
-            conn, cid, row.external_id, [h["delivery"] for h in history if h["delivery"]]
+            conn, cid, row["external_id"], [h["delivery"] for h in history if h["delivery"]]
         ),
     }
 
 
-def _profile(conn: Connection, row: Any) -> dict[str, Any]:
-    cid = row.id
+def _profile(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
+    cid = row["id"]
     return {
-        "id": row.id,
-        "external_id": row.external_id,
-        "name": row.name,
-        "locale": row.locale,
-        "timezone": row.timezone,
-        "phone": mask_phone(row.phone_e164),
-        "country": row.country,
-        "state": row.state,
-        "erased_at": row.erased_at,
-        "membership": {"tier": row.membership_tier, "expires_on": row.membership_expires_on},
-        "wishlist": list(
-            conn.execute(
-                select(wishlist_items.c.sku).where(wishlist_items.c.customer_id == cid)
-            ).scalars()
-        ),
-        "push_subscriptions": len(
-            conn.execute(
-                select(push_subscriptions.c.id).where(push_subscriptions.c.customer_id == cid)
-            ).all()
-        ),
-        "preference": list(
-            conn.execute(
-                select(preferences.c.channel)
-                .where(preferences.c.customer_id == cid)
-                .order_by(preferences.c.rank)
-            ).scalars()
-        ),
+        "id": cid,
+        "external_id": row["external_id"],
+        "name": row["name"],
+        "locale": row["locale"],
+        "timezone": row["timezone"],
+        "phone": mask_phone(row["phone_e164"]),
+        "country": row["country"],
+        "state": row["state"],
+        "erased_at": row["erased_at"],
+        "membership": {
+            "tier": row["membership_tier"],
+            "expires_on": row["membership_expires_on"],
+        },
+        "wishlist": reports.wishlist_skus(conn, cid),
+        "push_subscriptions": len(reports.push_endpoints(conn, cid)),
+        "preference": reports.preferred_channels(conn, cid),
     }
 
 
-def _ledger(conn: Connection, cid: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(consents).where(consents.c.customer_id == cid).order_by(consents.c.id)
-    )
+def consent_ledger(conn: Connection, cid: int) -> list[dict[str, Any]]:
+    """Every consent change with its evidence: when, what, who, how (source), the wording
+    (masked: a phone number in the wording is not shown)."""
     return [
         {
-            "at": c.at,
-            "action": c.action,
-            "channel": c.channel or "all",
-            "purpose": c.purpose or "all",
-            "written": c.written,
-            "source": c.source,
-            "evidence": c.evidence,
+            "at": c["at"],
+            "action": c["action"],
+            "channel": c["channel"] or "all",
+            "purpose": c["purpose"] or "all",
+            "written": c["written"],
+            "actor": c["actor"],
+            "source": c["source"],
+            "evidence": mask_text(c["evidence"]),
         }
-        for c in rows
-    ]
-
-
-def _history(conn: Connection, cid: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(
-            notifications.c.id.label("nid"),
-            notifications.c.kind,
-            notifications.c.status.label("nstatus"),
-            deliveries.c.id.label("did"),
-            deliveries.c.channel,
-            deliveries.c.rung,
-            deliveries.c.status,
-            deliveries.c.outcome,
-            deliveries.c.due_at,
-            deliveries.c.updated_at,
-        )
-        .select_from(notifications.outerjoin(deliveries))
-        .where(notifications.c.customer_id == cid)
-        .order_by(notifications.c.id, deliveries.c.id)
-    )
-    return [
-        {
-            "notification": h.nid,
-            "kind": h.kind,
-            "notification_status": h.nstatus,
-            "delivery": h.did,
-            "channel": h.channel,
-            "rung": h.rung,
-            "status": h.status,
-            "outcome": h.outcome,
-            "due_at": h.due_at,
-            "updated_at": h.updated_at,
-        }
-        for h in rows
+        for c in consent.consent_rows(conn, cid)
     ]
 
 
@@ -141,22 +90,21 @@ def _events(
     outcomes — every event about the customer or one of their last 200 deliveries."""
     subjects = [f"customer#{cid}", f"customer:{external_id}"]
     subjects += [f"delivery#{d}" for d in sorted(delivery_ids)[-200:]]
-    rows = conn.execute(
-        select(audit_events)
-        .where(audit_events.c.subject.in_(subjects))
-        .order_by(audit_events.c.seq)
-    ).all()
-    return [
-        {
-            "seq": r.seq,
-            "at": r.at,
-            "action": r.action,
-            "subject": r.subject,
-            "actor": r.actor,
-            "data": event_data(r.data),
-        }
-        for r in rows
-    ]
+    trail = audit.events(conn, audit.EventFilter(subjects=subjects))
+    return [event_view(r, _TRAIL_FIELDS) for r in trail]
+
+
+def event_view(stored: dict[str, Any], fields: tuple[str, ...] = EVENT_FIELDS) -> dict[str, Any]:
+    """An audit event as readers see it: its data in words (``event_data``)."""
+    return {**pick(stored, fields), "data": event_data(stored["data"])}
+
+
+def audit_list(
+    conn: Connection, *, subject: str | None, action: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` audit events, of one subject and/or one action if given."""
+    where = audit.EventFilter(subjects=[subject] if subject else None, action=action or "")
+    return [event_view(r) for r in audit.events(conn, where, newest_first=True, limit=limit)]
 
 
 def event_data(stored: str) -> Any:
@@ -174,43 +122,29 @@ def event_data(stored: str) -> Any:
 
 
 def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
-    note = conn.execute(select(notifications).where(notifications.c.id == nid)).first()
+    note = reports.notification(conn, nid)
     if note is None:
         raise NotFoundError(f"notification {nid} not found")
-    who = conn.execute(
-        select(customers.c.external_id).where(customers.c.id == note.customer_id)
-    ).scalar_one()
-    rows = conn.execute(
-        select(deliveries).where(deliveries.c.notification_id == nid).order_by(deliveries.c.id)
-    ).all()
-    decisions = [readable(d) for d in note.decisions]
+    who = reports.customer(conn, note["customer_id"]) or {}
+    rows = reports.deliveries_of(conn, [nid])
+    decisions = [readable(d) for d in note["decisions"]]
     for d in rows:
-        _template_step(decisions, d.rung, d.channel, d.detail)
+        _template_step(decisions, d["rung"], d["channel"], d["detail"])
     return {
-        "id": note.id,
-        "kind": note.kind,
-        "purpose": note.purpose,
-        "customer": who,
-        "status": note.status,
-        "source": note.source,
-        "dedupe_key": note.dedupe_key,
-        "created_at": note.created_at,
-        "expires_at": note.expires_at,
+        **pick(note, ("id", "kind", "purpose")),
+        "customer": who.get("external_id"),
+        **pick(note, ("status", "source", "dedupe_key", "created_at", "expires_at")),
         "decisions": decisions,
-        "deliveries": [
-            {
-                "id": d.id,
-                "channel": d.channel,
-                "rung": d.rung,
-                "status": d.status,
-                "outcome": d.outcome,
-                "attempts": d.attempts,
-                "due_at": d.due_at,
-                "detail": d.detail,
-            }
-            for d in rows
-        ],
+        "deliveries": [pick(d, DELIVERY_FIELDS) for d in rows],
     }
+
+
+def customer_of_notification(conn: Connection, nid: int) -> int:
+    """The internal id of the customer a notification is for."""
+    note = reports.notification(conn, nid)
+    if note is None:
+        raise NotFoundError(f"notification {nid} not found")
+    return int(note["customer_id"])
 
 
 def template_note(template: dict[str, Any]) -> str:
@@ -252,19 +186,8 @@ def verdict(decision: dict[str, Any]) -> str:
 def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
     """A campaign's definition, its last 20 runs and its notifications by status."""
     row = campaigns.get(conn, ref)
-    runs = conn.execute(
-        select(campaign_runs)
-        .where(campaign_runs.c.campaign_id == row.id)
-        .order_by(campaign_runs.c.fire_time.desc())
-        .limit(20)
-    ).all()
-    statuses: dict[str, int] = dict(
-        conn.execute(  # type: ignore[arg-type]
-            select(notifications.c.status, func.count())
-            .where(notifications.c.campaign_id == row.id)
-            .group_by(notifications.c.status)
-        ).all()
-    )
+    runs = campaign_rows.recent_runs(conn, int(row.id), 20)
+    statuses = campaign_rows.notification_counts(conn, int(row.id))
     return {
         "id": row.id,
         "name": row.name,
@@ -276,16 +199,14 @@ def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
         "params": row.params,
         "notifications": statuses,
         "runs": [
-            {
-                "fire_time": r.fire_time,
-                "selected": r.selected,
-                "created": r.created,
-                "finished_at": r.finished_at,
-                "error": r.error,
-            }
-            for r in runs
+            pick(r, ("fire_time", "selected", "created", "finished_at", "error")) for r in runs
         ],
     }
+
+
+def campaign_list(conn: Connection) -> list[dict[str, Any]]:
+    """Every campaign: id, name, kind, schedule, timezone, status and its last firing."""
+    return campaign_rows.campaign_list(conn)
 
 
 def campaign_funnel(conn: Connection, ref: str | int, *, now: datetime) -> dict[str, Any]:

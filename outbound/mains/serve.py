@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from outbound.api.deps import ApiDeps
 from outbound.bootstrap.app import App, build
 from outbound.config import Settings
 from outbound.domain.errors import ConfigError, OutboundError
 from outbound.domain.masking import configure_logging
-from outbound.store.db import make_url_safe
+from outbound.services.storage import safe_url
 
 log = logging.getLogger("outbound.serve")
 
@@ -83,7 +84,7 @@ class Service:
         if self._serves_api():
             processes = f" ({self.workers} processes)" if self.workers > 1 else ""
             parts.append(f"API on http://{self._host()}:{self._port()}{processes}")
-        return ", ".join(parts) + f"; database {make_url_safe(self.app.settings.database_url)}"
+        return ", ".join(parts) + f"; database {safe_url(self.app.settings.database_url)}"
 
     def _serves_api(self) -> bool:
         return self.role in ("all", "api") and not self.until_idle
@@ -154,7 +155,7 @@ class Service:
         command = [
             sys.executable,
             "-m",
-            "outbound.bootstrap.dialer",
+            "outbound.mains.dialer",
             "--config-dir",
             str(settings.config_dir),
         ]
@@ -187,15 +188,35 @@ class Service:
         if self._scheduler is not None:
             led = self._scheduler.leader
             self._scheduler.stop()
-            if led and self.app.scheduler_periodic():
+            if led and self.app.checkpoints().periodic:
                 self._last_checkpoint()
 
     def _last_checkpoint(self) -> None:
         """One more checkpoint at shutdown, so the anchor covers everything this node wrote."""
         try:
-            self.app.write_checkpoint()
+            self.app.checkpoints().write()
         except (OutboundError, OSError) as exc:
             log.warning("audit checkpoint at shutdown failed: %s", exc)
+
+
+def api_deps(app: App) -> ApiDeps:
+    """What the API's routes need of ``app``, and nothing more."""
+    settings = app.settings
+    return ApiDeps(
+        engine=app.engine,
+        clock=app.clock,
+        rules=app.rules,
+        expiry=app.expiry,
+        limits=app.limits,
+        send=app.send_context(),
+        push_targets=settings.push.targets(),
+        api=settings.api,
+        console=settings.console,
+        audit=settings.audit,
+        database_url=settings.database_url,
+        audit_key=app.audit_key,
+        erasure_secret=settings.privacy.erasure_key.get_secret_value(),
+    )
 
 
 def api_server(app: App, host: str, port: int) -> Any:
@@ -205,7 +226,8 @@ def api_server(app: App, host: str, port: int) -> Any:
     from outbound.api.app import create_app
     from outbound.api.slow import server_config
 
-    return uvicorn.Server(server_config(create_app(app), app, host=host, port=port))
+    deps = api_deps(app)
+    return uvicorn.Server(server_config(create_app(deps), deps, host=host, port=port))
 
 
 def freeze_heap() -> None:

@@ -13,9 +13,9 @@ from sqlalchemy import Connection
 
 from outbound.domain.values import Channel, ConsentAction, Purpose, SendResult
 from outbound.policy.model import Rules
+from outbound.services.people.customers import add_consent, add_suppression
 from outbound.services.send.planning import enqueue
 from outbound.store import outbox
-from outbound.store.customers import add_consent, add_suppression
 from outbound.store.outbox import Claimed
 
 

@@ -1,0 +1,1 @@
+"""Webhook intake: which sources may post, and what each delivery was answered."""
