@@ -1,7 +1,8 @@
 """Build hook: the repository's default config and voice flows go into the wheel.
 
-They stay at the top of the checkout (``config/``, ``voice_flows/``: where operators and the
-README look for them); a built package carries copies under ``outbound/defaults/`` (found by
+They stay at the top of the checkout (``config/``, ``voice_flows/``, ``templates/``: where
+operators and the README look for them); a built package carries copies under
+``outbound/defaults/`` (found by
 ``outbound.defaults.default_dir``). Everything else is declared in pyproject.toml.
 """
 
@@ -13,7 +14,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-FOLDERS = {"config": "*.toml", "voice_flows": "*.yaml"}  # = outbound.defaults.FOLDERS
+FOLDERS = {"config": "*.toml", "voice_flows": "*.yaml", "templates": "**/*.*"}  # = outbound.defaults.FOLDERS
 
 
 class BuildWithDefaults(build_py):
@@ -24,13 +25,15 @@ class BuildWithDefaults(build_py):
         if getattr(self, "editable_mode", False):
             return
         for folder, pattern in FOLDERS.items():
-            sources = sorted((ROOT / folder).glob(pattern))
+            base = ROOT / folder
+            sources = sorted(p for p in base.glob(pattern) if p.is_file())
             if not sources:
                 raise SystemExit(f"setup.py: no {folder}/{pattern} to package beside {ROOT}")
             target = Path(self.build_lib, "outbound", "defaults", folder)
-            self.mkpath(str(target))
             for source in sources:
-                self.copy_file(str(source), str(target / source.name))
+                destination = target / source.relative_to(base)
+                self.mkpath(str(destination.parent))
+                self.copy_file(str(source), str(destination))
 
 
 setup(cmdclass={"build_py": BuildWithDefaults})

@@ -37,6 +37,7 @@ from benchmarks.common import (
     seed_customers,
 )
 from benchmarks.fanout import CAMPAIGN
+from benchmarks.legacy_render import LegacyRenderer
 from outbound import bootstrap
 from outbound.services.campaigns import runs as campaigns
 from outbound.services.send.dispatch import Dispatcher
@@ -59,6 +60,7 @@ class DispatchResult:
     statuses: dict[str, int] = field(default_factory=dict)
     errors: int = 0
     profiled: bool = False
+    renderer: str = "files"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,13 +121,19 @@ def run(
     threads: int,
     *,
     profiles: list[cProfile.Profile] | None = None,
+    renderer: str = "files",
 ) -> DispatchResult:
-    path = workdir / f"dispatch-{threads}.db"
+    """``renderer``: ``files`` (templates/, Babel, evidence recorded) or ``legacy`` (the
+    Python-dict texts before issue 19: the peer measured in the same run)."""
+    path = workdir / f"dispatch-{threads}-{renderer}.db"
     copy_db(template, path)
     engine = make_engine(f"sqlite:///{path}")
     app = build_app(path, engine)
     # the embedded log sink on every channel, whatever adapters the config selects
     workers = [app.dispatcher(app.log_channels()) for _ in range(threads)]
+    if renderer == "legacy":
+        for w in workers:
+            w.renderer = LegacyRenderer(app.rules, app.messaging(), app.settings.brand.name)
     own = [cProfile.Profile() if profiles is not None else None for _ in workers]
     stop = threading.Event()
     pool = [
@@ -177,4 +185,24 @@ def run(
         statuses=statuses,
         errors=sum(w.stats.errors for w in workers),
         profiled=profiles is not None,
+        renderer=renderer,
     )
+
+
+def render_cost(app: bootstrap.App, messages: int = 20_000, rounds: int = 5) -> dict[str, float]:
+    """Microseconds per message of each renderer on the benchmark's renewal SMS, interleaved
+    (legacy, files, legacy, …) in one process: the CPU the template files add per delivery,
+    steadier on a busy machine than two dispatch runs a minute apart. Best round of each."""
+    from outbound.domain.values import Channel, Kind
+
+    payload = {"tier": "gold", "expires_on": "2026-12-20", "renew_url": "https://shop.example/r"}
+    files = app.renderer()
+    legacy = LegacyRenderer(app.rules, app.messaging(), app.settings.brand.name)
+    best = {"legacy": float("inf"), "files": float("inf")}
+    for _ in range(rounds):
+        for name, renderer in (("legacy", legacy), ("files", files)):
+            with Stopwatch() as sw:
+                for _ in range(messages):
+                    renderer.render(Kind.RENEWAL, Channel.SMS, "en-US", "US", payload)
+            best[name] = min(best[name], sw.seconds / messages * 1e6)
+    return {k: round(v, 2) for k, v in best.items()}

@@ -22,7 +22,8 @@ from typing import Any
 import sqlalchemy
 
 from benchmarks import apscheduler_peer, dispatch, fanout, pg_dispatch, pg_report
-from benchmarks.common import RESULTS_DIR, Place, open_places
+from benchmarks.common import RESULTS_DIR, Place, build_app, open_places
+from outbound.store.db import make_engine
 
 FANOUT_TARGET = 0.5  # raw / fan-out, from the issue
 PEER_TARGET = 3.0  # outbound dispatch / the APScheduler peer, from the throughput issue
@@ -49,6 +50,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         choices=("fanout", "dispatch", "pg"),
         help="run only one benchmark (pg: dispatch on PostgreSQL, 1 vs 2 worker processes)",
+    )
+    parser.add_argument(
+        "--renderers",
+        default="legacy,files",
+        help="dispatch renderers to measure, each per thread count in the same run: files "
+        "(templates/, Babel) and legacy (the texts before issue 19, the peer); default both",
     )
     parser.add_argument(
         "--pg-deliveries",
@@ -147,19 +154,36 @@ def _report(results: dict[str, Any]) -> str:
         lines += [
             "",
             f"2. Dispatch to the log channel ({runs[0]['deliveries']:,} deliveries due at once)",
-            "  threads  seconds  deliveries/s  lag p50  lag p99  lag max  claim→sent p50/p99"
-            "  statuses",
+            "  threads  renderer  seconds  deliveries/s  lag p50  lag p99  lag max"
+            "  claim→sent p50/p99  statuses",
         ]
         for r in runs:
             statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(r["statuses"].items()))
             lines.append(
-                f"  {r['threads']:>7}  {r['seconds']:>7.1f}  {r['deliveries_per_second']:>12,.0f}"
+                f"  {r['threads']:>7}  {r.get('renderer', 'files'):<8}  {r['seconds']:>7.1f}"
+                f"  {r['deliveries_per_second']:>12,.0f}"
                 f"  {r['lag_p50_seconds']:>6.1f}s  {r['lag_p99_seconds']:>6.1f}s"
                 f"  {r['lag_max_seconds']:>6.1f}s  {r['service_p50_seconds'] * 1000:>8.0f}"
                 f" / {r['service_p99_seconds'] * 1000:.0f} ms  {statuses}"
                 + ("  [PROFILED]" if r["profiled"] else "")
             )
         lines.append("  lag = log_sends.at − max(due_at, worker start); see benchmarks/README.md")
+        by = {(r["threads"], r.get("renderer", "files")): r["deliveries_per_second"] for r in runs}
+        for n in sorted({r["threads"] for r in runs}):
+            if (n, "files") in by and (n, "legacy") in by:
+                ratio = by[(n, "files")] / by[(n, "legacy")]
+                verdict = "within 5 %" if ratio >= 0.95 else "more than 5 % slower"
+                lines.append(
+                    f"  {n} thread(s): template files / legacy renderer = {ratio:.3f} ({verdict})"
+                )
+        cost = results.get("render_us")
+        if cost:
+            per = 1e6 / max(r["deliveries_per_second"] for r in runs)
+            lines.append(
+                f"  render per message: legacy {cost['legacy']:.1f} µs, files {cost['files']:.1f}"
+                f" µs (+{cost['files'] - cost['legacy']:.1f} µs = "
+                f"{(cost['files'] - cost['legacy']) / per:.1%} of a delivery's {per:.0f} µs)"
+            )
         peer = results.get("peer")
         if peer:
             best = max(r["deliveries_per_second"] for r in runs)
@@ -232,14 +256,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "dispatch"):
             template = dispatch.prepare(workdir, args.deliveries, now, places, _say)
             results["dispatch"] = []
+            renderers = [r.strip() for r in args.renderers.split(",") if r.strip()]
             for n in threads:
-                _say(f"dispatch: {n} thread(s) …")
-                profiles: list[cProfile.Profile] | None = [] if args.profile else None
-                res_d = dispatch.run(template, workdir, n, profiles=profiles)
-                results["dispatch"].append(res_d.as_dict())
+                for renderer in renderers:
+                    _say(f"dispatch: {n} thread(s), {renderer} renderer …")
+                    profiles: list[cProfile.Profile] | None = [] if args.profile else None
+                    res_d = dispatch.run(template, workdir, n, profiles=profiles, renderer=renderer)
+                    results["dispatch"].append(res_d.as_dict())
+                    _save(args.output, results)
+                    if profiles:
+                        name = f"dispatch-{n}-{renderer}"
+                        results["profiles"][name] = _dump_profile(name, profiles)
+            if len(renderers) > 1 and not args.profile:
+                _say("dispatch: render cost per message, legacy and files interleaved …")
+                results["render_us"] = dispatch.render_cost(
+                    build_app(template, make_engine(f"sqlite:///{template}"))
+                )
                 _save(args.output, results)
-                if profiles:
-                    results["profiles"][f"dispatch-{n}"] = _dump_profile(f"dispatch-{n}", profiles)
             if not args.profile:
                 _say(f"dispatch peer: APScheduler 3, {args.deliveries:,} jobs …")
                 peer_dir = workdir / "apscheduler"

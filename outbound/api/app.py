@@ -57,6 +57,7 @@ from outbound.schemas.base import shown
 from outbound.services import storage
 from outbound.services.send.links import link_failures
 from outbound.services.send.receipts import PushReceipt
+from outbound.services.templates.sizes import warm as warm_sizes
 
 log = logging.getLogger("outbound.api.app")
 RETRY_AFTER = "5"
@@ -90,6 +91,7 @@ RECEIPT_RECORDED = {
 def create_app(app: ApiDeps, source_cache_seconds: float = SOURCE_CACHE_SECONDS) -> FastAPI:
     """The API of one process; its writer (``api.state.writer``) starts with the first write."""
     writer = GroupCommit(app.engine)
+    warm_sizes(app.limits)  # templates read now, not in the first event's write transaction
 
     @asynccontextmanager
     async def lifespan(_api: FastAPI) -> AsyncIterator[None]:

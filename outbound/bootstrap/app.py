@@ -14,6 +14,7 @@ from outbound.channels.log import LogChannel, OutcomeRule, default_outcome
 from outbound.config import Settings
 from outbound.config.audit_key import load_audit_key
 from outbound.domain.clock import system_clock
+from outbound.domain.errors import ConfigError
 from outbound.domain.pseudonyms import optional_key
 from outbound.domain.values import Channel, RetryPolicy
 from outbound.policy import load_rules_file
@@ -26,6 +27,9 @@ from outbound.services.send.context import Expiry, SendContext
 from outbound.services.send.dispatch import AfterResult, Dispatcher, FaultLog
 from outbound.services.send.outcomes import SilentReceipts
 from outbound.services.send.receipts import Escalation, escalation_delays
+from outbound.services.templates.lint import LintReport, lint
+from outbound.services.templates.loader import TemplateSet, TemplateStore
+from outbound.services.templates.render import MessageRenderer, templates_dir
 from outbound.services.templates.sizes import SizeLimits
 from outbound.store.anchor import KEY_OPTION
 from outbound.store.db import make_engine, require_current_schema
@@ -48,6 +52,7 @@ class App:
     _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
     _faults: FaultLog = field(default_factory=FaultLog)  # one line per interval, all workers
     _messaging: MessagingRules | None = None
+    _templates: TemplateStore | None = None
     _send: SendContext | None = None
 
     def send_context(self) -> SendContext:
@@ -129,7 +134,58 @@ class App:
             actor=actor,
             after_result=after_result,
             faults=self._faults,
+            renderer=self.renderer(),
         )
+
+    def templates(self) -> TemplateStore:
+        """The message templates of ``[templates] dir`` (read once; ``reload_templates``)."""
+        if self._templates is None:
+            t = self.settings.templates
+            self._templates = TemplateStore(templates_dir(t.dir), t.default_locale)
+        return self._templates
+
+    def renderer(self) -> MessageRenderer:
+        """Brand, footer rules and templates as dispatch and ``campaign preview`` use them."""
+        clock = self.clock
+        return MessageRenderer(
+            self.rules,
+            self.messaging(),
+            self.settings.brand.name,
+            self.templates(),
+            today=lambda: clock().date(),
+        )
+
+    def lint_templates(self, templates: TemplateSet | None = None) -> LintReport:
+        s = self.settings
+        return lint(
+            templates or self.templates().current,
+            brand=s.brand.name,
+            max_parts=s.sms.max_parts,
+            configured=tuple(s.templates.locales),
+        )
+
+    def check_templates(self, templates: TemplateSet | None = None) -> None:
+        """ConfigError naming every problem (``serve`` refuses to start with one)."""
+        report = self.lint_templates(templates)
+        if not report.ok:
+            chosen = templates or self.templates().current
+            listed = "\n  ".join(str(p) for p in report.problems[:20])
+            more = len(report.problems) - 20
+            raise ConfigError(
+                f"templates in {chosen.directory} have {len(report.problems)} problem(s):"
+                f"\n  {listed}"
+                + (f"\n  … and {more} more" if more > 0 else "")
+                + "\nfix them (`outbound templates lint`), then start again"
+            )
+
+    def reload_templates(self) -> TemplateSet:
+        """Read the templates again and use them from the next batch on; a set with a
+        problem is refused (ConfigError) and the one in use stays."""
+        store = self.templates()
+        fresh = store.fresh()
+        self.check_templates(fresh)
+        store.swap(fresh)
+        return fresh
 
     @property
     def limits(self) -> SizeLimits:
@@ -141,6 +197,7 @@ class App:
             fcm_bytes=push.fcm_max_bytes,
             push_title=push.title,
             brand=self.settings.brand.name,
+            templates=self.templates(),
         )
 
     def messaging(self) -> MessagingRules:

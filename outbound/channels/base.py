@@ -28,6 +28,7 @@ class Message:
     locale: str
     text: str
     payload: dict[str, Any] = field(default_factory=dict)
+    title: str | None = None  # a push's title (its template's title block)
 
     @property
     def idempotency_key(self) -> str:

@@ -82,7 +82,7 @@ class PushContent:
     @classmethod
     def of(cls, message: Message, title: str) -> PushContent:
         data = {"delivery_id": str(message.delivery_id), "kind": message.kind.value}
-        return cls(title, message.text, data)
+        return cls(message.title or title, message.text, data)
 
     def webpush_plain(self) -> bytes:
         """The JSON a Web Push encrypts."""

@@ -18,7 +18,6 @@ from outbound.scheduling.scheduler import validate_schedule
 from outbound.schemas import numbers
 from outbound.services.campaigns import preview as campaign_preview
 from outbound.services.campaigns import runs as campaigns
-from outbound.services.templates.render import MessageRenderer
 from outbound.services.views.history import campaign_list, campaign_report
 
 
@@ -253,7 +252,7 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
 
     app, stamp = ctx.app(), now()
     with app.engine.begin() as conn:
-        renderer = MessageRenderer(app.rules, app.messaging())
+        renderer = app.renderer()
         result = campaign_preview.preview(
             conn, ref, rules=app.rules, now=stamp, expiry=app.expiry, renderer=renderer
         )

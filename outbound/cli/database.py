@@ -19,8 +19,8 @@ from outbound.services import storage
 @click.option("--force", is_flag=True, help="Overwrite existing config and flow files.")
 @pass_ctx
 def init(ctx: Ctx, force: bool) -> None:
-    """Create ./config (outbound.toml, policies.toml, audit.key), ./voice_flows and an
-    up-to-date database.
+    """Create ./config (outbound.toml, policies.toml, audit.key), ./voice_flows, ./templates
+    (SMS and push texts per kind and locale) and an up-to-date database.
 
     The files are copies of the shipped defaults (or of --config-dir); existing ones are kept
     unless --force. The audit key (HMAC key of the audit chain) is written once, never
@@ -28,13 +28,17 @@ def init(ctx: Ctx, force: bool) -> None:
 
     \b
     Example:
-      outbound init            # ./config, ./voice_flows and ./outbound.db
+      outbound init            # ./config, ./voice_flows, ./templates and ./outbound.db
       outbound --db postgresql://outbound@127.0.0.1/outbound init
     """
     source = find_config_dir(ctx.config_dir)
     target = Path("config")
     _copy_defaults([source / "outbound.toml", source / "policies.toml"], target, force)
     _copy_defaults(sorted(default_dir("voice_flows").glob("*.yaml")), Path("voice_flows"), force)
+    shipped = default_dir("templates")
+    for folder in sorted(p for p in shipped.iterdir() if p.is_dir()):
+        _copy_defaults(sorted(folder.glob("*.j2")), Path("templates") / folder.name, force)
+    _copy_defaults(sorted(shipped.glob("*.*")), Path("templates"), force)
     settings = ctx.settings()
     before, after = storage.upgrade(settings.database_url)
     shown = storage.safe_url(settings.database_url)
@@ -52,7 +56,7 @@ def init(ctx: Ctx, force: bool) -> None:
 
 def _copy_defaults(sources: list[Path], target: Path, force: bool) -> None:
     """Copy each file into ``target`` unless it is there already (or is the same file)."""
-    target.mkdir(exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
     for source in sources:
         destination = target / source.name
         if source.resolve() != destination.resolve() and (force or not destination.exists()):

@@ -53,7 +53,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": (
         "outbound.cli.database",
         "init",
-        "Create ./config (outbound.toml, policies.toml, audit.key), ./voice_flows and an up-to-date database.",
+        "Create ./config (outbound.toml, policies.toml, audit.key), ./voice_flows, ./templates"
+        " (SMS and push texts per kind and locale) and an up-to-date database.",
     ),
     "serve": (
         "outbound.cli.run",
@@ -69,6 +70,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "outbound.cli.status",
         "status",
         "The queue, throughput, failures, live workers and dialers, calls and checkpoint.",
+    ),
+    "templates": (
+        "outbound.cli.templates",
+        "templates_group",
+        "SMS and push texts: templates/<kind>/<channel>.<locale>.j2 ([templates] dir).",
     ),
     "user": (
         "outbound.cli.users",

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
+from outbound.bootstrap import App
 from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.config.audit_key import HINT
 from outbound.domain.errors import ConfigError
 from outbound.services import storage
+
+log = logging.getLogger("outbound.serve")
 
 
 @click.command()
@@ -75,7 +80,13 @@ def serve(
         service.check()
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--workers") from None
+    from outbound.cli.templates import announce
+
+    if role in ("all", "worker", "api"):
+        app.check_templates()  # a broken template: refuse to start (ConfigError, exit 4)
     signal.signal(signal.SIGTERM, lambda *_: service.stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: _reload_templates(app))
+    note = announce(app.templates().directory)  # for `outbound templates reload`
     if role in ("all", "dialer") and app.settings.voice.dialers > 0:
         _warn_uncached_prompts(ctx)
     click.echo(f"outbound serving: {service.describe()}", err=True)
@@ -88,7 +99,23 @@ def serve(
         service.stop.set()
     finally:
         service.shutdown()
+        note.unlink(missing_ok=True)
         app.close()  # the adapters' connections and sessions (aiohttp's would warn at exit)
+
+
+def _reload_templates(app: App) -> None:
+    """SIGHUP: read the templates again in a thread (never inside the signal handler's
+    frame); a set with a problem is refused and the one in use stays."""
+
+    def reload() -> None:
+        try:
+            fresh = app.reload_templates()
+        except ConfigError as exc:
+            log.error("templates not reloaded: %s", exc)
+            return
+        log.warning("templates reloaded from %s (%d files)", fresh.directory, len(fresh.files))
+
+    threading.Thread(target=reload, name="templates-reload", daemon=True).start()
 
 
 #: serve's options and the roles that use them (--workers is checked by the service)

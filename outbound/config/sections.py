@@ -282,6 +282,17 @@ class PushSection(Section):
         }
 
 
+class TemplatesSection(Section):
+    dir: str = ""  # default: ./templates (outbound init), else the shipped templates
+    default_locale: str = "en"  # the last fallback: fr-CA -> fr -> this
+    #: the locales customers have; lint checks each finds a template of every kind and channel
+    locales: list[str] = Field(
+        default_factory=lambda: [
+            *("en", "de", "fr", "es", "it", "pt", "nl", "ja", "zh-Hans", "zh-Hant", "ko")
+        ]
+    )
+
+
 class ApnsSection(Section):
     """Apple Push Notification service, token-based (a .p8 signing key from the developer
     account); served when ``[push] adapter = "real"`` and ``team_id`` is set."""

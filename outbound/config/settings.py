@@ -48,6 +48,7 @@ from outbound.config.sections import (
     PushSection,
     SchedulerSection,
     SmsSection,
+    TemplatesSection,
     VoiceSection,
     WorkerSection,
 )
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
     apns: ApnsSection = ApnsSection()
     privacy: PrivacySection = PrivacySection()
     endpoints: EndpointsSection = EndpointsSection()
+    templates: TemplatesSection = TemplatesSection()
     #: operator ``[[caps]]``; the policy loader validates each (outbound.policy.loader.parse_cap)
     caps: tuple[dict[str, Any], ...] = ()
     _config_dir: Path = PrivateAttr(default=_SOURCE_CONFIG)

@@ -85,6 +85,12 @@ class _WriteGate:
         if conn.info.pop("outbound_write_gate", False):
             self.lock.release()
 
+    def reset(self, dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        """A connection back in the pool without its commit or rollback event (a commit
+        listener that raised first): its transaction is rolled back, so the gate opens."""
+        if connection_record.info.pop("outbound_write_gate", False):
+            self.lock.release()
+
 
 #: JSON columns are written without the spaces of ``json.dumps``'s ", " and ": ": about a tenth
 #: of every stored decision. Readers parse the JSON, so rows written either way read the same.
@@ -106,6 +112,7 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
         event.listen(engine, "begin", gate.begin)
         event.listen(engine, "commit", gate.end, retval=False)
         event.listen(engine, "rollback", gate.end, retval=False)
+        event.listen(engine.pool, "reset", gate.reset)
         return engine
     # hide_parameters: error messages must never carry a phone number or a secret
     return create_engine(

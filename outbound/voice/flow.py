@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from outbound.defaults import default_dir
+from outbound.domain import locales
 from outbound.domain.values import Kind
 from outbound.schemas.payloads import PAYLOADS
 from outbound.voice import template
@@ -82,7 +83,10 @@ class Flow:
         if locale in self.locales:
             return locale
         lang = locale.split("-")[0].lower()
-        return next((x for x in self.locales if x.split("-")[0].lower() == lang), self.locales[0])
+        same = [x for x in self.locales if x.split("-")[0].lower() == lang]
+        script = locales.script_of(locale)  # zh-HK hears zh-TW (Traditional), not zh-CN
+        written = [x for x in same if locales.script_of(x) == script]
+        return (written or same or self.locales)[0]
 
 
 def flows_dir(configured: str = "") -> Path:

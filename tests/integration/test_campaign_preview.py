@@ -69,7 +69,7 @@ def test_preview_sms_part_count_is_what_dispatch_sends_at_the_160_char_boundary(
     campaigns.run(app.engine, cid, app.send_context())
     sms = ScriptedChannel(Channel.SMS, always(Outcome.DELIVERED))
     worker = app.dispatcher({Channel.SMS: sms})  # type: ignore[dict-item]
-    worker.messaging = messaging
+    worker.renderer = render.MessageRenderer(app.rules, messaging, templates=app.templates())
     assert worker.run_once() == 1
     (sent,) = sms.sent
     parts = plan(sent.text)

@@ -371,7 +371,9 @@ def test_sms_and_push_texts_name_the_configured_brand_not_shop(make_app: AppFact
     with app.engine.begin() as conn:
         sent = dict(conn.execute(select(log_sends.c.channel, log_sends.c.text)).tuples().all())
     assert sent["sms"].startswith("Acme: your order A1") and "Shop" not in sent["sms"]
-    assert sent["push"].startswith("Acme: your order A2") and "Shop" not in sent["push"]
+    assert (
+        sent["push"] == "Acme: order A2 is with DHL (tracking T-A2) and arrives November 28, 2026."
+    )
 
 
 def test_sent_sms_without_any_receipt_is_closed_as_delivered_after_the_timeout(

@@ -18,7 +18,6 @@ from outbound.channels.base import Message
 from outbound.channels.push_auth import ServiceAccountTokens
 from outbound.domain.errors import ConfigError, PermanentChannelError, TransientChannelError
 from outbound.domain.values import Channel, Kind
-from outbound.services.templates.render import render_message
 from outbound.store.tables import deliveries, push_subscriptions
 from outbound.testing.postgres import free_port
 from tests.conftest import FrozenClock
@@ -52,8 +51,8 @@ def test_fcm_success_records_delivered_with_the_message_name_as_provider_ref(
     (sent,) = fcm_service.sent
     assert sent["token"] == TOKEN
     assert sent["notification"] == {
-        "title": "Shop",
-        "body": render_message(Kind.SHIPPING, Channel.PUSH, "en-US", shipping("A1"), footer=False),
+        "title": "Your order is on its way",
+        "body": "Shop: order A1 is with DHL (tracking T-A1) and arrives November 28, 2026.",
     }
     assert sent["data"] == {"delivery_id": str(row.id), "kind": "shipping"}
 

@@ -6,7 +6,8 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from outbound.domain.values import Channel, Kind
-from outbound.services.templates.render import _env, preview, render, render_message
+from outbound.services.templates.render import preview, render, render_message
+from outbound.services.templates.sandbox import environment
 from tests.integration.helpers import shipping
 
 
@@ -16,7 +17,7 @@ def test_chinese_sms_carries_the_sender_and_the_td_footer() -> None:
 
 
 def test_footer_is_left_out_where_the_policy_does_not_require_it() -> None:
-    text = render_message(Kind.SHIPPING, Channel.PUSH, "en-US", shipping("A1"), footer=False)
+    text = render_message(Kind.SHIPPING, Channel.SMS, "en-US", shipping("A1"), footer=False)
     assert text.startswith("Shop: your order A1") and "STOP" not in text
 
 
@@ -32,4 +33,4 @@ def test_preview_counts_sms_parts_before_sending() -> None:
 
 def test_templates_run_sandboxed() -> None:
     with pytest.raises(SecurityError):
-        _env().from_string("{{ x.__class__.__subclasses__() }}").render(x=1)
+        environment().from_string("{{ x.__class__.__subclasses__() }}").render(x=1)

@@ -29,10 +29,21 @@ def _problems(data: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_shipped_flow_is_clean_and_has_en_zh_ko(kind: str) -> None:
+def test_shipped_flow_is_clean_and_has_the_eleven_template_languages(kind: str) -> None:
     flow = load_kind(kind, flows_dir())
-    assert {"en-US", "zh-CN", "ko-KR"} <= set(flow.locales)
+    assert set(flow.locales) == {
+        *("en-US", "zh-CN", "ko-KR", "de-DE", "fr-FR", "es-ES"),
+        *("it-IT", "pt-BR", "nl-NL", "ja-JP", "zh-TW"),
+    }
     assert lint(flow) == []
+
+
+@pytest.mark.parametrize(
+    ("customer", "spoken"),
+    [("zh-HK", "zh-TW"), ("zh-SG", "zh-CN"), ("fr-CA", "fr-FR"), ("pl-PL", "en-US")],
+)
+def test_a_caller_hears_their_language_in_their_script(customer: str, spoken: str) -> None:
+    assert load_kind("renewal", flows_dir()).locale_for(customer) == spoken
 
 
 def _no_brand(d: dict[str, Any]) -> None:

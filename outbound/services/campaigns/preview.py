@@ -21,6 +21,7 @@ from outbound.services.campaigns.runs import _requests, _segment_chunks, get
 from outbound.services.send import notify
 from outbound.services.send.snapshots import load_snapshots
 from outbound.services.templates import render
+from outbound.services.templates.preview import Preview as MessagePreview
 from outbound.store.outbox import existing
 
 
@@ -94,7 +95,7 @@ def _arrival(out: Preview, d: Any, units: int, who: CustomerView, now: datetime)
         out.waiting.setdefault(channel, Counter())[forecast.local_label(d.until, zone, now)] += 1
 
 
-def _sms_size(out: Preview, sms: render.Preview) -> None:
+def _sms_size(out: Preview, sms: MessagePreview) -> None:
     out.sms_parts[f"{sms.parts} part{'s' if sms.parts > 1 else ''}, {sms.encoding}"] += 1
     out.sms_longest = max(out.sms_longest, sms.chars)
 

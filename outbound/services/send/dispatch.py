@@ -14,14 +14,20 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from outbound.channels.base import ChannelPort, Message, Result, send_all
 from outbound.domain.clock import Clock, system_clock
-from outbound.domain.errors import ChannelError, DatabaseUnavailable, TransientChannelError
+from outbound.domain.errors import (
+    ChannelError,
+    DatabaseUnavailable,
+    PermanentChannelError,
+    TransientChannelError,
+)
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Accepted, Channel, SendResult
 from outbound.observability import metrics
@@ -31,6 +37,7 @@ from outbound.policy.model import Rules
 from outbound.services.send.claims import ClaimRequest, claim
 from outbound.services.send.outcomes import Recorder
 from outbound.services.templates.render import MessageRenderer
+from outbound.services.templates.sandbox import TemplateFault
 from outbound.store.customers import addresses
 from outbound.store.db import describe_fault, is_fault
 from outbound.store.outbox import Claimed, in_flight_or_due, reap
@@ -43,6 +50,23 @@ FAULT_CEILING_SECONDS = 60.0
 FAULT_ATTEMPTS = 4
 
 AfterResult = Callable[[Connection, Claimed, SendResult, datetime], None]
+
+
+@dataclass
+class _Batch:
+    """A claimed batch's messages, the template evidence of each, and those that could not
+    be rendered (sent nowhere; a permanent error moves their ladder on)."""
+
+    messages: dict[int, Message] = field(default_factory=dict)
+    evidence: dict[int, dict[str, Any]] = field(default_factory=dict)
+    faults: dict[int, ChannelError] = field(default_factory=dict)
+
+
+def _with_template(result: Result, template: dict[str, Any] | None) -> Result:
+    """``result`` with ``detail.template`` = the file, locale and SHA-256 of the wording."""
+    if template is None or isinstance(result, ChannelError):
+        return result
+    return replace(result, detail={**result.detail, "template": template})
 
 
 @dataclass
@@ -91,6 +115,8 @@ class Dispatcher:
     #: runs in the outcome's transaction (the dialer applies in-call actions here)
     after_result: AfterResult | None = None
     faults: FaultLog = field(default_factory=FaultLog)  # shared by a process's workers
+    #: the texts (templates reloaded on SIGHUP); brand and footer rules as above when None
+    renderer: MessageRenderer | None = None
     #: asked before each claim: False leaves the queue alone this round (a dialer's admission
     #: control: no call while the media clock is late or the CPU has no room for one)
     admit: Callable[[], bool] | None = None
@@ -109,11 +135,11 @@ class Dispatcher:
             )
             with metrics.timed(metrics.CLAIM_SECONDS):
                 claimed = claim(conn, request, rules=self.rules, ladder=self.ladder)
-            messages = self._messages(conn, claimed) if claimed else {}
+            batch = self._messages(conn, claimed) if claimed else _Batch()
         metrics.CLAIM_BATCH.observe(len(claimed))
         self.stats.claimed += len(claimed)
         if claimed:
-            self._record_all(claimed, self._send(claimed, messages))
+            self._record_all(claimed, self._send(claimed, batch), batch.evidence)
         return len(claimed)
 
     def run(self, stop: threading.Event, poll: float = 0.5, until_idle: bool = False) -> None:
@@ -169,36 +195,64 @@ class Dispatcher:
             metrics.LEASE_REAPS.inc(count)
             log.warning("reaped %d expired leases back to the queue", count)
 
-    def _messages(self, conn: Connection, claimed: list[Claimed]) -> dict[int, Message]:
+    def _messages(self, conn: Connection, claimed: list[Claimed]) -> _Batch:
+        """Each claimed delivery's message, rendered with one template set for the whole
+        batch; which template file made each text goes with its outcome (evidence)."""
         people = addresses(conn, [c.customer_id for c in claimed])
-        renderer = MessageRenderer(self.rules, self.messaging, self.brand)
-        out = {}
+        if self.renderer is None:
+            self.renderer = MessageRenderer(self.rules, self.messaging, self.brand)
+        renderer = self.renderer
+        templates, today = renderer.current(), renderer.today()
+        out = _Batch()
         for c in claimed:
             person = people[c.customer_id]
             to = person.push_endpoint if c.channel is Channel.PUSH else person.phone_e164
-            text = renderer.text(c.kind, c.channel, person.locale, person.country, c.payload)
-            out[c.delivery_id] = Message(
+            try:
+                rendered = renderer.render(
+                    c.kind,
+                    c.channel,
+                    person.locale,
+                    person.country,
+                    c.payload,
+                    templates=templates,
+                    today=today,
+                )
+            except TemplateFault as exc:  # lint at start makes this rare; never the batch
+                log.error("delivery %d: %s", c.delivery_id, exc)
+                out.faults[c.delivery_id] = PermanentChannelError(f"template: {exc}")
+                continue
+            if c.channel is not Channel.VOICE:  # a call speaks its flow, not this text
+                out.evidence[c.delivery_id] = rendered.evidence
+            out.messages[c.delivery_id] = Message(
                 c.delivery_id,
                 c.channel,
                 c.kind,
                 c.customer_id,
                 to or "",
                 person.locale,
-                text,
+                rendered.text,
                 c.payload,
+                rendered.title,
             )
         return out
 
-    def _send(self, claimed: list[Claimed], messages: dict[int, Message]) -> list[Result]:
+    def _send(self, claimed: list[Claimed], batch: _Batch) -> list[Result]:
         """Every claimed delivery through its channel's adapter; one result each, in order.
 
         Each channel's batch goes through that adapter's window (``send_all``); the channels of
         one batch are sent side by side, so a slow provider does not hold up the others.
         """
         groups: dict[Channel, list[int]] = defaultdict(list)
-        for i, item in enumerate(claimed):
-            groups[item.channel].append(i)
         results: list[Result | None] = [None] * len(claimed)
+        messages = batch.messages
+        for i, item in enumerate(claimed):
+            fault = batch.faults.get(item.delivery_id)
+            if fault is not None:
+                results[i] = fault
+            else:
+                groups[item.channel].append(i)
+        if not groups:
+            return [r if r is not None else TransientChannelError("no result") for r in results]
 
         def work(channel: Channel, idx: list[int]) -> None:
             adapter = self.channels.get(channel)
@@ -222,10 +276,21 @@ class Dispatcher:
             t.join()
         return [r if r is not None else TransientChannelError("no result") for r in results]
 
-    def _record_all(self, claimed: list[Claimed], results: list[Result]) -> None:
+    def _record_all(
+        self,
+        claimed: list[Claimed],
+        results: list[Result],
+        evidence: Mapping[int, dict[str, Any]] | None = None,
+    ) -> None:
         """Every outcome, its audit event and next rung in one transaction; if that fails,
-        each on its own, so one bad row cannot hold back the others' records."""
+        each on its own, so one bad row cannot hold back the others' records. The template
+        a message was rendered from goes into its detail (and so its audit event)."""
         now = self.clock()
+        if evidence:
+            results = [
+                _with_template(r, evidence.get(c.delivery_id))
+                for c, r in zip(claimed, results, strict=True)
+            ]
         try:
             with self.engine.begin() as conn:
                 recorder = Recorder(conn, now, self.ladder, self.actor)

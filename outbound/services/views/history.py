@@ -125,12 +125,16 @@ def notification_report(conn: Connection, nid: int) -> dict[str, Any]:
     if note is None:
         raise NotFoundError(f"notification {nid} not found")
     who = reports.customer(conn, note["customer_id"]) or {}
+    rows = reports.deliveries_of(conn, [nid])
+    decisions = [readable(d) for d in note["decisions"]]
+    for d in rows:
+        _template_step(decisions, d["rung"], d["channel"], d["detail"])
     return {
         **pick(note, ("id", "kind", "purpose")),
         "customer": who.get("external_id"),
         **pick(note, ("status", "source", "dedupe_key", "created_at", "expires_at")),
-        "decisions": [readable(d) for d in note["decisions"]],
-        "deliveries": [pick(d, DELIVERY_FIELDS) for d in reports.deliveries_of(conn, [nid])],
+        "decisions": decisions,
+        "deliveries": [pick(d, DELIVERY_FIELDS) for d in rows],
     }
 
 
@@ -140,6 +144,31 @@ def customer_of_notification(conn: Connection, nid: int) -> int:
     if note is None:
         raise NotFoundError(f"notification {nid} not found")
     return int(note["customer_id"])
+
+
+def template_note(template: dict[str, Any]) -> str:
+    """``rendered in fr (no fr-CA template): price_drop/sms.fr.j2 sha256 1a2b3c4d5e6f``."""
+    used = f"rendered in {template.get('locale', '?')}"
+    if template.get("fallback"):
+        used += f" ({template['fallback']})"
+    return f"{used}: {template.get('file', '?')} sha256 {str(template.get('sha256', ''))[:12]}"
+
+
+def _template_step(
+    decisions: list[dict[str, Any]], rung: int, channel: str | None, detail: Any
+) -> None:
+    """The template a delivery's text came from, as a step of the decision that sent it."""
+    template = detail.get("template") if isinstance(detail, dict) else None
+    if not isinstance(template, dict):
+        return
+    for decision in reversed(decisions):
+        same = decision.get("rung") == rung and decision.get("channel") == channel
+        if decision.get("type") == "send" and same:
+            trace = decision.setdefault("trace", [])
+            if not any(s.get("rule") == "template" for s in trace):  # not once per reader
+                step = {"ok": True, "rule": "template", "channel": channel}
+                trace.append({**step, "detail": template_note(template)})
+            return
 
 
 def verdict(decision: dict[str, Any]) -> str:
