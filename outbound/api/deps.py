@@ -7,7 +7,7 @@ API never sees ``App`` itself, so it cannot reach for a scheduler, a dispatcher 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -15,8 +15,19 @@ from sqlalchemy import Engine
 from outbound.config.sections import ApiSection, AuditSection, ConsoleSection
 from outbound.domain.pseudonyms import optional_key
 from outbound.policy.model import Rules
+from outbound.services.people.inbound import DbSmsInbound
 from outbound.services.send.context import Expiry, SendContext
 from outbound.services.templates.sizes import SizeLimits
+
+
+@dataclass(frozen=True)
+class ProviderHooks:
+    """What the SMS providers' callback routes need: the inbound service (receipts, MO,
+    opt-outs) and each provider's signing secret ("" = that provider is not configured)."""
+
+    inbound: DbSmsInbound
+    public_url: str
+    twilio_auth_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,8 @@ class ApiDeps:
     audit_key: bytes | None
     #: ``[privacy] erasure_key`` as written ("" when unset)
     erasure_secret: str
+    #: the SMS providers' callbacks (None: no provider configured, their routes answer 404)
+    providers: ProviderHooks | None = None
 
     def erasure_key(self) -> bytes | None:
         """The key that hashes the numbers erasures keep (None when unset)."""

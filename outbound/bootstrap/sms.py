@@ -1,6 +1,8 @@
-"""Builds the SMPP adapter from the settings, with its shared throttle and inbound handler.
+"""Builds the SMS adapter from the settings: one provider, or routes over several.
 
-Called by ``bootstrap.App.channels()`` only when ``[sms] adapter = "smpp"``.
+Called by ``bootstrap.App.channels()`` when ``[sms] adapter`` is not "log" or ``[sms] routes``
+is set. Every provider gets its own shared throughput limit (``store.throttle``) and the same
+inbound handler (receipts, MO, provider opt-outs).
 """
 
 from __future__ import annotations
@@ -10,14 +12,22 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from outbound.channels.base import ChannelPort
 from outbound.channels.sms import SmppSettings, SmppSms
+from outbound.channels.sms_routes import DEFAULT, RoutedSms
 from outbound.channels.throttle import Throttle
+from outbound.channels.twilio import TwilioSettings, TwilioSms
 from outbound.config import Settings, SmsSection
+from outbound.domain.errors import ConfigError
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import load_messaging
 from outbound.policy.model import Rules
 from outbound.services.people.inbound import DbSmsInbound, Program
+from outbound.services.send.providers import SwitchAudit
 from outbound.store.throttle import DbTokenBucket
+
+TWILIO_STATUS_PATH = "/v1/providers/twilio/status"
+TWILIO_INBOUND_PATH = "/v1/providers/twilio/inbound"
 
 
 def smpp_settings(sms: SmsSection) -> SmppSettings:
@@ -38,6 +48,58 @@ def smpp_settings(sms: SmsSection) -> SmppSettings:
     )
 
 
+def callback_url(settings: Settings, path: str) -> str:
+    """``[api] public_url`` + path; "" when no public URL is set."""
+    base = settings.api.public_url.rstrip("/")
+    return base + path if base else ""
+
+
+def twilio_settings(settings: Settings) -> TwilioSettings:
+    t = settings.twilio
+    try:
+        token = t.token()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if not t.account_sid or not token:
+        raise ConfigError(
+            "[twilio] account_sid and auth_token are required for the twilio SMS provider: "
+            "set OUTBOUND_TWILIO_ACCOUNT_SID and OUTBOUND_TWILIO_AUTH_TOKEN (or auth_token_file)"
+        )
+    if not t.from_number and not t.messaging_service_sid:
+        raise ConfigError(
+            "[twilio] from_number or messaging_service_sid is required: set "
+            "OUTBOUND_TWILIO_FROM_NUMBER to a Twilio number like +15005550006"
+        )
+    return TwilioSettings(
+        account_sid=t.account_sid,
+        auth_token=token,
+        from_number=t.from_number,
+        messaging_service_sid=t.messaging_service_sid,
+        api_base=t.api_base,
+        status_callback=callback_url(settings, TWILIO_STATUS_PATH),
+        window=t.window,
+        timeout_seconds=t.timeout_seconds,
+        hold_seconds=t.timeout_seconds,
+        resend_unknown=t.resend_unknown,
+    )
+
+
+def sms_inbound(
+    settings: Settings,
+    engine: Engine,
+    rules: Rules,
+    ladder: Ladder,
+    clock: Callable[[], datetime],
+) -> DbSmsInbound:
+    sms = settings.sms
+    program = Program(
+        name=sms.program, frequency=sms.frequency, support=sms.support, brand=settings.brand.name
+    )
+    return DbSmsInbound(
+        engine, rules, load_messaging(settings.policies_file), program, ladder, clock
+    )
+
+
 def build_smpp_sms(
     settings: Settings,
     engine: Engine,
@@ -54,10 +116,69 @@ def build_smpp_sms(
         burst=sms.burst,
     )
     throttle = Throttle(bucket, max_wait=link.response_timeout_seconds)
-    program = Program(
-        name=sms.program, frequency=sms.frequency, support=sms.support, brand=settings.brand.name
+    return SmppSms(link, throttle, sms_inbound(settings, engine, rules, ladder, clock))
+
+
+def build_twilio_sms(
+    settings: Settings,
+    engine: Engine,
+    rules: Rules,
+    ladder: Ladder,
+    clock: Callable[[], datetime],
+) -> TwilioSms:
+    link = twilio_settings(settings)
+    t = settings.twilio
+    bucket = DbTokenBucket(
+        engine, key=f"twilio:{link.account_sid}", rate=t.throughput_per_second, burst=t.burst
     )
-    inbound = DbSmsInbound(
-        engine, rules, load_messaging(settings.policies_file), program, ladder, clock
-    )
-    return SmppSms(link, throttle, inbound)
+    throttle = Throttle(bucket, max_wait=link.timeout_seconds)
+    events = sms_inbound(settings, engine, rules, ladder, clock)
+    return TwilioSms(link, throttle, events, settings.sms.sender_ids)
+
+
+def sms_providers(settings: Settings) -> list[str]:
+    """The providers ``[sms]`` names, in first-use order."""
+    names = [settings.sms.adapter]
+    for route in settings.sms.routes.values():
+        names += [n for n in route if n not in names]
+    return list(dict.fromkeys(names))
+
+
+def build_sms(
+    settings: Settings,
+    engine: Engine,
+    rules: Rules,
+    ladder: Ladder,
+    clock: Callable[[], datetime],
+    log_adapter: ChannelPort,
+) -> ChannelPort:
+    """The SMS adapter: ``[sms] adapter`` alone, or a ``RoutedSms`` over ``[sms] routes``."""
+    providers: dict[str, ChannelPort] = {}
+    for name in sms_providers(settings):
+        if name == "smpp":
+            smpp = build_smpp_sms(settings, engine, rules, ladder, clock)
+            smpp.start()  # bound from now on: receipts and MO arrive even before a send
+            providers[name] = smpp
+        elif name == "twilio":
+            providers[name] = build_twilio_sms(settings, engine, rules, ladder, clock)
+        elif name == "log":
+            providers[name] = log_adapter
+        else:
+            raise ConfigError(
+                f"[sms] provider {name!r} is not available yet: use twilio, smpp or log"
+            )
+    sms = settings.sms
+    if not sms.routes:
+        return providers[sms.adapter]
+    routes = {code: list(names) for code, names in sms.routes.items()}
+    routes.setdefault(DEFAULT, [sms.adapter])
+    try:
+        return RoutedSms(
+            providers,
+            routes,
+            failover_after=sms.failover_after,
+            cool_off_seconds=sms.cool_off_seconds,
+            on_switch=SwitchAudit(engine, clock),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

@@ -73,6 +73,8 @@ class ApiSection(Section):
     port: int = Field(default=8080, ge=0, le=65_535)  # 0: any free port
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    #: the address providers call back on (https://hooks.shop.example); "" = no callbacks
+    public_url: str = ""
 
 
 Role = Literal["compliance", "operator"]
@@ -96,8 +98,18 @@ class ConsoleSection(Section):
 SMPP_BIND_LIMITS = {"system_id": 15, "password": 8, "system_type": 12}
 
 
+SmsProvider = Literal["twilio", "vonage", "aliyun", "smpp", "log"]
+
+
 class SmsSection(Section):
-    adapter: Literal["log", "smpp"] = "log"
+    adapter: SmsProvider = "log"
+    #: calling code ("1", "86", or "default") -> providers to try in order; {} = ``adapter``
+    routes: dict[str, list[SmsProvider]] = Field(default_factory=dict)
+    #: calling code -> sender id (alphanumeric where the country allows it, else a number)
+    sender_ids: dict[str, str] = Field(default_factory=dict)
+    #: failures in a row that take a provider out of its routes, and for how long
+    failover_after: int = Field(default=3, ge=1)
+    cool_off_seconds: float = Field(default=60.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 2775
     system_id: str = ""
@@ -133,6 +145,36 @@ class SmsSection(Section):
 
     receipt_timeout_hours: float = 48.0
     max_parts: int = Field(default=6, ge=1, le=255)
+
+
+class TwilioSection(Section):
+    """Twilio Messages API; the auth token by OUTBOUND_TWILIO_AUTH_TOKEN or ``auth_token_file``."""
+
+    account_sid: str = ""
+    auth_token: SecretStr = SecretStr("")
+    auth_token_file: str = ""
+    from_number: str = ""  # a Twilio number (E.164) or alphanumeric sender id
+    messaging_service_sid: str = ""  # MG…: sent instead of From when set
+    api_base: str = "https://api.twilio.com"
+    window: int = Field(default=10, ge=1)
+    throughput_per_second: float = Field(default=10.0, gt=0)
+    burst: float = 1.0
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    resend_unknown: bool = False  # re-send a request whose answer never came (may send twice)
+
+    def token(self) -> str:
+        """The auth token: the setting, else the first line of ``auth_token_file``."""
+        value = self.auth_token.get_secret_value()
+        if value or not self.auth_token_file:
+            return value
+        try:
+            with open(self.auth_token_file, encoding="utf-8") as handle:
+                return handle.readline().strip()
+        except OSError as exc:
+            raise ValueError(
+                f"[twilio] auth_token_file {self.auth_token_file!r} cannot be read "
+                f"({exc.strerror}); fix the path or set OUTBOUND_TWILIO_AUTH_TOKEN"
+            ) from None
 
 
 class VoiceSection(Section):

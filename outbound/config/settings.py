@@ -45,6 +45,7 @@ from outbound.config.sections import (
     PushSection,
     SchedulerSection,
     SmsSection,
+    TwilioSection,
     VoiceSection,
     WorkerSection,
 )
@@ -102,6 +103,7 @@ class Settings(BaseSettings):
     console: ConsoleSection = ConsoleSection()
     audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()
+    twilio: TwilioSection = TwilioSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
     privacy: PrivacySection = PrivacySection()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from outbound.api.deps import ApiDeps
+from outbound.api.deps import ApiDeps, ProviderHooks
 from outbound.bootstrap.app import App, build
 from outbound.config import Settings
 from outbound.domain.errors import ConfigError, OutboundError
@@ -215,7 +215,19 @@ def api_deps(app: App) -> ApiDeps:
         database_url=settings.database_url,
         audit_key=app.audit_key,
         erasure_secret=settings.privacy.erasure_key.get_secret_value(),
+        providers=provider_hooks(app),
     )
+
+
+def provider_hooks(app: App) -> ProviderHooks | None:
+    """The SMS providers' callbacks, when a provider that calls back is configured."""
+    from outbound.bootstrap.sms import sms_inbound, sms_providers
+
+    settings = app.settings
+    if "twilio" not in sms_providers(settings):
+        return None
+    inbound = sms_inbound(settings, app.engine, app.rules, app.ladder, app.clock)
+    return ProviderHooks(inbound, settings.api.public_url, settings.twilio.token())
 
 
 def api_server(app: App, host: str, port: int) -> Any:

@@ -115,8 +115,8 @@ def test_secrets_are_not_shown_in_the_settings_repr(tmp_path: Path) -> None:
             "",
             {"OUTBOUND_SMS_ADAPTER": "smtp"},
             None,
-            r"^environment \[sms\] adapter = 'smtp' is not one of 'log', 'smpp'; "
-            r"expected like 'log'$",
+            r"^environment \[sms\] adapter = 'smtp' is not one of 'twilio', 'vonage', "
+            r"'aliyun', 'smpp', 'log'; expected like 'log'$",
         ),
         (
             "[worker]\npoll_seconds = 'soon'\n",

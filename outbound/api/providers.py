@@ -1,0 +1,91 @@
+"""SMS providers call back here: delivery status and inbound messages.
+
+``POST /v1/providers/twilio/status`` and ``/v1/providers/twilio/inbound`` take Twilio's form
+posts, verified by ``X-Twilio-Signature`` over ``[api] public_url`` + the path (+ query) and the
+form parameters, as Twilio documents it. A missing or bad signature is 403 and changes nothing.
+A status callback settles the delivery through the same receipts service as SMPP receipts; an
+inbound message goes through the same inbound service as SMPP MO (STOP / 退订 / HELP), and its
+reply, if any, is answered as TwiML. Twilio's own opt-out (``OptOutType=STOP``) is a
+consent-ledger entry (Twilio sends the confirmation itself).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from outbound.api.deps import ApiDeps, ProviderHooks
+from outbound.channels.sms_receipts import Receipt
+from outbound.channels.twilio import STATUS_STATES, valid_signature
+
+log = logging.getLogger("outbound.api.providers")
+
+TWIML = "application/xml"
+MAX_FORM = 64 * 1024
+
+
+def _empty_twiml() -> Response:
+    return Response(
+        '<?xml version="1.0" encoding="UTF-8"?><Response></Response>', 200, media_type=TWIML
+    )
+
+
+async def _twilio_form(request: Request, hooks: ProviderHooks | None) -> dict[str, str] | Response:
+    """The verified form, or the answer that refuses it (404 unconfigured, 403 bad signature)."""
+    if hooks is None or not hooks.twilio_auth_token or not hooks.public_url:
+        return Response("twilio callbacks are not configured", 404)
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        return Response("form too large", 413)
+    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    url = hooks.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    given = request.headers.get("x-twilio-signature", "")
+    if not valid_signature(hooks.twilio_auth_token, url, parsed, given):
+        log.warning("twilio callback to %s refused: bad X-Twilio-Signature", request.url.path)
+        return Response("bad X-Twilio-Signature", 403)
+    return {key: values[-1] for key, values in parsed.items()}
+
+
+def install_providers(api: FastAPI, app: ApiDeps) -> None:
+    hooks = app.providers
+
+    @api.post("/v1/providers/twilio/status", include_in_schema=False)
+    async def twilio_status(request: Request) -> Response:
+        form = await _twilio_form(request, hooks)
+        if isinstance(form, Response):
+            return form
+        assert hooks is not None
+        sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "").lower()
+        state = STATUS_STATES.get(status)
+        if sid and state is not None:
+            receipt = Receipt(sid, state, form.get("ErrorCode", ""))
+            await run_in_threadpool(hooks.inbound.receipt, receipt)
+        return _empty_twiml()
+
+    @api.post("/v1/providers/twilio/inbound", include_in_schema=False)
+    async def twilio_inbound(request: Request) -> Response:
+        form = await _twilio_form(request, hooks)
+        if isinstance(form, Response):
+            return form
+        assert hooks is not None
+        phone, text = form.get("From", ""), form.get("Body", "")
+        if not phone:
+            return _empty_twiml()
+        if form.get("OptOutType", "").upper() == "STOP":
+            evidence = f"twilio OptOutType STOP ({text.strip()[:40]!r})"
+            await run_in_threadpool(hooks.inbound.opted_out, phone, "twilio", evidence)
+            return _empty_twiml()
+        reply = await run_in_threadpool(hooks.inbound.mo, phone, text)
+        if not reply:
+            return _empty_twiml()
+        twiml = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Response><Message>{escape(reply)}</Message></Response>"
+        )
+        return Response(twiml, 200, media_type=TWIML)
