@@ -182,3 +182,52 @@ def build_sms(
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def provider_report(
+    settings: Settings,
+    engine: Engine,
+    rules: Rules,
+    ladder: Ladder,
+    clock: Callable[[], datetime],
+) -> dict[str, object]:
+    """What ``outbound providers check`` shows: per configured provider whether its
+    credentials are accepted (a cheap authenticated request), the callback URLs, the routes.
+    Secrets are never part of it."""
+    providers: list[dict[str, object]] = []
+    for name in sms_providers(settings):
+        entry: dict[str, object] = {"provider": name}
+        if name == "twilio":
+            entry["account_sid"] = settings.twilio.account_sid
+            entry["api_base"] = settings.twilio.api_base
+            try:
+                twilio = build_twilio_sms(settings, engine, rules, ladder, clock)
+            except ConfigError as exc:
+                entry["credentials"] = f"not configured: {exc}"
+            else:
+                try:
+                    entry["credentials"] = twilio.check()
+                finally:
+                    twilio.close()
+            entry["callbacks"] = {
+                "status": callback_url(settings, TWILIO_STATUS_PATH)
+                or "not set ([api] public_url)",
+                "inbound": callback_url(settings, TWILIO_INBOUND_PATH)
+                or "not set ([api] public_url)",
+            }
+        elif name == "smpp":
+            entry["credentials"] = "not checked (bound by `outbound serve`)"
+            entry["smsc"] = f"{settings.sms.host}:{settings.sms.port}"
+        elif name == "log":
+            entry["credentials"] = "none needed (embedded sink)"
+        else:
+            entry["credentials"] = "not available yet"
+        providers.append(entry)
+    routes = {code: list(names) for code, names in settings.sms.routes.items()}
+    routes.setdefault(DEFAULT, [settings.sms.adapter])
+    return {
+        "adapter": settings.sms.adapter,
+        "providers": providers,
+        "routes": routes,
+        "sender_ids": dict(settings.sms.sender_ids),
+    }

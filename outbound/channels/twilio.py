@@ -185,6 +185,7 @@ class TwilioSms:
             self._session = None
 
     async def _check(self) -> str:
+        log.debug("twilio credentials check: GET %s", self.settings.account_url)
         try:
             async with self._client().get(self.settings.account_url) as resp:
                 await resp.read()
@@ -262,6 +263,7 @@ class TwilioSms:
     ) -> ChannelError | Accepted | tuple[int, Any]:
         """The answer (status, JSON body), or what its absence means."""
         self.requests += 1
+        log.debug("twilio: POST %s (To %s)", self.settings.messages_url, mask_phone(message.to))
         try:
             async with self._client().post(self.settings.messages_url, data=form) as resp:
                 raw = await resp.read()

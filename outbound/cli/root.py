@@ -14,6 +14,7 @@ from outbound.cli.context import JSON_OPTION, Ctx, FaultAwareGroup, fail, pass_c
 from outbound.cli.customers import consent, customer
 from outbound.cli.database import db, init
 from outbound.cli.output import emit_json
+from outbound.cli.providers import providers_group
 from outbound.cli.run import demo, serve
 from outbound.cli.sources import api_group, source
 from outbound.cli.users import user_group
@@ -168,3 +169,4 @@ cli.add_command(call_group)
 cli.add_command(source)
 cli.add_command(api_group)
 cli.add_command(user_group)
+cli.add_command(providers_group)
