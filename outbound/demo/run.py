@@ -348,6 +348,10 @@ def run_demo(
             live.stop()
             calls = live.table()
             voice = live.description
+        if use_peers:
+            from outbound.demo.twilio import twilio_step
+
+            twilio_step(app, say)
     summary, example = summarize(app)
     with app.engine.begin() as conn:
         checked = progress.verify_audit_chain(conn)
