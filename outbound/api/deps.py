@@ -28,6 +28,8 @@ class ProviderHooks:
     inbound: DbSmsInbound
     public_url: str
     twilio_auth_token: str = field(default="", repr=False)
+    vonage_signature_secret: str = field(default="", repr=False)
+    vonage_signature_method: str = "md5hash"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""SMS providers call back here: delivery status and inbound messages.
+"""SMS providers call back here: delivery status and inbound messages (Twilio, Vonage).
 
 ``POST /v1/providers/twilio/status`` and ``/v1/providers/twilio/inbound`` take Twilio's form
 posts, verified by ``X-Twilio-Signature`` over ``[api] public_url`` + the path (+ query) and the
@@ -11,6 +11,7 @@ consent-ledger entry (Twilio sends the confirmation itself).
 
 from __future__ import annotations
 
+import json
 import logging
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -19,6 +20,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api.deps import ApiDeps, ProviderHooks
+from outbound.channels import vonage
 from outbound.channels.sms_receipts import Receipt
 from outbound.channels.twilio import STATUS_STATES, valid_signature
 
@@ -52,9 +54,69 @@ async def _twilio_form(request: Request, hooks: ProviderHooks | None) -> dict[st
     return {key: values[-1] for key, values in parsed.items()}
 
 
-def install_providers(api: FastAPI, app: ApiDeps) -> None:
-    hooks = app.providers
+async def _vonage_params(
+    request: Request, hooks: ProviderHooks | None
+) -> dict[str, str] | Response:
+    """A Vonage webhook's parameters (query string, form or JSON body) once ``sig`` and
+    ``timestamp`` check out; else 404 (unconfigured) or 403."""
+    if hooks is None or not hooks.vonage_signature_secret:
+        return Response("vonage callbacks are not configured", 404)
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        return Response("body too large", 413)
+    params: dict[str, str] = dict(request.query_params)
+    if body:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                return Response("body is not JSON", 400)
+            if isinstance(data, dict):
+                params.update({k: str(v) for k, v in data.items()})
+        else:
+            parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            params.update({k: v[-1] for k, v in parsed.items()})
+    secret, method = hooks.vonage_signature_secret, hooks.vonage_signature_method
+    if not vonage.valid_signature(secret, params, method):
+        log.warning("vonage callback to %s refused: bad or stale sig", request.url.path)
+        return Response("bad or stale sig", 403)
+    return params
 
+
+def install_providers(api: FastAPI, app: ApiDeps) -> None:
+    _install_twilio(api, app.providers)
+    _install_vonage(api, app.providers)
+
+
+def _install_vonage(api: FastAPI, hooks: ProviderHooks | None) -> None:
+    @api.post("/v1/providers/vonage/status", include_in_schema=False)
+    async def vonage_status(request: Request) -> Response:
+        params = await _vonage_params(request, hooks)
+        if isinstance(params, Response):
+            return params
+        assert hooks is not None
+        ref = params.get("messageId", "")
+        state = vonage.STATUS_STATES.get(params.get("status", "").lower())
+        if ref and state is not None:
+            receipt = Receipt(ref, state, params.get("err-code", ""))
+            await run_in_threadpool(hooks.inbound.receipt, receipt)
+        return Response(status_code=204)
+
+    @api.post("/v1/providers/vonage/inbound", include_in_schema=False)
+    async def vonage_inbound(request: Request) -> Response:
+        params = await _vonage_params(request, hooks)
+        if isinstance(params, Response):
+            return params
+        assert hooks is not None
+        msisdn, text = params.get("msisdn", ""), params.get("text", "")
+        if msisdn:
+            # the reply (STOP confirmation, HELP) is not sent back: Vonage has no reply in the
+            # webhook answer; the consent change is what counts
+            await run_in_threadpool(hooks.inbound.mo, "+" + msisdn.lstrip("+"), text)
+        return Response(status_code=204)
+
+
+def _install_twilio(api: FastAPI, hooks: ProviderHooks | None) -> None:
     @api.post("/v1/providers/twilio/status", include_in_schema=False)
     async def twilio_status(request: Request) -> Response:
         form = await _twilio_form(request, hooks)

@@ -17,6 +17,7 @@ from outbound.channels.sms import SmppSettings, SmppSms
 from outbound.channels.sms_routes import DEFAULT, RoutedSms
 from outbound.channels.throttle import Throttle
 from outbound.channels.twilio import TwilioSettings, TwilioSms
+from outbound.channels.vonage import VonageSettings, VonageSms
 from outbound.config import Settings, SmsSection
 from outbound.domain.errors import ConfigError
 from outbound.policy.ladder import Ladder
@@ -28,6 +29,8 @@ from outbound.store.throttle import DbTokenBucket
 
 TWILIO_STATUS_PATH = "/v1/providers/twilio/status"
 TWILIO_INBOUND_PATH = "/v1/providers/twilio/inbound"
+VONAGE_STATUS_PATH = "/v1/providers/vonage/status"
+VONAGE_INBOUND_PATH = "/v1/providers/vonage/inbound"
 
 
 def smpp_settings(sms: SmsSection) -> SmppSettings:
@@ -136,6 +139,37 @@ def build_twilio_sms(
     return TwilioSms(link, throttle, events, settings.sms.sender_ids)
 
 
+def vonage_settings(settings: Settings) -> VonageSettings:
+    v = settings.vonage
+    secret = v.api_secret.get_secret_value()
+    if not v.api_key or not secret:
+        raise ConfigError(
+            "[vonage] api_key and api_secret are required for the vonage SMS provider: set "
+            "OUTBOUND_VONAGE_API_KEY and OUTBOUND_VONAGE_API_SECRET"
+        )
+    return VonageSettings(
+        api_key=v.api_key,
+        api_secret=secret,
+        sender=v.sender or settings.sms.source_addr,
+        api_base=v.api_base,
+        status_callback=callback_url(settings, VONAGE_STATUS_PATH),
+        window=v.window,
+        timeout_seconds=v.timeout_seconds,
+        hold_seconds=v.timeout_seconds,
+        resend_unknown=v.resend_unknown,
+    )
+
+
+def build_vonage_sms(settings: Settings, engine: Engine) -> VonageSms:
+    link = vonage_settings(settings)
+    v = settings.vonage
+    bucket = DbTokenBucket(
+        engine, key=f"vonage:{link.api_key}", rate=v.throughput_per_second, burst=v.burst
+    )
+    throttle = Throttle(bucket, max_wait=link.timeout_seconds)
+    return VonageSms(link, throttle, settings.sms.sender_ids)
+
+
 def sms_providers(settings: Settings) -> list[str]:
     """The providers ``[sms]`` names, in first-use order."""
     names = [settings.sms.adapter]
@@ -161,11 +195,13 @@ def build_sms(
             providers[name] = smpp
         elif name == "twilio":
             providers[name] = build_twilio_sms(settings, engine, rules, ladder, clock)
+        elif name == "vonage":
+            providers[name] = build_vonage_sms(settings, engine)
         elif name == "log":
             providers[name] = log_adapter
         else:
             raise ConfigError(
-                f"[sms] provider {name!r} is not available yet: use twilio, smpp or log"
+                f"[sms] provider {name!r} is not available yet: use twilio, vonage, smpp or log"
             )
     sms = settings.sms
     if not sms.routes:
@@ -184,6 +220,26 @@ def build_sms(
         raise ConfigError(str(exc)) from None
 
 
+def _callbacks(settings: Settings, status: str, inbound: str) -> dict[str, str]:
+    unset = "not set ([api] public_url)"
+    return {
+        "status": callback_url(settings, status) or unset,
+        "inbound": callback_url(settings, inbound) or unset,
+    }
+
+
+def _checked(build: Callable[[], TwilioSms | VonageSms]) -> str:
+    """The adapter's credentials check, or why it could not be built."""
+    try:
+        adapter = build()
+    except ConfigError as exc:
+        return f"not configured: {exc}"
+    try:
+        return adapter.check()
+    finally:
+        adapter.close()
+
+
 def provider_report(
     settings: Settings,
     engine: Engine,
@@ -200,21 +256,15 @@ def provider_report(
         if name == "twilio":
             entry["account_sid"] = settings.twilio.account_sid
             entry["api_base"] = settings.twilio.api_base
-            try:
-                twilio = build_twilio_sms(settings, engine, rules, ladder, clock)
-            except ConfigError as exc:
-                entry["credentials"] = f"not configured: {exc}"
-            else:
-                try:
-                    entry["credentials"] = twilio.check()
-                finally:
-                    twilio.close()
-            entry["callbacks"] = {
-                "status": callback_url(settings, TWILIO_STATUS_PATH)
-                or "not set ([api] public_url)",
-                "inbound": callback_url(settings, TWILIO_INBOUND_PATH)
-                or "not set ([api] public_url)",
-            }
+            entry["credentials"] = _checked(
+                lambda: build_twilio_sms(settings, engine, rules, ladder, clock)
+            )
+            entry["callbacks"] = _callbacks(settings, TWILIO_STATUS_PATH, TWILIO_INBOUND_PATH)
+        elif name == "vonage":
+            entry["api_key"] = settings.vonage.api_key
+            entry["api_base"] = settings.vonage.api_base
+            entry["credentials"] = _checked(lambda: build_vonage_sms(settings, engine))
+            entry["callbacks"] = _callbacks(settings, VONAGE_STATUS_PATH, VONAGE_INBOUND_PATH)
         elif name == "smpp":
             entry["credentials"] = "not checked (bound by `outbound serve`)"
             entry["smsc"] = f"{settings.sms.host}:{settings.sms.port}"

@@ -136,6 +136,7 @@ def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
       outbound --db sqlite:///outbound-demo.db why 3
     """
     from outbound.demo.run import run_demo
+    from outbound.mains.serve import api_server
 
     target = Path(path)
     for leftover in (target, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -143,7 +144,7 @@ def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
     ctx.db = f"sqlite:///{target}"
     storage.upgrade(ctx.db)
     say = (lambda _m: None) if as_json else (lambda m: click.echo(f"- {m}"))
-    result = run_demo(ctx.app(), say, use_peers=not log_channel)
+    result = run_demo(ctx.app(), say, use_peers=not log_channel, api_server=api_server)
     if as_json:
         emit_json(
             {

@@ -177,6 +177,22 @@ class TwilioSection(Section):
             ) from None
 
 
+class VonageSection(Section):
+    """Vonage SMS API; secrets by OUTBOUND_VONAGE_API_SECRET / _SIGNATURE_SECRET."""
+
+    api_key: str = ""
+    api_secret: SecretStr = SecretStr("")
+    signature_secret: SecretStr = SecretStr("")  # verifies the signed webhooks (sig)
+    signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "md5hash"
+    sender: str = ""  # a Vonage number or alphanumeric sender id
+    api_base: str = "https://rest.nexmo.com"
+    window: int = Field(default=10, ge=1)
+    throughput_per_second: float = Field(default=30.0, gt=0)
+    burst: float = 1.0
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    resend_unknown: bool = False
+
+
 class VoiceSection(Section):
     dialers: int = 0
     calls_per_dialer: int = 4

@@ -47,6 +47,7 @@ from outbound.config.sections import (
     SmsSection,
     TwilioSection,
     VoiceSection,
+    VonageSection,
     WorkerSection,
 )
 from outbound.defaults import default_dir
@@ -104,6 +105,7 @@ class Settings(BaseSettings):
     audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()
     twilio: TwilioSection = TwilioSection()
+    vonage: VonageSection = VonageSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
     privacy: PrivacySection = PrivacySection()

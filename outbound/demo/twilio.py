@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from outbound import bootstrap
@@ -17,6 +18,9 @@ from outbound.domain.values import Channel, Kind
 from outbound.schemas.customers import validate_record
 from outbound.services.people.customers import upsert_customer
 from outbound.services.send import notify, progress
+
+if TYPE_CHECKING:
+    from outbound.testing.twilio import TwilioService
 
 #: a number per time zone; the demo picks one where it is daytime now (10:00-17:00 local)
 DAYTIME = [
@@ -37,14 +41,11 @@ def _daytime(now: datetime) -> tuple[str, str, str]:
     return DAYTIME[1]
 
 
-def twilio_step(app: bootstrap.App, say: Callable[[str], None]) -> None:
-    import uvicorn
-
-    from outbound.api.app import create_app
-    from outbound.api.slow import server_config
-    from outbound.mains.serve import api_deps
+def twilio_step(
+    app: bootstrap.App, say: Callable[[str], None], api_server: Callable[..., Any]
+) -> None:
     from outbound.testing.postgres import free_port
-    from outbound.testing.twilio import TwilioService, status_callback
+    from outbound.testing.twilio import TwilioService
 
     token = secrets.token_hex(16)
     service = TwilioService(ACCOUNT, token)
@@ -64,52 +65,61 @@ def twilio_step(app: bootstrap.App, say: Callable[[str], None]) -> None:
         origin="demo twilio peer",
     )
     peer = bootstrap.build(settings, clock=app.clock, engine=app.engine, check_schema=False)
-    deps = api_deps(peer)
-    server = uvicorn.Server(server_config(create_app(deps), deps, host="127.0.0.1", port=port))
+    server = api_server(peer, "127.0.0.1", port)
     thread = threading.Thread(target=server.run, name="demo-twilio-api", daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 15
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.02)
-        now = app.clock()
-        zone, phone, locale = _daytime(now)
-        raw = {"external_id": "twilio-demo", "phone": phone, "locale": locale, "timezone": zone}
-        raw["preference"] = "sms"
-        with app.engine.begin() as conn:
-            cid, _ = upsert_customer(
-                conn, validate_record(raw), now=now, actor="demo", source="demo"
-            )
-            payload = {
-                "order_id": "TW1",
-                "carrier": "DHL",
-                "tracking_no": "T-TW1",
-                "eta": "2026-12-24",
-            }
-            req = notify.prepare(
-                Kind.SHIPPING, cid, None, payload, now=now, expiry=app.expiry, source="demo"
-            )
-            notify.enqueue(conn, [req], rules=app.rules, now=now, actor="demo")
-        channels = peer.channels()
-        peer.dispatcher(channels).run_once()
-        if not service.sent:
-            say("SMS via the Twilio-shaped loopback: nothing was sent (policy held it back)")
-            return
-        sent = service.sent[0]
-        status, _ = status_callback(sent, "delivered", token)
-        with app.engine.begin() as conn:
-            rows = [
-                r
-                for r in progress.deliveries_with_notification(conn)
-                if r.channel == Channel.SMS.value and r.provider_ref == sent.sid
-            ]
-        outcome = rows[0].outcome if rows else "not found"
-        say(
-            f"SMS via the Twilio-shaped loopback Messages API: accepted as {sent.sid[:6]}…; its "
-            f"signed status callback (HTTP {status}) settled the delivery: {outcome}"
-        )
+        _send_and_settle(app, peer, service, token, say)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         peer.channels()[Channel.SMS].close()  # the engine is the demo's: it stays open
         service.close()
+
+
+def _send_and_settle(
+    app: bootstrap.App,
+    peer: bootstrap.App,
+    service: TwilioService,
+    token: str,
+    say: Callable[[str], None],
+) -> None:
+    from outbound.testing.twilio import status_callback
+
+    now = app.clock()
+    zone, phone, locale = _daytime(now)
+    raw = {"external_id": "twilio-demo", "phone": phone, "locale": locale, "timezone": zone}
+    raw["preference"] = "sms"
+    with app.engine.begin() as conn:
+        cid, _ = upsert_customer(conn, validate_record(raw), now=now, actor="demo", source="demo")
+        payload = {
+            "order_id": "TW1",
+            "carrier": "DHL",
+            "tracking_no": "T-TW1",
+            "eta": "2026-12-24",
+        }
+        req = notify.prepare(
+            Kind.SHIPPING, cid, None, payload, now=now, expiry=app.expiry, source="demo"
+        )
+        notify.enqueue(conn, [req], rules=app.rules, now=now, actor="demo")
+    channels = peer.channels()
+    peer.dispatcher(channels).run_once()
+    if not service.sent:
+        say("SMS via the Twilio-shaped loopback: nothing was sent (policy held it back)")
+        return
+    sent = service.sent[0]
+    status, _ = status_callback(sent, "delivered", token)
+    with app.engine.begin() as conn:
+        rows = [
+            r
+            for r in progress.deliveries_with_notification(conn)
+            if r.channel == Channel.SMS.value and r.provider_ref == sent.sid
+        ]
+    outcome = rows[0].outcome if rows else "not found"
+    say(
+        f"SMS via the Twilio-shaped loopback Messages API: accepted as {sent.sid[:6]}…; its "
+        f"signed status callback (HTTP {status}) settled the delivery: {outcome}"
+    )

@@ -224,10 +224,19 @@ def provider_hooks(app: App) -> ProviderHooks | None:
     from outbound.bootstrap.sms import sms_inbound, sms_providers
 
     settings = app.settings
-    if "twilio" not in sms_providers(settings):
+    names = sms_providers(settings)
+    if "twilio" not in names and "vonage" not in names:
         return None
     inbound = sms_inbound(settings, app.engine, app.rules, app.ladder, app.clock)
-    return ProviderHooks(inbound, settings.api.public_url, settings.twilio.token())
+    return ProviderHooks(
+        inbound,
+        settings.api.public_url,
+        twilio_auth_token=settings.twilio.token() if "twilio" in names else "",
+        vonage_signature_secret=settings.vonage.signature_secret.get_secret_value()
+        if "vonage" in names
+        else "",
+        vonage_signature_method=settings.vonage.signature_method,
+    )
 
 
 def api_server(app: App, host: str, port: int) -> Any:

@@ -71,18 +71,15 @@ class Running:
 
 
 @pytest.fixture
-def start(make_app: AppFactory) -> Iterator[Callable[..., Running]]:
-    """An app whose SMS goes to Twilio, its API serving the provider callbacks on loopback."""
+def launch(make_app: AppFactory) -> Iterator[Callable[..., Running]]:
+    """An app built with ``sections`` and ``[api] public_url`` = its API, serving the provider
+    callbacks on a loopback port."""
     servers: list[uvicorn.Server] = []
 
-    def run(service: TwilioService, sms: dict[str, Any] | None = None, **twilio: Any) -> Running:
+    def run(**sections: dict[str, Any]) -> Running:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        app = make_app(
-            api={"public_url": url},
-            sms={"adapter": "twilio", **(sms or {})},
-            twilio=twilio_settings(service, **twilio),
-        )
+        app = make_app(api={"public_url": url}, **sections)
         deps = api_deps(app)
         server = uvicorn.Server(server_config(create_app(deps), deps, host="127.0.0.1", port=port))
         threading.Thread(target=server.run, daemon=True).start()
@@ -96,3 +93,15 @@ def start(make_app: AppFactory) -> Iterator[Callable[..., Running]]:
     yield run
     for server in servers:
         server.should_exit = True
+
+
+@pytest.fixture
+def start(launch: Callable[..., Running]) -> Callable[..., Running]:
+    """An app whose SMS goes to Twilio, its API serving the provider callbacks on loopback."""
+
+    def run(service: TwilioService, sms: dict[str, Any] | None = None, **twilio: Any) -> Running:
+        return launch(
+            sms={"adapter": "twilio", **(sms or {})}, twilio=twilio_settings(service, **twilio)
+        )
+
+    return run
