@@ -30,6 +30,7 @@ class ProviderHooks:
     twilio_auth_token: str = field(default="", repr=False)
     vonage_signature_secret: str = field(default="", repr=False)
     vonage_signature_method: str = "md5hash"
+    aliyun_callback_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,19 @@ consent-ledger entry (Twilio sends the confirmation itself).
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api.deps import ApiDeps, ProviderHooks
-from outbound.channels import vonage
+from outbound.channels import aliyun, vonage
 from outbound.channels.sms_receipts import Receipt
 from outbound.channels.twilio import STATUS_STATES, valid_signature
 
@@ -86,6 +89,61 @@ async def _vonage_params(
 def install_providers(api: FastAPI, app: ApiDeps) -> None:
     _install_twilio(api, app.providers)
     _install_vonage(api, app.providers)
+    _install_aliyun(api, app.providers)
+
+
+async def _aliyun_items(
+    request: Request, hooks: ProviderHooks | None
+) -> list[dict[str, Any]] | Response:
+    """An Aliyun push (a JSON array), taken only on a URL holding ``?token=`` = the secret."""
+    if hooks is None or not hooks.aliyun_callback_token:
+        return Response("aliyun callbacks are not configured", 404)
+    given = request.query_params.get("token", "")
+    if not hmac.compare_digest(given.encode(), hooks.aliyun_callback_token.encode()):
+        log.warning("aliyun push to %s refused: wrong or missing token", request.url.path)
+        return Response("wrong or missing token", 403)
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        return Response("body too large", 413)
+    try:
+        data = json.loads(body) if body else []
+    except ValueError:
+        return Response("body is not a JSON array", 400)
+    items = data if isinstance(data, list) else [data]
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _aliyun_ok() -> JSONResponse:
+    return JSONResponse({"code": 0, "msg": "成功"})
+
+
+def _install_aliyun(api: FastAPI, hooks: ProviderHooks | None) -> None:
+    @api.post("/v1/providers/aliyun/status", include_in_schema=False)
+    async def aliyun_status(request: Request) -> Response:
+        items = await _aliyun_items(request, hooks)
+        if isinstance(items, Response):
+            return items
+        assert hooks is not None
+        for report in items:
+            ref = str(report.get("biz_id", ""))
+            if ref:
+                state = aliyun.report_state(report)
+                receipt = Receipt(ref, state, str(report.get("err_code", "")))
+                await run_in_threadpool(hooks.inbound.receipt, receipt)
+        return _aliyun_ok()
+
+    @api.post("/v1/providers/aliyun/inbound", include_in_schema=False)
+    async def aliyun_inbound(request: Request) -> Response:
+        items = await _aliyun_items(request, hooks)
+        if isinstance(items, Response):
+            return items
+        assert hooks is not None
+        for reply in items:
+            number = str(reply.get("phone_number", "")).lstrip("+")
+            if number:
+                phone = "+86" + number if len(number) == 11 and number[0] == "1" else "+" + number
+                await run_in_threadpool(hooks.inbound.mo, phone, str(reply.get("content", "")))
+        return _aliyun_ok()
 
 
 def _install_vonage(api: FastAPI, hooks: ProviderHooks | None) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from outbound.channels.aliyun import AliyunSettings, AliyunSms, Template, template_for
 from outbound.channels.base import ChannelPort
 from outbound.channels.sms import SmppSettings, SmppSms
 from outbound.channels.sms_routes import DEFAULT, RoutedSms
@@ -20,6 +21,7 @@ from outbound.channels.twilio import TwilioSettings, TwilioSms
 from outbound.channels.vonage import VonageSettings, VonageSms
 from outbound.config import Settings, SmsSection
 from outbound.domain.errors import ConfigError
+from outbound.domain.values import Kind
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import load_messaging
 from outbound.policy.model import Rules
@@ -31,6 +33,8 @@ TWILIO_STATUS_PATH = "/v1/providers/twilio/status"
 TWILIO_INBOUND_PATH = "/v1/providers/twilio/inbound"
 VONAGE_STATUS_PATH = "/v1/providers/vonage/status"
 VONAGE_INBOUND_PATH = "/v1/providers/vonage/inbound"
+ALIYUN_STATUS_PATH = "/v1/providers/aliyun/status"
+ALIYUN_INBOUND_PATH = "/v1/providers/aliyun/inbound"
 
 
 def smpp_settings(sms: SmsSection) -> SmppSettings:
@@ -170,6 +174,55 @@ def build_vonage_sms(settings: Settings, engine: Engine) -> VonageSms:
     return VonageSms(link, throttle, settings.sms.sender_ids)
 
 
+def aliyun_templates(settings: Settings) -> dict[str, Template]:
+    return {key: Template(t.code, tuple(t.params)) for key, t in settings.aliyun.templates.items()}
+
+
+def template_problems(settings: Settings) -> list[str]:
+    """Kinds Aliyun could not send (no ``[aliyun] templates`` entry): China sends approved
+    templates only. Empty when aliyun is not a configured provider."""
+    if "aliyun" not in sms_providers(settings):
+        return []
+    templates = aliyun_templates(settings)
+    return [
+        f"[aliyun] templates has no entry for kind {kind.value!r}: add e.g. "
+        f'"{kind.value}.zh-CN" = {{ code = "SMS_…", params = [...] }} with the code Aliyun approved'
+        for kind in Kind
+        if not any(key == kind.value or key.startswith(kind.value + ".") for key in templates)
+        and template_for(templates, kind.value, "zh-CN") is None
+    ]
+
+
+def build_aliyun_sms(settings: Settings, engine: Engine) -> AliyunSms:
+    a = settings.aliyun
+    secret = a.access_key_secret.get_secret_value()
+    if not a.access_key_id or not secret or not a.sign_name:
+        raise ConfigError(
+            "[aliyun] access_key_id, access_key_secret and sign_name are required for the aliyun "
+            "SMS provider: set OUTBOUND_ALIYUN_ACCESS_KEY_ID, OUTBOUND_ALIYUN_ACCESS_KEY_SECRET "
+            "and [aliyun] sign_name"
+        )
+    problems = template_problems(settings)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    link = AliyunSettings(
+        access_key_id=a.access_key_id,
+        access_key_secret=secret,
+        sign_name=a.sign_name,
+        templates=aliyun_templates(settings),
+        api_base=a.api_base,
+        region=a.region,
+        window=a.window,
+        timeout_seconds=a.timeout_seconds,
+        hold_seconds=a.timeout_seconds,
+        resend_unknown=a.resend_unknown,
+    )
+    bucket = DbTokenBucket(
+        engine, key=f"aliyun:{a.access_key_id}", rate=a.throughput_per_second, burst=a.burst
+    )
+    return AliyunSms(link, Throttle(bucket, max_wait=link.timeout_seconds))
+
+
 def sms_providers(settings: Settings) -> list[str]:
     """The providers ``[sms]`` names, in first-use order."""
     names = [settings.sms.adapter]
@@ -197,11 +250,13 @@ def build_sms(
             providers[name] = build_twilio_sms(settings, engine, rules, ladder, clock)
         elif name == "vonage":
             providers[name] = build_vonage_sms(settings, engine)
+        elif name == "aliyun":
+            providers[name] = build_aliyun_sms(settings, engine)
         elif name == "log":
             providers[name] = log_adapter
         else:
             raise ConfigError(
-                f"[sms] provider {name!r} is not available yet: use twilio, vonage, smpp or log"
+                f"[sms] provider {name!r} is unknown: use twilio, vonage, aliyun, smpp or log"
             )
     sms = settings.sms
     if not sms.routes:
@@ -228,7 +283,7 @@ def _callbacks(settings: Settings, status: str, inbound: str) -> dict[str, str]:
     }
 
 
-def _checked(build: Callable[[], TwilioSms | VonageSms]) -> str:
+def _checked(build: Callable[[], TwilioSms | VonageSms | AliyunSms]) -> str:
     """The adapter's credentials check, or why it could not be built."""
     try:
         adapter = build()
@@ -265,6 +320,14 @@ def provider_report(
             entry["api_base"] = settings.vonage.api_base
             entry["credentials"] = _checked(lambda: build_vonage_sms(settings, engine))
             entry["callbacks"] = _callbacks(settings, VONAGE_STATUS_PATH, VONAGE_INBOUND_PATH)
+        elif name == "aliyun":
+            entry["access_key_id"] = settings.aliyun.access_key_id
+            entry["credentials"] = _checked(lambda: build_aliyun_sms(settings, engine))
+            token = "?token=<[aliyun] callback_token>"
+            entry["callbacks"] = {
+                k: v + token if v.startswith("http") else v
+                for k, v in _callbacks(settings, ALIYUN_STATUS_PATH, ALIYUN_INBOUND_PATH).items()
+            }
         elif name == "smpp":
             entry["credentials"] = "not checked (bound by `outbound serve`)"
             entry["smsc"] = f"{settings.sms.host}:{settings.sms.port}"
@@ -280,4 +343,5 @@ def provider_report(
         "providers": providers,
         "routes": routes,
         "sender_ids": dict(settings.sms.sender_ids),
+        "problems": template_problems(settings),
     }

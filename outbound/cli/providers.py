@@ -61,3 +61,23 @@ def check(ctx: Ctx, as_json: bool) -> None:
             ],
         )
     )
+
+
+@providers_group.command("lint")
+@pass_ctx
+def lint(ctx: Ctx) -> None:
+    """Refuse a configuration Aliyun could not send: a kind without an ``[aliyun] templates``
+    entry (China sends approved templates only). Exit status 1 when a problem is found.
+
+    \b
+    Example:
+      outbound providers lint
+    """
+    from outbound.bootstrap.sms import template_problems
+
+    problems = template_problems(ctx.settings())
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo("providers: every kind has what its providers need")

@@ -193,6 +193,30 @@ class VonageSection(Section):
     resend_unknown: bool = False
 
 
+class AliyunTemplate(Section):
+    code: str  # SMS_123456789, approved in the Aliyun console
+    params: list[str] = Field(default_factory=list)  # payload fields its ${…} variables take
+
+
+class AliyunSection(Section):
+    """Aliyun SMS (dysmsapi); secrets by OUTBOUND_ALIYUN_ACCESS_KEY_SECRET / _CALLBACK_TOKEN."""
+
+    access_key_id: str = ""
+    access_key_secret: SecretStr = SecretStr("")
+    sign_name: str = ""  # the approved signature shown as 【…】
+    #: "kind", "kind.language" or "kind.locale" -> the approved template and its parameters
+    templates: dict[str, AliyunTemplate] = Field(default_factory=dict)
+    #: the secret the SmsReport / SmsUp push URLs carry (?token=…): the pushes are not signed
+    callback_token: SecretStr = SecretStr("")
+    api_base: str = "https://dysmsapi.aliyuncs.com"
+    region: str = "cn-hangzhou"
+    window: int = Field(default=10, ge=1)
+    throughput_per_second: float = Field(default=50.0, gt=0)
+    burst: float = 1.0
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    resend_unknown: bool = False
+
+
 class VoiceSection(Section):
     dialers: int = 0
     calls_per_dialer: int = 4

@@ -34,6 +34,7 @@ from pydantic_settings import (
 )
 
 from outbound.config.sections import (
+    AliyunSection,
     ApiSection,
     AuditSection,
     BrandSection,
@@ -106,6 +107,7 @@ class Settings(BaseSettings):
     sms: SmsSection = SmsSection()
     twilio: TwilioSection = TwilioSection()
     vonage: VonageSection = VonageSection()
+    aliyun: AliyunSection = AliyunSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
     privacy: PrivacySection = PrivacySection()

@@ -225,7 +225,7 @@ def provider_hooks(app: App) -> ProviderHooks | None:
 
     settings = app.settings
     names = sms_providers(settings)
-    if "twilio" not in names and "vonage" not in names:
+    if not {"twilio", "vonage", "aliyun"} & set(names):
         return None
     inbound = sms_inbound(settings, app.engine, app.rules, app.ladder, app.clock)
     return ProviderHooks(
@@ -236,6 +236,9 @@ def provider_hooks(app: App) -> ProviderHooks | None:
         if "vonage" in names
         else "",
         vonage_signature_method=settings.vonage.signature_method,
+        aliyun_callback_token=settings.aliyun.callback_token.get_secret_value()
+        if "aliyun" in names
+        else "",
     )
 
 
