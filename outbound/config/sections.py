@@ -98,6 +98,9 @@ class ConsoleSection(Section):
 SMPP_BIND_LIMITS = {"system_id": 15, "password": 8, "system_type": 12}
 
 
+#: calling codes whose carriers refuse alphanumeric sender ids (a number is required)
+NUMERIC_SENDER_ONLY = frozenset({"1", "86", "55"})
+
 SmsProvider = Literal["twilio", "vonage", "aliyun", "smpp", "log"]
 
 
@@ -110,6 +113,19 @@ class SmsSection(Section):
     #: failures in a row that take a provider out of its routes, and for how long
     failover_after: int = Field(default=3, ge=1)
     cool_off_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("sender_ids")
+    @classmethod
+    def _numbers_where_required(cls, value: dict[str, str]) -> dict[str, str]:
+        """US/Canada (1), China (86) and Brazil (55) carriers take no alphanumeric sender id."""
+        for code, sender in value.items():
+            if code in NUMERIC_SENDER_ONLY and not re.fullmatch(r"\+?\d{3,15}", sender):
+                raise ValueError(
+                    f"{code} = {sender!r}: calling code +{code} does not allow an alphanumeric "
+                    f'sender id; use a number you hold there, e.g. {code} = "+15005550006"'
+                )
+        return value
+
     host: str = "127.0.0.1"
     port: int = 2775
     system_id: str = ""

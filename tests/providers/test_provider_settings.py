@@ -38,3 +38,10 @@ def test_missing_credentials_name_the_environment_variables() -> None:
         ConfigError, match="OUTBOUND_TWILIO_ACCOUNT_SID and OUTBOUND_TWILIO_AUTH_TOKEN"
     ):
         twilio_settings(_settings())
+
+
+def test_an_alphanumeric_sender_id_where_the_country_forbids_it_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"\+1 does not allow an alphanumeric sender id"):
+        load_settings(None, {"sms": {"sender_ids": {"1": "Shop", "44": "Shop"}}}, environ={})
+    ok = load_settings(None, {"sms": {"sender_ids": {"1": "+15005550006", "44": "Shop"}}})
+    assert ok.sms.sender_ids == {"1": "+15005550006", "44": "Shop"}
