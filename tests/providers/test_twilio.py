@@ -15,6 +15,7 @@ from outbound.channels.twilio import signature
 from outbound.domain.values import Channel, Kind
 from outbound.store.tables import audit_events, consents, deliveries
 from outbound.testing.twilio import TwilioService, post_signed, status_callback
+from outbound.testing.twilio import sign as loopback_sign
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger
 from tests.providers.conftest import ACCOUNT, FROM, TOKEN, Running
 
@@ -45,6 +46,12 @@ def test_our_signature_is_the_one_the_official_validator_computes_and_accepts() 
     validator = RequestValidator(TOKEN)
     assert signature(TOKEN, url, params) == validator.compute_signature(url, params)
     assert validator.validate(url, params, signature(TOKEN, url, params))
+
+
+def test_the_loopback_signs_callbacks_as_the_official_validator_does() -> None:
+    url = "http://127.0.0.1:8080/v1/providers/twilio/inbound"
+    params = {"From": NY, "Body": "STOP", "OptOutType": "STOP", "MessageSid": "SM2"}
+    assert RequestValidator(TOKEN).validate(url, params, loopback_sign(TOKEN, url, params))
 
 
 def test_a_send_posts_the_documented_form_with_basic_auth_and_the_status_callback(
