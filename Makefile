@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup system-deps demo test test-stress lint unit bench clean
+.PHONY: setup system-deps demo test test-stress lint check unit bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ $(SMSC_MODULES): outbound/testing/smsc_js/package.json outbound/testing/smsc_js/
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm" >&2; exit 1; }
 	cd outbound/testing/smsc_js && npm ci --no-audit --no-fund
 
+# pytest-xdist: TEST_WORKERS processes (auto = one per core); SIP/voice, browser and own-cluster
+# PostgreSQL tests are grouped (tests/conftest.py) so they never run beside each other; the
+# PostgreSQL cluster is started once per run and shared by the workers.
+TEST_WORKERS ?= auto
+PYTEST_FAST := -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=25
+
 test: system-deps setup lint $(SMSC_MODULES)
-	CI=$${CI:-} $(BIN)/python -m pytest -q -p no:cacheprovider tests
+	CI=$${CI:-} $(BIN)/python -m pytest -q $(PYTEST_FAST) tests
+
+# The inner loop: lint, types and the unit tests (well under 2 minutes).
+check: setup lint
+	$(BIN)/python -m pytest -q $(PYTEST_FAST) tests/unit
 
 # The voice tests beside `stress-ng --cpu 2` (started and stopped by PID in the script).
 test-stress: system-deps setup

@@ -6,6 +6,10 @@ job in a ``SQLAlchemyJobStore`` on a SQLite file, run by a ``BackgroundScheduler
 outbound's log sink has). No consent, quiet hours, caps, ladder or audit. The jobs are stored
 before the clock starts; the figure is jobs run per second until every row is in.
 
+Both SQLite files run as outbound's do (``outbound.store.db``): ``journal_mode = WAL`` and
+``synchronous = NORMAL``, so a commit costs the peer what it costs outbound (in the default
+rollback-journal mode with ``synchronous = FULL`` every commit fsyncs, which halves the peer).
+
 Run alone: ``python -m benchmarks.apscheduler_peer --jobs 20000``.
 """
 
@@ -24,6 +28,10 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine, create_engine, event
+
+#: outbound's own SQLite settings (outbound.store.db._sqlite_pragmas), given to the peer too
+PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
 
 _SINK: dict[str, Any] = {}
 
@@ -52,14 +60,29 @@ class PeerResult:
         return asdict(self)
 
 
+def _pragmas(conn: Any) -> None:
+    cursor = conn.cursor()
+    for pragma in PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def job_store_engine(path: Path) -> Engine:
+    """The job store's engine, every connection in WAL with ``synchronous = NORMAL``."""
+    engine = create_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", lambda conn, _record: _pragmas(conn))
+    return engine
+
+
 def run(workdir: Path, jobs: int, threads: int = 8, timeout: float = 600.0) -> PeerResult:
-    store_url = f"sqlite:///{workdir / 'apscheduler-jobs.db'}"
+    store = job_store_engine(workdir / "apscheduler-jobs.db")
     sink = sqlite3.connect(workdir / "apscheduler-sends.db", check_same_thread=False)
+    _pragmas(sink)
     sink.execute("CREATE TABLE IF NOT EXISTS sends (id INTEGER PRIMARY KEY, at REAL)")
     sink.commit()
     _SINK.update(conn=sink, lock=threading.Lock(), count=0, target=jobs, done=threading.Event())
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=store_url)},
+        jobstores={"default": SQLAlchemyJobStore(engine=store)},
         executors={"default": ThreadPoolExecutor(threads)},
         job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1},
         timezone=UTC,
@@ -74,6 +97,7 @@ def run(workdir: Path, jobs: int, threads: int = 8, timeout: float = 600.0) -> P
     seconds = time.perf_counter() - started
     scheduler.shutdown(wait=True)
     sink.close()
+    store.dispose()
     if not finished:
         raise RuntimeError(f"APScheduler peer ran {_SINK['count']} of {jobs} jobs in {timeout}s")
     return PeerResult(jobs, round(seconds, 3), round(jobs / seconds, 1), threads)

@@ -308,6 +308,7 @@ def _push_settings(server: LatencyFcm) -> dict[str, Any]:
         "fcm_project_id": server.project,
         "fcm_token_command": f"printf {server.token}",
         "ca_file": server.ca_file,
+        "allow_loopback": "true",  # the loopback FCM server
     }
 
 

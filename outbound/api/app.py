@@ -50,10 +50,13 @@ from outbound.api.gate import (
 )
 from outbound.api.ingest import GroupCommit
 from outbound.api.intake import Accepted, event_job, read_job, receipt_job
+from outbound.api.metrics import install_metrics
 from outbound.api.providers import install_providers
 from outbound.domain.errors import SchemaError
+from outbound.domain.masking import mask_text
 from outbound.schemas.base import shown
 from outbound.services import storage
+from outbound.services.send.links import link_failures
 from outbound.services.send.receipts import PushReceipt
 
 log = logging.getLogger("outbound.api.app")
@@ -139,6 +142,7 @@ def create_app(app: ApiDeps, source_cache_seconds: float = SOURCE_CACHE_SECONDS)
 
     _install_reads(api, gate, writer)
     _install_probes(api, app)
+    install_metrics(api, app)  # GET /metrics (outbound.api.metrics)
     install_console(api, app)
     install_providers(api, app)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
@@ -226,11 +230,17 @@ def _install_probes(api: FastAPI, app: ApiDeps) -> None:
 
     @api.get("/readyz", responses={503: RESPONSES[503]})
     def readyz() -> JSONResponse:
-        """Database reachable and at the schema this version needs."""
+        """Database reachable and at the schema this version needs; no provider link (a
+        dialer's SIP trunk registration) reported failed."""
         try:
             storage.check_ready(app.engine, app.database_url)
         except SchemaError as exc:
             return problem(503, str(exc), {"Retry-After": RETRY_AFTER})
+        failed = link_failures(app.engine)
+        if failed:
+            return problem(
+                503, "; ".join(mask_text(f) for f in failed), {"Retry-After": RETRY_AFTER}
+            )
         return JSONResponse({"status": "ready"})
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from outbound.config.sections import ApiSection, AuditSection, ConsoleSection
 from outbound.domain.pseudonyms import optional_key
+from outbound.domain.push_targets import PushTargets
 from outbound.policy.model import Rules
 from outbound.services.people.inbound import DbSmsInbound
 from outbound.services.send.context import Expiry, SendContext
@@ -43,6 +44,8 @@ class ApiDeps:
     limits: SizeLimits
     #: the same, as the one context object the send services take
     send: SendContext
+    #: where a customer's push endpoints may point (``[push] allowed_hosts``)
+    push_targets: PushTargets
     #: the settings sections the routes read: ``[api]`` deadlines, ``[console]``, ``[audit]``
     api: ApiSection
     console: ConsoleSection

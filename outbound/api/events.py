@@ -22,6 +22,7 @@ from outbound.schemas.base import Schema, Text, problems
 from outbound.schemas.customers import CustomerIn
 from outbound.schemas.payloads import PriceDropPayload, RenewalPayload, ShippingPayload
 from outbound.services.people import customers
+from outbound.services.people.endpoints import endpoint_problems
 from outbound.services.send import notify
 
 CustomerRef = Annotated[Text, Field(description="The customer's external id")]
@@ -119,10 +120,14 @@ def handle(conn: Connection, app: ApiDeps, event: Any, source: str) -> dict[str,
         send = app.send_context()
         return _sent(notify.price_drop_fanout(conn, send, event.data, source=actor, actor=actor))
     if isinstance(event, CustomerUpserted):
+        record = event.data.to_record()
+        refused = endpoint_problems(record, app.push_targets, prefix="data.")
+        if refused:
+            raise ValidationError(refused)
         try:
             cid, created = customers.upsert_customer(
                 conn,
-                event.data.to_record(),
+                record,
                 now=app.clock(),
                 actor=actor,
                 source=actor,

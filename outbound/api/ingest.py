@@ -30,6 +30,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
+from outbound.observability import metrics
+
 log = logging.getLogger("outbound.api.ingest")
 T = TypeVar("T")
 MAX_GROUP = 128
@@ -164,6 +166,7 @@ class GroupCommit:
         return group, True
 
     def _write(self, group: list[Job[Any]]) -> None:
+        metrics.GROUP_COMMIT.observe(len(group))
         answers: list[tuple[Job[Any], Any]] = []
         again: list[Job[Any]] = []
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -19,7 +20,6 @@ from outbound.policy import load_rules_file
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
-from outbound.scheduling.scheduler import Scheduler
 from outbound.services.checkpoints import Checkpoints
 from outbound.services.send.context import Expiry, SendContext
 from outbound.services.send.dispatch import AfterResult, Dispatcher, FaultLog
@@ -29,6 +29,9 @@ from outbound.services.templates.sizes import SizeLimits
 from outbound.store.anchor import KEY_OPTION
 from outbound.store.db import make_engine, require_current_schema
 from outbound.store.sendlog import DbSendLog
+
+if TYPE_CHECKING:  # APScheduler is imported by the one process part that schedules
+    from outbound.scheduling.scheduler import Scheduler
 
 
 @dataclass
@@ -147,6 +150,8 @@ class App:
         return self._messaging
 
     def scheduler(self) -> Scheduler:
+        from outbound.scheduling.scheduler import Scheduler
+
         sched, escalation = self.settings.scheduler, self.escalation()
         return Scheduler(
             engine=self.engine,

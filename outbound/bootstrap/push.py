@@ -1,4 +1,4 @@
-"""Builds the push adapter from the ``[push]`` settings (Web Push and/or FCM).
+"""Builds the push adapter from the ``[push]`` settings (Web Push and/or FCM) and ``[apns]``.
 
 Called by ``bootstrap.App.channels()`` only when ``[push] adapter = "real"``. A half without
 its settings (no VAPID key file, no FCM project) is left out: subscriptions of that kind then
@@ -14,10 +14,11 @@ from datetime import datetime
 import httpx
 from sqlalchemy import Engine
 
+from outbound.channels.apns import ApnsPush, ApnsSettings, ProviderTokens, load_signing_key
 from outbound.channels.push import FcmPush, FcmSettings, PushChannel, WebPush, WebPushSettings
 from outbound.channels.push_auth import CommandTokens, ServiceAccountTokens, TokenProvider
 from outbound.channels.push_http import PushHttp
-from outbound.config import PushSection, Settings
+from outbound.config import ApnsSection, PushSection, Settings
 from outbound.domain.errors import ConfigError
 from outbound.domain.values import Subscription
 from outbound.store.push import DbSubscriptions, find_subscription
@@ -62,10 +63,12 @@ def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]
                 f"readable EC P-256 PEM key ({type(exc).__name__}); create one with `vapid --gen`"
             ) from None
     fcm = _fcm(push, client, clock)
-    if webpush is None and fcm is None:
+    apns = build_apns(settings.apns, clock)
+    if webpush is None and fcm is None and apns is None:
         raise ConfigError(
-            '[push] adapter = "real" needs vapid_private_key_file (Web Push) and/or '
-            "fcm_project_id with fcm_token_command or fcm_service_account_file (FCM)"
+            '[push] adapter = "real" needs vapid_private_key_file (Web Push), '
+            "fcm_project_id with fcm_token_command or fcm_service_account_file (FCM), "
+            "and/or [apns] team_id, key_id, key_file and topic (APNs)"
         )
     subscriptions = BatchSubscriptions(engine, clock)
     http = PushHttp(
@@ -74,8 +77,28 @@ def build_push(settings: Settings, engine: Engine, clock: Callable[[], datetime]
         timeout_seconds=push.timeout_seconds,
         verify=verify,
         http2=push.http2,
+        targets=push.targets(),
     )
-    return PushChannel(subscriptions, webpush, fcm, http, client, title=push.title)
+    return PushChannel(subscriptions, webpush, fcm, http, client, title=push.title, apns=apns)
+
+
+def build_apns(section: ApnsSection, clock: Callable[[], datetime]) -> ApnsPush | None:
+    """The APNs sender of ``[apns]``; None when no ``team_id`` is set (APNs not served)."""
+    if not section.team_id:
+        return None
+    if not section.key_id:
+        raise ConfigError("[apns] key_id is empty; give the 10-character id of the .p8 key")
+    key = load_signing_key(section.key_file, section.key.get_secret_value())
+    tokens = ProviderTokens(section.team_id, section.key_id, key, section.token_refresh_seconds)
+    apns = ApnsSettings(
+        topic=section.topic,
+        base_url=section.api_base,
+        push_type=section.push_type,
+        priority=section.priority,
+        expiration_seconds=section.expiration_seconds,
+        max_bytes=section.max_bytes,
+    )
+    return ApnsPush(apns, tokens, clock)
 
 
 def _trust(push: PushSection) -> ssl.SSLContext | bool:
@@ -103,6 +126,9 @@ def _fcm(push: PushSection, client: httpx.Client, clock: Callable[[], datetime])
         return None
     if not project:
         raise ConfigError("[push] fcm_project_id is empty; set it to the Firebase project id")
+    problem = push.targets().url_problem(push.fcm_base_url)
+    if problem is not None:
+        raise ConfigError(f"[push] fcm_base_url {push.fcm_base_url!r} {problem}")
     fcm = FcmSettings(
         project_id=project,
         base_url=push.fcm_base_url,

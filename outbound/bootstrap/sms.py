@@ -7,6 +7,7 @@ inbound handler (receipts, MO, provider opt-outs).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from datetime import datetime
 
@@ -52,7 +53,41 @@ def smpp_settings(sms: SmsSection) -> SmppSettings:
         response_timeout_seconds=sms.response_timeout_seconds,
         reconnect_max_seconds=sms.reconnect_max_seconds,
         window=sms.window,
+        tls=smpp_tls(sms),
     )
+
+
+def smpp_tls(sms: SmsSection) -> ssl.SSLContext | None:
+    """The TLS context of ``[sms] tls = true``: TLS 1.2 or later, the SMSC's certificate checked
+    against ``tls_ca_file`` (else the system's CAs) and its host name, and the client
+    certificate when one is configured. None for plain TCP."""
+    if not sms.tls:
+        for name in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            if getattr(sms, name):
+                raise ConfigError(
+                    f"[sms] {name} is set but tls = false; set [sms] tls = true to use it"
+                )
+        return None
+    try:
+        context = ssl.create_default_context(cafile=sms.tls_ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"[sms] tls_ca_file {sms.tls_ca_file!r} is not a readable PEM CA bundle "
+            f"({type(exc).__name__}); leave it empty to trust the system's certificates"
+        ) from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if sms.tls_key_file and not sms.tls_cert_file:
+        raise ConfigError("[sms] tls_key_file is set without tls_cert_file; give both")
+    if sms.tls_cert_file:
+        try:
+            context.load_cert_chain(sms.tls_cert_file, sms.tls_key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"[sms] tls_cert_file {sms.tls_cert_file!r} / tls_key_file "
+                f"{sms.tls_key_file!r}: not a readable PEM certificate and matching key "
+                f"({type(exc).__name__})"
+            ) from None
+    return context
 
 
 def callback_url(settings: Settings, path: str) -> str:

@@ -4,24 +4,29 @@ process in ``outbound.mains.dialer`` and by ``outbound call``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 
 from outbound.channels.throttle import Throttle
 from outbound.channels.voice import SipVoice
 from outbound.config import Settings
+from outbound.domain.errors import ConfigError
 from outbound.domain.values import Kind, SendResult
 from outbound.policy.model import Rules
 from outbound.services.people.calls import apply_actions
 from outbound.services.send.dispatch import AfterResult
+from outbound.services.send.links import record_link
 from outbound.store.outbox import Claimed
 from outbound.store.throttle import DbTokenBucket
 from outbound.voice.amd import AmdParams
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import CallLimits
 from outbound.voice.flow import flows_dir, load_kind
-from outbound.voice.sip import SipConfig, SipEngine
+from outbound.voice.sip import SipEngine
+from outbound.voice.sip_setup import Registration, SipConfig
 from outbound.voice.tts import Tts
 
 PACE_MAX_WAIT = 30.0  # a call waiting longer for the trunk's CPS token is retried later
@@ -37,10 +42,61 @@ def sip_config(settings: Settings) -> SipConfig:
         sip_port=v.sip_port,
         rtp_port=v.rtp_port,
         sip_user=v.sip_user,
-        sip_password=v.sip_password.get_secret_value(),
+        sip_password=sip_password(settings),
         clock_rate=v.clock_rate,
         max_calls=min(v.calls_per_dialer, 4),
+        registrar=v.sip_registrar,
+        realm=v.sip_realm,
+        register_seconds=v.sip_register_seconds,
+        outbound_proxy=v.sip_outbound_proxy,
+        transport=v.sip_transport,
+        tls_ca_file=v.sip_tls_ca_file,
+        srtp=v.srtp,
     )
+
+
+def sip_password(settings: Settings) -> str:
+    """``[voice] sip_password``, or the first line of ``sip_password_file``; errors name the
+    setting, never the password."""
+    v = settings.voice
+    secret = v.sip_password.get_secret_value()
+    if v.sip_password_file:
+        if secret:
+            raise ConfigError("[voice] sip_password and sip_password_file are both set; keep one")
+        try:
+            lines = Path(v.sip_password_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"[voice] sip_password_file {v.sip_password_file!r} cannot be read "
+                f"({type(exc).__name__}); give a file holding the trunk password"
+            ) from None
+        secret = lines[0].strip() if lines else ""
+        if not secret:
+            raise ConfigError(f"[voice] sip_password_file {v.sip_password_file!r} is empty")
+    if v.sip_registrar and not v.sip_user:
+        raise ConfigError(
+            "[voice] sip_registrar is set without sip_user; give the trunk's user name "
+            "(OUTBOUND_VOICE_SIP_USER) and password"
+        )
+    if v.sip_transport == "tls" and v.sip_tls_ca_file and not Path(v.sip_tls_ca_file).is_file():
+        raise ConfigError(
+            f"[voice] sip_tls_ca_file {v.sip_tls_ca_file!r} does not exist; give the PEM CA "
+            "bundle of the trunk's certificate, or leave it empty for the system's"
+        )
+    return secret
+
+
+def registration_reporter(
+    db: Engine, clock: Callable[[], datetime]
+) -> Callable[[Registration], None]:
+    """Records each change of the trunk registration (link ``sip registration <registrar>``),
+    so ``/readyz`` answers 503 while it is failed."""
+
+    def report(reg: Registration) -> None:
+        detail = f"{reg.code} {reg.reason}".strip()
+        record_link(db, f"sip registration {reg.registrar}", reg.state, detail, clock())
+
+    return report
 
 
 def call_settings(settings: Settings) -> dict[str, str]:

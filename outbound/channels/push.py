@@ -40,6 +40,7 @@ from outbound.channels.push_http import (
     Answer,
     PushHttp,
     PushRequest,
+    Refused,
     Reply,
     Unanswered,
     retry_after,
@@ -49,7 +50,15 @@ from outbound.domain.errors import ChannelError, PermanentChannelError, Transien
 from outbound.domain.masking import mask_endpoint
 from outbound.domain.values import Channel, Outcome, SendResult, Subscription
 
-__all__ = ["FcmPush", "PushChannel", "PushContent", "WebPush", "retry_after"]
+__all__ = [
+    "FcmPush",
+    "PushChannel",
+    "PushContent",
+    "PushSender",
+    "SubscriptionGone",
+    "WebPush",
+    "retry_after",
+]
 
 log = logging.getLogger("outbound.push")
 
@@ -58,7 +67,7 @@ WEBPUSH_OVERHEAD = 86 + 1 + 16
 VAPID_LIFETIME = 12 * 3600  # the JWT's exp; services refuse more than 24 h
 
 
-class _Gone(PermanentChannelError):
+class SubscriptionGone(PermanentChannelError):
     """The push service says this subscription no longer exists."""
 
 
@@ -103,7 +112,9 @@ def _transient_or_permanent(resp: Answer, what: str, clock: Clock) -> ChannelErr
     return PermanentChannelError(what)
 
 
-def _no_answer(where: str, unanswered: Unanswered) -> TransientChannelError:
+def _no_answer(where: str, unanswered: Unanswered | Refused) -> ChannelError:
+    if isinstance(unanswered, Refused):  # never sent: not a push service we may reach
+        return PermanentChannelError(f"{where}: not sent: the endpoint {unanswered}")
     return TransientChannelError(f"{where}: {unanswered}")
 
 
@@ -139,13 +150,13 @@ class WebPush:
 
     def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult:
         where = f"web push to {mask_endpoint(sub.endpoint)}"
-        if isinstance(answer, Unanswered):
+        if isinstance(answer, Unanswered | Refused):
             raise _no_answer(where, answer)
         if answer.status_code in (200, 201, 202):
             ref = answer.headers.get("location") or None
             return SendResult(Outcome.DELIVERED, ref, {"service": request.provider})
         if answer.status_code in (404, 410):
-            raise _Gone(f"{where}: subscription gone ({answer.status_code}); removed")
+            raise SubscriptionGone(f"{where}: subscription gone ({answer.status_code}); removed")
         if answer.status_code == 413:
             raise PermanentChannelError(
                 f"{where}: 413, payload of {len(request.body)} bytes too large"
@@ -222,7 +233,7 @@ class FcmPush:
 
     def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult:
         where = f"FCM send to {mask_endpoint(sub.endpoint)}"
-        if isinstance(answer, Unanswered):
+        if isinstance(answer, Unanswered | Refused):
             raise _no_answer(where, answer)
         if answer.status_code == 200:
             name = str(_json(answer).get("name", "")) or None
@@ -230,7 +241,7 @@ class FcmPush:
         status, code = _fcm_error(answer)
         what = f"{where}: HTTP {answer.status_code} {status} {code}".rstrip()
         if code == "UNREGISTERED" or (answer.status_code == 404 and status == "NOT_FOUND"):
-            raise _Gone(f"{what}; token removed")
+            raise SubscriptionGone(f"{what}; token removed")
         if answer.status_code == 401:  # expired or revoked access token: fetch a new one
             self._tokens.invalidate()
             raise TransientChannelError(what, 1.0)
@@ -270,7 +281,16 @@ class SubscriptionBook(Protocol):
     def remove(self, sub: Subscription, reason: str) -> bool: ...
 
 
-Sender = WebPush | FcmPush
+class PushSender(Protocol):
+    """One push service's protocol: the request for a subscription, the outcome of its answer
+    (``SubscriptionGone`` when the service says the subscription no longer exists)."""
+
+    def request(self, sub: Subscription, content: PushContent, delivery_id: int) -> PushRequest: ...
+
+    def outcome(self, sub: Subscription, request: PushRequest, answer: Reply) -> SendResult: ...
+
+
+Sender = PushSender
 
 
 @dataclass(frozen=True)
@@ -295,6 +315,7 @@ class PushChannel:
         http: PushHttp,
         client: httpx.Client | None = None,
         title: str = "Shop",
+        apns: PushSender | None = None,
     ) -> None:
         self.subscriptions = subscriptions
         self.webpush = webpush
@@ -302,6 +323,7 @@ class PushChannel:
         self.http = http
         self._client = client  # the sync client of the token grants, closed with the adapter
         self.title = title
+        self.senders: dict[str, PushSender | None] = {"webpush": webpush, "fcm": fcm, "apns": apns}
 
     def send(self, message: Message) -> SendResult:
         (result,) = self.send_batch([message])
@@ -337,10 +359,11 @@ class PushChannel:
                 f"delivery {message.delivery_id}: subscription {mask_endpoint(message.to)} "
                 "was removed after the message was claimed"
             )
-        sender = self.webpush if sub.kind == "webpush" else self.fcm if sub.kind == "fcm" else None
+        sender = self.senders.get(sub.kind)
         if sender is None:
+            where = "[apns] team_id, key_id, key_file, topic" if sub.kind == "apns" else "[push]"
             raise PermanentChannelError(
-                f"{sub.kind!r} push is not configured; set the [push] keys for it"
+                f"{sub.kind!r} push is not configured; set the {where} keys for it"
             )
         content = PushContent.of(message, self.title)
         return _Planned(index, sender, sub, sender.request(sub, content, message.delivery_id))
@@ -348,7 +371,7 @@ class PushChannel:
     def _outcome(self, plan: _Planned, answer: Reply) -> Result:
         try:
             return plan.sender.outcome(plan.sub, plan.request, answer)
-        except _Gone as gone:
+        except SubscriptionGone as gone:
             self.subscriptions.remove(plan.sub, str(gone))
             log.info(
                 "removed a %s subscription of customer %d", plan.sub.kind, plan.sub.customer_id

@@ -13,6 +13,14 @@ Each provider (FCM, or a Web Push service's origin) has its own window (``[push]
 429 or 503 halves it (AIMD, ``outbound.channels.window``) and the request is sent again after
 its Retry-After (or a short backoff), as long as that fits in ``hold_seconds``; past that the
 throttling answer is returned, and the delivery goes back to the queue with the Retry-After.
+
+Where a request may go is ``[push]``'s ``PushTargets`` (``outbound.domain.push_targets``): the
+URL is checked before anything is sent (https, an allowed host, no private IP literal), and
+the address each client connects to is checked again as it connects: aiohttp through a
+resolver that refuses a name resolving to a loopback, private, link-local, multicast or
+reserved address (aiohttp connects to exactly the addresses its resolver returned), httpx
+through a network backend that checks the peer of every new connection. A refused request is
+``Refused``: never sent, a permanent failure of that delivery.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -30,11 +39,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
+import httpcore
 import httpx
 import uvloop
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from outbound.channels.window import Aimd, AsyncWindow
 from outbound.domain.clock import Clock
+from outbound.domain.push_targets import PushTargets
 
 log = logging.getLogger("outbound.push")
 
@@ -65,6 +77,7 @@ class PushRequest:
     url: str
     headers: dict[str, str]
     body: bytes
+    http2_only: bool = False  # APNs speaks HTTP/2 only: always by httpx, whatever [push] http2
 
 
 @dataclass(frozen=True)
@@ -84,7 +97,90 @@ class Unanswered(Exception):
     """No answer came (refused, reset, timed out); the message is the client's error name."""
 
 
-Reply = Answer | Unanswered
+class Refused(Exception):
+    """Not sent: the URL, or the address it resolved to, is not an allowed push target."""
+
+
+class AddressRefused(OSError):
+    """Raised while connecting: the peer address is not one a push request may go to."""
+
+
+Reply = Answer | Unanswered | Refused
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, refusing a name any of whose addresses is not a public one (so a
+    name that rebinds to 127.0.0.1 after intake is refused as the connection is made)."""
+
+    def __init__(self, targets: PushTargets) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+        self._targets = targets
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        for result in found:
+            problem = self._targets.address_problem(result["host"])
+            if problem is not None:
+                raise AddressRefused(f"{host} {problem}")
+        return found
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend for httpx, closing a new connection whose peer address is
+    not a public one (checked on the connected socket: what DNS said no longer matters)."""
+
+    def __init__(self, targets: PushTargets) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._targets = targets
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(
+            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+        peer = stream.get_extra_info("server_addr")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        problem = self._targets.address_problem(address) if address else "has no peer address"
+        if problem is not None:
+            await stream.aclose()
+            raise AddressRefused(f"{host} {problem}")
+        return stream
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise AddressRefused("a Unix socket is not a push service")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's HTTP/2-capable transport over ``GuardedBackend``."""
+
+    def __init__(self, targets: PushTargets, verify: ssl.SSLContext | bool, window: int) -> None:
+        super().__init__(http2=True, verify=verify, trust_env=False)
+        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context()
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=None,
+            max_keepalive_connections=window,
+            keepalive_expiry=5.0,
+            http1=True,
+            http2=True,
+            network_backend=GuardedBackend(targets),
+        )
 
 
 class _LoopThread:
@@ -139,8 +235,10 @@ class PushHttp:
         hold_seconds: float | None = None,
         verify: ssl.SSLContext | bool = True,
         http2: bool = False,
+        targets: PushTargets | None = None,
     ) -> None:
         self.window = window
+        self.targets = targets or PushTargets()
         self.http2 = http2
         self.timeout = timeout_seconds
         self.hold = timeout_seconds if hold_seconds is None else hold_seconds
@@ -195,11 +293,14 @@ class PushHttp:
             window = self._windows[request.provider] = AsyncWindow(Aimd(self.window))
         give_up = time.monotonic() + self.hold
         retries = 0
+        problem = self.targets.url_problem(request.url)
+        if problem is not None:
+            return Refused(problem)
         while True:
             epoch = await window.acquire()
             try:
                 answer = await self._send(request)
-            except Unanswered as exc:
+            except (Unanswered, Refused) as exc:
                 window.release(epoch, answered=False)
                 return exc
             throttled = answer.status_code in THROTTLED
@@ -215,27 +316,33 @@ class PushHttp:
 
     async def _send(self, request: PushRequest) -> Answer:
         """HTTP/2 by httpx where the service offers it (ALPN); else HTTP/1.1 by aiohttp."""
-        if not self.http2 or request.provider in self._http1 or request.url.startswith("http:"):
+        if not request.http2_only and (
+            not self.http2 or request.provider in self._http1 or request.url.startswith("http:")
+        ):
             return await self._send_http1(request)
         if self._h2 is None:
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=self.window)
+            transport = _GuardedTransport(self.targets, self.verify, self.window)
             self._h2 = httpx.AsyncClient(
-                http2=True, verify=self.verify, limits=limits, follow_redirects=False
+                transport=transport, follow_redirects=False, trust_env=False
             )
         try:
             resp = await self._h2.post(
                 request.url, content=request.body, headers=request.headers, timeout=self.timeout
             )
+        except AddressRefused as exc:
+            raise Refused(str(exc)) from None
         except httpx.HTTPError as exc:
             raise Unanswered(type(exc).__name__) from None
-        if resp.http_version != "HTTP/2":
+        if resp.http_version != "HTTP/2" and not request.http2_only:
             self._http1.add(request.provider)  # no HTTP/2 there: its next requests by aiohttp
         headers = {k.lower(): v for k, v in resp.headers.items()}
         return Answer(resp.status_code, headers, resp.content, resp.http_version)
 
     async def _send_http1(self, request: PushRequest) -> Answer:
         if self._h1 is None:
-            connector = aiohttp.TCPConnector(limit=0, ssl=self.verify)
+            connector = aiohttp.TCPConnector(
+                limit=0, ssl=self.verify, resolver=GuardedResolver(self.targets)
+            )
             self._h1 = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         try:
             async with self._h1.post(
@@ -246,6 +353,10 @@ class PushHttp:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as resp:
                 content = await resp.read()
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, AddressRefused):
+                raise Refused(str(exc.os_error)) from None
+            raise Unanswered(type(exc).__name__) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Unanswered(type(exc).__name__) from None
         headers = {k.lower(): v for k, v in resp.headers.items()}
@@ -253,7 +364,7 @@ class PushHttp:
 
 
 def _reply(result: Reply | BaseException) -> Reply:
-    if isinstance(result, Answer | Unanswered):
+    if isinstance(result, Answer | Unanswered | Refused):
         return result
     log.error("push request failed unexpectedly", exc_info=result)
     return Unanswered(f"unexpected {type(result).__name__}")

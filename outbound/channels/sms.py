@@ -12,6 +12,10 @@ Accepted messages return ``Accepted`` (one message id per part): the outcome arr
 A submit the SMSC never acknowledged (the link dropped first) was not accepted and is submitted
 once more on a fresh link; a lost ``submit_sm_resp`` after acceptance cannot be told apart by
 SMPP and would be sent twice on retry (providers don't deduplicate SMPP submits).
+
+``[sms] tls = true``: the link is TLS 1.2+ (``SmppSettings.tls``), the SMSC's certificate and
+host name checked, with a client certificate when configured; a failed handshake is one warning
+line naming why (e.g. the certificate verify failure), then the usual reconnect backoff.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import queue
 import select
-import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +37,7 @@ import smpplib.exceptions
 import smpplib.smpp
 
 from outbound.channels.base import Message, Result
+from outbound.channels.sms_link import link_error, open_link
 from outbound.channels.sms_receipts import Receipt, parse_receipt
 from outbound.channels.sms_text import SmsPlan, decode, plan, strip_udh
 from outbound.channels.sms_window import (
@@ -46,6 +51,7 @@ from outbound.channels.sms_window import (
 from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_phone, mask_text
 from outbound.domain.values import Accepted, Channel
+from outbound.observability import metrics
 
 log = logging.getLogger("outbound.sms")
 
@@ -69,6 +75,7 @@ class SmppSettings:
     response_timeout_seconds: float = 10.0
     reconnect_max_seconds: float = 30.0
     window: int = 10  # submit_sm outstanding at once
+    tls: ssl.SSLContext | None = None  # SMPP over TLS: the context that checks the SMSC
 
 
 class Throttle(Protocol):
@@ -240,9 +247,8 @@ class SmppSms:
             sequence_generator=_Sequence(),
             allow_unknown_opt_params=True,
         )
-        client.connect()
-        # small PDUs answered one by one: without TCP_NODELAY each submit waits on Nagle (~10 ms)
-        client._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client._socket = open_link(s.host, s.port, s.response_timeout_seconds, s.tls)
+        client.state = smpplib.consts.SMPP_CLIENT_STATE_OPEN
         try:
             client.bind_transceiver(
                 system_id=s.system_id, password=s.password, system_type=s.system_type
@@ -262,7 +268,7 @@ class SmppSms:
                     "SMPP bind to %s:%d failed: %s",
                     self.settings.host,
                     self.settings.port,
-                    mask_text(str(exc)),
+                    mask_text(link_error(exc)),
                 )
                 self._closed.wait(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_seconds)
@@ -271,6 +277,7 @@ class SmppSms:
             self._client = client
             self.binds += 1
             self._bound.set()
+            metrics.PROVIDER_UP.labels("smpp").set(1)
             try:
                 self._read_loop(client)
             except Exception as exc:  # the reader must survive anything: drop and rebind
@@ -290,6 +297,7 @@ class SmppSms:
                 return
             self._client = None
             self._bound.clear()
+            metrics.PROVIDER_UP.labels("smpp").set(0)
             pending, self._pending = self._pending, {}
         for future in pending.values():  # never acknowledged: the window submits them again
             future.set_exception(LinkDropped())
@@ -298,7 +306,10 @@ class SmppSms:
         interval = self.settings.enquire_link_seconds
         last_heard = time.monotonic()
         while not self._closed.is_set() and client._socket is not None:
-            ready, _, _ = select.select([client._socket], [], [], min(interval, 1.0))
+            sock = client._socket
+            # TLS: a record may hold more than the PDU just read; select cannot see those bytes
+            buffered = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            ready = [sock] if buffered else select.select([sock], [], [], min(interval, 1.0))[0]
             if not ready:
                 idle = time.monotonic() - last_heard
                 if idle > 3 * interval:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from outbound.domain.errors import TransientChannelError
+from outbound.observability import metrics
 
 
 class TokenBucket(Protocol):
@@ -31,10 +32,13 @@ class Throttle:
 
     def acquire(self) -> None:
         """Wait for a token; raise ``TransientChannelError`` when none comes within max_wait."""
-        deadline = time.monotonic() + self.max_wait
+        start = time.monotonic()
+        deadline = start + self.max_wait
         while True:
             wait = self.bucket.take()
             if wait == 0.0:
+                limit = self.bucket.key.split(":", 1)[0]  # "smpp", "voice": never the account
+                metrics.THROTTLE_WAIT.labels(limit).observe(time.monotonic() - start)
                 return
             if time.monotonic() + wait > deadline:
                 raise TransientChannelError(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from outbound.cli.context import JSON_OPTION, Ctx, fail, now, pass_ctx
+from outbound.cli.context import JSON_OPTION, Ctx, fail, now, pass_ctx, writable_file
 from outbound.cli.output import emit_json, table
 from outbound.config.audit_key import HINT
 from outbound.domain.errors import ConfigError, ValidationError
@@ -236,6 +236,7 @@ def _instant(value: str | None, name: str) -> datetime | None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=writable_file,
     help="File to write (default evidence-<what>.<format>); its manifest goes beside it.",
 )
 @click.option(

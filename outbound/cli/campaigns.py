@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
+from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx, writable_file
 from outbound.cli.output import emit_json, human, table
 from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import Kind
@@ -80,7 +81,10 @@ def create(
     )
     with ctx.app().engine.begin() as conn:
         cid = campaigns.create(conn, spec, now=now(), actor="cli")
-    click.echo(f"campaign {cid} {name!r} created; preview it: outbound campaign preview {name}")
+    click.echo(
+        f"campaign {cid} {name!r} created; preview it: "
+        f"outbound campaign preview {shlex.quote(name)}"
+    )
 
 
 def _rows(ctx: Ctx) -> list[dict[str, Any]]:
@@ -292,6 +296,7 @@ def preview(ctx: Ctx, ref: str, as_json: bool) -> None:
 @click.option(
     "--chart",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=writable_file,
     help="Also write the funnel and the sends per local hour as one SVG file.",
 )
 @JSON_OPTION

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import rich.progress
-from rich.console import Console
 
-from outbound import bootstrap
-from outbound.config import Settings, load_settings
 from outbound.domain.errors import OutboundError
-from outbound.services.storage import is_fault, unavailable
+from outbound.domain.values import row_id
+
+if TYPE_CHECKING:  # imported where used: `outbound --help` needs none of them
+    import rich.progress
+    from sqlalchemy import Engine
+
+    from outbound import bootstrap
+    from outbound.config import Settings
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
@@ -22,15 +27,37 @@ class Ctx:
     def __init__(self, db: str | None, config_dir: str | None) -> None:
         self.db, self.config_dir = db, config_dir
         self._app: bootstrap.App | None = None
+        self._engine: Engine | None = None
 
     def settings(self) -> Settings:
+        from outbound.config import load_settings
+
         overrides = {"database": {"url": self.db}} if self.db else None
-        return load_settings(self.config_dir, overrides)
+        settings = load_settings(self.config_dir, overrides)
+        if settings.log.format != os.environ.get("OUTBOUND_LOG_FORMAT", "human"):
+            from outbound.domain.masking import configure_logging
+
+            os.environ["OUTBOUND_LOG_FORMAT"] = settings.log.format  # [log] format
+            configure_logging()
+        return settings
 
     def app(self, check_schema: bool = True) -> bootstrap.App:
         if self._app is None:
+            from outbound import bootstrap
+
             self._app = bootstrap.build(self.settings(), check_schema=check_schema)
         return self._app
+
+    def engine(self) -> Engine:
+        """The database alone, schema checked, for commands that only read: no rules, adapters
+        or scheduler are built (the built app's engine when there is one)."""
+        if self._app is not None:
+            return self._app.engine
+        if self._engine is None:
+            from outbound.services.storage import open_current
+
+            self._engine = open_current(self.settings().database_url)
+        return self._engine
 
     def database_url(self) -> str:
         """The URL this command uses (for messages): the built app's, else the flag's."""
@@ -56,11 +83,62 @@ class FaultAwareGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
+            from outbound.services.storage import is_fault, unavailable
+
             if not is_fault(exc):
                 raise
             obj = ctx.obj if isinstance(ctx.obj, Ctx) else None
             url = obj.database_url() if obj else "the configured database"
             raise unavailable(exc, url) from None
+
+
+def writable_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A click callback for a file a command writes: its folder must exist and be writable,
+    checked before any work is done (a usage error, not a FileNotFoundError at the end)."""
+    if value is None:
+        return None
+    folder = value.parent if str(value.parent) else Path(".")
+    if not folder.is_dir():
+        raise click.BadParameter(
+            f"the folder {str(folder)!r} of {str(value)!r} does not exist; create it or "
+            "write to an existing folder",
+            ctx,
+            param,
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.BadParameter(
+            f"the folder {str(folder)!r} is not writable by this user; choose another",
+            ctx,
+            param,
+        )
+    return value
+
+
+class RowIdType(click.ParamType):
+    """A row id argument (1..2^63-1); ``-1`` is taken for a value, not an unknown option, when
+    the command has ``context_settings=NEGATIVE_ARGS``."""
+
+    name = "id"
+
+    def __init__(self, what: str, example: str) -> None:
+        self.what, self.example = what, example
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        number = row_id(str(value).strip())
+        if number is None:
+            self.fail(
+                f"{str(value)[:40]!r} is not a {self.what} id: ids are whole numbers from 1 "
+                f"up; {self.example}",
+                param,
+                ctx,
+            )
+        return number
+
+
+#: lets a negative number reach an argument (``why -1``) and be refused by its type
+NEGATIVE_ARGS = {"ignore_unknown_options": True}
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -91,6 +169,9 @@ class Progress:
             bar.update(task, advance=n)
 
     def _start(self) -> tuple[rich.progress.Progress, rich.progress.TaskID]:
+        import rich.progress
+        from rich.console import Console
+
         bar = rich.progress.Progress(
             rich.progress.TextColumn("{task.description}"),
             rich.progress.BarColumn(),

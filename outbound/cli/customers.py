@@ -42,7 +42,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
 
     Columns: external_id, name, phone (E.164), timezone (IANA), locale, country, state (US, e.g. FL),
     preference (e.g. "push>sms>voice"), membership_tier, membership_expires_on (YYYY-MM-DD), wishlist
-    ("SKU1;SKU2"), push_token, push_kind (fcm|webpush), opt_in ("sms:marketing;voice:marketing:written").
+    ("SKU1;SKU2"), push_token, push_kind (fcm|webpush|apns), opt_in ("sms:marketing;voice:marketing:written").
     JSONL lines use the same keys (push_subscriptions as the API spells it, too).
 
     Updating customers that exist: a column the file does not have leaves that field as it
@@ -64,7 +64,7 @@ def customer_import(ctx: Ctx, file: Path, skip_invalid: bool, as_json: bool) -> 
     app = ctx.app()
     name = clean(file.name)
     try:
-        good, bad = parse_file(file)
+        good, bad = parse_file(file, app.settings.push.targets())
     except ImportFileError as exc:
         fail(f"{name}: {exc}; nothing was imported")
     for problem in bad:
@@ -158,7 +158,7 @@ def customer_show(ctx: Ctx, ref: str, as_json: bool) -> None:
     from outbound.cli.reports import render_customer
     from outbound.services.views.history import customer_report
 
-    with ctx.app().engine.begin() as conn:
+    with ctx.engine().begin() as conn:
         data = customer_report(conn, customer_id_for(conn, ref))
     emit_json(data) if as_json else click.echo(render_customer(data))
 

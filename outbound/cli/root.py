@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
 
-from outbound.cli.audit import audit_group
-from outbound.cli.campaigns import campaign
-from outbound.cli.context import JSON_OPTION, Ctx, FaultAwareGroup, fail, pass_ctx
-from outbound.cli.customers import consent, customer
-from outbound.cli.database import db, init
-from outbound.cli.output import emit_json
-from outbound.cli.providers import providers_group
-from outbound.cli.run import demo, serve
-from outbound.cli.sources import api_group, source
-from outbound.cli.users import user_group
-from outbound.cli.voice import call_group, flow_group
+from outbound.cli.context import JSON_OPTION, NEGATIVE_ARGS, Ctx, RowIdType, fail, pass_ctx
+from outbound.cli.lazy import LazyGroup
 from outbound.domain.errors import (
     ConfigError,
     DatabaseUnavailable,
@@ -26,12 +18,12 @@ from outbound.domain.errors import (
     OutboundError,
     ValidationError,
 )
-from outbound.domain.masking import configure_logging
-from outbound.schemas import numbers
-from outbound.services.send import notify
+
+# Command modules are imported when their command runs (outbound.cli.lazy): `outbound --help`
+# and the everyday reads start without SQLAlchemy's, pydantic's or the voice stack's imports.
 
 
-@click.group(cls=FaultAwareGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--db", envvar="OUTBOUND_DATABASE_URL", help="Database URL (default sqlite:///outbound.db)."
 )
@@ -41,8 +33,16 @@ from outbound.services.send import notify
     help="Directory with outbound.toml and policies.toml.",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["human", "json"]),
+    envvar="OUTBOUND_LOG_FORMAT",
+    help="Log lines: human (default) or json, one object per line ([log] format).",
+)
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, config_dir: str | None, verbose: int) -> None:
+def cli(
+    ctx: click.Context, db: str | None, config_dir: str | None, verbose: int, log_format: str | None
+) -> None:
     """Outbound notifications (shipping, renewal, price drop) by push, SMS or voice robot.
 
     \b
@@ -51,6 +51,10 @@ def cli(ctx: click.Context, db: str | None, config_dir: str | None, verbose: int
       outbound send shipping --customer C1001 --data '{"order_id":"A1","carrier":"DHL","tracking_no":"T9","eta":"2026-12-01"}'
       outbound serve
     """
+    from outbound.domain.masking import configure_logging
+
+    if log_format:  # the [log] format setting and every child process see it too
+        os.environ["OUTBOUND_LOG_FORMAT"] = log_format
     level = logging.WARNING - 10 * verbose
     configure_logging(max(level, logging.DEBUG))
     ctx.obj = Ctx(db, config_dir)
@@ -77,6 +81,10 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
     Example:
       outbound send shipping --customer C1001 --data '{"order_id":"A1","carrier":"DHL","tracking_no":"T9","eta":"2026-12-01"}'
     """
+    from outbound.cli.output import emit_json
+    from outbound.schemas import numbers
+    from outbound.services.send import notify
+
     app = ctx.app()
     parsed_kind = notify.parse_kind(kind)
     try:
@@ -114,8 +122,11 @@ def send(ctx: Ctx, kind: str, ref: str, data: str, as_json: bool) -> None:
     click.echo(f"explain it: outbound why {result.notification_id}")
 
 
-@cli.command()
-@click.argument("notification_id", type=click.IntRange(1, 2**63 - 1))
+@cli.command(context_settings=NEGATIVE_ARGS)
+@click.argument(
+    "notification_id",
+    type=RowIdType("notification", "`outbound send` and the console show them"),
+)
 @JSON_OPTION
 @pass_ctx
 def why(ctx: Ctx, notification_id: int, as_json: bool) -> None:
@@ -125,10 +136,11 @@ def why(ctx: Ctx, notification_id: int, as_json: bool) -> None:
     Example:
       outbound why 42
     """
+    from outbound.cli.output import emit_json
     from outbound.cli.reports import explain
     from outbound.services.views.history import notification_report
 
-    with ctx.app().engine.begin() as conn:
+    with ctx.engine().begin() as conn:
         data = notification_report(conn, notification_id)
     emit_json(data) if as_json else click.echo(explain(data))
 
@@ -154,19 +166,3 @@ def main() -> None:
         fail(str(exc), 5)
     except OutboundError as exc:
         fail(str(exc), 1)
-
-
-cli.add_command(init)
-cli.add_command(db)
-cli.add_command(audit_group)
-cli.add_command(serve)
-cli.add_command(demo)
-cli.add_command(campaign)
-cli.add_command(customer)
-cli.add_command(consent)
-cli.add_command(flow_group)
-cli.add_command(call_group)
-cli.add_command(source)
-cli.add_command(api_group)
-cli.add_command(user_group)
-cli.add_command(providers_group)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ def serve(
     """
     from outbound.mains.serve import Service
 
+    _refuse_unused(role, {"--threads": threads, "--host": host, "--port": port})
     app = ctx.app()
     service = Service(
         app,
@@ -86,6 +88,26 @@ def serve(
         service.stop.set()
     finally:
         service.shutdown()
+        app.close()  # the adapters' connections and sessions (aiohttp's would warn at exit)
+
+
+#: serve's options and the roles that use them (--workers is checked by the service)
+ROLES_USING = {
+    "--threads": ("all", "worker"),
+    "--host": ("all", "api"),
+    "--port": ("all", "api"),
+}
+
+
+def _refuse_unused(role: str, given: dict[str, object]) -> None:
+    """An option the role ignores is a usage error naming both, never silently dropped."""
+    for option, value in given.items():
+        if value is not None and role not in ROLES_USING[option]:
+            users = " or ".join(ROLES_USING[option])
+            raise click.UsageError(
+                f"{option} is not used by --role {role} (only by --role {users}); "
+                f"drop {option} or run the role that uses it"
+            )
 
 
 def _warn_uncached_prompts(ctx: Ctx) -> None:
@@ -108,7 +130,12 @@ def _warn_uncached_prompts(ctx: Ctx) -> None:
     "path",
     default="outbound-demo.db",
     show_default=True,
-    help="SQLite file to (re)create for the demo.",
+    help="SQLite file to (re)create for the demo; the global --db sqlite:///FILE names it too.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace --file even when it is not a database an earlier demo made.",
 )
 @click.option(
     "--log-channel",
@@ -117,7 +144,7 @@ def _warn_uncached_prompts(ctx: Ctx) -> None:
 )
 @JSON_OPTION
 @pass_ctx
-def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
+def demo(ctx: Ctx, path: str, force: bool, log_channel: bool, as_json: bool) -> None:
     """Watch it work: ~50 customers in 10 time zones, all three kinds, on a fresh SQLite file.
 
     Shipping and price-drop events go through the webhook trigger path, renewals through a
@@ -130,17 +157,28 @@ def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
     bounce, some push subscriptions are gone. Prints which providers and speech engines were
     used, what was sent, deferred (quiet hours) and suppressed, each live call, and why.
 
+    The file is replaced only when it is missing or an earlier demo made it (or with --force):
+    a database of yours is never overwritten by mistake.
+
     \b
     Example:
       outbound demo
+      outbound demo --file /tmp/demo.db
       outbound --db sqlite:///outbound-demo.db why 3
     """
     from outbound.demo.run import run_demo
     from outbound.mains.serve import api_server
 
-    target = Path(path)
-    for leftover in (target, Path(f"{path}-wal"), Path(f"{path}-shm")):
+    target = _demo_target(ctx, path)
+    if storage.demo_file_state(target) == "other" and not force:
+        raise click.BadParameter(
+            f"{str(target)!r} exists and is not a database an earlier demo made; the demo "
+            "would replace it. Give another --file, or add --force to replace it",
+            param_hint="--file",
+        )
+    for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
         leftover.unlink(missing_ok=True)
+    storage.stamp_demo_file(target)
     ctx.db = f"sqlite:///{target}"
     storage.upgrade(ctx.db)
     say = (lambda _m: None) if as_json else (lambda m: click.echo(f"- {m}"))
@@ -163,6 +201,35 @@ def demo(ctx: Ctx, path: str, log_channel: bool, as_json: bool) -> None:
         )
         return
     _print_demo(result, ctx.db)
+
+
+def _demo_target(ctx: Ctx, path: str) -> Path:
+    """The demo's file: ``--file``, or the global ``--db sqlite:///FILE`` (honoured); a
+    ``--db`` naming another file than ``--file``, or not SQLite, is refused. The configured
+    database (OUTBOUND_DATABASE_URL, outbound.toml) is never the demo's: it is said so."""
+    here = click.get_current_context()
+    root = here.find_root()
+    if not ctx.db or root.get_parameter_source("db") is not click.core.ParameterSource.COMMANDLINE:
+        if ctx.db:
+            click.echo(
+                f"note: the demo writes its own file {path}; OUTBOUND_DATABASE_URL is not used "
+                "(give --db sqlite:///FILE or --file FILE to choose the file)",
+                err=True,
+            )
+        return Path(path)
+    given = here.get_parameter_source("path")
+    prefix = "sqlite:///"
+    db_file = ctx.db[len(prefix) :] if ctx.db.startswith(prefix) else ""
+    if not db_file or db_file.startswith(":memory:"):
+        raise click.UsageError(
+            f"the demo makes a fresh SQLite file and cannot use --db {storage.safe_url(ctx.db)}; "
+            "drop --db, or give --db sqlite:///FILE (or --file FILE)"
+        )
+    if given is click.core.ParameterSource.COMMANDLINE and Path(db_file) != Path(path):
+        raise click.UsageError(
+            f"--db names {db_file!r} but --file names {path!r}; give one of them"
+        )
+    return Path(db_file)
 
 
 def _print_demo(result: Any, db_url: str) -> None:
@@ -204,7 +271,7 @@ def _print_demo(result: Any, db_url: str) -> None:
         f"\n{result.customers} customers, {result.notifications} notifications, "
         f"{result.audit_events} audit events (chain verified) in {result.seconds:.1f}s"
     )
-    example = result.why_example or 1
-    click.echo(f"\nTry:  outbound --db {db_url} why {example}")
-    click.echo(f"      outbound --db {db_url} customer show C1004")
-    click.echo(f"      outbound --db {db_url} audit verify")
+    example, db = result.why_example or 1, shlex.quote(db_url)
+    click.echo(f"\nTry:  outbound --db {db} why {example}")
+    click.echo(f"      outbound --db {db} customer show C1004")
+    click.echo(f"      outbound --db {db} audit verify")

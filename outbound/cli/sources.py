@@ -81,13 +81,31 @@ def list_(ctx: Ctx, as_json: bool) -> None:
         )
 
 
+#: the longest an old secret may keep working after a rotation
+MAX_KEEP_HOURS = 24 * 366
+
+
+def _keep_hours(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not 0 <= value <= MAX_KEEP_HOURS:  # NaN fails both comparisons too
+        raise click.BadParameter(
+            f"{value:g} hours is outside 0 (revoke the old secrets now) to {MAX_KEEP_HOURS} "
+            "(a year); give for example 24",
+            ctx,
+            param,
+        )
+    return value
+
+
 @source.command("rotate")
 @click.argument("name")
 @click.option(
     "--keep-old-hours",
+    type=float,
+    callback=_keep_hours,
     default=24.0,
     show_default=True,
-    help="How long the current secrets stay valid so the sender can switch.",
+    help="How long the current secrets stay valid so the sender can switch: 0 (revoke them "
+    f"now) to {MAX_KEEP_HOURS} (a year).",
 )
 @pass_ctx
 def rotate(ctx: Ctx, name: str, keep_old_hours: float) -> None:

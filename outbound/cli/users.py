@@ -20,6 +20,7 @@ def user_group() -> None:
       outbound user add alice --role compliance
       outbound user list
       outbound user disable alice
+      outbound user enable alice
       outbound user unlock alice
       outbound user passwd alice
     """
@@ -111,6 +112,27 @@ def user_disable(ctx: Ctx, name: str) -> None:
     with ctx.app().engine.begin() as conn:
         ended = accounts.disable_user(conn, name, now=now(), actor="cli")
     click.echo(f"console user {name!r} disabled; {ended} open session(s) ended")
+
+
+@user_group.command("enable")
+@click.argument("name")
+@JSON_OPTION
+@pass_ctx
+def user_enable(ctx: Ctx, name: str, as_json: bool) -> None:
+    """Enable a disabled account: it may sign in again with its password. Audited.
+
+    \b
+    Example:
+      outbound user enable alice
+    """
+    with ctx.app().engine.begin() as conn:
+        changed = accounts.enable_user(conn, name, now=now(), actor="cli")
+    if as_json:
+        emit_json({"name": name, "enabled": changed})
+    elif changed:
+        click.echo(f"console user {name!r} enabled; it may sign in again")
+    else:
+        click.echo(f"console user {name!r} was already enabled; nothing changed")
 
 
 @user_group.command("unlock")

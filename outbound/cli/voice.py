@@ -277,6 +277,63 @@ def call_test(
         raise SystemExit(1)
 
 
+@call_group.command("register")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(1, 3600),
+    default=15.0,
+    show_default=True,
+    help="Seconds to wait for the registrar's answers.",
+)
+@click.option(
+    "--refreshes",
+    type=click.IntRange(0, 100),
+    default=0,
+    show_default=True,
+    help="Stay registered until the registration was refreshed this many times.",
+)
+@JSON_OPTION
+@pass_ctx
+def call_register(ctx: Ctx, wait_s: float, refreshes: int, as_json: bool) -> None:
+    """Register with the trunk's [voice] sip_registrar as a dialer does, and print the result.
+
+    Uses [voice] sip_user, sip_password (or sip_password_file), sip_realm, sip_transport,
+    sip_outbound_proxy. Prints the state (registered or failed), the registrar's last code and
+    reason and the lifetime it granted; the password is never shown. Exits 0 when registered,
+    1 when the registrar refused or did not answer within --wait.
+
+    \b
+    Example:
+      OUTBOUND_VOICE_SIP_REGISTRAR="sip:trunk.example.net;transport=tls" \\
+      OUTBOUND_VOICE_SIP_TRANSPORT=tls outbound call register --json
+      outbound call register --refreshes 1 --wait 400
+    """
+    settings = ctx.settings()
+    if not settings.voice.sip_registrar:
+        fail("[voice] sip_registrar is empty; set it (OUTBOUND_VOICE_SIP_REGISTRAR) to register")
+    from outbound.bootstrap.voice import sip_config
+    from outbound.voice.sip import SipEngine  # pjsua2 loads only here
+
+    engine = SipEngine(sip_config(settings))
+    try:
+        reg = engine.registration
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and reg.state != "failed":
+            if reg.state == "registered" and reg.registered > refreshes:
+                break
+            engine.poll(20)
+        row = reg.as_dict()
+    finally:
+        engine.shutdown()
+    if as_json:
+        emit_json(row)
+    else:
+        click.echo(table(["field", "value"], [(k, _show(v)) for k, v in row.items()]))
+    if row["state"] != "registered":
+        raise SystemExit(1)
+
+
 def _show(value: Any) -> Any:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or "-"
@@ -290,7 +347,8 @@ def _place_test_call(
     from outbound.bootstrap.voice import build_channel, sip_config
     from outbound.channels.voice import result_for, target_uri  # pjsua2 and Vosk load only here
     from outbound.voice.call import place_call
-    from outbound.voice.sip import SipEngine, SipError, media_priority
+    from outbound.voice.sip import SipEngine, SipError
+    from outbound.voice.sip_setup import media_priority
 
     uri = target_uri(target, settings.voice.trunk_uri)
     media_priority(settings.voice.media_nice)  # before pjsua2 starts its threads

@@ -7,6 +7,7 @@ variables < CLI flags. Read typed values (``settings.worker.batch_size``); a bad
 
 from outbound.config.sections import (
     ApiSection,
+    ApnsSection,
     AuditSection,
     BrandSection,
     ConsoleSection,
@@ -24,6 +25,7 @@ from outbound.config.settings import Settings, find_config_dir, load_settings
 
 __all__ = [
     "ApiSection",
+    "ApnsSection",
     "AuditSection",
     "BrandSection",
     "ConsoleSection",

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
+from outbound.domain.push_targets import DEFAULT_PUSH_HOSTS, PushTargets
+
 
 class Section(BaseModel):
     """One ``[section]`` of outbound.toml (each key is documented there): unknown keys are errors.
@@ -68,6 +70,12 @@ class AuditSection(Section):
     checkpoint_seconds: float = Field(default=300.0, ge=1.0)
 
 
+class LogSection(Section):
+    """Log lines: ``human`` (default) or ``json``, one object per line (outbound.domain.logs)."""
+
+    format: Literal["human", "json"] = "human"
+
+
 class ApiSection(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65_535)  # 0: any free port
@@ -75,6 +83,9 @@ class ApiSection(Section):
     body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
     #: the address providers call back on (https://hooks.shop.example); "" = no callbacks
     public_url: str = ""
+    #: /metrics of a process that serves no API (serve --role worker|scheduler|dialer): its own
+    #: port on ``host``; -1 = not served, 0 = any free port (logged). The API serves /metrics.
+    metrics_port: int = Field(default=-1, ge=-1, le=65_535)
 
 
 Role = Literal["compliance", "operator"]
@@ -84,6 +95,9 @@ class ConsoleSection(Section):
     session_minutes: int = Field(default=480, ge=1)
     max_failed_logins: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    #: login attempts per client address: a burst, then this many a minute (429 beyond)
+    login_burst: int = Field(default=10, ge=1, le=10_000)
+    login_attempts_per_minute: float = Field(default=6.0, gt=0, le=60_000)
     secure_cookie: bool = False
     reveal_roles: list[Role] = Field(default_factory=lambda: list[Role](["compliance"]))
     #: roles that may forget a customer from the console; none by default (erasure cannot be
@@ -161,6 +175,11 @@ class SmsSection(Section):
 
     receipt_timeout_hours: float = 48.0
     max_parts: int = Field(default=6, ge=1, le=255)
+    #: SMPP over TLS (1.2 or later), as Twilio's SMPP and most carriers' "SSMPP" ports require
+    tls: bool = False
+    tls_ca_file: str = ""  # PEM CA bundle that signed the SMSC's certificate; empty: the system's
+    tls_cert_file: str = ""  # client certificate (PEM) when the SMSC asks for one
+    tls_key_file: str = ""  # its private key (PEM); empty: in tls_cert_file
 
 
 class TwilioSection(Section):
@@ -241,6 +260,15 @@ class VoiceSection(Section):
     trunk_uri: str = ""
     sip_user: str = ""
     sip_password: SecretStr = SecretStr("")
+    #: SIP trunk registration (digest auth); empty registrar = no REGISTER (IP-authenticated trunk)
+    sip_registrar: str = ""
+    sip_realm: str = "*"  # the realm the credentials answer; "*" = whichever the trunk names
+    sip_password_file: str = ""  # or the password in a file (a mounted secret)
+    sip_register_seconds: int = Field(default=300, ge=60, le=86_400)
+    sip_outbound_proxy: str = ""  # every request goes through it (e.g. "sip:edge.trunk.example;lr")
+    sip_transport: Literal["udp", "tcp", "tls"] = "udp"
+    sip_tls_ca_file: str = ""  # PEM CA bundle of the trunk's certificate; empty: the system's
+    srtp: Literal["off", "optional", "mandatory"] = "off"  # SDES-SRTP media
     caller_id: str = "sip:robot@127.0.0.1"
     bind_address: str = "127.0.0.1"
     public_address: str = ""
@@ -315,6 +343,10 @@ class PushSection(Section):
     window: int = Field(default=64, ge=1)
     http2: bool = False
     ca_file: str = ""
+    #: hosts a push request may go to (``*.example.com``: its subdomains), public addresses only
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_PUSH_HOSTS))
+    #: tests and the demo only: http:// and loopback addresses for the loopback peers
+    allow_loopback: bool = False
     vapid_private_key_file: str = ""
     vapid_subject: str = "mailto:support@shop.example"
     webpush_ttl_seconds: int = 86400
@@ -332,6 +364,10 @@ class PushSection(Section):
     escalate_unopened_minutes_renewal: float = 0.0
     escalate_unopened_minutes_price_drop: float = 0.0
 
+    def targets(self) -> PushTargets:
+        """The rule of where a push request may go (intake and send)."""
+        return PushTargets(tuple(self.allowed_hosts), self.allow_loopback)
+
     def escalate_unopened_minutes(self) -> dict[str, float]:
         """Kind value -> minutes after which an unopened push moves on (0 = never)."""
         return {
@@ -339,6 +375,33 @@ class PushSection(Section):
             "renewal": self.escalate_unopened_minutes_renewal,
             "price_drop": self.escalate_unopened_minutes_price_drop,
         }
+
+
+class ApnsSection(Section):
+    """Apple Push Notification service, token-based (a .p8 signing key from the developer
+    account); served when ``[push] adapter = "real"`` and ``team_id`` is set."""
+
+    api_base: str = "https://api.push.apple.com"  # sandbox: https://api.sandbox.push.apple.com
+    team_id: str = ""
+    key_id: str = ""
+    key_file: str = ""  # the .p8 PEM file
+    key: SecretStr = SecretStr("")  # or the PEM itself: pass by OUTBOUND_APNS_KEY, never in git
+    topic: str = ""  # the app's bundle id
+    push_type: Literal["alert", "background"] = "alert"
+    priority: Literal[5, 10] = 10
+    expiration_seconds: int = Field(default=86400, ge=0)  # 0: deliver now or never
+    max_bytes: int = Field(default=4096, ge=1, le=4096)
+    token_refresh_seconds: float = Field(default=3000.0, ge=1200.0, le=3540.0)
+
+    @field_validator("team_id", "key_id")
+    @classmethod
+    def _ten_characters(cls, value: str, info: ValidationInfo) -> str:
+        if value and not re.fullmatch(r"[A-Z0-9]{10}", value):
+            raise ValueError(
+                f"{value!r} is not a 10-character Apple {info.field_name} (e.g. 'ABCDE12345'); "
+                "copy it from the Apple developer account"
+            )
+        return value
 
 
 class PrivacySection(Section):

@@ -36,12 +36,14 @@ from pydantic_settings import (
 from outbound.config.sections import (
     AliyunSection,
     ApiSection,
+    ApnsSection,
     AuditSection,
     BrandSection,
     ConsoleSection,
     DatabaseSection,
     ExpirySection,
     LadderSection,
+    LogSection,
     PrivacySection,
     PushSection,
     SchedulerSection,
@@ -102,6 +104,7 @@ class Settings(BaseSettings):
     expiry: ExpirySection = ExpirySection()
     scheduler: SchedulerSection = SchedulerSection()
     api: ApiSection = ApiSection()
+    log: LogSection = LogSection()
     console: ConsoleSection = ConsoleSection()
     audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()
@@ -110,6 +113,7 @@ class Settings(BaseSettings):
     aliyun: AliyunSection = AliyunSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
+    apns: ApnsSection = ApnsSection()
     privacy: PrivacySection = PrivacySection()
     #: operator ``[[caps]]``; the policy loader validates each (outbound.policy.loader.parse_cap)
     caps: tuple[dict[str, Any], ...] = ()
@@ -220,6 +224,17 @@ class _Environment(EnvSettingsSource):
             return super()._load_env_vars()
         return {name.lower(): value for name, value in self._environ.items()}
 
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        """A list key from a variable: JSON (``["compliance"]``) or a comma list
+        (``compliance,operator``); other complex values must be JSON."""
+        try:
+            return super().decode_complex_value(field_name, field, value)  # type: ignore[arg-type]
+        except ValueError:
+            listed = field is not None and get_origin(field.annotation) in (list, tuple)
+            if not (listed and isinstance(value, str)) or value.lstrip().startswith("["):
+                raise
+            return [part.strip() for part in value.split(",") if part.strip()]
+
 
 def _toml_source(settings_cls: type[BaseSettings], path: Path) -> TomlConfigSettingsSource:
     try:
@@ -243,7 +258,8 @@ class _Layer(PydanticBaseSettingsSource):
             values = self.source()
         except SettingsError as exc:  # e.g. OUTBOUND_WORKER='not json'
             raise ConfigError(
-                f"{self.origin}: {exc}; set one key per variable, like OUTBOUND_WORKER_THREADS=4"
+                f"{self.origin}: {exc}; set one key per variable, like OUTBOUND_WORKER_THREADS=4; "
+                "a list as a comma list (OUTBOUND_CONSOLE_ERASE_ROLES=compliance,operator) or JSON"
             ) from None
         values = _brand_alias(values, self.origin)
         _validated(self.settings_cls, values, self.origin)
@@ -312,7 +328,11 @@ def _describe(error: ErrorDetails, section: str, field: FieldInfo, origin: str) 
         variable = f" (OUTBOUND_{section}_{key})".upper() if origin == "environment" else ""
         return f"{origin} [{section}] {key}{variable} {error.get('ctx', {}).get('error', '')}"
     shown = "'***'" if secret else repr(error["input"])
-    example = info.default.get_secret_value() if secret else info.default
+    variable = f" (OUTBOUND_{section}_{key})".upper() if origin == "environment" else ""
+    if len(loc) > 1 and not secret:  # one item of a list key, e.g. erase_roles = ["bogus"]
+        return f"{origin} [{section}] {key}{variable}: item {shown} {error['msg'].lower()}"
+    default = info.get_default(call_default_factory=True)
+    example = info.default.get_secret_value() if secret else default
     if error["type"] in _BOUNDS:  # the right type, out of range: say the range
         return f"{origin} [{section}] {key} = {shown} {error['msg'].lower()}; expected like {example!r}"
     return (

@@ -197,6 +197,7 @@ def _start_push(stack: contextlib.ExitStack) -> tuple[Any, Any, dict[str, Any]]:
         "vapid_private_key_file": str(key_file),
         "vapid_subject": "mailto:support@shop.example",
         "fcm_base_url": fcm.http.url,
+        "allow_loopback": True,  # the loopback peers: http:// on 127.0.0.1
         "fcm_project_id": PROJECT,
         "fcm_token_command": f"printf {ACCESS_TOKEN}",
         "timeout_seconds": 5.0,

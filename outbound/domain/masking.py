@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import IO
 from urllib.parse import urlsplit
-
-import phonenumbers
 
 _PHONE = re.compile(r"\+\d{7,15}")
 
@@ -19,6 +18,8 @@ def mask_phone(phone: str | None) -> str:
     digits = re.sub(r"\D", "", phone)
     if len(digits) <= 6:
         return "+" + "*" * len(digits)
+    import phonenumbers  # here: a command that masks nothing does not load its metadata
+
     try:
         head = str(phonenumbers.parse("+" + digits, None).country_code)
     except phonenumbers.NumberParseException:
@@ -96,10 +97,16 @@ class MaskingFormatter(logging.Formatter):
 LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 
-def masking_handler(stream: IO[str] | None = None) -> logging.Handler:
-    """A stream handler (stderr by default) whose every line goes through ``mask_log_text``."""
+def masking_handler(stream: IO[str] | None = None, fmt: str = "human") -> logging.Handler:
+    """A stream handler (stderr by default) whose every line goes through ``mask_log_text``;
+    ``fmt`` "json": one JSON object per line (outbound.domain.logs)."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(MaskingFormatter(LOG_FORMAT))
+    if fmt == "json":
+        from outbound.domain.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter(mask_log_text))
+    else:
+        handler.setFormatter(MaskingFormatter(LOG_FORMAT))
     return handler
 
 
@@ -109,7 +116,22 @@ def quiet_libraries(level: int) -> None:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
-def configure_logging(level: int) -> None:
-    """Root logging for outbound processes: one stderr handler with masking."""
-    logging.basicConfig(level=level, handlers=[masking_handler()], force=True)
-    quiet_libraries(level)
+LOG_FORMATS = ("human", "json")
+
+
+def configure_logging(level: int | None = None, fmt: str | None = None) -> None:
+    """Root logging for outbound processes: one stderr handler with masking. ``fmt`` None: the
+    ``OUTBOUND_LOG_FORMAT`` environment (``--log-format``, ``[log] format``), else human;
+    ``level`` None: the level set last."""
+    global _level
+    _level = _level if level is None else level
+    chosen = fmt or os.environ.get("OUTBOUND_LOG_FORMAT", "human").strip().lower()
+    logging.basicConfig(
+        level=_level,
+        handlers=[masking_handler(fmt=chosen if chosen in LOG_FORMATS else "human")],
+        force=True,
+    )
+    quiet_libraries(_level)
+
+
+_level = logging.WARNING

@@ -14,6 +14,18 @@ from typing import Any
 
 from outbound.domain.trace import Facts, Note
 
+#: the largest id a database row can have (a signed 64-bit integer column)
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(text: str) -> int | None:
+    """``text`` as a row id when it is one (ASCII digits, 1..MAX_ROW_ID), else None: a
+    reference of 20 digits names no row, it is not an integer overflow."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ROW_ID else None
+
 
 class Kind(StrEnum):
     SHIPPING = "shipping"

@@ -20,13 +20,19 @@ import threading
 
 from outbound import bootstrap
 from outbound.bootstrap.admission import build_admission, forget
-from outbound.bootstrap.voice import build_channel, call_actions, sip_config
+from outbound.bootstrap.voice import (
+    build_channel,
+    call_actions,
+    registration_reporter,
+    sip_config,
+)
 from outbound.config import Settings, load_settings
 from outbound.domain.errors import DatabaseUnavailable, OutboundError
 from outbound.domain.masking import configure_logging
 from outbound.domain.values import Channel
 from outbound.services.send.dispatch import Dispatcher
-from outbound.voice.sip import SipEngine, media_priority
+from outbound.voice.sip import SipEngine
+from outbound.voice.sip_setup import media_priority
 
 log = logging.getLogger("outbound.mains.dialer")
 
@@ -34,7 +40,7 @@ log = logging.getLogger("outbound.mains.dialer")
 def run_dialer(settings: Settings, stop: threading.Event, until_idle: bool = False) -> None:
     media_priority(settings.voice.media_nice)  # before any thread: they inherit it
     app = bootstrap.build(settings)
-    engine = SipEngine(sip_config(settings))
+    engine = SipEngine(sip_config(settings), registration_reporter(app.engine, app.clock))
     channel = build_channel(settings, engine, app.engine)
     channel.asr.preload()  # a cold model must not load while a customer answers
     owner = f"{socket.gethostname()}:{os.getpid()}"

@@ -22,6 +22,7 @@ from typing import Any
 
 from outbound.api.deps import ApiDeps, ProviderHooks
 from outbound.bootstrap.app import App, build
+from outbound.bootstrap.observe import observe
 from outbound.config import Settings
 from outbound.domain.errors import ConfigError, OutboundError
 from outbound.domain.masking import configure_logging
@@ -107,6 +108,7 @@ class Service:
         if self._serves_api():
             self._start_api()
         self._start_dialers()
+        observe(self.app, self.role, self.stop, self._serves_api())  # heartbeat, /metrics
         waiting_for_workers = self.until_idle and (self._threads or self._dialers)
         while not self.stop.is_set():
             alive = any(t.is_alive() for t in self._threads) or any(
@@ -209,6 +211,7 @@ def api_deps(app: App) -> ApiDeps:
         expiry=app.expiry,
         limits=app.limits,
         send=app.send_context(),
+        push_targets=settings.push.targets(),
         api=settings.api,
         console=settings.console,
         audit=settings.audit,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from outbound.domain.us_states import STATE_CODES, US_STATES
 
@@ -25,6 +24,8 @@ def state_of_number(phone_e164: str) -> str | None:
         return None
     if phonenumbers.region_code_for_number(number) != "US":
         return None
+    from phonenumbers import geocoder  # ~0.5 s of place names: loaded by the first US number
+
     place = geocoder.description_for_number(number, "en")
     if ", " in place:  # "New York, NY"
         code = place.rsplit(", ", 1)[1]

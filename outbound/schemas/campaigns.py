@@ -81,6 +81,8 @@ def _printable_name(name: str) -> str:
         raise invalid(
             "has control characters or surrounding spaces; use plain text like gold-renewals"
         )
+    if name.isdigit():  # `campaign preview 12` means campaign id 12
+        raise invalid("is all digits, which commands read as a campaign id; add a letter, like q12")
     return name
 
 

@@ -171,7 +171,7 @@ class PushKeys(Schema):
 
 class PushSubscription(Schema):
     label = "push subscription"
-    kind: Annotated[Literal["fcm", "webpush"], BeforeValidator(_lower)] = "fcm"
+    kind: Annotated[Literal["fcm", "webpush", "apns"], BeforeValidator(_lower)] = "fcm"
     endpoint: Annotated[str, Field(min_length=1, max_length=2000, description="Token or URL")]
     keys: PushKeys | None = Field(None, description="Web Push only: p256dh and auth")
 

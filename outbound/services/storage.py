@@ -4,6 +4,8 @@ ready, name its URL safely and explain a fault — without importing ``outbound.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import Engine
 
 from outbound.domain.errors import DatabaseUnavailable
@@ -33,6 +35,13 @@ def revisions(url: str) -> tuple[str | None, str]:
         engine.dispose()
 
 
+def open_current(url: str) -> Engine:
+    """An engine on ``url`` whose schema is checked current (SchemaError naming the fix)."""
+    engine = db.make_engine(url)
+    db.require_current_schema(engine, url)
+    return engine
+
+
 def check_ready(engine: Engine, url: str) -> None:
     """The database answers and is at the current schema; SchemaError naming the fix if not."""
     db.ping(engine)
@@ -47,3 +56,13 @@ def is_fault(exc: BaseException) -> bool:
 def unavailable(exc: BaseException, url: str) -> DatabaseUnavailable:
     """The one-line error for a fault: which database, what is wrong, what to do."""
     return db.unavailable(exc, url)
+
+
+def demo_file_state(path: Path) -> str:
+    """``missing``, ``demo`` (a file an earlier ``outbound demo`` made) or ``other``."""
+    return db.demo_file_state(path)
+
+
+def stamp_demo_file(path: Path) -> None:
+    """Create ``path`` as an empty SQLite file marked as the demo's."""
+    db.stamp_demo_file(path)

@@ -25,10 +25,14 @@ from outbound.store.tables import (
 # --- definitions -----------------------------------------------------------------------------
 
 
-def campaign(conn: Connection, ref: str | int) -> Any:
-    """The campaign by id (digits) or name, or None."""
-    cond = campaigns.c.id == int(ref) if str(ref).isdigit() else campaigns.c.name == str(ref)
-    return conn.execute(select(campaigns).where(cond)).first()
+def campaign_by_id(conn: Connection, campaign_id: int) -> Any:
+    """The campaign with this id, or None."""
+    return conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
+
+
+def campaign_by_name(conn: Connection, name: str) -> Any:
+    """The campaign with this name, or None."""
+    return conn.execute(select(campaigns).where(campaigns.c.name == name)).first()
 
 
 def insert_campaign(conn: Connection, values: Mapping[str, Any]) -> int | None:

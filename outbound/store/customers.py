@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from outbound.domain.customers import CustomerRecord
 from outbound.domain.errors import NotFoundError
-from outbound.domain.values import Channel, ConsentAction, Purpose
+from outbound.domain.values import Channel, ConsentAction, Purpose, row_id
 from outbound.store.tables import (
     consents,
     customers,
@@ -151,10 +151,9 @@ def _add_subscriptions(conn: Connection, cid: int, record: CustomerRecord, now: 
 def customer_id_for(conn: Connection, ref: str) -> int:
     """Resolve an operator's reference: external id first, then ``#<internal id>``/digits."""
     row = conn.execute(select(customers.c.id).where(customers.c.external_id == ref)).first()
-    if row is None and ref.lstrip("#").isdigit():
-        row = conn.execute(
-            select(customers.c.id).where(customers.c.id == int(ref.lstrip("#")))
-        ).first()
+    internal = row_id(ref.removeprefix("#"))
+    if row is None and internal is not None:
+        row = conn.execute(select(customers.c.id).where(customers.c.id == internal)).first()
     if row is None:
         raise NotFoundError(f"customer {ref!r} not found; list them with: outbound customer list")
     return int(row.id)

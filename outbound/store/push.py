@@ -61,17 +61,40 @@ class DbSubscriptions:
 # --- receipts from the shop's app, and escalation of unopened pushes -------------------------
 
 
-def find_push_delivery(
+@dataclass(frozen=True)
+class PushDelivery:
+    """What a receipt is checked against: the delivery's state, when it was sent, its owner."""
+
+    id: int
+    status: str
+    outcome: str | None
+    sent_at: datetime  # the outcome's time (the push service's answer) for a sent push
+    source: str  # the notification's creator, e.g. "webhook:shop", "campaign:…", "cli"
+
+
+def push_delivery_for_receipt(
     conn: Connection, delivery_id: int | None, provider_ref: str | None
-) -> int | None:
-    """The push delivery a receipt names, by our id or by the push service's reference."""
-    query = select(deliveries.c.id).where(deliveries.c.channel == Channel.PUSH.value)
+) -> PushDelivery | None:
+    """The push delivery a receipt names (by our id or the push service's reference)."""
+    query = (
+        select(
+            deliveries.c.id,
+            deliveries.c.status,
+            deliveries.c.outcome,
+            deliveries.c.updated_at,
+            notifications.c.source,
+        )
+        .join(notifications, notifications.c.id == deliveries.c.notification_id)
+        .where(deliveries.c.channel == Channel.PUSH.value)
+    )
     if delivery_id is not None:
         query = query.where(deliveries.c.id == delivery_id)
     else:
         query = query.where(deliveries.c.provider_ref == provider_ref)
-    found = conn.execute(query.order_by(deliveries.c.id.desc()).limit(1)).scalar()
-    return None if found is None else int(found)
+    row = conn.execute(query.order_by(deliveries.c.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    return PushDelivery(int(row.id), row.status, row.outcome, row.updated_at, row.source)
 
 
 def record_push_receipt(

@@ -5,16 +5,12 @@ timestamps stored as timezone-aware UTC (on SQLite as integer microseconds since
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -25,58 +21,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from outbound.store.types import UTCDateTime
 from outbound.store.voice_tables import admission_table
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-
-
-class EpochMicros(BigInteger):
-    """SQLite's form of a timestamp: whole microseconds since 1970-01-01 UTC, an 8-byte integer
-    (26 bytes as SQLAlchemy's text). The columns keep their declared type ``DATETIME``, so the
-    schema the migrations made is unchanged (migration 0009 converted the text values)."""
-
-    __visit_name__ = "DATETIME"
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out, on every engine.
-
-    SQLite has no time zone type: values are stored as UTC microseconds since the epoch
-    (``EpochMicros``), so number order is time order; text written before 0009 still reads.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return EpochMicros()
-        return dialect.type_descriptor(DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} given to a timestamp column")
-        if dialect.name == "sqlite":
-            return (value - EPOCH) // MICROSECOND
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, int):
-            return EPOCH + timedelta(microseconds=value)
-        if isinstance(value, str):  # SQLite text from before 0009: naive UTC
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
-
 
 metadata = MetaData(
     naming_convention={
@@ -123,7 +70,7 @@ push_subscriptions = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("customer_id", Id, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(16), nullable=False),  # webpush | fcm
+    Column("kind", String(16), nullable=False),  # webpush | fcm | apns
     Column("endpoint", Text, nullable=False),
     Column("keys", JSON, nullable=False, default=dict),
     Column("created_at", TS, nullable=False),
@@ -342,6 +289,16 @@ rate_limits = Table(
     Column("stamp", Float, nullable=False),
 )
 
+# A link a process keeps (a dialer's trunk registration): state registered|failed|off, written
+# on change; /readyz is 503 while one is failed. detail: the last answer ("403 Forbidden").
+link_status = Table(
+    "link_status",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("detail", String(500), nullable=False),
+    Column("changed_at", TS, nullable=False),
+)
 # Every provider message id of a delivery (a long SMS has one per part): receipts find it here.
 # A receipt can beat the "sent" record of its delivery; it waits here with delivery_id NULL.
 provider_refs = Table(
@@ -396,5 +353,5 @@ console_sessions = Table(
     Column("expires_at", TS, nullable=False),
     Index("ix_console_sessions_user_id", "user_id"),
 )
-
 voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this file is full)
+from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0012)

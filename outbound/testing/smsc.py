@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,13 +61,16 @@ class Smsc:
         node: str | None = None,
         start_timeout: float = 15.0,
         keep_events: bool = True,
+        tls: Sequence[str | Path] = (),
     ) -> None:
+        """``tls``: (certificate, key[, client CA]) PEM files: SMPP over TLS, with the client CA
+        requiring a client certificate."""
         node = node or shutil.which("node")
         if node is None:
             raise FileNotFoundError("node is not installed")
         self.system_id, self.password = system_id, password
         self.proc = subprocess.Popen(
-            [node, str(SMSC_JS), system_id, password],
+            [node, str(SMSC_JS), system_id, password, *map(str, tls)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

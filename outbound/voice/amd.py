@@ -26,6 +26,8 @@ from typing import Any
 
 import webrtcvad
 
+from outbound.observability import metrics
+
 FRAME_MS = 20
 #: Beep frequencies seen on voicemail systems and answering machines (Hz); the filters are
 #: 50 Hz apart at 20 ms frames, so a tone between two of them is still caught.
@@ -121,6 +123,7 @@ class Detector:
 
     def _decide(self, result: AmdResult, cause: str) -> None:
         self.verdict = Verdict(result, cause, self.elapsed, self.words, self.voice)
+        metrics.AMD_VERDICTS.labels(str(result)).inc()
 
     def _frame(self, speech: bool) -> None:
         p = self.p

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from outbound.observability import metrics
 from outbound.voice.amd import AmdParams, AmdResult, BeepDetector, Detector, Verdict, frames
 from outbound.voice.asr import Recognizers
+from outbound.voice.call_handle import CallHandle
 from outbound.voice.flow import Flow
 from outbound.voice.runner import Grammar, Heard, PlayEnd, RunResult, answer_prompts, run_flow
-from outbound.voice.sip import CallHandle, SipEngine
+from outbound.voice.sip import SipEngine
 from outbound.voice.tap import VOICED_RMS, AudioTap
 from outbound.voice.tts import Tts
 
@@ -78,6 +80,8 @@ def speech_end(path: Path) -> float:
 
 def _heard(rec: Any) -> Heard:
     got = rec.result()
+    if got.confidence is not None:
+        metrics.ASR_CONFIDENCE.observe(got.confidence)
     return Heard(text=got.text, confidence=got.confidence, alternatives=got.alternatives)
 
 
@@ -283,6 +287,7 @@ def place_call(
         tts.wav_for(text, locale)  # rendered before the INVITE, not after the callee answers
     started = time.monotonic()
     h = engine.dial(uri)
+    metrics.CALLS_IN_PROGRESS.inc()
     try:
         while not (h.confirmed.is_set() or h.disconnected.is_set()):
             # ring time counts from the phone ringing, not from the INVITE leaving a busy host
@@ -304,4 +309,5 @@ def place_call(
         h.disconnected.wait(5)
         return CallReport(True, h.codes, h.last_code, h.reason, run=run)
     finally:
+        metrics.CALLS_IN_PROGRESS.dec()
         engine.release(h)

@@ -10,52 +10,39 @@ player EOF only sets an event. At most 4 calls per process (the wheel's compile-
 
 SIP and RTP are bound to ``bind_address``; SDP and Contact advertise ``public_address`` (the
 bound one when empty): media goes where it is told, never to the machine's default interface.
+
+Trunks: REGISTER with digest auth, refreshed before expiry; UDP, TCP or TLS; outbound proxy;
+SDES-SRTP. pjlib logs errors only: no SIP message (no Authorization header) is ever written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import shutil
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pjsua2 as pj
 
 from outbound.domain.masking import mask_text
+from outbound.voice.call_handle import CallHandle
+from outbound.voice.sip_setup import (
+    RETRY_SECONDS,
+    Registration,
+    SipConfig,
+    ca_file,
+    rx_dir,
+    stdout_to_stderr,
+)
 from outbound.voice.tap import AudioTap
 
 log = logging.getLogger("outbound.voice.sip")
-
-
-def media_priority(nice: int) -> bool:
-    """Run this thread — and every thread it starts later, pjsua2's media clock among them — at
-    ``nice`` (call before the endpoint exists). Audio is real time: on a machine busy with other
-    work a media thread that waits for the CPU delivers the callee's words late and in bursts,
-    and the recogniser hears something else (Asterisk offers ``-p`` for the same reason).
-    Returns False, with one warning, where the process may not raise its priority."""
-    if nice == 0:
-        return True
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)  # Linux: this thread; new threads inherit it
-    except PermissionError:
-        log.warning(
-            "voice: could not set the dialer's priority to nice %d (needs root or CAP_SYS_NICE); "
-            "on a busy machine callers' speech may be misheard: set [voice] media_nice = 0 to "
-            "silence this, or grant the capability",
-            nice,
-        )
-        return False
-    return True
 
 
 T = TypeVar("T")
@@ -66,37 +53,22 @@ PJ_ETOOMANY = 70010
 JB_MAX_MS = 2000
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Point file descriptor 1 at stderr for a moment: ``--json`` output must stay clean."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 class SipError(Exception):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
 
 
-@dataclass(frozen=True)
-class SipConfig:
-    caller_id: str = "sip:robot@127.0.0.1"
-    sip_port: int = 0
-    rtp_port: int = 20000
-    registrar: str = ""
-    sip_user: str = ""
-    sip_password: str = ""
-    clock_rate: int = 16000
-    max_calls: int = 4
-    bind_address: str = "127.0.0.1"  # SIP and RTP sockets ("0.0.0.0" = every interface)
-    public_address: str = ""  # advertised in SDP c= and Contact (NAT); empty = bind_address
+_TRANSPORTS = {
+    "udp": pj.PJSIP_TRANSPORT_UDP,
+    "tcp": pj.PJSIP_TRANSPORT_TCP,
+    "tls": pj.PJSIP_TRANSPORT_TLS,
+}
+_SRTP = {
+    "off": pj.PJMEDIA_SRTP_DISABLED,
+    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+    "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+}
 
 
 class _LogToLogging(pj.LogWriter):  # type: ignore[misc]
@@ -113,13 +85,6 @@ _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logg
 pj_log = logging.getLogger("pjsua2")
 
 
-def _rx_dir() -> Path:
-    """Received audio goes through RAM where the machine has a tmpfs for it."""
-    shm = Path("/dev/shm")
-    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix="outbound-rx-", dir=base))
-
-
 class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
     def __init__(self, done: threading.Event) -> None:
         super().__init__()
@@ -129,38 +94,13 @@ class _Player(pj.AudioMediaPlayer):  # type: ignore[misc]
         self.done.set()
 
 
-@dataclass
-class CallHandle:
-    """What the polling thread learns about one call; read by the call's own thread."""
+class _Account(pj.Account):  # type: ignore[misc]
+    def __init__(self, engine: SipEngine) -> None:
+        super().__init__()
+        self.engine = engine
 
-    uri: str
-    confirmed: threading.Event = field(default_factory=threading.Event)
-    disconnected: threading.Event = field(default_factory=threading.Event)
-    media_ready: threading.Event = field(default_factory=threading.Event)
-    codes: list[int] = field(default_factory=list)
-    last_code: int = 0
-    reason: str = ""
-    ringing_at: float = 0.0  # first 180/183 (monotonic; 0 = not ringing yet)
-    answered_at: float = 0.0
-    digits: queue.Queue[str] = field(default_factory=queue.Queue)
-    tap: AudioTap | None = None  # the callee's audio, once media is up
-    xfer_code: int = 0
-    xfer_done: threading.Event = field(default_factory=threading.Event)
-    pj_call: Any = None
-    recorder: Any = None
-    player: Any = None
-
-    def pump(self) -> AudioTap | None:
-        """Read the callee's newest audio (any one thread per call); None before media."""
-        tap = self.tap
-        if tap is not None:
-            tap.pump()
-        return tap
-
-    def speaking_for(self) -> float:
-        """Audio seconds of continuous callee speech up to now (short pauses bridged)."""
-        tap = self.pump()
-        return tap.speaking_for() if tap is not None else 0.0
+    def onRegState(self, prm: Any) -> None:
+        self.engine._registered(int(prm.code), str(prm.reason), int(prm.expiration))
 
 
 class _Call(pj.Call):  # type: ignore[misc]
@@ -202,8 +142,13 @@ class _Call(pj.Call):  # type: ignore[misc]
 class SipEngine:
     """The process's SIP user agent. Call ``poll`` in a loop on the thread that created it."""
 
-    def __init__(self, cfg: SipConfig) -> None:
+    def __init__(
+        self, cfg: SipConfig, on_registration: Callable[[Registration], None] | None = None
+    ) -> None:
+        """``on_registration``: called (on the polling thread) when the registration's state
+        changes, not on each refresh."""
         self.cfg = cfg
+        self._on_registration = on_registration
         self._commands: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._calls: dict[int, _Call] = {}
         self.ep = pj.Endpoint()
@@ -218,25 +163,22 @@ class SipEngine:
         ep_cfg.medConfig.clockRate = cfg.clock_rate
         ep_cfg.medConfig.sndClockRate = cfg.clock_rate
         ep_cfg.medConfig.jbMax = JB_MAX_MS
-        with _stdout_to_stderr():  # pjlib logs its start on stdout, before the log config
+        with stdout_to_stderr():  # pjlib logs its start on stdout, before the log config
             self.ep.libCreate()
             self.ep.libInit(ep_cfg)
         self.ep.audDevManager().setNullDev()
-        tcfg = pj.TransportConfig()
-        tcfg.port = cfg.sip_port
-        tcfg.boundAddress = cfg.bind_address
-        tcfg.publicAddress = cfg.public_address
-        self.transport_id = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        self.transport_id = self.ep.transportCreate(_TRANSPORTS[cfg.transport], self._transport())
         self.ep.libStart()
         for codec in self.ep.codecEnum2():
             keep = codec.codecId.startswith(("PCMU/", "PCMA/"))
             self.ep.codecSetPriority(
                 codec.codecId, 255 if codec.codecId.startswith("PCMU/") else (254 if keep else 0)
             )
-        self.account = pj.Account()
+        self.registration = Registration(cfg.registrar, "pending" if cfg.registrar else "off")
+        self.account = _Account(self)
         self.account.create(self._account_config())
         self._thread = threading.get_ident()
-        self._rx_dir = _rx_dir()
+        self._rx_dir = rx_dir()
 
     @property
     def port(self) -> int:
@@ -250,13 +192,45 @@ class SipEngine:
         acfg.mediaConfig.transportConfig.portRange = 2000
         acfg.mediaConfig.transportConfig.boundAddress = self.cfg.bind_address
         acfg.mediaConfig.transportConfig.publicAddress = self.cfg.public_address
+        acfg.mediaConfig.srtpUse = _SRTP[self.cfg.srtp]
+        # SDES keys travel in the SDP: only over a TLS hop (pjsip refuses otherwise)
+        acfg.mediaConfig.srtpSecureSignaling = 1 if self.cfg.transport == "tls" else 0
+        acfg.sipConfig.transportId = self.transport_id
+        if self.cfg.outbound_proxy:
+            acfg.sipConfig.proxies.append(self.cfg.outbound_proxy)
         if self.cfg.registrar:
             acfg.regConfig.registrarUri = self.cfg.registrar
+            acfg.regConfig.timeoutSec = self.cfg.register_seconds
+            acfg.regConfig.retryIntervalSec = RETRY_SECONDS
+            acfg.regConfig.delayBeforeRefreshSec = 10  # re-REGISTER this long before expiry
         if self.cfg.sip_user:
             acfg.sipConfig.authCreds.append(
-                pj.AuthCredInfo("digest", "*", self.cfg.sip_user, 0, self.cfg.sip_password)
+                pj.AuthCredInfo(
+                    "digest", self.cfg.realm or "*", self.cfg.sip_user, 0, self.cfg.sip_password
+                )
             )
         return acfg
+
+    def _transport(self) -> Any:
+        tcfg = pj.TransportConfig()
+        tcfg.port = self.cfg.sip_port
+        tcfg.boundAddress = self.cfg.bind_address
+        tcfg.publicAddress = self.cfg.public_address
+        if self.cfg.transport == "tls":
+            tls = tcfg.tlsConfig
+            tls.method = pj.PJSIP_TLSV1_2_METHOD
+            tls.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3
+            tls.CaListFile = ca_file(self.cfg.tls_ca_file)
+            tls.verifyServer = True
+        return tcfg
+
+    def _registered(self, code: int, reason: str, expires: int) -> None:
+        """pjsip's registration callback (polling thread): one line per change, reported."""
+        if self.registration.update(code, reason, expires) and self._on_registration:
+            try:
+                self._on_registration(self.registration)
+            except Exception:  # a report must never break SIP polling
+                log.exception("recording the SIP registration state failed")
 
     # --- the polling thread -------------------------------------------------------------
 
@@ -395,6 +369,7 @@ class SipEngine:
             call.handle.pj_call = call.handle.recorder = call.handle.player = None
             del call
         self.account.shutdown()
-        self.account = self._clock_rec = None  # no recorder may outlive libDestroy (aborts)
+        del self.account
+        self._clock_rec = None  # no recorder may outlive libDestroy (aborts)
         self.ep.libDestroy()
         shutil.rmtree(self._rx_dir, ignore_errors=True)

@@ -84,6 +84,47 @@ CUSTOMERS = {
         "push_subscriptions[0].kind: 'apns' must be 'fcm' or 'webpush'",
         csv={"push_token": "tok-1", "push_kind": "apns"},
     ),
+    # issue 21 item 9: where the worker would POST (SSRF), refused at intake
+    "push-endpoint-file-url": Customer(
+        {"push_subscriptions": [{"kind": "webpush", "endpoint": "file:///etc/passwd"}]},
+        "push_subscriptions[0].endpoint: '…sswd' has scheme 'file'; push endpoints are https "
+        "URLs of a push service",
+        csv={"push_token": "file:///etc/passwd", "push_kind": "webpush"},
+    ),
+    "push-endpoint-cloud-metadata": Customer(
+        {
+            "push_subscriptions": [
+                {"kind": "webpush", "endpoint": "http://169.254.169.254/latest/meta-data/"}
+            ]
+        },
+        "push_subscriptions[0].endpoint: 'http://169.254.169.254/…ata/' has scheme 'http'; "
+        "push endpoints are https URLs of a push service",
+        csv={"push_token": "http://169.254.169.254/latest/meta-data/", "push_kind": "webpush"},
+    ),
+    "push-endpoint-loopback": Customer(
+        {
+            "push_subscriptions": [
+                {"kind": "webpush", "endpoint": "https://127.0.0.1:8443/latest/meta-data/iam"}
+            ]
+        },
+        "push_subscriptions[0].endpoint: 'https://127.0.0.1:8443/…/iam' is on a loopback "
+        "address (127.0.0.1); push services are public",
+        csv={"push_token": "https://127.0.0.1:8443/latest/meta-data/iam", "push_kind": "webpush"},
+    ),
+    "push-endpoint-unlisted-host": Customer(
+        {"push_subscriptions": [{"kind": "webpush", "endpoint": "https://push.evil.example/abc"}]},
+        "push_subscriptions[0].endpoint: 'https://push.evil.example/…/abc' is on host "
+        "'push.evil.example', not an allowed push service (fcm.googleapis.com, "
+        "updates.push.services.mozilla.com, web.push.apple.com, *.notify.windows.com); add it "
+        "to [push] allowed_hosts if it is one",
+        csv={"push_token": "https://push.evil.example/abc", "push_kind": "webpush"},
+    ),
+    "fcm-token-that-is-a-url": Customer(
+        {"push_subscriptions": [{"kind": "fcm", "endpoint": "file:///etc/passwd"}]},
+        "push_subscriptions[0].endpoint: '…sswd' is not an FCM registration token (no '/' or "
+        "spaces); give kind webpush for a URL",
+        csv={"push_token": "file:///etc/passwd", "push_kind": "fcm"},
+    ),
 }
 EVENTS = {
     "bad-date": Event(

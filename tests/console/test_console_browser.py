@@ -12,7 +12,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,9 +117,27 @@ def _press(driver: WebDriver, by: str, value: str) -> WebElement:
         time.sleep(0.1)  # polling interval, bounded by the deadline
 
 
+def _gone(clicked: WebElement) -> Callable[[WebDriver], bool]:
+    """``staleness_of``, also when chromedriver reports the node of the replaced page as "does
+    not belong to the document" (a WebDriverException) instead of a stale reference."""
+
+    def check(_driver: WebDriver) -> bool:
+        try:
+            clicked.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" not in str(exc):
+                raise
+            return True
+        return False
+
+    return check
+
+
 def _next_page(driver: WebDriver, clicked: WebElement) -> None:
     """Wait until the page that held ``clicked`` has been replaced by the answer."""
-    WebDriverWait(driver, WAIT).until(ready.staleness_of(clicked))
+    WebDriverWait(driver, WAIT).until(_gone(clicked))
     _wait_for(driver, "main h1")
 
 

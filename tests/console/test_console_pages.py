@@ -216,3 +216,23 @@ def test_verify_the_whole_chain_now_finds_an_in_place_edit_a_page_load_does_not_
     assert answer.status_code == 303 and answer.headers["location"] == "/console/audit"
     after = client.get("/console/audit").text
     assert 'id="chain">Chain BROKEN at seq 1: row content does not match its hash' in after
+
+
+def test_the_front_page_shows_the_queue_and_the_audit_head_of_outbound_status(
+    console: Console,
+) -> None:
+    from tests.integration.helpers import SHANGHAI, shipping, trigger
+
+    client, app = console()
+    ny = add_customer(app, "C7", NY, preference="sms", timezone="America/New_York")
+    sh = add_customer(app, "C8", SHANGHAI, preference="sms", timezone="Asia/Shanghai")
+    trigger(app, Kind.SHIPPING, ny, shipping("F1"))  # due now
+    trigger(app, Kind.SHIPPING, sh, shipping("F2"))  # 23:00 in Shanghai: deferred
+    _login(client, "alice")
+    body = client.get("/console").text
+    assert "Operations now" in body
+    queue = re.search(r'<table id="queue">(.*?)</table>', body, re.S)
+    assert queue is not None
+    cells = re.findall(r"<td>([^<]*)</td>", queue.group(1))
+    assert cells[:3] == ["sms", "1", "1"]  # channel, due now, deferred
+    assert "none written" in body  # no [audit] checkpoint_to in this site

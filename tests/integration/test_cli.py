@@ -194,13 +194,16 @@ def test_bad_cron_and_timezone_are_named(home: Path) -> None:
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    from click import Group
+    from click import Context, Group
 
     from outbound.cli.root import cli
 
     def walk(group: Group, prefix: str) -> list[tuple[str, str]]:
         found = []
-        for name, command in group.commands.items():
+        ctx = Context(group)
+        for name in group.list_commands(ctx):  # the root imports its commands when asked
+            command = group.get_command(ctx, name)
+            assert command is not None, name
             found.append((f"{prefix} {name}", command.help or ""))
             if isinstance(command, Group):
                 found.extend(walk(command, f"{prefix} {name}"))

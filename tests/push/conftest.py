@@ -69,6 +69,7 @@ def push_settings(vapid_file: Path, fcm: FcmService, **extra: Any) -> dict[str, 
         "fcm_project_id": PROJECT,
         "fcm_token_command": f"printf {ACCESS_TOKEN}",
         "timeout_seconds": 5.0,
+        "allow_loopback": True,  # the loopback peers: http:// on 127.0.0.1
         **extra,
     }
 

@@ -119,6 +119,7 @@ def _over_tls(server: LatencyFcm, **extra: Any) -> dict[str, Any]:
         "fcm_project_id": server.project,
         "fcm_token_command": f"printf {server.token}",
         "ca_file": server.ca_file,  # its self-signed certificate, made at start
+        "allow_loopback": True,  # the server is on 127.0.0.1
         **extra,
     }
 

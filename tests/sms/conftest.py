@@ -44,8 +44,8 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "con
 class Smsc(loopback.Smsc):
     """The SMSC process (outbound.testing.smsc): JSON-line commands in, JSON-line events out."""
 
-    def __init__(self, node: str) -> None:
-        super().__init__(SYSTEM_ID, PASSWORD, node=node)
+    def __init__(self, node: str, tls: tuple[str, ...] = ()) -> None:
+        super().__init__(SYSTEM_ID, PASSWORD, node=node, tls=tls)
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         return {

@@ -167,7 +167,7 @@ def test_unknown_environment_key_of_a_section_is_an_error(tmp_path: Path) -> Non
 
 def test_unknown_section_lists_the_known_sections(tmp_path: Path) -> None:
     with pytest.raises(
-        ConfigError, match=r"unknown section \[mail\]; known: aliyun, api, audit, brand, caps"
+        ConfigError, match=r"unknown section \[mail\]; known: aliyun, api, apns, audit, brand, caps"
     ):
         load_settings(_dir(tmp_path, "[mail]\nhost = 'x'\n"), environ={})
 

@@ -42,7 +42,7 @@ def test_a_refusing_dialer_leaves_the_delivery_queued_and_says_why(voice_env: Vo
         "OUTBOUND_VOICE_ADMIT_MAX_LOAD_PER_CORE": "0.0001",
         "OUTBOUND_VOICE_ADMIT_RETRY_SECONDS": "0.5",
     }
-    cmd = [sys.executable, "-m", "outbound.bootstrap.dialer", "--db", voice_env.db_url]
+    cmd = [sys.executable, "-m", "outbound.mains.dialer", "--db", voice_env.db_url]
     cmd += ["--config-dir", str(ROOT / "config")]
     err = voice_env.tmp / "dialer.err"
     with open(err, "wb") as stderr:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api.console.auth import Auth, check_csrf, read_form, signed_in
-from outbound.api.console.views import page, read, when
+from outbound.api.console.views import page, page_cursor, read, when
 from outbound.services.views import console
 from outbound.services.views.chain_status import ChainStatus
 
@@ -29,7 +29,7 @@ def install_audit_pages(api: FastAPI, auth: Auth) -> None:
         subject: str = "",
         since: str = "",
         until: str = "",
-        before: int | None = None,
+        before: str = "",
     ) -> HTMLResponse:
         viewer = await signed_in(auth, request)
         where = console.AuditFilter(
@@ -39,10 +39,11 @@ def install_audit_pages(api: FastAPI, auth: Auth) -> None:
             when("since", since),
             when("until", until),
         )
+        cursor = page_cursor("before", before)
         size = auth.settings.page_size
 
         def load(conn: Connection) -> tuple[list[dict[str, Any]], int | None, ChainStatus]:
-            rows, more = console.audit_page(conn, where, before=before, size=size)
+            rows, more = console.audit_page(conn, where, before=cursor, size=size)
             return rows, more, auth.chain.status(conn, auth.clock())
 
         rows, more, chain = await run_in_threadpool(read, auth, load)

@@ -18,9 +18,15 @@ from outbound.api.console.erasure import install_erasure
 from outbound.api.console.exports import install_exports
 from outbound.api.console.views import customer_id, page, path_id, read
 from outbound.domain.masking import mask_text
+from outbound.observability import status as operations
+from outbound.services.checkpoints import scheduled_file
 from outbound.services.views import console
 from outbound.services.views.explain import explain
 from outbound.services.views.history import customer_of_notification, notification_report
+
+
+def checkpoint_file(target: str) -> Any:
+    return scheduled_file(target) if target else None
 
 
 def install_pages(api: FastAPI, auth: Auth) -> None:
@@ -37,13 +43,14 @@ def _customer_pages(api: FastAPI, auth: Auth) -> None:
     async def home(request: Request, q: str = "") -> HTMLResponse:
         viewer = await signed_in(auth, request)
 
-        def search(conn: Connection) -> list[dict[str, Any]]:
+        def search(conn: Connection) -> tuple[list[dict[str, Any]], Any]:
             if q.strip():
                 console.record_search(conn, viewer.actor, q, auth.clock())
-            return console.find_customers(conn, q)
+            ops = operations.read_on(conn, auth.clock(), checkpoint_file(auth.checkpoint_to))
+            return console.find_customers(conn, q), ops  # the front page: `outbound status`
 
-        found = await run_in_threadpool(read, auth, search)
-        return page(auth, request, "home.html", viewer, q=q, found=found)
+        found, ops = await run_in_threadpool(read, auth, search)
+        return page(auth, request, "home.html", viewer, q=q, found=found, ops=ops)
 
     @api.get("/console/customers/{cid}", response_class=HTMLResponse, include_in_schema=False)
     async def customer(request: Request, cid: int = path_id()) -> HTMLResponse:

@@ -16,15 +16,28 @@ from outbound.api.console.auth import (
     safe_next,
 )
 from outbound.services.people import accounts
+from outbound.services.people.login_throttle import LoginThrottle
 
 
 def install_login(api: FastAPI, auth: Auth) -> None:
+    throttle = LoginThrottle(auth.settings.login_attempts_per_minute, auth.settings.login_burst)
+
     @api.get("/console/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_form(request: Request) -> HTMLResponse:
         return auth.login_page(request)
 
     @api.post("/console/login", include_in_schema=False)
     async def login(request: Request) -> Response:
+        # before the form is read, the CSRF checked or a password hashed: nothing else is spent
+        wait = throttle.take(request.client.host if request.client else "")
+        if wait:
+            refused = auth.login_page(
+                request,
+                f"too many login attempts from your address; try again in {wait:.0f} s",
+                429,
+            )
+            refused.headers["Retry-After"] = f"{wait:.0f}"
+            return refused
         form = await read_form(request)
         check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form)
         name, password = form.get("name", "").strip(), form.get("password", "")

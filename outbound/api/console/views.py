@@ -56,10 +56,36 @@ def when(field: str, value: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise PageRefused(
             400,
             f"Bad {field} time",
             f"{field} {value[:40]!r} is not a time; give it like 2026-12-01T09:30 (UTC)",
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise PageRefused(
+            400,
+            f"Bad {field} time",
+            f"{field} {value[:40]!r} falls outside the years 0001-9999 in UTC; "
+            "give a time like 2026-12-01T09:30 (UTC)",
+        ) from None
+
+
+#: the largest id a database row can have (a signed 64-bit integer)
+MAX_ID = 2**63 - 1
+
+
+def page_cursor(field: str, value: str) -> int | None:
+    """A paging cursor (a row id) from the URL; anything but 1..2^63-1 is a 400 page."""
+    text = value.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ID:
+        raise PageRefused(
+            400,
+            f"Bad {field}",
+            f"{field} {value[:40]!r} is not a row id (a whole number from 1 to {MAX_ID}); "
+            "follow the page's Older link instead of editing it",
+        )
+    return int(text)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.domain.masking import mask_text
-from outbound.domain.values import Kind
+from outbound.domain.values import Kind, row_id
 from outbound.schemas.campaigns import parse_campaign
 from outbound.schemas.payloads import parse_payload
 from outbound.services.send import notify
@@ -109,7 +109,12 @@ def create(conn: Connection, spec: CampaignSpec, *, now: datetime, actor: str) -
 
 
 def get(conn: Connection, ref: str | int) -> Any:
-    row = store.campaign(conn, ref)
+    """A campaign by id (digits) or by name; a new name is never all digits, an old one is
+    still found by name when no campaign has that id."""
+    number = ref if isinstance(ref, int) else row_id(ref)
+    row = store.campaign_by_id(conn, number) if number is not None else None
+    if row is None and not isinstance(ref, int):
+        row = store.campaign_by_name(conn, ref)
     if row is None:
         raise NotFoundError(f"campaign {ref!r} not found; see: outbound campaign list")
     return row

@@ -84,6 +84,11 @@ def check_role(role: str) -> str:
 
 
 def check_password(password: str) -> str:
+    if password and not password.strip():
+        raise ValidationError(
+            f"password: {len(password)} spaces is no password; give at least {MIN_PASSWORD} "
+            "characters that are not all whitespace, or leave it out to have one generated"
+        )
     if len(password) < MIN_PASSWORD:
         raise ValidationError(
             f"password: {len(password)} characters is too short; give at least {MIN_PASSWORD}, "
@@ -118,6 +123,17 @@ def disable_user(conn: Connection, name: str, *, now: datetime, actor: str) -> i
         now,
     )
     return ended
+
+
+def enable_user(conn: Connection, name: str, *, now: datetime, actor: str) -> bool:
+    """Let a disabled account sign in again (its password unchanged); False when it was
+    already active (nothing changes then, and nothing is audited)."""
+    row = _user(conn, name)
+    if row.status == "active":
+        return False
+    accounts.set_status(conn, row.id, "active")
+    audit.append(conn, [audit.Event(actor, "console.user_enabled", _subject(name), {})], now)
+    return True
 
 
 def unlock_user(conn: Connection, name: str, *, now: datetime, actor: str) -> datetime | None:

@@ -24,8 +24,10 @@ from typing import Any
 
 from outbound.domain.customers import CustomerRecord
 from outbound.domain.errors import FieldProblem, ValidationError
+from outbound.domain.push_targets import PushTargets
 from outbound.schemas import numbers
 from outbound.schemas.customers import COLUMNS, KEYS, validate_record
+from outbound.services.people.endpoints import endpoint_problems
 
 #: the csv module's own per-field limit, kept: no customer field comes near it
 FIELD_LIMIT = csv.field_size_limit()
@@ -173,25 +175,33 @@ def read_rows(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
         yield from _csv_rows(text)
 
 
-def _validated(raw: Mapping[str, Any]) -> CustomerRecord:
+def _validated(raw: Mapping[str, Any], targets: PushTargets) -> CustomerRecord:
     if "__error__" in raw:
         raise ValidationError(str(raw["__error__"]))
     if "__problems__" in raw:
         raise ValidationError(list(raw["__problems__"]))
-    return validate_record(raw)
+    record = validate_record(raw)
+    problems = endpoint_problems(record, targets)
+    if problems:
+        raise ValidationError(problems)
+    return record
 
 
-def parse_file(path: Path) -> tuple[list[tuple[int, CustomerRecord]], list[RowError]]:
-    """Valid records and every bad row; a repeated external_id names the line it repeats.
+def parse_file(
+    path: Path, targets: PushTargets | None = None
+) -> tuple[list[tuple[int, CustomerRecord]], list[RowError]]:
+    """Valid records and every bad row; a repeated external_id names the line it repeats; a
+    push endpoint ``targets`` (``[push]``) does not allow is a bad row.
 
     Raises ImportFileError when the file as a whole cannot be read.
     """
+    targets = targets or PushTargets()
     good: list[tuple[int, CustomerRecord]] = []
     bad: list[RowError] = []
     seen: dict[str, int] = {}
     for line, raw in read_rows(path):
         try:
-            record = _validated(raw)
+            record = _validated(raw, targets)
         except ValidationError as exc:
             bad.append(RowError(line, exc))
             continue

@@ -27,6 +27,7 @@ from outbound.domain.values import (
     Send,
     Suppress,
 )
+from outbound.observability import metrics
 from outbound.policy import decide
 from outbound.policy.ladder import (
     Ladder,
@@ -145,6 +146,7 @@ def _recheck(
     channels = tuple(Channel(c) for c in note.channels) if note.channels is not None else None
     view = NotificationView(Kind(note.kind), Purpose(note.purpose), note.expires_at, channels)
     decision = decide(view, _own_reservations(snap, row.caps_reserved), rules)
+    metrics.observe_decision(decision)
     record = decision_record(decision, now, row.rung)
     writes.decided(note.id, record)
     data = {"notification": note.id, "rung": row.rung, "decision": decision_summary(record)}

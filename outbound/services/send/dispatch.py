@@ -24,6 +24,7 @@ from outbound.domain.clock import Clock, system_clock
 from outbound.domain.errors import ChannelError, DatabaseUnavailable, TransientChannelError
 from outbound.domain.masking import mask_text
 from outbound.domain.values import Accepted, Channel, SendResult
+from outbound.observability import metrics
 from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules
 from outbound.policy.model import Rules
@@ -106,8 +107,10 @@ class Dispatcher:
             request = ClaimRequest(
                 self.owner, self.batch, self.lease, now, frozenset(self.channels), self.actor
             )
-            claimed = claim(conn, request, rules=self.rules, ladder=self.ladder)
+            with metrics.timed(metrics.CLAIM_SECONDS):
+                claimed = claim(conn, request, rules=self.rules, ladder=self.ladder)
             messages = self._messages(conn, claimed) if claimed else {}
+        metrics.CLAIM_BATCH.observe(len(claimed))
         self.stats.claimed += len(claimed)
         if claimed:
             self._record_all(claimed, self._send(claimed, messages))
@@ -131,6 +134,8 @@ class Dispatcher:
                 failures += 1
                 stop.wait(self._after_failure(exc, failures, poll, until_idle))
                 continue
+            if failures:
+                metrics.WORKER_BACKOFF.labels(self.actor).set(0)
             failures = 0
             if worked == 0:
                 stop.wait(poll)
@@ -138,6 +143,8 @@ class Dispatcher:
     def _after_failure(self, exc: Exception, failures: int, poll: float, until_idle: bool) -> float:
         """Log the failure (one line for a database fault) and return how long to wait."""
         delay: float = min(poll * 2.0 ** (failures - 1), FAULT_CEILING_SECONDS)
+        metrics.WORKER_FAILURES.inc()
+        metrics.WORKER_BACKOFF.labels(self.actor).set(delay)
         if not is_fault(exc):
             log.exception("dispatch batch failed; retrying in %.1fs", delay)
             return delay
@@ -159,6 +166,7 @@ class Dispatcher:
         with self.engine.begin() as conn:
             count = reap(conn, now)
         if count:
+            metrics.LEASE_REAPS.inc(count)
             log.warning("reaped %d expired leases back to the queue", count)
 
     def _messages(self, conn: Connection, claimed: list[Claimed]) -> dict[int, Message]:
@@ -241,8 +249,10 @@ class Dispatcher:
                 self.stats.sent += 1
 
     def _record(self, recorder: Recorder, item: Claimed, result: Result) -> None:
+        metrics.count_delivery(item.channel, result)
         if isinstance(result, ChannelError):
-            log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)))
+            ids = {"delivery": item.delivery_id, "notification": item.notification_id}
+            log.info("delivery %d: %s", item.delivery_id, mask_text(str(result)), extra=ids)
             recorder.error(item, result)
         elif isinstance(result, Accepted):  # the outcome arrives later, by receipt
             recorder.sent(item, result)

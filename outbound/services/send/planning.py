@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from outbound.domain.records import decision_record, decision_summary
 from outbound.domain.values import Decision, NotificationStatus, Send, Suppress
+from outbound.observability import metrics
 from outbound.policy import decide
 from outbound.policy.ladder import suppressed_status
 from outbound.policy.model import NotificationView, Rules
@@ -48,6 +49,8 @@ def enqueue(
         for i in fresh
         if i.customer_id in snaps
     ]
+    for _, d in planned:
+        metrics.observe_decision(d)
     records = {i.dedupe_key: decision_record(d, now, 0) for i, d in planned}
     ids = outbox.insert_notifications(
         conn,

@@ -19,13 +19,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import Connection, Engine
 
 from outbound.domain.errors import FieldProblem, ValidationError
-from outbound.domain.values import Kind, NotificationStatus
+from outbound.domain.values import Kind, NotificationStatus, Outcome
 from outbound.policy.ladder import Ladder
 from outbound.services.send.outcomes import plan_next_rung
 from outbound.store.outbox import set_notification_status
 from outbound.store.push import (
-    find_push_delivery,
+    PushDelivery,
     mark_escalated,
+    push_delivery_for_receipt,
     record_push_receipt,
     unopened_pushes,
 )
@@ -34,6 +35,8 @@ log = logging.getLogger("outbound.services.send.receipts")
 
 #: pushes delivered longer ago than delay + this are left alone (e.g. escalation just enabled)
 ESCALATION_WINDOW = timedelta(hours=24)
+#: how far a receipt's ``at`` may sit before the send or after now (the app's clock is not ours)
+RECEIPT_SKEW = timedelta(minutes=5)
 
 
 class PushReceipt(BaseModel):
@@ -55,17 +58,59 @@ class PushReceipt(BaseModel):
 def apply_receipt(
     conn: Connection, receipt: PushReceipt, *, now: datetime, source: str
 ) -> dict[str, Any]:
-    """Record the receipt in the caller's transaction; an unknown delivery is a field problem."""
-    delivery_id = find_push_delivery(conn, receipt.delivery_id, receipt.provider_ref)
-    if delivery_id is None:
-        name = "delivery_id" if receipt.delivery_id is not None else "provider_ref"
-        value = receipt.delivery_id if receipt.delivery_id is not None else receipt.provider_ref
-        raise ValidationError([FieldProblem(name, value, "is not a push delivery of ours")])
+    """Record the receipt in the caller's transaction once it passes ``receipt_problems``."""
+    actor = f"webhook:{source}"
+    found = push_delivery_for_receipt(conn, receipt.delivery_id, receipt.provider_ref)
     at = receipt.at or now
-    new = record_push_receipt(
-        conn, delivery_id, receipt.status, at, now=now, actor=f"webhook:{source}"
-    )
-    return {"delivery_id": delivery_id, "status": receipt.status, "recorded": new}
+    problems = receipt_problems(receipt, found, at, now=now, actor=actor)
+    if problems or found is None:
+        raise ValidationError(problems)
+    new = record_push_receipt(conn, found.id, receipt.status, at, now=now, actor=actor)
+    return {"delivery_id": found.id, "status": receipt.status, "recorded": new}
+
+
+def receipt_problems(
+    receipt: PushReceipt, found: PushDelivery | None, at: datetime, *, now: datetime, actor: str
+) -> list[FieldProblem]:
+    """Owner, state and time: a source reports only on pushes of its own events (or of
+    campaigns and the CLI, which no source owns), only once the push service accepted the
+    push, and only at a time between the send and now (each give or take ``RECEIPT_SKEW``).
+    A delivery of another source is refused as an unknown one (its existence is not told)."""
+    name = "delivery_id" if receipt.delivery_id is not None else "provider_ref"
+    value = receipt.delivery_id if receipt.delivery_id is not None else receipt.provider_ref
+    foreign = found is not None and found.source.startswith("webhook:") and found.source != actor
+    if found is None or foreign:
+        hint = "is not a push delivery of ours that this source may report on"
+        return [FieldProblem(name, value, hint)]
+    if found.outcome != Outcome.DELIVERED.value:
+        state = found.outcome or found.status
+        return [
+            FieldProblem(
+                name,
+                value,
+                f"was not sent to the push service (it is {state}); report a receipt only "
+                "for a push the app received",
+            )
+        ]
+    if at > now + RECEIPT_SKEW:
+        return [
+            FieldProblem(
+                "at",
+                at.isoformat(),
+                f"is in the future (now is {now.isoformat(timespec='seconds')}); give when "
+                "the app saw the push, or leave it out for now",
+            )
+        ]
+    if at < found.sent_at - RECEIPT_SKEW:
+        return [
+            FieldProblem(
+                "at",
+                at.isoformat(),
+                f"is before the push was sent ({found.sent_at.isoformat(timespec='seconds')}); "
+                "give when the app saw the push, or leave it out for now",
+            )
+        ]
+    return []
 
 
 def escalation_delays(minutes: Mapping[str, float]) -> dict[Kind, timedelta]:

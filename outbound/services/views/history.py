@@ -11,7 +11,6 @@ from sqlalchemy import Connection
 from outbound.domain.errors import NotFoundError
 from outbound.domain.masking import mask_phone, mask_text
 from outbound.domain.records import readable, readable_summary
-from outbound.services.campaigns import runs as campaigns
 from outbound.store import audit, consent, reports
 from outbound.store import campaigns as campaign_rows
 from outbound.store.rows import pick
@@ -156,6 +155,8 @@ def verdict(decision: dict[str, Any]) -> str:
 
 def campaign_report(conn: Connection, ref: str | int) -> dict[str, Any]:
     """A campaign's definition, its last 20 runs and its notifications by status."""
+    from outbound.services.campaigns import runs as campaigns  # the rules engine: only here
+
     row = campaigns.get(conn, ref)
     runs = campaign_rows.recent_runs(conn, int(row.id), 20)
     statuses = campaign_rows.notification_counts(conn, int(row.id))

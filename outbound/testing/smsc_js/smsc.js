@@ -1,6 +1,8 @@
 // A loopback SMSC for outbound's tests, built on the npm `smpp` server (not our code).
 //
-// Usage: node smsc.js SYSTEM_ID PASSWORD   (listens on 127.0.0.1, a free port)
+// Usage: node smsc.js SYSTEM_ID PASSWORD [CERT KEY [CLIENT_CA]]   (listens on 127.0.0.1, a free
+// port; with CERT and KEY (PEM files) over TLS 1.2+, and with CLIENT_CA it requires a client
+// certificate signed by it: the bind event then names its subject CN)
 // Control: one JSON object per line on stdin; events: one JSON object per line on stdout.
 //   {"cmd":"mo","from":"8613800138000","text":"STOP"}      inject a mobile-originated message
 //   {"cmd":"receipt","dest":"86138...","stat":"UNDELIV"}     receipts for that number (default DELIVRD)
@@ -18,7 +20,18 @@
 const smpp = require("smpp");
 const readline = require("readline");
 
-const [systemId, password] = process.argv.slice(2);
+const [systemId, password, certFile, keyFile, clientCa] = process.argv.slice(2);
+const fs = require("fs");
+const tlsOptions = certFile
+  ? {
+      cert: fs.readFileSync(certFile),
+      key: fs.readFileSync(keyFile),
+      minVersion: "TLSv1.2",
+      ...(clientCa
+        ? { ca: fs.readFileSync(clientCa), requestCert: true, rejectUnauthorized: true }
+        : {}),
+    }
+  : {};
 const sessions = new Set();
 const receipts = new Map(); // destination -> stat
 const pending = new Map(); // "dest/ref" -> {parts: [], total, ids}
@@ -156,12 +169,20 @@ function accept(session, pdu, outstanding) {
   if (pdu.registered_delivery & 0x01) sendReceipt(pdu, id);
 }
 
-const server = smpp.createServer((session) => {
+const server = smpp.createServer(tlsOptions, (session) => {
   let bound = false;
   session.setMaxListeners(0); // one "close" listener per receipt in flight (benchmarks: many)
   session.on("bind_transceiver", (pdu) => {
     const ok = pdu.system_id === systemId && pdu.password === password;
-    emit({ ev: "bind", system_id: pdu.system_id, ok });
+    const socket = session.socket;
+    const peer = socket && socket.getPeerCertificate ? socket.getPeerCertificate() : null;
+    emit({
+      ev: "bind",
+      system_id: pdu.system_id,
+      ok,
+      tls: Boolean(socket && socket.encrypted),
+      client_cn: peer && peer.subject ? peer.subject.CN : null,
+    });
     if (!ok) {
       session.send(pdu.response({ command_status: smpp.ESME_RBINDFAIL }));
       session.close();
@@ -225,4 +246,5 @@ readline.createInterface({ input: process.stdin }).on("line", (line) => {
   if (line.trim()) command(JSON.parse(line));
 });
 process.stdin.on("end", () => process.exit(0));
+server.on("tlsClientError", (err) => emit({ ev: "tls_error", code: err.code || String(err) }));
 server.listen(0, "127.0.0.1", () => emit({ ev: "listening", port: server.address().port }));

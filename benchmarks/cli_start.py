@@ -1,0 +1,71 @@
+"""CLI start-up: wall time of everyday commands beside ``python -c "import click"``.
+
+Each command runs as a fresh process of the venv's ``outbound`` script against a migrated
+SQLite database in a temporary directory (``why 42`` and ``customer show C1`` find nothing and
+exit 3: the start-up, configuration, schema check and one query are what is measured). The
+peers, measured in the same run and interleaved with the commands so that a busy machine slows
+all alike: ``python -c "import click"`` (the floor any click CLI pays) and ``python -c "import
+sqlalchemy"`` (what a command that opens the database cannot avoid).
+
+Run: ``.venv/bin/python -m benchmarks.cli_start [--rounds 7]``. Prints the medians and writes
+``benchmarks/results/cli_start.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import RESULTS_DIR
+
+OUTBOUND = str(Path(sys.executable).with_name("outbound"))
+CASES: dict[str, list[str]] = {
+    "python -c 'import click'": [sys.executable, "-c", "import click"],
+    "python -c 'import sqlalchemy'": [sys.executable, "-c", "import sqlalchemy"],
+    "outbound --help": [OUTBOUND, "--help"],
+    "outbound why 42": [OUTBOUND, "why", "42"],
+    "outbound customer show C1": [OUTBOUND, "customer", "show", "C1"],
+}
+
+
+def _wall(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, capture_output=True, check=False, timeout=120)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cli_start")
+    parser.add_argument("--rounds", type=int, default=7, help="runs of each command (median)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="outbound-cli-bench-") as tmp:
+        work = Path(tmp)
+        subprocess.run([OUTBOUND, "init"], cwd=work, capture_output=True, check=True, timeout=300)
+        for cmd in CASES.values():  # warm the page cache and the bytecode
+            _wall(cmd, work)
+        times: dict[str, list[float]] = {name: [] for name in CASES}
+        for _ in range(args.rounds):
+            for name, cmd in CASES.items():
+                times[name].append(_wall(cmd, work))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    floor = medians["python -c 'import click'"]
+    print(f"{'command':32} {'median s':>9} {'min s':>7} {'vs import click':>16}")
+    for name, values in times.items():
+        print(f"{name:32} {medians[name]:9.3f} {min(values):7.3f} {medians[name] / floor:15.1f}x")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = {
+        "rounds": args.rounds,
+        "median_s": medians,
+        "min_s": {k: min(v) for k, v in times.items()},
+    }
+    (RESULTS_DIR / "cli_start.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

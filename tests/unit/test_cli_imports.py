@@ -1,0 +1,93 @@
+"""The CLI starts fast: its root imports no heavy module, and ``--help`` lists every command
+without importing a command module (timings themselves live in benchmarks/cli_start.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+
+from outbound.cli.lazy import COMMANDS, load
+from outbound.cli.root import cli
+
+#: what `outbound --help` must not pay for (each costs 0.1-0.5 s to import)
+HEAVY = (
+    "phonenumbers.geocoder",
+    "argon2",
+    "apscheduler",
+    "pjsua2",
+    "fastapi",
+    "pygal",
+    "outbound.voice",
+    "sqlalchemy",
+    "pydantic",
+    "alembic",
+    "rich",
+    "outbound.bootstrap",
+    "outbound.policy",
+)
+
+
+def _imported_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+def test_importing_the_cli_root_imports_no_heavy_module() -> None:
+    assert _heavy(_imported_after("import outbound.cli.root")) == []
+
+
+def test_the_root_help_lists_every_command_without_importing_one() -> None:
+    code = (
+        "import sys\nfrom outbound.cli.root import cli\n"
+        "try:\n    cli.main(['--help'], prog_name='outbound')\nexcept SystemExit:\n    pass"
+    )
+    modules = _imported_after(code)
+    assert _heavy(modules) == []
+    assert sorted(m for m in modules if m.startswith("outbound.cli.")) == [
+        "outbound.cli.context",
+        "outbound.cli.lazy",
+        "outbound.cli.root",
+    ]
+
+
+def test_reading_a_notification_does_not_load_the_geocoder_argon2_or_the_scheduler() -> None:
+    code = (
+        "from outbound.cli.reports import explain\n"
+        "from outbound.services.views.history import notification_report, customer_report\n"
+        "from outbound.cli.customers import customer\n"
+        "from outbound.store.db import make_engine, require_current_schema"
+    )
+    modules = _imported_after(code)
+    for name in ("phonenumbers.geocoder", "argon2", "apscheduler", "fastapi", "alembic"):
+        assert name not in modules, name
+
+
+def test_the_listed_short_help_of_each_command_is_the_commands_own() -> None:
+    for name, (_, _, listed) in COMMANDS.items():
+        command = load(name)
+        own = command.get_short_help_str(200)
+        assert click.utils.make_default_short_help(listed, 200) == own, name
+
+
+def test_every_command_of_the_cli_is_reachable_by_its_name() -> None:
+    ctx = click.Context(cli)
+    names = cli.list_commands(ctx)
+    expected = "api audit call campaign consent customer db demo flow init send serve source status user why"
+    assert names == expected.split()
+    assert all(cli.get_command(ctx, name) is not None for name in names)
+
+
+def test_building_the_app_for_a_command_does_not_load_the_scheduler_or_the_voice_stack() -> None:
+    modules = _imported_after("import outbound.bootstrap")
+    for name in ("apscheduler", "phonenumbers.geocoder", "argon2", "fastapi", "pjsua2", "pygal"):
+        assert name not in modules, name
