@@ -109,8 +109,8 @@ def twilio_settings(settings: Settings) -> TwilioSettings:
         )
     if not t.from_number and not t.messaging_service_sid:
         raise ConfigError(
-            "[twilio] from_number or messaging_service_sid is required: set "
-            "OUTBOUND_TWILIO_FROM_NUMBER to a Twilio number like +15005550006"
+            "[twilio] from (from_number) or messaging_service_sid is required: set "
+            "OUTBOUND_TWILIO_FROM to a Twilio number like +15005550006"
         )
     return TwilioSettings(
         account_sid=t.account_sid,

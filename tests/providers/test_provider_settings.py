@@ -45,3 +45,20 @@ def test_an_alphanumeric_sender_id_where_the_country_forbids_it_is_refused() -> 
         load_settings(None, {"sms": {"sender_ids": {"1": "Shop", "44": "Shop"}}}, environ={})
     ok = load_settings(None, {"sms": {"sender_ids": {"1": "+15005550006", "44": "Shop"}}})
     assert ok.sms.sender_ids == {"1": "+15005550006", "44": "Shop"}
+
+
+def test_twilio_from_and_its_environment_variable_name_the_sender(tmp_path: Path) -> None:
+    (tmp_path / "outbound.toml").write_text('[twilio]\nfrom = "+15005550006"\n')
+    assert load_settings(tmp_path, environ={}).twilio.from_number == "+15005550006"
+    by_env = load_settings(None, environ={"OUTBOUND_TWILIO_FROM": "+15005550007"})
+    assert by_env.twilio.from_number == "+15005550007"
+    old_name = load_settings(None, environ={"OUTBOUND_TWILIO_FROM_NUMBER": "+15005550008"})
+    assert old_name.twilio.from_number == "+15005550008"
+
+
+def test_twilio_from_and_from_number_that_disagree_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "outbound.toml").write_text(
+        '[twilio]\nfrom = "+15005550006"\nfrom_number = "+15005550009"\n'
+    )
+    with pytest.raises(ConfigError, match=r"\[twilio\] from = '\+15005550006' and from_number"):
+        load_settings(tmp_path, environ={})
