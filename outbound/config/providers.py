@@ -11,6 +11,20 @@ from outbound.config.sections import Section
 from outbound.domain.errors import ConfigError
 
 
+def twilio_from(data: Any) -> Any:
+    """``from`` (env OUTBOUND_TWILIO_FROM, Twilio's own name) is ``from_number``."""
+    if not (isinstance(data, Mapping) and "from" in data):
+        return data
+    rest = {key: value for key, value in data.items() if key != "from"}
+    value = data["from"]
+    if rest.get("from_number", value) != value:
+        raise ConfigError(
+            f"[twilio] from = {value!r} and from_number = {rest['from_number']!r} disagree; "
+            "they are the same setting: keep one"
+        )
+    return {**rest, "from_number": value}
+
+
 class TwilioSection(Section):
     """Twilio Messages API; the auth token by OUTBOUND_TWILIO_AUTH_TOKEN or ``auth_token_file``."""
 
@@ -28,18 +42,8 @@ class TwilioSection(Section):
 
     @model_validator(mode="before")
     @classmethod
-    def renamed_from(cls, data: Any) -> Any:
-        """``from`` (env OUTBOUND_TWILIO_FROM, Twilio's own name) is ``from_number``."""
-        if not (isinstance(data, Mapping) and "from" in data):
-            return data
-        rest = {key: value for key, value in data.items() if key != "from"}
-        value = data["from"]
-        if rest.get("from_number", value) != value:
-            raise ConfigError(
-                f"[twilio] from = {value!r} and from_number = {rest['from_number']!r} disagree; "
-                "they are the same setting: keep one"
-            )
-        return {**rest, "from_number": value}
+    def _from(cls, data: Any) -> Any:
+        return twilio_from(data)
 
     def token(self) -> str:
         """The auth token: the setting, else the first line of ``auth_token_file``."""

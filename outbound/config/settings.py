@@ -33,7 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from outbound.config.providers import AliyunSection, TwilioSection, VonageSection
+from outbound.config.providers import AliyunSection, TwilioSection, VonageSection, twilio_from
 from outbound.config.sections import (
     ApiSection,
     ApnsSection,
@@ -289,7 +289,7 @@ def _twilio_from(layer: dict[str, Any]) -> dict[str, Any]:
     twilio = layer.get("twilio")
     if not (isinstance(twilio, Mapping) and "from" in twilio):
         return layer
-    return {**layer, "twilio": TwilioSection.renamed_from(twilio)}
+    return {**layer, "twilio": twilio_from(twilio)}
 
 
 # --- errors: name the origin, the [section] key, the bad value and what is expected -------------
