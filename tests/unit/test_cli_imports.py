@@ -82,7 +82,7 @@ def test_the_listed_short_help_of_each_command_is_the_commands_own() -> None:
 def test_every_command_of_the_cli_is_reachable_by_its_name() -> None:
     ctx = click.Context(cli)
     names = cli.list_commands(ctx)
-    expected = "api audit call campaign consent customer db demo flow init send serve source status user why"
+    expected = "api audit call campaign consent customer db demo flow init providers send serve source status user why"
     assert names == expected.split()
     assert all(cli.get_command(ctx, name) is not None for name in names)
 
