@@ -51,6 +51,7 @@ from outbound.api.gate import (
 from outbound.api.ingest import GroupCommit
 from outbound.api.intake import Accepted, event_job, read_job, receipt_job
 from outbound.api.metrics import install_metrics
+from outbound.api.providers import install_providers
 from outbound.domain.errors import SchemaError
 from outbound.domain.masking import mask_text
 from outbound.schemas.base import shown
@@ -145,6 +146,7 @@ def create_app(app: ApiDeps, source_cache_seconds: float = SOURCE_CACHE_SECONDS)
     _install_probes(api, app)
     install_metrics(api, app)  # GET /metrics (outbound.api.metrics)
     install_console(api, app)
+    install_providers(api, app)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
 

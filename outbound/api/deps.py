@@ -7,7 +7,7 @@ API never sees ``App`` itself, so it cannot reach for a scheduler, a dispatcher 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -16,8 +16,22 @@ from outbound.config.sections import ApiSection, AuditSection, ConsoleSection
 from outbound.domain.pseudonyms import optional_key
 from outbound.domain.push_targets import PushTargets
 from outbound.policy.model import Rules
+from outbound.services.people.inbound import DbSmsInbound
 from outbound.services.send.context import Expiry, SendContext
 from outbound.services.templates.sizes import SizeLimits
+
+
+@dataclass(frozen=True)
+class ProviderHooks:
+    """What the SMS providers' callback routes need: the inbound service (receipts, MO,
+    opt-outs) and each provider's signing secret ("" = that provider is not configured)."""
+
+    inbound: DbSmsInbound
+    public_url: str
+    twilio_auth_token: str = field(default="", repr=False)
+    vonage_signature_secret: str = field(default="", repr=False)
+    vonage_signature_method: str = "md5hash"
+    aliyun_callback_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,8 @@ class ApiDeps:
     erasure_secret: str
     #: ``[voice] tts_cache_dir``: a forgotten customer's cached prompts are deleted from it
     prompts_dir: str
+    #: the SMS providers' callbacks (None: no provider configured, their routes answer 404)
+    providers: ProviderHooks | None = None
 
     def erasure_key(self) -> bytes | None:
         """The key that hashes the numbers erasures keep (None when unset)."""

@@ -65,21 +65,26 @@ class App:
         return self._send
 
     def channels(self) -> dict[Channel, ChannelPort]:
-        """The configured adapters: the log sink unless ``[sms] adapter = "smpp"`` or
+        """The configured adapters: the log sink unless ``[sms] adapter`` / ``routes`` name a
+        provider (``bootstrap.sms``) or
         ``[push] adapter = "real"``.
 
         A real adapter is built once per process and shared by its worker threads.
         """
         chosen = self.log_channels()
-        if self.settings.sms.adapter == "smpp":
+        sms = self.settings.sms
+        if sms.adapter != "log" or sms.routes:
             if Channel.SMS not in self._adapters:
-                from outbound.bootstrap.sms import build_smpp_sms
+                from outbound.bootstrap.sms import build_sms
 
-                sms = build_smpp_sms(
-                    self.settings, self.engine, self.rules, self.ladder, self.clock
+                self._adapters[Channel.SMS] = build_sms(
+                    self.settings,
+                    self.engine,
+                    self.rules,
+                    self.ladder,
+                    self.clock,
+                    chosen[Channel.SMS],
                 )
-                sms.start()  # bound from now on: receipts and MO arrive even before a send
-                self._adapters[Channel.SMS] = sms
             chosen[Channel.SMS] = self._adapters[Channel.SMS]
         if self.settings.push.adapter == "real":
             if Channel.PUSH not in self._adapters:

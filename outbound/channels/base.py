@@ -36,6 +36,12 @@ class Message:
         return f"delivery-{self.delivery_id}"
 
 
+class Refused(TransientChannelError):
+    """The provider's answer proves it did not take the message (connection refused, 5xx
+    before acceptance, throttled at a window of one, credentials refused): the next provider
+    of the route may send it without risk of a duplicate."""
+
+
 #: what one message of a batch came to: an outcome, accepted (receipt to follow), or an error
 Result = SendResult | Accepted | ChannelError
 

@@ -56,6 +56,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Create ./config (outbound.toml, policies.toml, audit.key), ./voice_flows, ./templates"
         " (SMS and push texts per kind and locale) and an up-to-date database.",
     ),
+    "providers": (
+        "outbound.cli.providers",
+        "providers_group",
+        "The SMS providers of ``[sms] adapter`` / ``[sms] routes``.",
+    ),
     "serve": (
         "outbound.cli.run",
         "serve",

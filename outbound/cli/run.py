@@ -194,6 +194,7 @@ def demo(ctx: Ctx, path: str, force: bool, log_channel: bool, as_json: bool) -> 
       outbound --db sqlite:///outbound-demo.db why 3
     """
     from outbound.demo.run import run_demo
+    from outbound.mains.serve import api_server
 
     target = _demo_target(ctx, path)
     if storage.demo_file_state(target) == "other" and not force:
@@ -208,7 +209,7 @@ def demo(ctx: Ctx, path: str, force: bool, log_channel: bool, as_json: bool) -> 
     ctx.db = f"sqlite:///{target}"
     storage.upgrade(ctx.db)
     say = (lambda _m: None) if as_json else (lambda m: click.echo(f"- {m}"))
-    result = run_demo(ctx.app(), say, use_peers=not log_channel)
+    result = run_demo(ctx.app(), say, use_peers=not log_channel, api_server=api_server)
     if as_json:
         emit_json(
             {

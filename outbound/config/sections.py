@@ -9,7 +9,14 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from outbound.domain.push_targets import DEFAULT_PUSH_HOSTS, PushTargets
 
@@ -84,6 +91,8 @@ class ApiSection(Section):
     port: int = Field(default=8080, ge=0, le=65_535)  # 0: any free port
     header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     body_timeout_seconds: float = Field(default=20.0, gt=0, le=3600)
+    #: the address providers call back on (https://hooks.shop.example); "" = no callbacks
+    public_url: str = ""
     #: /metrics of a process that serves no API (serve --role worker|scheduler|dialer): its own
     #: port on ``host``; -1 = not served, 0 = any free port (logged). The API serves /metrics.
     metrics_port: int = Field(default=-1, ge=-1, le=65_535)
@@ -113,8 +122,34 @@ class ConsoleSection(Section):
 SMPP_BIND_LIMITS = {"system_id": 15, "password": 8, "system_type": 12}
 
 
+#: calling codes whose carriers refuse alphanumeric sender ids (a number is required)
+NUMERIC_SENDER_ONLY = frozenset({"1", "86", "55"})
+
+SmsProvider = Literal["twilio", "vonage", "aliyun", "smpp", "log"]
+
+
 class SmsSection(Section):
-    adapter: Literal["log", "smpp"] = "log"
+    adapter: SmsProvider = "log"
+    #: calling code ("1", "86", or "default") -> providers to try in order; {} = ``adapter``
+    routes: dict[str, list[SmsProvider]] = Field(default_factory=dict)
+    #: calling code -> sender id (alphanumeric where the country allows it, else a number)
+    sender_ids: dict[str, str] = Field(default_factory=dict)
+    #: failures in a row that take a provider out of its routes, and for how long
+    failover_after: int = Field(default=3, ge=1)
+    cool_off_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("sender_ids")
+    @classmethod
+    def _numbers_where_required(cls, value: dict[str, str]) -> dict[str, str]:
+        """US/Canada (1), China (86) and Brazil (55) carriers take no alphanumeric sender id."""
+        for code, sender in value.items():
+            if code in NUMERIC_SENDER_ONLY and not re.fullmatch(r"\+?\d{3,15}", sender):
+                raise ValueError(
+                    f"{code} = {sender!r}: calling code +{code} does not allow an alphanumeric "
+                    f'sender id; use a number you hold there, e.g. {code} = "+15005550006"'
+                )
+        return value
+
     host: str = "127.0.0.1"
     port: int = 2775
     system_id: str = ""

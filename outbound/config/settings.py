@@ -33,6 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from outbound.config.providers import AliyunSection, TwilioSection, VonageSection, twilio_from
 from outbound.config.sections import (
     ApiSection,
     ApnsSection,
@@ -107,6 +108,9 @@ class Settings(BaseSettings):
     console: ConsoleSection = ConsoleSection()
     audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()
+    twilio: TwilioSection = TwilioSection()
+    vonage: VonageSection = VonageSection()
+    aliyun: AliyunSection = AliyunSection()
     voice: VoiceSection = VoiceSection()
     push: PushSection = PushSection()
     apns: ApnsSection = ApnsSection()
@@ -259,7 +263,7 @@ class _Layer(PydanticBaseSettingsSource):
                 f"{self.origin}: {exc}; set one key per variable, like OUTBOUND_WORKER_THREADS=4; "
                 "a list as a comma list (OUTBOUND_CONSOLE_ERASE_ROLES=compliance,operator) or JSON"
             ) from None
-        values = _brand_alias(values, self.origin)
+        values = _twilio_from(_brand_alias(values, self.origin))
         _validated(self.settings_cls, values, self.origin)
         return values
 
@@ -281,6 +285,15 @@ def _brand_alias(layer: dict[str, Any], origin: str) -> dict[str, Any]:
     log.warning("%s: [voice] brand is deprecated; write [brand] name = %r instead", origin, old)
     rest = {key: value for key, value in voice.items() if key != "brand"}
     return {**layer, "voice": rest, "brand": {**brand, "name": old}}
+
+
+def _twilio_from(layer: dict[str, Any]) -> dict[str, Any]:
+    """``[twilio] from`` / OUTBOUND_TWILIO_FROM is ``from_number``, renamed within its own layer
+    so that a higher layer's ``from`` overrides a lower one's ``from_number``."""
+    twilio = layer.get("twilio")
+    if not (isinstance(twilio, Mapping) and "from" in twilio):
+        return layer
+    return {**layer, "twilio": twilio_from(twilio)}
 
 
 # --- errors: name the origin, the [section] key, the bad value and what is expected -------------

@@ -39,6 +39,8 @@ from outbound.services.send import notify, progress
 __all__ = ["DemoResult", "demo_customers", "run_demo", "scripted_outcome", "summarize"]
 
 Subscription = Callable[[int], dict[str, Any] | None]
+#: builds the API server of an app on host:port (``outbound.mains.serve.api_server``)
+ApiServer = Callable[[bootstrap.App, str, int], Any]
 
 #: (country, IANA zone or "" to derive it from the number, locale, how many)
 PLACES = [
@@ -325,10 +327,15 @@ def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
 
 
 def run_demo(
-    app: bootstrap.App, say: Callable[[str], None], *, use_peers: bool = True
+    app: bootstrap.App,
+    say: Callable[[str], None],
+    *,
+    use_peers: bool = True,
+    api_server: ApiServer | None = None,
 ) -> DemoResult:
     """The demo on ``app``; real peers on loopback when available (``use_peers``), all stopped
-    before this returns."""
+    before this returns. ``api_server`` (the process mains' factory) serves the provider
+    callbacks of the Twilio step."""
     started = time.monotonic()
     now = app.clock()
     calls: list[dict[str, Any]] = []
@@ -351,6 +358,10 @@ def run_demo(
             calls = live.table()
             voice = live.description
         deliver_status(app, receiver, say)
+        if use_peers and api_server is not None:
+            from outbound.demo.twilio import twilio_step
+
+            twilio_step(app, say, api_server)
     summary, example = summarize(app)
     with app.engine.begin() as conn:
         checked = progress.verify_audit_chain(conn)

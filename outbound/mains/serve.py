@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from outbound.api.deps import ApiDeps
+from outbound.api.deps import ApiDeps, ProviderHooks
 from outbound.bootstrap.app import App, build
 from outbound.bootstrap.observe import observe
 from outbound.config import Settings
@@ -227,6 +227,30 @@ def api_deps(app: App) -> ApiDeps:
         audit_key=app.audit_key,
         erasure_secret=settings.privacy.erasure_key.get_secret_value(),
         prompts_dir=settings.voice.tts_cache_dir,
+        providers=provider_hooks(app),
+    )
+
+
+def provider_hooks(app: App) -> ProviderHooks | None:
+    """The SMS providers' callbacks, when a provider that calls back is configured."""
+    from outbound.bootstrap.sms import sms_inbound, sms_providers
+
+    settings = app.settings
+    names = sms_providers(settings)
+    if not {"twilio", "vonage", "aliyun"} & set(names):
+        return None
+    inbound = sms_inbound(settings, app.engine, app.rules, app.ladder, app.clock)
+    return ProviderHooks(
+        inbound,
+        settings.api.public_url,
+        twilio_auth_token=settings.twilio.token() if "twilio" in names else "",
+        vonage_signature_secret=settings.vonage.signature_secret.get_secret_value()
+        if "vonage" in names
+        else "",
+        vonage_signature_method=settings.vonage.signature_method,
+        aliyun_callback_token=settings.aliyun.callback_token.get_secret_value()
+        if "aliyun" in names
+        else "",
     )
 
 

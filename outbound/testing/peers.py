@@ -92,6 +92,8 @@ class Loopback:
                 self.end_headers()
                 self.wfile.write(reply.body)
 
+            do_GET = do_POST  # a GET has no body (Content-Length 0); ``handle`` sees its path
+
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 

@@ -83,8 +83,8 @@ def test_every_command_of_the_cli_is_reachable_by_its_name() -> None:
     ctx = click.Context(cli)
     names = cli.list_commands(ctx)
     expected = (
-        "api audit call campaign consent customer db demo endpoint flow init send serve source"
-        " status templates user why"
+        "api audit call campaign consent customer db demo endpoint flow init providers send"
+        " serve source status templates user why"
     )
     assert names == expected.split()
     assert all(cli.get_command(ctx, name) is not None for name in names)

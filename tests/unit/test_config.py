@@ -115,8 +115,8 @@ def test_secrets_are_not_shown_in_the_settings_repr(tmp_path: Path) -> None:
             "",
             {"OUTBOUND_SMS_ADAPTER": "smtp"},
             None,
-            r"^environment \[sms\] adapter = 'smtp' is not one of 'log', 'smpp'; "
-            r"expected like 'log'$",
+            r"^environment \[sms\] adapter = 'smtp' is not one of 'twilio', 'vonage', "
+            r"'aliyun', 'smpp', 'log'; expected like 'log'$",
         ),
         (
             "[worker]\npoll_seconds = 'soon'\n",
@@ -167,7 +167,7 @@ def test_unknown_environment_key_of_a_section_is_an_error(tmp_path: Path) -> Non
 
 def test_unknown_section_lists_the_known_sections(tmp_path: Path) -> None:
     with pytest.raises(
-        ConfigError, match=r"unknown section \[mail\]; known: api, apns, audit, brand, caps"
+        ConfigError, match=r"unknown section \[mail\]; known: aliyun, api, apns, audit, brand, caps"
     ):
         load_settings(_dir(tmp_path, "[mail]\nhost = 'x'\n"), environ={})
 

@@ -217,6 +217,28 @@ class DbSmsInbound:
                 ladder=self.ladder,
             )
 
+    def opted_out(self, phone: str, provider: str, evidence: str) -> None:
+        """A provider refused a send because the recipient unsubscribed there (Twilio 21610):
+        the same consent-ledger entries as a STOP, without a reply."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            people = by_phone(conn, phone)
+            for cid in (int(p.id) for p in people):
+                if _opted_out(conn, cid, Channel.SMS):
+                    continue
+                for ch, purpose in ((Channel.SMS, None), (None, Purpose.MARKETING)):
+                    add_consent(
+                        conn,
+                        cid,
+                        ch,
+                        purpose,
+                        ConsentAction.REVOKE,
+                        source=f"{provider}-optout",
+                        evidence=evidence,
+                        actor="provider",
+                        now=now,
+                    )
+
     def mo(self, phone: str, text: str) -> str | None:
         with self.engine.begin() as conn:
             result = handle_mo(

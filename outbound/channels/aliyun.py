@@ -1,0 +1,308 @@
+"""SMS through Aliyun (Alibaba Cloud) SMS, ``dysmsapi`` ``SendSms``: ``AliyunSms``.
+
+China requires pre-approved templates: a message is not its text but a ``TemplateCode`` and the
+``TemplateParam`` values it takes, chosen per kind × locale (``[aliyun] templates``; see
+``template_for``; ``outbound providers lint`` refuses a kind without one). The request is an RPC
+call (``POST {api_base}/`` form: ``Action=SendSms``, ``Version=2017-05-25``, ``PhoneNumbers``,
+``SignName``, ``TemplateCode``, ``TemplateParam`` (JSON), ``OutId`` (the delivery), the common
+parameters) signed with signature v1 as Aliyun documents it: the parameters sorted by name,
+each name and value percent-encoded (RFC 3986; space as ``%20``, ``*`` as ``%2A``, ``~``
+kept), joined ``name=value`` with ``&``; ``StringToSign`` = ``POST&%2F&`` + that string
+percent-encoded; ``Signature`` = base64 HMAC-SHA1 keyed by the AccessKey secret + ``&``.
+
+Answers: ``Code = "OK"`` with a ``BizId`` (the ref status reports name); ``isv.BUSINESS_LIMIT_CONTROL``
+throttled (the window halves; at a window of one a ``Refused``); credentials refused
+(``InvalidAccessKeyId.*``, ``SignatureDoesNotMatch``), ``isp.*`` system errors, HTTP 5xx,
+connection refused and ``isv.AMOUNT_NOT_ENOUGH``: ``Refused``; anything else (an illegal number,
+template or signature) permanent. Status reports and replies (``SmsReport``, ``SmsUp`` HTTP
+pushes) are not signed: the API takes them only on a URL holding ``[aliyun] callback_token``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from outbound.channels.base import Message, Refused, Result
+from outbound.channels.push_http import _LoopThread
+from outbound.channels.twilio import Throttle
+from outbound.channels.window import Aimd, AsyncWindow
+from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
+from outbound.domain.masking import mask_phone
+from outbound.domain.values import Accepted, Channel
+
+log = logging.getLogger("outbound.sms.aliyun")
+
+THROTTLED = "isv.BUSINESS_LIMIT_CONTROL"
+NOT_TAKEN = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "isp.", "isv.AMOUNT_NOT_ENOUGH")
+_FIRST_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
+
+
+def percent(value: str) -> str:
+    """Aliyun's percent-encoding (RFC 3986 unreserved characters kept)."""
+    return quote(value, safe="~")
+
+
+def sign(secret: str, params: Mapping[str, str], method: str = "POST") -> str:
+    """``Signature`` (RPC signature v1, HMAC-SHA1) of ``params`` without ``Signature``."""
+    canonical = "&".join(
+        f"{percent(k)}={percent(params[k])}" for k in sorted(params) if k != "Signature"
+    )
+    to_sign = f"{method}&{percent('/')}&{percent(canonical)}"
+    digest = hmac.new(f"{secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True)
+class Template:
+    code: str  # SMS_123456789, approved in the Aliyun console
+    params: tuple[str, ...] = ()  # payload fields the template's ${…} variables take
+
+
+def template_for(templates: Mapping[str, Template], kind: str, locale: str) -> Template | None:
+    """``kind.locale`` (``shipping.zh-CN``), else ``kind.language`` (``shipping.zh``), else
+    ``kind``."""
+    language = locale.split("-")[0]
+    for key in (f"{kind}.{locale}", f"{kind}.{language}", kind):
+        if key in templates:
+            return templates[key]
+    return None
+
+
+@dataclass(frozen=True)
+class AliyunSettings:
+    access_key_id: str
+    access_key_secret: str
+    sign_name: str
+    templates: Mapping[str, Template] = field(default_factory=dict)
+    api_base: str = "https://dysmsapi.aliyuncs.com"
+    region: str = "cn-hangzhou"
+    window: int = 10
+    timeout_seconds: float = 10.0
+    hold_seconds: float = 10.0
+    resend_unknown: bool = False
+
+    def __repr__(self) -> str:  # the secret never shows
+        return f"AliyunSettings(access_key_id={self.access_key_id!r}, api_base={self.api_base!r})"
+
+
+def phone_numbers(phone: str) -> str:
+    """Mainland numbers without +86; others with their country code, without the +."""
+    digits = phone.lstrip("+")
+    return digits[2:] if digits.startswith("86") else digits
+
+
+class AliyunSms:
+    channel = Channel.SMS
+    name = "aliyun"
+
+    def __init__(self, settings: AliyunSettings, throttle: Throttle) -> None:
+        self.settings = settings
+        self._throttle = throttle
+        self.window = AsyncWindow(Aimd(settings.window))
+        self._session: aiohttp.ClientSession | None = None
+        self._loop = _LoopThread("aliyun-sms")
+
+    def send(self, message: Message) -> Accepted:
+        (result,) = self.send_batch([message])
+        if isinstance(result, ChannelError):
+            raise result
+        assert isinstance(result, Accepted)
+        return result
+
+    def send_batch(self, messages: Sequence[Message]) -> list[Result]:
+        if not messages:
+            return []
+        s = self.settings
+        limit = (len(messages) / s.window + 1) * (s.timeout_seconds + s.hold_seconds)
+        try:
+            return self._loop.run(self._send_all(messages), limit + s.hold_seconds)
+        except TimeoutError:
+            return [TransientChannelError(f"no answer within {limit:.0f}s")] * len(messages)
+
+    def close(self) -> None:
+        if self._loop.started:
+            self._loop.run(self._aclose())
+        self._loop.stop()
+
+    def check(self) -> str:
+        """Whether the AccessKey is accepted: a signed ``QuerySendStatistics`` call."""
+        return self._loop.run(self._check(), self.settings.timeout_seconds + 1)
+
+    def signed(self, action: dict[str, str]) -> dict[str, str]:
+        s = self.settings
+        params = {
+            "AccessKeyId": s.access_key_id,
+            "Format": "JSON",
+            "RegionId": s.region,
+            "SignatureMethod": "HMAC-SHA1",
+            "SignatureNonce": uuid.uuid4().hex,
+            "SignatureVersion": "1.0",
+            "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Version": "2017-05-25",
+            **action,
+        }
+        params["Signature"] = sign(s.access_key_secret, params)
+        return params
+
+    def form(self, message: Message) -> dict[str, str] | PermanentChannelError:
+        template = template_for(self.settings.templates, message.kind.value, message.locale)
+        if template is None:
+            return PermanentChannelError(
+                f"delivery {message.delivery_id}: no [aliyun] templates entry for "
+                f"{message.kind.value}.{message.locale} (China sends approved templates only)"
+            )
+        missing = [p for p in template.params if p not in message.payload]
+        if missing:
+            return PermanentChannelError(
+                f"delivery {message.delivery_id}: template {template.code} needs {missing}"
+            )
+        values = {p: str(message.payload[p]) for p in template.params}
+        return {
+            "Action": "SendSms",
+            "PhoneNumbers": phone_numbers(message.to),
+            "SignName": self.settings.sign_name,
+            "TemplateCode": template.code,
+            "TemplateParam": json.dumps(values, ensure_ascii=False, separators=(",", ":")),
+            "OutId": message.idempotency_key,
+        }
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0),
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
+            )
+        return self._session
+
+    async def _aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _check(self) -> str:
+        today = datetime.now(UTC).strftime("%Y%m%d")
+        action = {"Action": "QuerySendStatistics", "IsGlobe": "1", "StartDate": today}
+        action |= {"EndDate": today, "PageIndex": "1", "PageSize": "1"}
+        try:
+            async with self._client().post(self._url, data=self.signed(action)) as resp:
+                body = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return f"unreachable ({type(exc).__name__})"
+        code = _code(body)
+        if resp.status == 200 and code == "OK":
+            return "accepted"
+        return f"refused (HTTP {resp.status}, {code or 'no code'})"
+
+    @property
+    def _url(self) -> str:
+        return self.settings.api_base.rstrip("/") + "/"
+
+    async def _send_all(self, messages: Sequence[Message]) -> list[Result]:
+        results = await asyncio.gather(*(self._send(m) for m in messages), return_exceptions=True)
+        out: list[Result] = []
+        for result in results:
+            if not isinstance(result, BaseException) or isinstance(result, ChannelError):
+                out.append(result)
+            else:
+                log.error("aliyun send failed unexpectedly", exc_info=result)
+                out.append(TransientChannelError(f"aliyun send crashed: {type(result).__name__}"))
+        return out
+
+    async def _send(self, message: Message) -> Result:
+        if not message.to:
+            return PermanentChannelError(f"delivery {message.delivery_id}: customer has no phone")
+        action = self.form(message)
+        if isinstance(action, ChannelError):
+            return action
+        loop = asyncio.get_running_loop()
+        give_up, tries = time.monotonic() + self.settings.hold_seconds, 0
+        while True:
+            epoch = await self.window.acquire()
+            try:
+                await loop.run_in_executor(None, self._throttle.acquire)
+            except ChannelError as exc:
+                self.window.release(epoch, answered=False)
+                return exc
+            at_one = self.window.aimd.size == 1
+            answer = await self._post(self.signed(action), message)
+            if isinstance(answer, ChannelError | Accepted):
+                self.window.release(epoch, answered=isinstance(answer, Accepted))
+                return answer
+            status, code = answer
+            throttled = code == THROTTLED or status == 429
+            self.window.release(epoch, answered=True, throttled=throttled)
+            if not throttled:
+                return self._error(status, code, message)
+            where = f"aliyun throttled the send to {mask_phone(message.to)} ({code})"
+            if at_one:
+                return Refused(f"{where} at a window of 1", 1.0)
+            wait = min(_FIRST_BACKOFF * 2**tries, _MAX_BACKOFF)
+            if time.monotonic() + wait > give_up:
+                return TransientChannelError(where, 1.0)
+            tries += 1
+            await asyncio.sleep(wait)
+
+    async def _post(
+        self, form: dict[str, str], message: Message
+    ) -> ChannelError | Accepted | tuple[int, str]:
+        log.debug("aliyun: SendSms to %s", mask_phone(message.to))
+        try:
+            async with self._client().post(self._url, data=form) as resp:
+                raw = await resp.read()
+        except aiohttp.ClientConnectorError as exc:
+            return Refused(f"aliyun unreachable ({type(exc).__name__})", 5.0)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return self._unknown(message, type(exc).__name__)
+        body = _json(raw)
+        code = _code(raw)
+        if resp.status == 200 and code == "OK" and body.get("BizId"):
+            return Accepted((str(body["BizId"]),), {"provider": "aliyun"})
+        return resp.status, code
+
+    def _unknown(self, message: Message, why: str) -> ChannelError | Accepted:
+        where = f"aliyun gave no answer for delivery {message.delivery_id} ({why})"
+        if self.settings.resend_unknown:
+            return TransientChannelError(f"{where}; sending again")
+        log.warning("%s: counted as sent, not sent again", where)
+        return Accepted(
+            (f"unknown-{message.idempotency_key}",), {"provider": "aliyun", "unknown": "1"}
+        )
+
+    def _error(self, status: int, code: str, message: Message) -> ChannelError:
+        where = f"aliyun refused the send to {mask_phone(message.to)}: HTTP {status}, {code}"
+        if status >= 500 or any(code.startswith(p) for p in NOT_TAKEN):
+            return Refused(f"{where} (not taken)", 5.0)
+        return PermanentChannelError(where)
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _code(raw: bytes) -> str:
+    return str(_json(raw).get("Code", ""))
+
+
+#: a status report's ``err_code`` when ``success`` is false -> the SMPP receipt state
+def report_state(report: Mapping[str, Any]) -> str:
+    if report.get("success") in (True, "true", "True"):
+        return "DELIVRD"
+    return "UNDELIV"
