@@ -80,9 +80,9 @@ CUSTOMERS = {
         csv={"wishlist": "SKU 1"},
     ),
     "unknown-push-kind": Customer(
-        {"push_subscriptions": [{"kind": "apns", "endpoint": "tok-1"}]},
-        "push_subscriptions[0].kind: 'apns' must be 'fcm' or 'webpush'",
-        csv={"push_token": "tok-1", "push_kind": "apns"},
+        {"push_subscriptions": [{"kind": "mpns", "endpoint": "tok-1"}]},
+        "push_subscriptions[0].kind: 'mpns' must be 'fcm', 'webpush' or 'apns'",
+        csv={"push_token": "tok-1", "push_kind": "mpns"},
     ),
     # issue 21 item 9: where the worker would POST (SSRF), refused at intake
     "push-endpoint-file-url": Customer(
@@ -115,7 +115,8 @@ CUSTOMERS = {
         {"push_subscriptions": [{"kind": "webpush", "endpoint": "https://push.evil.example/abc"}]},
         "push_subscriptions[0].endpoint: 'https://push.evil.example/…/abc' is on host "
         "'push.evil.example', not an allowed push service (fcm.googleapis.com, "
-        "updates.push.services.mozilla.com, web.push.apple.com, *.notify.windows.com); add it "
+        "updates.push.services.mozilla.com, web.push.apple.com, api.push.apple.com, "
+        "api.sandbox.push.apple.com, *.notify.windows.com); add it "
         "to [push] allowed_hosts if it is one",
         csv={"push_token": "https://push.evil.example/abc", "push_kind": "webpush"},
     ),
