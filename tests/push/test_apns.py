@@ -123,7 +123,7 @@ def test_an_apns_alert_is_delivered_over_http2_with_apples_headers_and_a_verifie
     assert int(headers["apns-expiration"]) == int(clock().timestamp()) + 86400
     body = render_message(Kind.SHIPPING, Channel.PUSH, "en-US", shipping("A1"), footer=False)
     assert sent["payload"] == {
-        "aps": {"alert": {"title": "Shop", "body": body}},
+        "aps": {"alert": {"title": "Your order is on its way", "body": body}},
         "delivery_id": str(row.id),
         "kind": "shipping",
     }

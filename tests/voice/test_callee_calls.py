@@ -86,7 +86,9 @@ class Batch:
         template = (
             flow.voicemail["ko-KR"] if text_of == "voicemail" else flow.steps[text_of].text["ko-KR"]
         )
-        cache = Tts(voice.tts_cache_dir, voice.clock_rate, "espeak")
+        shared = Tts(voice.tts_cache_dir, voice.clock_rate, "espeak")
+        # a prompt speaking the customer's order number is cached in their own folder
+        cache = shared.for_customer(self.ids[phone], shipping(order).values())
         path = cache.wav_for(render(template, values), "ko-KR")
         assert path.stat().st_mtime <= self.customer.status.stat().st_mtime, "not the robot's"
         return path
