@@ -20,6 +20,9 @@ from vosk import KaldiRecognizer, Model, SetLogLevel
 log = logging.getLogger("outbound.voice.asr")
 MIN_WORD_CONFIDENCE = 0.5
 ALTERNATIVES = 5  # n-best hypotheses looked at for an opt-out
+#: audio seconds still heard after the first words end: "그만 그만" said with a breath between
+#: is two utterances, and a first one misheard as "네" must not end the turn as a yes
+ANSWER_TAIL_S = 1.0
 
 
 def resolve_model_path(spec: str) -> Path | None:
@@ -50,10 +53,13 @@ class Recognition:
     Two decoders see the same audio: one with per-word confidence (the answer), one giving
     the n-best list (``ALTERNATIVES``), so the runner can see a "stop" the best path lost.
     Every utterance of the turn counts: a later noise must not replace an earlier answer.
+    The turn is over ``ANSWER_TAIL_S`` audio seconds after the first utterance ends (later if a
+    second one is then under way), so a second word said after a breath is heard too.
     """
 
     def __init__(self, model: Any, rate: int, phrases: Iterable[str]) -> None:
         grammar = json.dumps(sorted(set(phrases)), ensure_ascii=False)
+        self._rate = rate
         self._rec = KaldiRecognizer(model, rate, grammar)
         self._rec.SetWords(True)
         self._alt = KaldiRecognizer(model, rate, grammar)
@@ -62,18 +68,33 @@ class Recognition:
         self.utterance_done = False
         self._words: list[tuple[str, float]] = []
         self._hypotheses: list[str] = []
+        self._fed_s = 0.0
+        self._done_at: float | None = None  # audio second the first utterance ended
+        self._speaking = False  # an utterance is under way (a partial result, no final yet)
+
+    @property
+    def answer_over(self) -> bool:
+        """The turn has its answer: the first utterance ended ``ANSWER_TAIL_S`` ago and no
+        second one is under way."""
+        if self._done_at is None or self._speaking:
+            return False
+        return self._fed_s >= self._done_at + ANSWER_TAIL_S
 
     def feed(self, pcm: bytes) -> None:
+        self._fed_s += len(pcm) / 2 / self._rate
         if self._alt.AcceptWaveform(pcm):
             self._note_alternatives(self._alt.Result())
         if self._rec.AcceptWaveform(pcm):
             said = self._note_words(self._rec.Result())
-            self.utterance_done = self.heard_speech or said
+            self._speaking = False
+            self.utterance_done = self.utterance_done or self.heard_speech or said
             self.heard_speech = self.heard_speech or self.utterance_done
+            if self.utterance_done and self._done_at is None:
+                self._done_at = self._fed_s
         else:
             partial = str(json.loads(self._rec.PartialResult()).get("partial", ""))
             if partial:
-                self.heard_speech = True
+                self.heard_speech = self._speaking = True
                 self._hypotheses.append(partial)
 
     def result(self) -> Recognised:

@@ -68,6 +68,11 @@ class SphinxRecognition:
         self.utterance_done = False
         self._result: Recognised | None = None
 
+    @property
+    def answer_over(self) -> bool:
+        """The answer ended: ``END_SILENCE_S`` of silence after speech."""
+        return self.utterance_done
+
     def _known(self, phrase: str) -> bool:
         missing = [w for w in phrase.lower().split() if self._dec.lookup_word(w) is None]
         if missing:

