@@ -18,6 +18,7 @@ from outbound.channels.throttle import Throttle
 from outbound.domain.errors import PermanentChannelError, TransientChannelError
 from outbound.domain.masking import mask_phone
 from outbound.domain.values import Channel, Kind, Outcome, SendResult
+from outbound.observability import metrics
 from outbound.voice.asr import Recognizers
 from outbound.voice.call import BUSY, INVALID, NO_ANSWER, CallLimits, CallReport, place_call
 from outbound.voice.flow import Flow
@@ -38,7 +39,21 @@ def target_uri(to: str, trunk_uri: str) -> str:
 
 
 def result_for(report: CallReport) -> SendResult:
-    """Map what happened on the wire to a typed outcome (or raise the matching error)."""
+    """Map what happened on the wire to a typed outcome (or raise the matching error); the
+    call is counted in ``outbound_call_results`` by that outcome (``invalid``, ``failed``)."""
+    try:
+        result = _result_for(report)
+    except PermanentChannelError:
+        metrics.CALL_RESULTS.labels("invalid").inc()
+        raise
+    except TransientChannelError:
+        metrics.CALL_RESULTS.labels("failed").inc()
+        raise
+    metrics.CALL_RESULTS.labels(str(result.outcome)).inc()
+    return result
+
+
+def _result_for(report: CallReport) -> SendResult:
     base: dict[str, Any] = {"sip_codes": report.codes, "sip_reason": report.reason}
     if report.run is not None:
         run = report.run

@@ -133,7 +133,7 @@ CALLS_IN_PROGRESS = Gauge(
 )
 CALL_RESULTS = Counter(
     "outbound_call_results",
-    "Finished robot calls by outcome (answered, voicemail, no_answer, busy, failed).",
+    "Finished robot calls by outcome (answered, voicemail, no_answer, busy, invalid, failed).",
     ["outcome"],
     registry=REGISTRY,
 )
