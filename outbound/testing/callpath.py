@@ -70,7 +70,7 @@ def trace(fn: Callable[[], T], root: Path) -> tuple[T, Path_]:
     strip = len(str(root.resolve().parent)) + 1
     start = getattr(fn, "__code__", None)
     seen: set[str] = set()
-    started: set[int] = set()  # generator frames already entered once
+    started: dict[int, types.FrameType] = {}  # generator frames entered (kept: ids stay unique)
     path = Path_()
 
     def rel(code: types.CodeType) -> str:
@@ -93,7 +93,7 @@ def trace(fn: Callable[[], T], root: Path) -> tuple[T, Path_]:
         if id(frame) in started:
             return  # a generator resumed: its file was entered when it started
         if code.co_flags & _GENERATORS:
-            started.add(id(frame))
+            started[id(frame)] = frame
         back = frame.f_back
         if back is not None and back.f_code.co_filename == code.co_filename:
             return  # inside one file
@@ -112,4 +112,5 @@ def trace(fn: Callable[[], T], root: Path) -> tuple[T, Path_]:
         result = fn()
     finally:
         sys.setprofile(previous)
+        started.clear()
     return result, path
