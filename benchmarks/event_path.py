@@ -29,7 +29,7 @@ from outbound.mains.serve import api_deps
 from outbound.schemas.customers import validate_record
 from outbound.services.people.customers import upsert_customer
 from outbound.store.db import make_engine, upgrade
-from outbound.testing.callpath import Path_, Step, trace
+from outbound.testing.callpath import CallPath, Step, trace
 
 PACKAGE = Path(__file__).resolve().parent.parent / "outbound"
 CONFIG_DIR = PACKAGE.parent / "config"
@@ -72,7 +72,7 @@ def _step(s: Step) -> str:
     return f"{s.caller} -> {s.callee}:{s.function}" + (" (climb back)" if s.climb else "")
 
 
-def report(path: Path_) -> Report:
+def report(path: CallPath) -> Report:
     climbs = [
         s
         for s in path.steps
@@ -101,7 +101,7 @@ def shipping(order: str) -> Any:
 
 def follow(
     app: bootstrap.App, source: str = "shop", *, warm: bool = True
-) -> tuple[dict[str, Any], Path_]:
+) -> tuple[dict[str, Any], CallPath]:
     """Handle a warm-up event (unless ``warm`` is false), then trace one more; ``app`` must know
     customer ``C1``."""
     deps = api_deps(app)

@@ -42,7 +42,7 @@ class Step:
 
 
 @dataclass
-class Path_:
+class CallPath:
     """What ``trace`` saw: the steps in order."""
 
     steps: list[Step] = field(default_factory=list)
@@ -64,14 +64,14 @@ def _inside(filename: str, root: str) -> bool:
     return filename.startswith(root)
 
 
-def trace(fn: Callable[[], T], root: Path) -> tuple[T, Path_]:
+def trace(fn: Callable[[], T], root: Path) -> tuple[T, CallPath]:
     """Run ``fn`` under a profile hook; the calls between files under ``root``, in order."""
     base = str(root.resolve()) + "/"
     strip = len(str(root.resolve().parent)) + 1
     start = getattr(fn, "__code__", None)
     seen: set[str] = set()
     started: dict[int, types.FrameType] = {}  # generator frames entered (kept: ids stay unique)
-    path = Path_()
+    path = CallPath()
 
     def rel(code: types.CodeType) -> str:
         return code.co_filename[strip:]
@@ -98,7 +98,7 @@ def trace(fn: Callable[[], T], root: Path) -> tuple[T, Path_]:
         if back is not None and back.f_code.co_filename == code.co_filename:
             return  # inside one file
         direct = back is not None and _inside(back.f_code.co_filename, base)
-        if not direct and (back is None or back.f_code is not start):
+        if not direct and code is not start and (back is None or back.f_code is not start):
             return  # called back by a library (or the traced function's own set-up)
         caller = rel(back.f_code) if direct and back is not None else ""
         revisit = code.co_filename in seen
