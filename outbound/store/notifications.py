@@ -1,8 +1,8 @@
 """Creating notifications: a plan's rows — the notifications, their first deliveries and their
 ``notification.created`` audit events — written in one call (``commit_plan``).
 
-The send path reads what it needs in one call (``store.snapshots.send_view``), decides with pure code and
-writes here once, in the caller's transaction. A dedupe key a concurrent twin already wrote is
+The send path reads what it needs in one call (``store.snapshots.send_view``), decides with
+pure code and writes here once, in the caller's transaction. A dedupe key a concurrent twin already wrote is
 skipped (insert-ignore) and answered with the twin's id.
 """
 

@@ -223,9 +223,10 @@ def notify_many(
     ref_field: str = "customer",
 ) -> list[Enqueued | ValidationError]:
     """Many (kind, customer reference, payload, source) events in the caller's transaction,
-    answered as ``notify`` would one after the other: payloads checked first, then one read
-    (``store.snapshots.send_view_by_ref``: customers, known dedupe keys, what the policy needs), and one write
-    (so one audit append) per source, named as the actor unless ``actor`` is given. Of
+    answered as ``notify`` would one after the other: the payloads checked first, then one
+    read (``store.snapshots.send_view_by_ref``: the customers, the dedupe keys already stored,
+    what the policy needs) and one write (so one audit append) per source, named as the actor
+    unless ``actor`` is given. Of
     several events for one notification the first creates it and the others get it with
     ``created`` false. An unknown customer or a bad payload fails only its own event.
     """

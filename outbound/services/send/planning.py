@@ -1,10 +1,10 @@
 """Planning a notification's first rung: the policy decides, the store writes the plan.
 
 A known dedupe key returns the original notification, so a repeated event never sends twice.
-What the plan needs is read in one store call (``store.snapshots.send_view``: ``enqueue`` reads it, the
-notify path reads it together with its customer look-up); the notification, its first
-delivery and its audit event are written in one (``store.notifications.commit_plan``), in the
-caller's transaction. The ``notification.created`` event names the notification (its subject)
+What the plan needs is read in one store call (``store.snapshots.send_view``, which ``enqueue``
+makes; the notify path reads it with its customer look-up, ``send_view_by_ref``), the policy
+decides with pure code, and the notifications, their first deliveries and their audit events
+are written in one (``store.notifications.commit_plan``), in the caller's transaction. The ``notification.created`` event names the notification (its subject)
 and keeps the decision's summary; it does not copy the row's fields.
 """
 
