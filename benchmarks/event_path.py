@@ -69,7 +69,9 @@ class Report:
 
 
 def _step(s: Step) -> str:
-    return f"{s.caller} -> {s.callee}:{s.function}" + (" (climb back)" if s.climb else "")
+    return f"{s.caller} -> {s.callee}:{s.function}" + (
+        " (while still open)" if s.while_open else ""
+    )
 
 
 def report(path: CallPath) -> Report:

@@ -3,8 +3,9 @@
 ``trace(fn, root)`` runs ``fn`` and records every call that crosses from one file under
 ``root`` into another: the caller's file, the callee's file and the function entered. A file
 *revisited* is one entered again from another file after it was entered once before — either
-while it is still waiting below on the stack (a climb back up, ``A -> B -> A``) or after its
-earlier visit returned (``A -> B``, back in ``A``, ``A -> B`` again).
+while it is still open below on the stack (``A -> B -> A``) or after its earlier visit
+returned (``A -> B``, back in ``A``, ``A -> B`` again). A generator resumed is not entered
+again.
 
 Only direct calls count: the calls ``fn`` itself makes, and calls from one file of the package
 into another. A function of the package that a library calls back (a SQLAlchemy column
@@ -37,8 +38,8 @@ class Step:
     function: str
     #: the callee was entered before (see the module docstring)
     revisit: bool = False
-    #: ... and was still on the stack below the caller (a climb back up)
-    climb: bool = False
+    #: ... and was still open on the stack below the caller (``A -> B -> A``)
+    while_open: bool = False
 
 
 @dataclass
@@ -102,9 +103,9 @@ def trace(fn: Callable[[], T], root: Path) -> tuple[T, CallPath]:
             return  # called back by a library (or the traced function's own set-up)
         caller = rel(back.f_code) if direct and back is not None else ""
         revisit = code.co_filename in seen
-        climb = revisit and code.co_filename in outer_files(back)
+        while_open = revisit and code.co_filename in outer_files(back)
         seen.add(code.co_filename)
-        path.steps.append(Step(caller, rel(code), code.co_name, revisit, climb))
+        path.steps.append(Step(caller, rel(code), code.co_name, revisit, while_open))
 
     previous = sys.getprofile()
     sys.setprofile(hook)

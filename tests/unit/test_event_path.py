@@ -70,11 +70,11 @@ def test_a_shipping_event_enters_each_file_once_and_the_store_twice(app: bootstr
     ]
 
 
-def test_the_tracer_names_a_file_entered_again_and_a_climb_back(
+def test_the_tracer_names_a_file_entered_again_after_it_returned_and_while_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``a`` calls ``b`` twice (the second call re-enters a file already left), and ``b``
-    calls back into ``a`` while ``a`` waits below it (a climb back)."""
+    calls back into ``a`` while ``a`` waits below it (re-entered while open)."""
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -109,7 +109,7 @@ def test_the_tracer_names_a_file_entered_again_and_a_climb_back(
 
     result, path = trace(a.run, package)
     assert result == 2
-    steps = [(s.caller, s.callee, s.function, s.revisit, s.climb) for s in path.steps]
+    steps = [(s.caller, s.callee, s.function, s.revisit, s.while_open) for s in path.steps]
     assert steps == [
         ("", "pkg/a.py", "run", False, False),
         ("pkg/a.py", "pkg/b.py", "one", False, False),
