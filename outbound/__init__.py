@@ -13,7 +13,8 @@ the edges ``cli``, ``api``, ``demo`` call services and ``bootstrap``, never ``st
       domain/      values and str-Enums (Decision with typed Suppress codes), errors, clock, masking
       policy/      pure rules: consent, quiet hours, caps, preference, ladder, policies.toml loader
       schemas/     pydantic input models: payloads, customer records, campaign params and segments
-      services/    use cases, a subpackage each: send/, people/, campaigns/, views/, templates/;
+      services/    use cases, a subpackage each: send/, people/, campaigns/, views/, templates/,
+                   intake/, endpoints/;
                    checkpoints, storage (the database for the edges: migrate, revision, ready)
       store/       the only SQL: Core tables, Alembic migrations, a query module per aggregate
       channels/    adapters behind one port: log sink, SMPP SMS, Web Push + FCM, SIP voice, throttle

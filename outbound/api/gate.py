@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from outbound.api.deps import ApiDeps
 from outbound.api.signing import SignatureError, verify
-from outbound.services.intake import receipts as source_store
+from outbound.services.intake import sources as intake_sources
 
 log = logging.getLogger("outbound.api.gate")
 MAX_BODY = 64 * 1024
@@ -77,20 +77,20 @@ class Gate:
     def __init__(self, app: ApiDeps, cache_seconds: float = SOURCE_CACHE_SECONDS) -> None:
         self.app = app
         self.cache_seconds = cache_seconds
-        self._sources: list[source_store.Source] = []
+        self._sources: list[intake_sources.Source] = []
         self._loaded = 0.0
         self._buckets: dict[str, Bucket] = {}
         self._lock = threading.Lock()
 
-    def sources(self) -> list[source_store.Source]:
+    def sources(self) -> list[intake_sources.Source]:
         with self._lock:
             if time.monotonic() - self._loaded > self.cache_seconds or not self._sources:
                 with self.app.engine.begin() as conn:
-                    self._sources = source_store.active_sources(conn, self.app.clock())
+                    self._sources = intake_sources.active_sources(conn, self.app.clock())
                 self._loaded = time.monotonic()
             return self._sources
 
-    def cached(self) -> list[source_store.Source] | None:
+    def cached(self) -> list[intake_sources.Source] | None:
         """The sources if the cache is fresh (no database read), else None."""
         fresh = time.monotonic() - self._loaded <= self.cache_seconds and self._sources
         return self._sources if fresh else None
@@ -99,8 +99,8 @@ class Gate:
         self,
         headers: dict[str, str],
         body: bytes,
-        sources: list[source_store.Source] | None = None,
-    ) -> tuple[source_store.Source, str]:
+        sources: list[intake_sources.Source] | None = None,
+    ) -> tuple[intake_sources.Source, str]:
         live = self.sources() if sources is None else sources
         candidates = [(s, secret) for s in live for secret in s.secrets]
         try:
@@ -113,14 +113,14 @@ class Gate:
         self,
         headers: dict[str, str],
         body: bytes,
-        sources: list[source_store.Source] | None = None,
-    ) -> tuple[source_store.Source, str]:
+        sources: list[intake_sources.Source] | None = None,
+    ) -> tuple[intake_sources.Source, str]:
         """Signature, then rate: the sending source and the ``webhook-id``."""
         source, webhook_id = self.identify(headers, body, sources)
         self.throttle(source)
         return source, webhook_id
 
-    def throttle(self, source: source_store.Source) -> None:
+    def throttle(self, source: intake_sources.Source) -> None:
         with self._lock:
             bucket = self._buckets.get(source.name)
             if bucket is None or bucket.rate != source.rate_per_second:

@@ -32,7 +32,8 @@ from outbound.api.signing import bodyless
 from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
 from outbound.schemas import numbers
 from outbound.schemas.base import ROOT, loc_of, shown
-from outbound.services.intake import receipts as source_store
+from outbound.services.intake import receipts
+from outbound.services.intake.sources import Source
 from outbound.services.send.receipts import PushReceipt, apply_receipt
 from outbound.services.views.history import notification_report
 
@@ -84,7 +85,7 @@ class Checked:
     """An event that passed every check before the queue."""
 
     app: ApiDeps
-    source: source_store.Source
+    source: Source
     webhook_id: str
     digest: str
     event: Any
@@ -99,7 +100,7 @@ def event_job(
     gate: Gate,
     headers: dict[str, str],
     body: bytes,
-    sources: list[source_store.Source] | None = None,
+    sources: list[Source] | None = None,
 ) -> Job[JSONResponse]:
     """Signature, rate, schema and permission (refused at once), then the writes as a job."""
     source, webhook_id = gate.admit(headers, body, sources)
@@ -112,15 +113,15 @@ def event_job(
 
 
 def _apply_event(conn: Connection, c: Checked) -> JSONResponse:
-    seen = source_store.find_receipt(conn, c.source.id, c.webhook_id)
+    seen = replayed(conn, c)
     if seen is not None:
-        return replayed(seen, c.digest)
+        return seen
     try:
         result = events.handle(conn, c.app, c.event, c.source.name)
     except ValidationError as exc:
         raise Refused(422, detail(exc.problems) or str(exc)) from None
     out = Accepted(event_id=c.webhook_id, source=c.source.name, **result).model_dump()
-    source_store.store_receipt(conn, c.source.id, c.webhook_id, c.digest, 202, out, c.app.clock())
+    receipts.record(conn, c.key, c.digest, receipts.Answer(202, out), c.app.clock())
     return JSONResponse(out, status_code=202)
 
 
@@ -129,27 +130,27 @@ def _bulk_events(conn: Connection, jobs: Sequence[Job[Any]]) -> list[Any]:
     them one after the other. A repeated webhook-id inside the run is left to the one-event
     path (``ALONE``, applied after the run), which then finds its twin's receipt."""
     todo: list[Checked] = [job.item for job in jobs]
-    seen = source_store.find_receipts(conn, [c.key for c in todo])
+    seen = receipts.answered_many(conn, [(c.key, c.digest) for c in todo])
     out: list[Any] = [ALONE] * len(todo)
     fresh: dict[tuple[int, str], int] = {}
     for i, c in enumerate(todo):
         if c.key in seen:
-            out[i] = _replay_outcome(seen[c.key], c.digest)
+            out[i] = _response(seen[c.key])
         elif c.key not in fresh:
             fresh[c.key] = i
     results = events.notify_many(
         conn, todo[0].app, [(todo[i].event, todo[i].source.name) for i in fresh.values()]
     )
-    receipts = []
+    done = []
     for i, result in zip(fresh.values(), results, strict=True):
         c = todo[i]
         if isinstance(result, ValidationError):
             out[i] = Refused(422, detail(result.problems) or str(result))
             continue
         body = Accepted(event_id=c.webhook_id, source=c.source.name, **result).model_dump()
-        receipts.append(source_store.receipt_row(*c.key, c.digest, 202, body, c.app.clock()))
+        done.append((c.key, c.digest, receipts.Answer(202, body)))
         out[i] = JSONResponse(body, status_code=202)
-    source_store.store_receipts(conn, receipts)
+    receipts.record_many(conn, done, todo[0].app.clock())
     return out
 
 
@@ -158,7 +159,7 @@ def receipt_job(
     gate: Gate,
     headers: dict[str, str],
     body: bytes,
-    sources: list[source_store.Source] | None = None,
+    sources: list[Source] | None = None,
 ) -> Job[JSONResponse]:
     """``POST /v1/receipts``: the same checks and replay rules as events, the same writer."""
     source, webhook_id = gate.admit(headers, body, sources)
@@ -177,9 +178,9 @@ def receipt_job(
 
 
 def _apply_receipt(conn: Connection, c: Checked) -> JSONResponse:
-    seen = source_store.find_receipt(conn, c.source.id, c.webhook_id)
+    seen = replayed(conn, c)
     if seen is not None:
-        return replayed(seen, c.digest)
+        return seen
     try:
         out = apply_receipt(conn, c.event, now=c.app.clock(), source=c.source.name)
     except ValidationError as exc:
@@ -188,31 +189,33 @@ def _apply_receipt(conn: Connection, c: Checked) -> JSONResponse:
             for p in exc.problems
         ]
         raise Refused(422, problems) from None
-    source_store.store_receipt(conn, c.source.id, c.webhook_id, c.digest, 202, out, c.app.clock())
+    receipts.record(conn, c.key, c.digest, receipts.Answer(202, out), c.app.clock())
     return JSONResponse(out, status_code=202)
 
 
-def replayed(seen: Any, digest: str) -> JSONResponse:
-    if seen.body_sha256 != digest:
-        raise Refused(401, "webhook-id was already used with a different body (replay refused)")
-    return JSONResponse({**seen.response, "duplicate": True}, status_code=seen.status_code)
-
-
-def _replay_outcome(seen: Any, digest: str) -> JSONResponse | Refused:
+def replayed(conn: Connection, c: Checked) -> JSONResponse | None:
+    """The receipt's answer again (a duplicate) when this delivery came before; None if new."""
     try:
-        return replayed(seen, digest)
-    except Refused as refused:
-        return refused
+        seen = receipts.answered(conn, c.key, c.digest)
+    except receipts.Reused as exc:
+        raise Refused(401, str(exc)) from None
+    return None if seen is None else JSONResponse(seen.body, status_code=seen.status_code)
+
+
+def _response(seen: receipts.Answer | receipts.Reused) -> JSONResponse | Refused:
+    if isinstance(seen, receipts.Reused):
+        return Refused(401, str(seen))
+    return JSONResponse(seen.body, status_code=seen.status_code)
 
 
 def _as_twin(c: Checked) -> Callable[[Connection, IntegrityError], JSONResponse]:
     """After an IntegrityError: a concurrent twin committed first, so answer as it did."""
 
     def conflict(conn: Connection, exc: IntegrityError) -> JSONResponse:
-        seen = source_store.find_receipt(conn, c.source.id, c.webhook_id)
+        seen = replayed(conn, c)
         if seen is None:
             raise exc
-        return replayed(seen, c.digest)
+        return seen
 
     return conflict
 
@@ -226,7 +229,7 @@ def read_job(
     headers: dict[str, str],
     target: bytes,
     nid: int,
-    sources: list[source_store.Source] | None = None,
+    sources: list[Source] | None = None,
 ) -> Job[JSONResponse]:
     """``GET /v1/notifications/{id}``: signed over ``GET <target>`` (``signing.bodyless``),
     answered only to the source that created the notification (any other gets the 404 of an
@@ -238,12 +241,11 @@ def read_job(
     shown = {"read": target.decode("latin-1")}
 
     def apply(conn: Connection) -> JSONResponse:
-        if source_store.find_receipt(conn, source.id, webhook_id) is not None:
+        key = (source.id, webhook_id)
+        if receipts.spent(conn, key):
             raise Refused(401, SPENT)
         answer = _report(conn, nid, source.name)
-        source_store.store_receipt(
-            conn, source.id, webhook_id, digest, answer.status_code, shown, app.clock()
-        )
+        receipts.record(conn, key, digest, receipts.Answer(answer.status_code, shown), app.clock())
         return answer
 
     def conflict(_conn: Connection, _exc: IntegrityError) -> JSONResponse:

@@ -103,6 +103,15 @@ def serve(
         app.close()  # the adapters' connections and sessions (aiohttp's would warn at exit)
 
 
+def _warm_sizes(app: App) -> None:
+    """Measure the templates in use once now (``services.templates.sizes.warm``), so that the
+    first event after a reload renders nothing to check its size (``api_server`` does it at
+    start)."""
+    from outbound.services.templates.sizes import warm
+
+    warm(app.limits)
+
+
 def _reload_templates(app: App) -> None:
     """SIGHUP: read the templates again in a thread (never inside the signal handler's
     frame); a set with a problem is refused and the one in use stays."""
@@ -114,6 +123,7 @@ def _reload_templates(app: App) -> None:
             log.error("templates not reloaded: %s", exc)
             return
         log.warning("templates reloaded from %s (%d files)", fresh.directory, len(fresh.files))
+        _warm_sizes(app)
 
     threading.Thread(target=reload, name="templates-reload", daemon=True).start()
 

@@ -10,7 +10,7 @@ import click
 from outbound.api.signing import new_secret
 from outbound.cli.context import JSON_OPTION, Ctx, now, pass_ctx
 from outbound.cli.output import emit_json, table
-from outbound.services import sources as source_service
+from outbound.services.intake import sources as source_service
 
 
 @click.group()

@@ -122,7 +122,7 @@ class LiveCalls:
                 err = (self.workdir / "dialer.err").read_text(errors="replace")[-1500:]
                 raise RuntimeError(f"the dialer exited with {self.dialer.returncode}: {err}")
             with self.app.engine.begin() as conn:
-                busy = progress.due_count(conn, Channel.VOICE, self.app.clock())
+                busy = not progress.drained(conn, Channel.VOICE, self.app.clock())
             if not busy:
                 return True
             time.sleep(0.2)
@@ -146,7 +146,7 @@ class LiveCalls:
         by_id = {cid: behaviour for behaviour, cid in self.ids.items()}
         with self.app.engine.begin() as conn:
             found = progress.finished_calls(conn)
-            revoked = progress.revoked_customers(conn, Channel.VOICE)
+            revoked = progress.revoked(conn, Channel.VOICE)
         for r in found:
             d = r.detail or {}
             rows.append(

@@ -209,9 +209,9 @@ def await_receipts(app: bootstrap.App, deadline: float) -> bool:
     """Wait until no SMS awaits its receipt; True when that left new work due now."""
     while time.monotonic() < deadline:
         with app.engine.begin() as conn:
-            waiting = progress.any_awaiting_receipt(conn)
+            waiting = progress.receipts_pending(conn)
         if not waiting:
             break
         time.sleep(0.05)
     with app.engine.begin() as conn:
-        return progress.any_queued_due(conn, app.clock())
+        return progress.work_due(conn, app.clock())

@@ -16,7 +16,6 @@ import contextlib
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,6 @@ from outbound import bootstrap
 from outbound.demo.calls import live_calls
 from outbound.demo.peers import Providers, await_receipts, open_providers, scripted_outcome
 from outbound.demo.webhooks import deliver_status, status_receiver
-from outbound.domain.records import readable
 from outbound.domain.values import Channel, ConsentAction, Kind, Purpose
 from outbound.schemas.customers import validate_record
 from outbound.services.campaigns.runs import CampaignSpec
@@ -182,7 +180,7 @@ def _reply_stop(
     revoked = None
     while revoked is None and time.monotonic() < deadline:
         with app.engine.begin() as conn:
-            revoked = cid in progress.revoked_customers(conn, Channel.SMS) or None
+            revoked = cid in progress.revoked(conn, Channel.SMS) or None
         time.sleep(0.05)
     outcome = "SMS consent revoked" if revoked else "not handled within 10 s"
     say(f"customer #{cid} texted STOP to the SMSC (SMPP deliver_sm): {outcome}, confirmation sent")
@@ -301,29 +299,7 @@ def _dispatch(
 
 def summarize(app: bootstrap.App) -> tuple[dict[str, Any], int | None]:
     with app.engine.begin() as conn:
-        rows = progress.deliveries_with_notification(conn)
-        notes = progress.all_notifications(conn)
-    sent = Counter((r.channel, r.outcome) for r in rows if r.outcome)
-    now = datetime.now(UTC)
-    deferred: dict[str, list[datetime]] = {}
-    for r in rows:
-        if r.status == "queued" and r.due_at > now:
-            deferred.setdefault(r.channel or "next rung (retry)", []).append(r.due_at)
-    suppressed = Counter(
-        readable(n.decisions[-1]).get("reason", "?")
-        for n in notes
-        if n.status in ("suppressed", "exhausted", "expired")
-    )
-    fallbacks = Counter(
-        f"{r.kind} rung {r.rung} by {r.channel}" for r in rows if r.rung > 0 and r.outcome
-    )
-    example = next((r.notification_id for r in rows if r.rung > 0 and r.outcome), None)
-    return {
-        "sent": sent,
-        "deferred": deferred,
-        "suppressed": suppressed,
-        "fallbacks": fallbacks,
-    }, example
+        return progress.summary(conn, datetime.now(UTC))
 
 
 def run_demo(
@@ -364,8 +340,7 @@ def run_demo(
             twilio_step(app, say, api_server)
     summary, example = summarize(app)
     with app.engine.begin() as conn:
-        checked = progress.verify_audit_chain(conn)
-        total = progress.notification_count(conn)
+        checked, total = progress.last_word(conn)
     if not checked.ok:
         raise RuntimeError(f"audit chain broken at {checked.broken_at}: {checked.problem}")
     return DemoResult(

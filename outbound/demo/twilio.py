@@ -113,12 +113,7 @@ def _send_and_settle(
     sent = service.sent[0]
     status, _ = status_callback(sent, "delivered", token)
     with app.engine.begin() as conn:
-        rows = [
-            r
-            for r in progress.deliveries_with_notification(conn)
-            if r.channel == Channel.SMS.value and r.provider_ref == sent.sid
-        ]
-    outcome = rows[0].outcome if rows else "not found"
+        outcome = progress.outcome_by_provider_ref(conn, Channel.SMS, sent.sid) or "not found"
     say(
         f"SMS via the Twilio-shaped loopback Messages API: accepted as {sent.sid[:6]}…; its "
         f"signed status callback (HTTP {status}) settled the delivery: {outcome}"

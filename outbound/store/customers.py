@@ -159,26 +159,6 @@ def customer_id_for(conn: Connection, ref: str) -> int:
     return int(row.id)
 
 
-def timezone_of(conn: Connection, customer_id: int) -> str | None:
-    """The customer's time zone (None when unknown)."""
-    zone: str | None = conn.execute(
-        select(customers.c.timezone).where(customers.c.id == customer_id)
-    ).scalar_one()
-    return zone
-
-
-def zones_by_external_id(
-    conn: Connection, external_ids: Iterable[str]
-) -> dict[str, tuple[int, str | None]]:
-    """external id -> (id, time zone) of the known customers among ``external_ids``."""
-    rows = conn.execute(
-        select(customers.c.external_id, customers.c.id, customers.c.timezone).where(
-            customers.c.external_id.in_(set(external_ids))
-        )
-    )
-    return {r.external_id: (int(r.id), r.timezone) for r in rows}
-
-
 def insert_consent(
     conn: Connection,
     customer_id: int,

@@ -1,4 +1,6 @@
-"""The outbox's storage steps: notifications and their deliveries (the queue), leases, the reaper.
+"""The outbox's storage steps: the delivery queue, leases, decision logs, the reaper.
+
+Notifications and their first deliveries are created by ``outbound.store.notifications``.
 
 A delivery row moves ``queued -> leased -> done`` (or back to ``queued`` when deferred, retried
 or reaped). Leases take due rows in batches — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the
@@ -8,7 +10,6 @@ reservations) is decided by ``outbound.services.send.claims``; this module only 
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -21,36 +22,11 @@ from sqlalchemy import Connection, bindparam, func, or_, select, text, update
 from outbound.domain.records import pack
 from outbound.domain.values import (
     Channel,
-    Decision,
     DeliveryStatus,
     Kind,
     NotificationStatus,
-    Purpose,
 )
-from outbound.store.ledger import insert_ignore_for
-from outbound.store.snapshots import chunks
 from outbound.store.tables import deliveries, notifications
-
-
-@dataclass(frozen=True)
-class NewNotification:
-    kind: Kind
-    purpose: Purpose
-    customer_id: int
-    payload: dict[str, Any]
-    dedupe_key: str
-    expires_at: datetime | None
-    source: str
-    campaign_id: int | None = None
-    channels: tuple[Channel, ...] | None = None  # replaces the customer's preference
-
-
-@dataclass(frozen=True)
-class Enqueued:
-    notification_id: int
-    created: bool
-    dedupe_key: str
-    decision: Decision | None
 
 
 @dataclass(frozen=True)
@@ -68,86 +44,6 @@ class Claimed:
     caps: tuple[str, ...]
     #: the subset of ``caps`` this claim reserved (the rest were held from an earlier lease)
     fresh_caps: tuple[str, ...] = ()
-
-
-_EXISTING = select(notifications.c.id, notifications.c.dedupe_key).where(
-    notifications.c.dedupe_key.in_(bindparam("b_keys", expanding=True))
-)
-
-
-def existing(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
-    """Notification ids by dedupe key, for the keys already stored."""
-    found: dict[str, int] = {}
-    for part in chunks(list(keys)):
-        rows = conn.execute(_EXISTING, {"b_keys": list(part)})
-        found.update({r.dedupe_key: int(r.id) for r in rows})
-    return found
-
-
-def notification_row(
-    item: NewNotification, status: NotificationStatus, record: dict[str, Any], now: datetime
-) -> dict[str, Any]:
-    return {
-        "kind": item.kind.value,
-        "purpose": item.purpose.value,
-        "customer_id": item.customer_id,
-        "payload": item.payload,
-        "dedupe_key": item.dedupe_key,
-        "campaign_id": item.campaign_id,
-        "source": item.source,
-        "status": status.value,
-        "created_at": now,
-        "expires_at": item.expires_at,
-        "decisions": [pack(record)],
-        "channels": [c.value for c in item.channels] if item.channels is not None else None,
-    }
-
-
-def insert_notifications(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert, skipping dedupe keys a concurrent twin already wrote; returns the new ids."""
-    if not rows:
-        return {}
-    stmt = _insert_notifications(conn.dialect.name)
-    return {r.dedupe_key: int(r.id) for r in conn.execute(stmt, rows)}
-
-
-@functools.cache
-def _insert_notifications(dialect: str) -> Any:
-    """Built once per dialect (``.returning`` would otherwise make a new statement each call)."""
-    base = insert_ignore_for(dialect, notifications, ("dedupe_key",))
-    return base.returning(notifications.c.id, notifications.c.dedupe_key)
-
-
-def delivery_row(
-    nid: int,
-    channel: Channel | None,
-    due: datetime,
-    rung: int,
-    now: datetime,
-    detail: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "notification_id": nid,
-        "channel": channel.value if channel else None,
-        "rung": rung,
-        "due_at": due,
-        "status": DeliveryStatus.QUEUED.value,
-        "attempts": 0,
-        "detail": detail or {},
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def insert_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(deliveries.insert(), rows)
-
-
-def insert_delivery(conn: Connection, row: dict[str, Any]) -> int:
-    return int(
-        conn.execute(deliveries.insert().values(**row).returning(deliveries.c.id)).scalar_one()
-    )
 
 
 # --- leases -------------------------------------------------------------------------------

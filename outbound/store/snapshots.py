@@ -1,21 +1,30 @@
 """What policy decisions read, loaded in bulk: a handful of IN-queries per chunk of customers.
 
 Plain rows only; ``outbound.services.send.snapshots`` turns them into policy snapshots.
+
+Planning new notifications reads here once (``send_view_by_ref``, for events naming their customer
+by reference: webhooks, the CLI, imports; ``send_view``, for customers already known: campaigns,
+price drops, voice follow-ups): a ``SendView`` of the customers found, the notifications
+already stored under the batch's dedupe keys and, for the customers with a new notification,
+their rows. The write is ``store.notifications.commit_plan``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select
 
+from outbound.domain.dedupe import dedupe_key
+from outbound.domain.values import Kind, row_id
 from outbound.store.tables import (
     cap_counters,
     consents,
     customers,
+    notifications,
     preferences,
     push_subscriptions,
     suppressions,
@@ -127,3 +136,80 @@ def load_customer_rows(conn: Connection, customer_ids: Iterable[int]) -> dict[in
                 suppressed=suppressed.get(r.id),
             )
     return result
+
+
+# --- the send path's read -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendView:
+    #: reference -> (customer id, time zone), of the known customers (``read_by_ref`` only)
+    recipients: dict[str, tuple[int, str | None]]
+    #: dedupe key -> notification id, of the keys already stored
+    known: dict[str, int]
+    #: what the policy reads, of the customers with a notification not stored yet
+    customers: dict[int, CustomerRows]
+
+
+def send_view(conn: Connection, wanted: Iterable[tuple[int, str]]) -> SendView:
+    """The view for (customer id, dedupe key) pairs."""
+    return _view(conn, {}, list(wanted))
+
+
+def send_view_by_ref(
+    conn: Connection,
+    refs: Iterable[str],
+    events: Sequence[tuple[str, Kind, Mapping[str, Any]]],
+) -> SendView:
+    """The view for events by customer reference: every reference of ``refs`` resolved, and
+    for the (reference, kind, stored payload) of ``events`` whose customer is known, its key."""
+    found = recipients_by_ref(conn, refs)
+    wanted = [
+        (found[ref][0], dedupe_key(kind, found[ref][0], body))
+        for ref, kind, body in events
+        if ref in found
+    ]
+    return _view(conn, found, wanted)
+
+
+def _view(
+    conn: Connection, found: dict[str, tuple[int, str | None]], wanted: list[tuple[int, str]]
+) -> SendView:
+    known = existing(conn, [key for _, key in wanted])
+    fresh = {cid for cid, key in wanted if key not in known}
+    return SendView(found, known, load_customer_rows(conn, fresh) if fresh else {})
+
+
+_EXISTING = select(notifications.c.id, notifications.c.dedupe_key).where(
+    notifications.c.dedupe_key.in_(bindparam("b_keys", expanding=True))
+)
+
+
+def existing(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+    """Notification ids by dedupe key, for the keys already stored."""
+    found: dict[str, int] = {}
+    for part in chunks(list(keys)):
+        rows = conn.execute(_EXISTING, {"b_keys": list(part)})
+        found.update({r.dedupe_key: int(r.id) for r in rows})
+    return found
+
+
+_BY_ID = select(customers.c.id, customers.c.timezone).where(_in(customers.c.id))
+_BY_EXTERNAL_ID = select(customers.c.external_id, customers.c.id, customers.c.timezone).where(
+    customers.c.external_id.in_(bindparam("b_refs", expanding=True))
+)
+
+
+def recipients_by_ref(conn: Connection, refs: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+    """reference -> (id, time zone) of the known customers among ``refs``, resolved as
+    ``store.customers.customer_id_for`` resolves one (external id first, then ``#<id>`` or
+    digits); unknown references are absent. Two queries, however many references."""
+    wanted = set(refs)
+    rows = conn.execute(_BY_EXTERNAL_ID, {"b_refs": sorted(wanted)})
+    found = {r.external_id: (int(r.id), r.timezone) for r in rows}
+    rest = {ref: row_id(ref.removeprefix("#")) for ref in wanted - found.keys()}
+    internal = sorted({i for i in rest.values() if i is not None})
+    if internal:
+        zones = {int(r.id): r.timezone for r in conn.execute(_BY_ID, {"b_ids": internal})}
+        found.update({ref: (i, zones[i]) for ref, i in rest.items() if i in zones})
+    return found

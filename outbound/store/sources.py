@@ -1,29 +1,20 @@
-"""Webhook sources, their secrets (several live at once for rotation) and receipts."""
+"""Webhook sources, their secrets (several live at once for rotation) and receipts: the rows.
+
+The checks, the audit events and the replay rule are ``outbound.services.intake``'s.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
-from outbound.store import audit
+from outbound.domain.errors import NotFoundError
 from outbound.store.tables import source_secrets, sources, webhook_receipts
-
-EVENT_TYPES = (
-    "shipping.dispatched",
-    "membership.expiring",
-    "price.dropped",
-    "customer.upserted",
-    "consent.changed",
-    "push.receipt",  # POST /v1/receipts: the shop's app reports a push delivered / opened
-)
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -35,96 +26,46 @@ class Source:
     secrets: tuple[str, ...]
 
 
-def _check(name: str, events: list[str], rate: int) -> None:
-    problems = []
-    if not _NAME.match(name):
-        problems.append(FieldProblem("name", name, "must be 1-64 of a-z 0-9 _ - (e.g. shopify-eu)"))
-    problems.extend(
-        FieldProblem("events", e, f"is not an event type; known: {', '.join(EVENT_TYPES)}")
-        for e in events
-        if e not in EVENT_TYPES
-    )
-    if not 1 <= rate <= 100_000:
-        problems.append(FieldProblem("rate", rate, "must be 1..100000 requests per second"))
-    if problems:
-        raise ValidationError(problems)
-
-
-def add_source(
-    conn: Connection,
-    name: str,
-    events: list[str],
-    rate: int,
-    *,
-    secret: str,
-    now: datetime,
-    actor: str,
-) -> None:
-    """Create a source with its first ``secret`` (made by the caller; never logged)."""
-    _check(name, events, rate)
+def insert_source(
+    conn: Connection, name: str, events: list[str], rate: int, now: datetime
+) -> int | None:
+    """A new active source's id; None when the name is taken (nothing is written then)."""
     try:
         with conn.begin_nested():
-            sid = conn.execute(
-                insert(sources)
-                .values(
-                    name=name,
-                    events=events,
-                    rate_per_second=rate,
-                    status="active",
-                    created_at=now,
-                )
-                .returning(sources.c.id)
-            ).scalar_one()
-    except IntegrityError:
-        raise ValidationError(
-            [FieldProblem("name", name, "exists; use `outbound source rotate`")]
-        ) from None
-    conn.execute(insert(source_secrets).values(source_id=sid, secret=secret, created_at=now))
-    audit.append(
-        conn,
-        [
-            audit.Event(
-                actor,
-                "source.created",
-                f"source:{name}",
-                {"events": events, "rate_per_second": rate},
+            return int(
+                conn.execute(
+                    insert(sources)
+                    .values(
+                        name=name,
+                        events=events,
+                        rate_per_second=rate,
+                        status="active",
+                        created_at=now,
+                    )
+                    .returning(sources.c.id)
+                ).scalar_one()
             )
-        ],
-        now,
-    )
+    except IntegrityError:
+        return None
 
 
-def rotate(
-    conn: Connection, name: str, keep_old: timedelta, *, secret: str, now: datetime, actor: str
-) -> None:
-    """Add ``secret``; the current ones stay valid for ``keep_old`` so senders can switch."""
-    sid = _id(conn, name)
+def add_secret(conn: Connection, source_id: int, secret: str, now: datetime) -> None:
+    conn.execute(insert(source_secrets).values(source_id=source_id, secret=secret, created_at=now))
+
+
+def expire_secrets(conn: Connection, source_id: int, at: datetime) -> None:
+    """The source's secrets live past ``at`` (or forever) expire at ``at``."""
     conn.execute(
         update(source_secrets)
         .where(
-            source_secrets.c.source_id == sid,
-            or_(
-                source_secrets.c.expires_at.is_(None), source_secrets.c.expires_at > now + keep_old
-            ),
+            source_secrets.c.source_id == source_id,
+            or_(source_secrets.c.expires_at.is_(None), source_secrets.c.expires_at > at),
         )
-        .values(expires_at=now + keep_old)
-    )
-    conn.execute(insert(source_secrets).values(source_id=sid, secret=secret, created_at=now))
-    audit.append(
-        conn,
-        [
-            audit.Event(
-                actor,
-                "source.rotated",
-                f"source:{name}",
-                {"old_secrets_expire": (now + keep_old).isoformat()},
-            )
-        ],
-        now,
+        .values(expires_at=at)
     )
 
 
-def _id(conn: Connection, name: str) -> int:
+def source_id(conn: Connection, name: str) -> int:
     sid = conn.execute(select(sources.c.id).where(sources.c.name == name)).scalar_one_or_none()
     if sid is None:
         raise NotFoundError(f"source {name!r} not found; see: outbound source list")
@@ -145,18 +86,6 @@ def active_sources(conn: Connection, now: datetime) -> list[Source]:
     return [
         Source(r.id, r.name, tuple(r.events), r.rate_per_second, tuple(live.get(r.id, ())))
         for r in rows
-    ]
-
-
-def list_sources(conn: Connection, now: datetime) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": s.name,
-            "events": list(s.events),
-            "rate_per_second": s.rate_per_second,
-            "live_secrets": len(s.secrets),
-        }
-        for s in active_sources(conn, now)
     ]
 
 

@@ -20,7 +20,7 @@ from outbound.api.ingest import GroupCommit
 from outbound.api.signing import bodyless, new_secret, sign
 from outbound.api.slow import server_config
 from outbound.mains.serve import api_deps
-from outbound.store.sources import EVENT_TYPES, add_source
+from outbound.services.intake.sources import EVENT_TYPES, add_source
 from outbound.testing.postgres import free_port
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from outbound.api.signing import bodyless, new_secret
 from outbound.domain.values import Kind
-from outbound.store.sources import EVENT_TYPES, add_source, rotate
+from outbound.services.intake.sources import EVENT_TYPES, add_source, rotate
 from outbound.store.tables import consents, customers, notifications, webhook_receipts
 from tests.api.conftest import Server
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from outbound import bootstrap
 from outbound.api.ingest import WRITER_THREAD
 from outbound.api.signing import new_secret
-from outbound.store.sources import EVENT_TYPES, add_source
+from outbound.services.intake.sources import EVENT_TYPES, add_source
 from outbound.store.tables import notifications, webhook_receipts
 from tests.api.conftest import Server, start_server
 from tests.api.test_api import shipping_event

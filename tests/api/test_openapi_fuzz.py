@@ -46,7 +46,7 @@ from outbound.api.slow import server_config
 from outbound.config import load_settings
 from outbound.domain.values import Kind
 from outbound.mains.serve import api_deps
-from outbound.store.sources import EVENT_TYPES, add_source
+from outbound.services.intake.sources import EVENT_TYPES, add_source
 from outbound.testing.postgres import free_port
 from tests.conftest import CONFIG_DIR
 from tests.integration.helpers import BERLIN, NY, add_customer, shipping, trigger

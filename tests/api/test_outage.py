@@ -11,8 +11,8 @@ import pytest
 from outbound import bootstrap
 from outbound.api.signing import new_secret
 from outbound.config import load_settings
+from outbound.services.intake.sources import EVENT_TYPES, add_source
 from outbound.store.db import make_engine, upgrade
-from outbound.store.sources import EVENT_TYPES, add_source
 from outbound.store.tables import notifications, webhook_receipts
 from tests.api.conftest import Server, start_server
 from tests.conftest import CONFIG_DIR, FrozenClock, PgCluster, pg_cluster

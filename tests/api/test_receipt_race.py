@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from outbound import bootstrap
 from outbound.api.signing import new_secret
 from outbound.domain.values import Kind
-from outbound.store.sources import add_source
+from outbound.services.intake.sources import add_source
 from outbound.store.tables import audit_events, deliveries, webhook_receipts
 from tests.api.conftest import Server, start_server
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger

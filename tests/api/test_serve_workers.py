@@ -22,8 +22,8 @@ from outbound import bootstrap
 from outbound.api.signing import new_secret, sign
 from outbound.cli.root import cli
 from outbound.config import load_settings
+from outbound.services.intake.sources import EVENT_TYPES, add_source
 from outbound.store.db import make_engine, upgrade
-from outbound.store.sources import EVENT_TYPES, add_source
 from outbound.store.tables import notifications, webhook_receipts
 from outbound.testing.postgres import free_port
 from tests.api.test_api import shipping_event

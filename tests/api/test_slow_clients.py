@@ -12,7 +12,7 @@ import pytest
 
 from outbound import bootstrap
 from outbound.api.signing import new_secret
-from outbound.store.sources import EVENT_TYPES, add_source
+from outbound.services.intake.sources import EVENT_TYPES, add_source
 from outbound.store.tables import webhook_receipts
 from tests.api.conftest import Server, start_server
 from tests.integration.helpers import count

@@ -15,7 +15,7 @@ from outbound.schemas.customers import validate_record
 from outbound.services.people.customers import upsert_customer
 from outbound.services.send import notify
 from outbound.store import audit
-from outbound.store.outbox import Enqueued
+from outbound.store.notifications import Enqueued
 from outbound.store.tables import audit_events, audit_head
 
 NY = "+12125550123"  # America/New_York

@@ -405,11 +405,11 @@ def test_explicit_channel_list_replaces_the_preference_but_not_the_policy(
     make_app: AppFactory,
 ) -> None:
     from outbound.services.send import planning
-    from outbound.store import outbox
+    from outbound.store.notifications import NewNotification
 
     app = make_app()
     cid = add_customer(app, "C1", NY, preference="push", push_token="tok-1")
-    link = outbox.NewNotification(
+    link = NewNotification(
         kind=Kind.RENEWAL,
         purpose=Purpose.SERVICE,
         customer_id=cid,
@@ -436,7 +436,7 @@ def test_explicit_channel_list_replaces_the_preference_but_not_the_policy(
             actor="test",
             now=app.clock(),
         )
-        again = outbox.NewNotification(**{**link.__dict__, "dedupe_key": "renewal:link2"})
+        again = NewNotification(**{**link.__dict__, "dedupe_key": "renewal:link2"})
         (second,) = planning.enqueue(conn, [again], rules=app.rules, now=app.clock(), actor="test")
     assert done.created and second.decision is not None
     assert second.decision.reason.startswith("no consented, reachable channel")  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from outbound import bootstrap
 from outbound.api.signing import new_secret
 from outbound.domain.values import Kind
-from outbound.store.sources import add_source
+from outbound.services.intake.sources import add_source
 from outbound.store.tables import audit_events, deliveries, push_receipts
 from tests.api.conftest import Server, start_server
 from tests.conftest import FrozenClock

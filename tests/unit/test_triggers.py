@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from outbound.domain.dedupe import dedupe_key
 from outbound.domain.errors import ValidationError
 from outbound.domain.values import Kind
 from outbound.schemas.payloads import validate_payload
-from outbound.services.send.notify import Expiry, dedupe_key
+from outbound.services.send.notify import Expiry
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 

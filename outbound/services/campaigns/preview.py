@@ -22,7 +22,7 @@ from outbound.services.send import notify
 from outbound.services.send.snapshots import load_snapshots
 from outbound.services.templates import render
 from outbound.services.templates.preview import Preview as MessagePreview
-from outbound.store.outbox import existing
+from outbound.store.snapshots import existing
 
 
 @dataclass

@@ -149,3 +149,14 @@ def decision_event(
         }
         return StatusEvent("notification.deferred", notification_id, customer_id, payload, data)
     return None
+
+
+def emit_decisions(
+    conn: Connection,
+    decided: Sequence[tuple[Decision, int, int, dict[str, Any]]],
+    now: datetime,
+) -> int:
+    """``emit`` the ``decision_event`` of each (decision, notification id, customer id,
+    payload) that holds its notification back; returns how many messages were written."""
+    held = [decision_event(*d) for d in decided]
+    return emit(conn, [e for e in held if e is not None], now)

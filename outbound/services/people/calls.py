@@ -16,6 +16,7 @@ from outbound.policy.model import Rules
 from outbound.services.people.customers import add_consent, add_suppression
 from outbound.services.send.planning import enqueue
 from outbound.store import outbox
+from outbound.store.notifications import NewNotification
 from outbound.store.outbox import Claimed
 
 
@@ -47,7 +48,7 @@ def apply_actions(
         add_suppression(conn, claimed.customer_id, "in-call opt-out", actor=actor, now=now)
     if "send_sms_link" in actions:
         note = outbox.notifications_by_id(conn, [claimed.notification_id])[claimed.notification_id]
-        follow = outbox.NewNotification(
+        follow = NewNotification(
             kind=claimed.kind,
             purpose=Purpose(note.purpose),
             customer_id=claimed.customer_id,

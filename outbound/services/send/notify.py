@@ -15,20 +15,20 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from outbound.domain.errors import FieldProblem, NotFoundError, ValidationError
+from outbound.domain.dedupe import dedupe_key
+from outbound.domain.errors import FieldProblem, ValidationError
 from outbound.domain.values import KIND_PURPOSE, Channel, Kind
 from outbound.policy.model import Rules
-from outbound.schemas.payloads import Payload, parse_payload
+from outbound.schemas.payloads import Payload, validate_payload
 from outbound.services.send import planning
 from outbound.services.send.context import Expiry as Expiry
 from outbound.services.send.context import SendContext as SendContext
 from outbound.services.templates.sizes import check_sizes
-from outbound.store import outbox
-from outbound.store.customers import customer_id_for, customers_with_sku, zones_by_external_id
-from outbound.store.customers import timezone_of as customer_timezone
+from outbound.store.customers import customers_with_sku
+from outbound.store.notifications import Enqueued as Enqueued
+from outbound.store.notifications import NewNotification as NewNotification
+from outbound.store.snapshots import recipients_by_ref, send_view_by_ref
 
-Enqueued = outbox.Enqueued
-NewNotification = outbox.NewNotification
 UNKNOWN_CUSTOMER = (
     "is not a known customer; add it first (outbound customer import, or a customer.upserted event)"
 )
@@ -42,15 +42,6 @@ def parse_kind(raw: str) -> Kind:
         raise ValidationError(
             [FieldProblem("kind", raw, f"is not a notification kind; use {known}")]
         ) from None
-
-
-def dedupe_key(kind: Kind, customer_id: int, payload: Mapping[str, Any]) -> str:
-    if kind is Kind.SHIPPING:
-        shipment = payload.get("shipment_id") or payload["tracking_no"]
-        return f"shipping:{customer_id}:{payload['order_id']}:{shipment}"
-    if kind is Kind.RENEWAL:
-        return f"renewal:{customer_id}:{payload['expires_on']}"
-    return f"price_drop:{customer_id}:{payload['sku']}:{payload['new_price']}"
 
 
 @dataclass(frozen=True)
@@ -72,9 +63,9 @@ def prepare(
     source: str,
     campaign_id: int | None = None,
     channels: tuple[Channel, ...] | None = None,
-) -> outbox.NewNotification:
+) -> NewNotification:
     """The request for one customer (validated payload, dedupe key, expiry); writes nothing."""
-    body = parse_payload(kind, raw_payload).as_dict()
+    body = validate_payload(kind, raw_payload)
     return _request(
         kind,
         Recipient(customer_id, customer_tz),
@@ -97,9 +88,9 @@ def _request(
     source: str,
     campaign_id: int | None = None,
     channels: tuple[Channel, ...] | None = None,
-) -> outbox.NewNotification:
+) -> NewNotification:
     """``prepare`` for a payload already validated and in its stored form."""
-    return outbox.NewNotification(
+    return NewNotification(
         kind=kind,
         purpose=KIND_PURPOSE[kind],
         customer_id=who.id,
@@ -114,12 +105,12 @@ def _request(
 
 def enqueue(
     conn: Connection,
-    items: Sequence[outbox.NewNotification],
+    items: Sequence[NewNotification],
     *,
     rules: Rules,
     now: datetime,
     actor: str,
-) -> list[outbox.Enqueued]:
+) -> list[Enqueued]:
     """Plan and store notifications in the caller's transaction; duplicates return the original."""
     return planning.enqueue(conn, items, rules=rules, now=now, actor=actor)
 
@@ -135,7 +126,7 @@ def notify_all(
     now: datetime,
     campaign_id: int | None = None,
     channels: tuple[Channel, ...] | None = None,
-) -> list[outbox.Enqueued]:
+) -> list[Enqueued]:
     """Validate, build and enqueue one notification per (recipient, payload), in one call;
     ``now`` is the moment the batch counts from (one campaign run stamps all its chunks)."""
     requests = [
@@ -157,34 +148,39 @@ def notify_all(
 
 def recipient(conn: Connection, ref: str, *, field: str = "customer") -> Recipient:
     """Resolve an external id (or ``#<id>``); an unknown one is a problem of ``field``."""
-    try:
-        cid = customer_id_for(conn, ref)
-    except NotFoundError:  # a field problem the sender can fix
-        raise ValidationError([FieldProblem(field, ref, UNKNOWN_CUSTOMER)]) from None
-    return Recipient(cid, customer_timezone(conn, cid))
+    found = recipients(conn, [ref], field=field)[ref]
+    if isinstance(found, FieldProblem):  # a field problem the sender can fix
+        raise ValidationError([found])
+    return found
 
 
 def recipients(
     conn: Connection, refs: Iterable[str], *, field: str = "customer"
 ) -> dict[str, Recipient | FieldProblem]:
-    """``recipient`` for many references: external ids in one query, the rest one at a time."""
+    """``recipient`` for many references, in one store call."""
     wanted = set(refs)
-    found: dict[str, Recipient | FieldProblem] = {
-        ref: Recipient(cid, zone) for ref, (cid, zone) in zones_by_external_id(conn, wanted).items()
+    found = recipients_by_ref(conn, wanted)
+    return {
+        ref: Recipient(*found[ref]) if ref in found else FieldProblem(field, ref, UNKNOWN_CUSTOMER)
+        for ref in wanted
     }
-    for ref in wanted - found.keys():  # ``#<id>`` references, and unknown customers
-        try:
-            found[ref] = recipient(conn, ref, field=field)
-        except ValidationError as exc:
-            found[ref] = exc.problems[0]
-    return found
 
 
 def _valid(kind: Kind, payload: Mapping[str, Any] | Payload, ctx: SendContext) -> dict[str, Any]:
     """The payload validated once, in its stored form, refused when its message is too long."""
-    body = parse_payload(kind, payload).as_dict()
+    body = validate_payload(kind, payload)
     check_sizes(kind, body, ctx.limits)
     return body
+
+
+def _checked(
+    kind: Kind, payload: Mapping[str, Any] | Payload, ctx: SendContext
+) -> dict[str, Any] | list[FieldProblem]:
+    """``_valid``'s stored payload, or its problems."""
+    try:
+        return _valid(kind, payload, ctx)
+    except ValidationError as exc:
+        return exc.problems
 
 
 def notify(
@@ -198,7 +194,7 @@ def notify(
     actor: str,
     channels: tuple[Channel, ...] | None = None,
     ref_field: str = "customer",
-) -> list[outbox.Enqueued]:
+) -> list[Enqueued]:
     """One event for one customer, in the caller's transaction.
 
     An unknown customer is a problem of ``ref_field``, reported together with the payload's
@@ -225,39 +221,54 @@ def notify_many(
     actor: str | None = None,
     channels: tuple[Channel, ...] | None = None,
     ref_field: str = "customer",
-) -> list[outbox.Enqueued | ValidationError]:
+) -> list[Enqueued | ValidationError]:
     """Many (kind, customer reference, payload, source) events in the caller's transaction,
-    answered as ``notify`` would one after the other: one customer lookup, and one enqueue
-    (so one audit append) per source, named as the actor unless ``actor`` is given. Of
+    answered as ``notify`` would one after the other: the payloads checked first, then one
+    read (``store.snapshots.send_view_by_ref``: the customers, the dedupe keys already stored,
+    what the policy needs) and one write (so one audit append) per source, named as the actor
+    unless ``actor`` is given. Of
     several events for one notification the first creates it and the others get it with
     ``created`` false. An unknown customer or a bad payload fails only its own event.
     """
     now = ctx.clock()
-    found = recipients(conn, [ref for _, ref, _, _ in events], field=ref_field)
-    out: list[outbox.Enqueued | ValidationError] = [ValidationError([])] * len(events)
-    by_actor: dict[str, list[tuple[int, outbox.NewNotification]]] = {}
-    for i, (kind, ref, payload, source) in enumerate(events):
-        who = found[ref]
-        problems = [who] if isinstance(who, FieldProblem) else []
-        try:
-            body = _valid(kind, payload, ctx)
-        except ValidationError as exc:
-            problems += exc.problems
-        if isinstance(who, FieldProblem) or problems:
-            out[i] = ValidationError(problems)
+    bodies = [_checked(kind, payload, ctx) for kind, _, payload, _ in events]
+    valid = [
+        (ref, kind, body)
+        for (kind, ref, _, _), body in zip(events, bodies, strict=True)
+        if isinstance(body, dict)
+    ]
+    view = send_view_by_ref(conn, [ref for _, ref, _, _ in events], valid)
+    out: list[Enqueued | ValidationError] = [ValidationError([])] * len(events)
+    by_actor: dict[str, list[tuple[int, NewNotification]]] = {}
+    for i, ((kind, ref, _, source), body) in enumerate(zip(events, bodies, strict=True)):
+        who = view.recipients.get(ref)
+        problems = [] if who else [FieldProblem(ref_field, ref, UNKNOWN_CUSTOMER)]
+        if not isinstance(body, dict) or who is None:
+            out[i] = ValidationError(problems + ([] if isinstance(body, dict) else body))
             continue
         item = _request(
-            kind, who, body, now=now, expiry=ctx.expiry, source=source, channels=channels
+            kind,
+            Recipient(*who),
+            body,
+            now=now,
+            expiry=ctx.expiry,
+            source=source,
+            channels=channels,
         )
         by_actor.setdefault(actor or source, []).append((i, item))
+    stored: dict[str, int] = {}  # written by an earlier source of this batch
     for name, items in by_actor.items():
         first: dict[str, int] = {}
         for i, item in items:
             first.setdefault(item.dedupe_key, i)
         unique = [item for i, item in items if first[item.dedupe_key] == i]
         done = {
-            e.dedupe_key: e for e in enqueue(conn, unique, rules=ctx.rules, now=now, actor=name)
+            e.dedupe_key: e
+            for e in planning.commit(
+                conn, unique, view, rules=ctx.rules, now=now, actor=name, known=stored
+            )
         }
+        stored.update({key: e.notification_id for key, e in done.items()})
         for i, item in items:
             e = done[item.dedupe_key]
             out[i] = replace(e, created=e.created and first[item.dedupe_key] == i)
@@ -271,7 +282,7 @@ def price_drop_fanout(
     *,
     source: str,
     actor: str,
-) -> list[outbox.Enqueued]:
+) -> list[Enqueued]:
     """One ``price.dropped`` event per SKU -> one notification per customer wishing for it.
 
     Deduplicated per customer x SKU x new price, so a repeated event notifies nobody twice.

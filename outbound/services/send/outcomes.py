@@ -17,7 +17,7 @@ from outbound.domain.masking import mask_text
 from outbound.domain.values import Accepted, Channel, NotificationStatus, Outcome, SendResult
 from outbound.policy.ladder import GiveUp, Ladder, next_rung_delay, on_error, voice_retry_wanted
 from outbound.services.endpoints.events import StatusEvent, emit
-from outbound.store import audit, outbox
+from outbound.store import audit, notifications, outbox
 from outbound.store import outcomes as rows
 from outbound.store.erasure import scrub_detail
 from outbound.store.ledger import release
@@ -165,10 +165,10 @@ def plan_next_rung(conn: Connection, claimed: Claimed, now: datetime, ladder: La
     its channel is decided when it is claimed."""
     delay = next_rung_delay(ladder, claimed.channel, outbox.history(conn, claimed.notification_id))
     detail = {"after": f"{claimed.channel.value} rung {claimed.rung}"}
-    row = outbox.delivery_row(
+    row = notifications.delivery_row(
         claimed.notification_id, None, now + delay, claimed.rung + 1, now, detail
     )
-    return outbox.insert_delivery(conn, row)
+    return notifications.insert_delivery(conn, row)
 
 
 # --- sent, awaiting a receipt ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,18 @@ def snapshot_of(rows: CustomerRows, now: datetime, tried: frozenset[Channel]) ->
     )
 
 
+def snapshots_of(
+    rows: Mapping[int, CustomerRows],
+    now: datetime,
+    tried: dict[int, frozenset[Channel]] | None = None,
+) -> dict[int, Snapshot]:
+    """Snapshots of customers whose rows were read already (``store.snapshots.send_view``)."""
+    return {
+        cid: snapshot_of(found, now, (tried or {}).get(cid, frozenset()))
+        for cid, found in rows.items()
+    }
+
+
 def load_snapshots(
     conn: Connection,
     customer_ids: Iterable[int],
@@ -53,10 +65,7 @@ def load_snapshots(
     tried: dict[int, frozenset[Channel]] | None = None,
 ) -> dict[int, Snapshot]:
     """Snapshots of many customers; unknown ids are simply absent from the result."""
-    return {
-        cid: snapshot_of(rows, now, (tried or {}).get(cid, frozenset()))
-        for cid, rows in load_customer_rows(conn, customer_ids).items()
-    }
+    return snapshots_of(load_customer_rows(conn, customer_ids), now, tried)
 
 
 def load_snapshot(
