@@ -10,7 +10,7 @@ import click
 from outbound.cli.context import JSON_OPTION, Ctx, pass_ctx
 from outbound.cli.output import emit_json, table
 from outbound.config import find_config_dir
-from outbound.config.audit_key import create_key_file, key_path
+from outbound.config.audit_key import KEY_FILE_NAME, create_key_file
 from outbound.defaults import default_dir
 from outbound.services import storage
 
@@ -46,7 +46,8 @@ def init(ctx: Ctx, force: bool) -> None:
         f"config in {target.resolve()}; database {shown} at schema {after} (was {before or 'empty'})"
     )
     if not settings.audit.key.get_secret_value():
-        path = key_path(settings)
+        # beside the config just written, not in the folder it was copied from (--config-dir)
+        path = Path(settings.audit.key_file) if settings.audit.key_file else target / KEY_FILE_NAME
         if create_key_file(path):
             click.echo(
                 f"audit key written to {path.resolve()} (mode 0600): keep it off the database "

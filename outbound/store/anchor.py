@@ -38,6 +38,14 @@ def row_mac(key: bytes, row_hash: str) -> str:
     return hmac.digest(key, _ROW + row_hash.encode("ascii"), "sha256").hex()
 
 
+def row_macs(conn: Connection, row_hashes: list[str]) -> list[str | None]:
+    """The MAC of each row hash under the connection's audit key (None for each without one)."""
+    key = connection_key(conn)
+    if key is None:
+        return [None] * len(row_hashes)
+    return [row_mac(key, h) for h in row_hashes]
+
+
 def connection_key(conn: Connection) -> bytes | None:
     key = conn.get_execution_options().get(KEY_OPTION)
     return key if isinstance(key, bytes) else None

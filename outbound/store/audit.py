@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from outbound.domain.masking import mask_text
-from outbound.store.anchor import Checkpoint, connection_key, row_mac
+from outbound.store.anchor import Checkpoint, row_mac, row_macs
 from outbound.store.rows import as_dicts
 from outbound.store.snapshots import chunks
 from outbound.store.tables import audit_events, audit_head
@@ -71,7 +71,6 @@ def append(conn: Connection, events: Iterable[Event], now: datetime) -> int:
     """Append events in order; returns the last sequence number. Phones in data are masked."""
     head = conn.execute(_HEAD).one()
     seq, prev = int(head.seq), str(head.hash)
-    key = connection_key(conn)
     at = now.astimezone(UTC)
     rows = []
     for event in events:
@@ -89,12 +88,13 @@ def append(conn: Connection, events: Iterable[Event], now: datetime) -> int:
                 "data": data,
                 "prev_hash": prev,
                 "hash": digest,
-                "mac": row_mac(key, digest) if key else None,
             }
         )
         prev = digest
     if not rows:
         return seq
+    for row, mac in zip(rows, row_macs(conn, [r["hash"] for r in rows]), strict=True):
+        row["mac"] = mac
     conn.execute(_INSERT, rows)
     conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
     return seq

@@ -103,6 +103,9 @@ def test_serve_refuses_to_start_with_a_broken_template(tmp_path: Path, own: Path
 def test_init_copies_the_templates_out_for_the_operator(tmp_path: Path) -> None:
     proc = run(tmp_path, "init")
     assert proc.returncode == 0, proc.stderr
+    # the audit key goes beside the new ./config, never into the --config-dir copied from
+    assert (tmp_path / "config" / "audit.key").is_file()
+    assert not (CONFIG_DIR / "audit.key").exists()
     copied = sorted(
         p.relative_to(tmp_path / "templates").as_posix()
         for p in (tmp_path / "templates").rglob("*.j2")

@@ -11,6 +11,7 @@ see the whole path.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,14 +28,21 @@ from outbound.testing.callpath import trace
 from tests.conftest import CONFIG_DIR, FrozenClock
 
 
-@pytest.fixture
-def app(tmp_path: Path, clock: FrozenClock) -> Iterator[bootstrap.App]:
+@pytest.fixture(params=["audit key", "no audit key"])
+def app(
+    tmp_path: Path, clock: FrozenClock, request: pytest.FixtureRequest
+) -> Iterator[bootstrap.App]:
+    """With a key every audit row gets a MAC (one more store step); without one, none."""
     url = f"sqlite:///{tmp_path / 'outbound.db'}"
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
+    config = tmp_path / "config"  # the repository's config without an audit.key a run left
+    shutil.copytree(CONFIG_DIR, config, ignore=shutil.ignore_patterns("audit.key"))
+    audit = {"key": "k" * 40} if request.param == "audit key" else {}
     built = bootstrap.build(
-        load_settings(CONFIG_DIR, {"database": {"url": url}}, environ={}), clock=clock
+        load_settings(config, {"database": {"url": url}, "audit": audit}, environ={}),
+        clock=clock,
     )
     add_customer(built)
     yield built
