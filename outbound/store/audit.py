@@ -93,7 +93,7 @@ def append(conn: Connection, events: Iterable[Event], now: datetime) -> int:
         prev = digest
     if not rows:
         return seq
-    for row, mac in zip(rows, row_macs(conn, [r["hash"] for r in rows]), strict=True):
+    for row, mac in zip(rows, row_macs(conn, [str(r["hash"]) for r in rows]), strict=True):
         row["mac"] = mac
     conn.execute(_INSERT, rows)
     conn.execute(_MOVE_HEAD, {"b_seq": seq, "b_hash": prev})
