@@ -13,8 +13,11 @@ from outbound.domain.masking import mask_evidence, mask_phone
 from outbound.domain.records import readable, readable_summary
 from outbound.store import audit, consent, reports
 from outbound.store import campaigns as campaign_rows
+from outbound.store import customers as customer_rows
 from outbound.store.rows import pick
 
+#: resolve an operator's reference (external id, or ``#<id>``) to the customer's id
+customer_id_for = customer_rows.customer_id_for
 #: a delivery as ``why`` and the notification report show it
 DELIVERY_FIELDS = ("id", "channel", "rung", "status", "outcome", "attempts", "due_at", "detail")
 #: an audit event as readers see it (``data`` in words: ``event_view``)
