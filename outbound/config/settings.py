@@ -32,6 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from outbound.config.paths import SOURCE_CONFIG as _SOURCE_CONFIG
+from outbound.config.paths import find_config_dir
 from outbound.config.providers import AliyunSection, TwilioSection, VonageSection, twilio_from
 from outbound.config.sections import (
     ApiSection,
@@ -52,8 +54,6 @@ from outbound.config.sections import (
     VoiceSection,
     WorkerSection,
 )
-from outbound.config.paths import SOURCE_CONFIG as _SOURCE_CONFIG
-from outbound.config.paths import find_config_dir
 from outbound.domain.errors import ConfigError
 
 log = logging.getLogger("outbound.config")
