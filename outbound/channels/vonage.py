@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -200,7 +201,7 @@ class VonageSms(HttpSms[VonageSettings]):
 
     def _error(self, answer: Answer, message: Message) -> ChannelError:
         status, parts = answer
-        failed = next((p for p in parts if str(p.get("status")) != "0"), {})
+        failed: dict[str, Any] = next((p for p in parts if str(p.get("status")) != "0"), {})
         code = str(failed.get("status", ""))
         text = str(failed.get("error-text", ""))[:80]
         where = f"vonage refused the send to {mask_phone(message.to)}: HTTP {status}"

@@ -46,6 +46,7 @@ from outbound.config.sections import (
     ExpirySection,
     LadderSection,
     LogSection,
+    OtelSection,
     PrivacySection,
     PushSection,
     SchedulerSection,
@@ -104,6 +105,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSection = SchedulerSection()
     api: ApiSection = ApiSection()
     log: LogSection = LogSection()
+    otel: OtelSection = OtelSection()
     console: ConsoleSection = ConsoleSection()
     audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()

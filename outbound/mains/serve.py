@@ -260,9 +260,12 @@ def api_server(app: App, host: str, port: int) -> Any:
 
     from outbound.api.app import create_app
     from outbound.api.slow import server_config
+    from outbound.observability import tracing
 
     deps = api_deps(app)
-    return uvicorn.Server(server_config(create_app(deps), deps, host=host, port=port))
+    api = create_app(deps)
+    tracing.instrument(app.settings.otel, api, app.engine)  # [otel] enabled: spans (else nothing)
+    return uvicorn.Server(server_config(api, deps, host=host, port=port))
 
 
 def freeze_heap() -> None:
