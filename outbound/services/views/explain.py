@@ -11,7 +11,6 @@ only when the caller says the text goes to a terminal.
 from __future__ import annotations
 
 import io
-import shutil
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -104,7 +103,7 @@ def table(
     console = Console(
         file=buffer,
         force_terminal=terminal,
-        width=shutil.get_terminal_size().columns if terminal else _PIPE_WIDTH,
+        width=_columns() if terminal else _PIPE_WIDTH,
     )
     console.print(grid)
     out = [title] if title else []
@@ -112,6 +111,12 @@ def table(
     if not rows:
         out.append("(none)")
     return "\n".join(out)
+
+
+def _columns() -> int:
+    import shutil  # here: it imports the archive modules, which a pipe's table does not need
+
+    return shutil.get_terminal_size().columns
 
 
 def explain(data: dict[str, Any], *, terminal: bool = False) -> str:

@@ -13,17 +13,21 @@ from outbound.domain.masking import mask_evidence, mask_phone
 from outbound.domain.records import readable, readable_summary
 from outbound.store import audit, consent, reports
 from outbound.store import campaigns as campaign_rows
-from outbound.store import customers as customer_rows
 from outbound.store.rows import pick
 
-#: resolve an operator's reference (external id, or ``#<id>``) to the customer's id
-customer_id_for = customer_rows.customer_id_for
 #: a delivery as ``why`` and the notification report show it
 DELIVERY_FIELDS = ("id", "channel", "rung", "status", "outcome", "attempts", "due_at", "detail")
 #: an audit event as readers see it (``data`` in words: ``event_view``)
 EVENT_FIELDS = ("seq", "at", "actor", "action", "subject", "data", "hash")
 #: an event in a customer's report (``customer show --json``)
 _TRAIL_FIELDS = ("seq", "at", "action", "subject", "actor", "data")
+
+
+def customer_id_for(conn: Connection, ref: str) -> int:
+    """The customer an operator's reference names (external id, or ``#<id>``)."""
+    from outbound.store import customers as customer_rows  # here: ``why`` needs none of it
+
+    return customer_rows.customer_id_for(conn, ref)
 
 
 def customer_report(conn: Connection, cid: int) -> dict[str, Any]:
