@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 _FORMATS = ("human", "json")
-#: variables the full loader reads for these two sections, other than the two keys themselves
-_WHOLE_SECTION = ("outbound_database", "outbound_log")
 _KEYS = {"database": ("url",), "log": ("format",)}
+_READ = ("outbound_database_url", "outbound_log_format")
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def database_settings(
     directory = find_config_dir(config_dir)
     env = {k.lower(): v for k, v in (os.environ if environ is None else environ).items()}
     values = _from_toml(directory / "outbound.toml")
-    if values is None or any(name in env for name in _WHOLE_SECTION):
+    if values is None or any(_other_key(name) for name in env):
         return _full(config_dir, db_flag, environ)
     url = values.get("url", "sqlite:///outbound.db")
     log_format = values.get("format", "human")
@@ -56,6 +55,15 @@ def database_settings(
     if log_format not in _FORMATS:
         return _full(config_dir, db_flag, environ)
     return DatabaseSettings(directory, str(url), str(log_format))
+
+
+def _other_key(name: str) -> bool:
+    """A variable of these sections other than the two keys (``OUTBOUND_DATABASE`` as JSON, an
+    unknown ``OUTBOUND_LOG_LEVEL``): the full loader reads or refuses it."""
+    sections = ("outbound_database", "outbound_log")
+    return name not in _READ and (
+        name in sections or name.startswith(tuple(f"{s}_" for s in sections))
+    )
 
 
 def _from_toml(path: Path) -> dict[str, Any] | None:

@@ -340,6 +340,7 @@ def test_the_quick_reader_gives_the_url_and_log_format_the_full_loader_gives(
         ("[database\n", {}),
         (None, {"OUTBOUND_LOG_FORMAT": "yaml"}),
         (None, {"OUTBOUND_DATABASE": "not json"}),
+        (None, {"OUTBOUND_LOG_LEVEL": "debug"}),
     ],
 )
 def test_the_quick_reader_words_a_bad_value_as_the_full_loader_does(
