@@ -6,9 +6,9 @@ Building ``Settings`` imports pydantic and pydantic-settings and validates every
 precedence (``[database] url`` / ``[log] format`` in ``outbound.toml`` < ``OUTBOUND_DATABASE_URL``
 / ``OUTBOUND_LOG_FORMAT`` < the ``--db`` flag) from the same config dir. Whenever it meets
 anything it does not read itself (a bad value, a non-table section, a JSON
-``OUTBOUND_DATABASE`` variable, a deprecated alias) it hands over to the full loader, so an
-error is worded exactly as everywhere else; keys of other sections are left to the commands
-that use them.
+``OUTBOUND_DATABASE`` variable, an unknown key of the two sections) it hands over to the full
+loader, so an error is worded exactly as everywhere else; keys of other sections are left to
+the commands that use them.
 """
 
 from __future__ import annotations
