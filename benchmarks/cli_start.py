@@ -5,7 +5,9 @@ SQLite database in a temporary directory (``why 42`` and ``customer show C1`` fi
 exit 3: the start-up, configuration, schema check and one query are what is measured). The
 peers, measured in the same run and interleaved with the commands so that a busy machine slows
 all alike: ``python -c "import click"`` (the floor any click CLI pays) and ``python -c "import
-sqlalchemy"`` (what a command that opens the database cannot avoid).
+sqlalchemy"`` (what a command that opens the database cannot avoid), and that with ``import
+click`` and one statement on the SQLite file (the floor of any click command reading it through
+SQLAlchemy: what outbound's own modules, schema check and query add is the difference).
 
 Besides the wall time, each run's CPU time (user + system) is reported: on a shared machine it
 moves less with the load. Run: ``.venv/bin/python -m benchmarks.cli_start [--rounds 7]``. Prints the medians and writes
@@ -27,9 +29,18 @@ from pathlib import Path
 from benchmarks.common import RESULTS_DIR
 
 OUTBOUND = str(Path(sys.executable).with_name("outbound"))
+#: the floor of any click command that reads the database through SQLAlchemy: both imports, the
+#: SQLite dialect, one connection and one statement (no outbound module)
+FLOOR = (
+    "import click, sqlalchemy\n"
+    "engine = sqlalchemy.create_engine('sqlite:///outbound.db')\n"
+    "with engine.connect() as conn:\n"
+    "    conn.exec_driver_sql('SELECT 1').all()"
+)
 CASES: dict[str, list[str]] = {
     "python -c 'import click'": [sys.executable, "-c", "import click"],
     "python -c 'import sqlalchemy'": [sys.executable, "-c", "import sqlalchemy"],
+    "click + sqlalchemy + sqlite query": [sys.executable, "-c", FLOOR],
     "outbound --help": [OUTBOUND, "--help"],
     "outbound why 42": [OUTBOUND, "why", "42"],
     "outbound customer show C1": [OUTBOUND, "customer", "show", "C1"],
