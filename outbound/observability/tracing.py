@@ -52,9 +52,10 @@ def require_packages() -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
+            missing = exc.name or name
             raise ConfigError(
                 f"[otel] enabled = true (OUTBOUND_OTEL_ENABLED) needs the OpenTelemetry "
-                f"packages, and {name} is not installed ({exc.name or exc}); install them with "
+                f"packages, and {missing} is not installed; install them with "
                 "pip install 'outbound[otel]', or set [otel] enabled = false"
             ) from None
 
