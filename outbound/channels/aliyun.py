@@ -20,15 +20,13 @@ pushes) are not signed: the API takes them only on a URL holding ``[aliyun] call
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import logging
-import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,19 +34,16 @@ from urllib.parse import quote
 
 import aiohttp
 
-from outbound.channels.base import Message, Refused, Result
-from outbound.channels.push_http import _LoopThread
-from outbound.channels.twilio import Throttle
-from outbound.channels.window import Aimd, AsyncWindow
-from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
+from outbound.channels.base import Message, Refused
+from outbound.channels.http_sms import Answer, HttpSms
+from outbound.domain.errors import ChannelError, PermanentChannelError
 from outbound.domain.masking import mask_phone
-from outbound.domain.values import Accepted, Channel
+from outbound.domain.values import Accepted
 
 log = logging.getLogger("outbound.sms.aliyun")
 
 THROTTLED = "isv.BUSINESS_LIMIT_CONTROL"
 NOT_TAKEN = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "isp.", "isv.AMOUNT_NOT_ENOUGH")
-_FIRST_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
 
 
 def percent(value: str) -> str:
@@ -105,42 +100,8 @@ def phone_numbers(phone: str) -> str:
     return digits[2:] if digits.startswith("86") else digits
 
 
-class AliyunSms:
-    channel = Channel.SMS
+class AliyunSms(HttpSms[AliyunSettings]):
     name = "aliyun"
-
-    def __init__(self, settings: AliyunSettings, throttle: Throttle) -> None:
-        self.settings = settings
-        self._throttle = throttle
-        self.window = AsyncWindow(Aimd(settings.window))
-        self._session: aiohttp.ClientSession | None = None
-        self._loop = _LoopThread("aliyun-sms")
-
-    def send(self, message: Message) -> Accepted:
-        (result,) = self.send_batch([message])
-        if isinstance(result, ChannelError):
-            raise result
-        assert isinstance(result, Accepted)
-        return result
-
-    def send_batch(self, messages: Sequence[Message]) -> list[Result]:
-        if not messages:
-            return []
-        s = self.settings
-        limit = (len(messages) / s.window + 1) * (s.timeout_seconds + s.hold_seconds)
-        try:
-            return self._loop.run(self._send_all(messages), limit + s.hold_seconds)
-        except TimeoutError:
-            return [TransientChannelError(f"no answer within {limit:.0f}s")] * len(messages)
-
-    def close(self) -> None:
-        if self._loop.started:
-            self._loop.run(self._aclose())
-        self._loop.stop()
-
-    def check(self) -> str:
-        """Whether the AccessKey is accepted: a signed ``QuerySendStatistics`` call."""
-        return self._loop.run(self._check(), self.settings.timeout_seconds + 1)
 
     def signed(self, action: dict[str, str]) -> dict[str, str]:
         s = self.settings
@@ -180,20 +141,8 @@ class AliyunSms:
             "OutId": message.idempotency_key,
         }
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
-            )
-        return self._session
-
-    async def _aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     async def _check(self) -> str:
+        """A signed ``QuerySendStatistics`` call."""
         today = datetime.now(UTC).strftime("%Y%m%d")
         action = {"Action": "QuerySendStatistics", "IsGlobe": "1", "StartDate": today}
         action |= {"EndDate": today, "PageIndex": "1", "PageSize": "1"}
@@ -211,54 +160,22 @@ class AliyunSms:
     def _url(self) -> str:
         return self.settings.api_base.rstrip("/") + "/"
 
-    async def _send_all(self, messages: Sequence[Message]) -> list[Result]:
-        results = await asyncio.gather(*(self._send(m) for m in messages), return_exceptions=True)
-        out: list[Result] = []
-        for result in results:
-            if not isinstance(result, BaseException) or isinstance(result, ChannelError):
-                out.append(result)
-            else:
-                log.error("aliyun send failed unexpectedly", exc_info=result)
-                out.append(TransientChannelError(f"aliyun send crashed: {type(result).__name__}"))
-        return out
+    def _prepare(self, message: Message) -> dict[str, str] | PermanentChannelError:
+        return self.form(message)
 
-    async def _send(self, message: Message) -> Result:
-        if not message.to:
-            return PermanentChannelError(f"delivery {message.delivery_id}: customer has no phone")
-        action = self.form(message)
-        if isinstance(action, ChannelError):
-            return action
-        loop = asyncio.get_running_loop()
-        give_up, tries = time.monotonic() + self.settings.hold_seconds, 0
-        while True:
-            epoch = await self.window.acquire()
-            try:
-                await loop.run_in_executor(None, self._throttle.acquire)
-            except ChannelError as exc:
-                self.window.release(epoch, answered=False)
-                return exc
-            at_one = self.window.aimd.size == 1
-            answer = await self._post(self.signed(action), message)
-            if isinstance(answer, ChannelError | Accepted):
-                self.window.release(epoch, answered=isinstance(answer, Accepted))
-                return answer
-            status, code = answer
-            throttled = code == THROTTLED or status == 429
-            self.window.release(epoch, answered=True, throttled=throttled)
-            if not throttled:
-                return self._error(status, code, message)
-            where = f"aliyun throttled the send to {mask_phone(message.to)} ({code})"
-            if at_one:
-                return Refused(f"{where} at a window of 1", 1.0)
-            wait = min(_FIRST_BACKOFF * 2**tries, _MAX_BACKOFF)
-            if time.monotonic() + wait > give_up:
-                return TransientChannelError(where, 1.0)
-            tries += 1
-            await asyncio.sleep(wait)
+    def _signed(self, prepared: Any) -> dict[str, str]:
+        return self.signed(prepared)  # a fresh nonce and timestamp each try
+
+    def _throttled(self, answer: Answer) -> bool:
+        status, code = answer
+        return bool(code == THROTTLED or status == 429)
+
+    def _throttled_text(self, answer: Answer, message: Message) -> str:
+        return f"aliyun throttled the send to {mask_phone(message.to)} ({answer[1]})"
 
     async def _post(
         self, form: dict[str, str], message: Message
-    ) -> ChannelError | Accepted | tuple[int, str]:
+    ) -> ChannelError | Accepted | Answer:
         log.debug("aliyun: SendSms to %s", mask_phone(message.to))
         try:
             async with self._client().post(self._url, data=form) as resp:
@@ -273,16 +190,8 @@ class AliyunSms:
             return Accepted((str(body["BizId"]),), {"provider": "aliyun"})
         return resp.status, code
 
-    def _unknown(self, message: Message, why: str) -> ChannelError | Accepted:
-        where = f"aliyun gave no answer for delivery {message.delivery_id} ({why})"
-        if self.settings.resend_unknown:
-            return TransientChannelError(f"{where}; sending again")
-        log.warning("%s: counted as sent, not sent again", where)
-        return Accepted(
-            (f"unknown-{message.idempotency_key}",), {"provider": "aliyun", "unknown": "1"}
-        )
-
-    def _error(self, status: int, code: str, message: Message) -> ChannelError:
+    def _error(self, answer: Answer, message: Message) -> ChannelError:
+        status, code = answer
         where = f"aliyun refused the send to {mask_phone(message.to)}: HTTP {status}, {code}"
         if status >= 500 or any(code.startswith(p) for p in NOT_TAKEN):
             return Refused(f"{where} (not taken)", 5.0)

@@ -47,6 +47,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from outbound.channels.window import Aimd, AsyncWindow
 from outbound.domain.clock import Clock
 from outbound.domain.push_targets import PushTargets
+from outbound.observability import metrics
 
 log = logging.getLogger("outbound.push")
 
@@ -183,6 +184,12 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+def provider_label(provider: str) -> str:
+    """The metrics' ``provider`` label: ``fcm``, ``apns``, or ``webpush`` for every Web Push
+    service (their origins are not a label: one series per push service origin would grow)."""
+    return provider if provider in ("fcm", "apns") else "webpush"
+
+
 class _LoopThread:
     """An asyncio event loop on a daemon thread, started at first use."""
 
@@ -290,7 +297,8 @@ class PushHttp:
         """Send through the provider's window; a throttling answer is retried within ``hold``."""
         window = self._windows.get(request.provider)
         if window is None:
-            window = self._windows[request.provider] = AsyncWindow(Aimd(self.window))
+            label = provider_label(request.provider)
+            window = self._windows[request.provider] = AsyncWindow(Aimd(self.window), label)
         give_up = time.monotonic() + self.hold
         retries = 0
         problem = self.targets.url_problem(request.url)
@@ -299,7 +307,8 @@ class PushHttp:
         while True:
             epoch = await window.acquire()
             try:
-                answer = await self._send(request)
+                with metrics.timed(metrics.PROVIDER_SECONDS.labels(window.provider)):
+                    answer = await self._send(request)
             except (Unanswered, Refused) as exc:
                 window.release(epoch, answered=False)
                 return exc

@@ -35,6 +35,7 @@ from outbound.channels.sms_text import ESM_UDHI, SmsPlan, plan, udh
 from outbound.channels.window import Aimd
 from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
 from outbound.domain.values import Accepted
+from outbound.observability import metrics
 
 THROTTLING = frozenset({0x58, 0x14})  # ESME_RTHROTTLED, ESME_RMSGQFUL
 _FIRST_BACKOFF, _MAX_BACKOFF = 0.05, 1.0  # seconds between throttled tries of one part
@@ -136,6 +137,7 @@ class SubmitWindow:
             return None
         self.outstanding += 1
         self.most = max(self.most, self.outstanding)
+        metrics.window_moved("smpp", 1, self.aimd.size)
         return self.aimd.epoch
 
     def give_back(self, epoch: int, *, answered: bool, throttled: bool = False) -> None:
@@ -145,6 +147,7 @@ class SubmitWindow:
             self.aimd.shrink(epoch)
         elif answered:
             self.aimd.grow()
+        metrics.window_moved("smpp", -1, self.aimd.size)
         self.changed.notify_all()
 
 
@@ -153,6 +156,9 @@ class _Flying:
     job: Job
     epoch: int
     deadline: float
+    sent: (
+        float  # time.perf_counter() at the submit (its latency: outbound_provider_request_seconds)
+    )
 
 
 class _Batch:
@@ -195,7 +201,7 @@ class _Batch:
             return
         with cond:
             deadline = self.window.clock() + self.window.timeout
-            self.flying[sequence] = _Flying(job, epoch, deadline)
+            self.flying[sequence] = _Flying(job, epoch, deadline, time.perf_counter())
         future.add_done_callback(lambda f: self._answered(sequence, f))
 
     def _answered(self, sequence: int, future: Future[Any]) -> None:
@@ -204,6 +210,7 @@ class _Batch:
             flying = self.flying.pop(sequence, None)
             if flying is None:
                 return  # timed out already
+            metrics.PROVIDER_SECONDS.labels("smpp").observe(time.perf_counter() - flying.sent)
             exc = future.exception()
             if exc is not None:
                 self.window.give_back(flying.epoch, answered=False)

@@ -16,31 +16,28 @@ provider ref that status callbacks name) or an error ``{"code", "message", "stat
   *not* sent again: it is recorded as accepted under ``unknown-delivery-<id>`` and settles by
   ``[sms] receipt_timeout_hours``; ``[twilio] resend_unknown = true`` makes it transient.
 
-Requests go many at a time from one event loop thread (aiohttp keep-alive connections), each
-after a token of the account's shared throughput limit (``store.throttle``, as SMPP).
+Requests go many at a time through the provider's window (``channels.http_sms.HttpSms``, shared
+with Vonage and Aliyun), each after a token of the account's shared throughput limit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 
-from outbound.channels.base import Message, Refused, Result
-from outbound.channels.push_http import _LoopThread
-from outbound.channels.window import Aimd, AsyncWindow
-from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
+from outbound.channels.base import Message, Refused
+from outbound.channels.http_sms import Answer, HttpSms, Throttle
+from outbound.domain.errors import ChannelError, PermanentChannelError
 from outbound.domain.masking import mask_phone
-from outbound.domain.values import Accepted, Channel
+from outbound.domain.values import Accepted
 
 log = logging.getLogger("outbound.sms.twilio")
 
@@ -48,7 +45,6 @@ OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
 INVALID_TO = 21211
 TOO_MANY = 20429
 AUTH_FAILED = 20003
-_FIRST_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
 
 #: MessageStatus of a status callback -> the SMPP receipt state it amounts to (None: not final)
 STATUS_STATES: dict[str, str | None] = {
@@ -114,12 +110,7 @@ class TwilioSettings:
         return f"{self.api_base.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}.json"
 
 
-class Throttle(Protocol):
-    def acquire(self) -> None: ...
-
-
-class TwilioSms:
-    channel = Channel.SMS
+class TwilioSms(HttpSms[TwilioSettings]):
     name = "twilio"
 
     def __init__(
@@ -129,62 +120,16 @@ class TwilioSms:
         events: SmsEvents | None = None,
         senders: Mapping[str, str] | None = None,
     ) -> None:
-        self.settings = settings
-        self._throttle = throttle
+        super().__init__(settings, throttle)
         self._events = events
         self._senders = dict(senders or {})  # calling code -> From
-        self.window = AsyncWindow(Aimd(settings.window))
-        self._session: aiohttp.ClientSession | None = None
-        self._loop = _LoopThread("twilio-sms")
         self.requests = 0  # message requests sent (tests and reports)
 
-    # --- the port -------------------------------------------------------------------------
-
-    def send(self, message: Message) -> Accepted:
-        (result,) = self.send_batch([message])
-        if isinstance(result, ChannelError):
-            raise result
-        assert isinstance(result, Accepted)
-        return result
-
-    def send_batch(self, messages: Sequence[Message]) -> list[Result]:
-        if not messages:
-            return []
-        s = self.settings
-        rounds = len(messages) / s.window + 1
-        limit = rounds * (s.timeout_seconds + s.hold_seconds) + s.hold_seconds
-        try:
-            return self._loop.run(self._send_all(messages), limit)
-        except TimeoutError:
-            return [TransientChannelError(f"no answer within {limit:.0f}s")] * len(messages)
-
-    def close(self) -> None:
-        if self._loop.started:
-            self._loop.run(self._aclose())
-        self._loop.stop()
-
-    def check(self) -> str:
-        """Whether the credentials are accepted: a GET of the Account resource."""
-        return self._loop.run(self._check(), self.settings.timeout_seconds + 1)
-
-    # --- requests -------------------------------------------------------------------------
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            s = self.settings
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
-                headers={"Authorization": _basic(s.account_sid, s.auth_token)},
-                timeout=aiohttp.ClientTimeout(total=s.timeout_seconds),
-            )
-        return self._session
-
-    async def _aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    def _headers(self) -> Mapping[str, str]:
+        return {"Authorization": _basic(self.settings.account_sid, self.settings.auth_token)}
 
     async def _check(self) -> str:
+        """A GET of the Account resource."""
         log.debug("twilio credentials check: GET %s", self.settings.account_url)
         try:
             async with self._client().get(self.settings.account_url) as resp:
@@ -196,17 +141,6 @@ class TwilioSms:
         if resp.status in (401, 403):
             return f"refused (HTTP {resp.status})"
         return f"unexpected answer (HTTP {resp.status})"
-
-    async def _send_all(self, messages: Sequence[Message]) -> list[Result]:
-        results = await asyncio.gather(*(self._send(m) for m in messages), return_exceptions=True)
-        out: list[Result] = []
-        for result in results:
-            if not isinstance(result, BaseException) or isinstance(result, ChannelError):
-                out.append(result)
-            else:
-                log.error("twilio send failed unexpectedly", exc_info=result)
-                out.append(TransientChannelError(f"twilio send crashed: {type(result).__name__}"))
-        return out
 
     def form(self, message: Message) -> dict[str, str]:
         s = self.settings
@@ -226,41 +160,15 @@ class TwilioSms:
                 return self._senders[digits[:length]]
         return self.settings.from_number
 
-    async def _send(self, message: Message) -> Result:
-        if not message.to:
-            return PermanentChannelError(f"delivery {message.delivery_id}: customer has no phone")
-        loop = asyncio.get_running_loop()
-        give_up = time.monotonic() + self.settings.hold_seconds
-        form, tries = self.form(message), 0
-        while True:
-            epoch = await self.window.acquire()
-            try:
-                await loop.run_in_executor(None, self._throttle.acquire)
-            except ChannelError as exc:
-                self.window.release(epoch, answered=False)
-                return exc
-            at_one = self.window.aimd.size == 1
-            answer = await self._post(form, message)
-            if isinstance(answer, ChannelError | Accepted):
-                self.window.release(epoch, answered=isinstance(answer, Accepted))
-                return answer
-            status, body = answer
-            throttled = status == 429 or _code(body) == TOO_MANY
-            self.window.release(epoch, answered=True, throttled=throttled)
-            if not throttled:
-                return self._error(status, body, message)
-            where = f"twilio throttled the send to {mask_phone(message.to)} (HTTP {status})"
-            if at_one:
-                return Refused(f"{where} at a window of 1", 1.0)
-            wait = min(_FIRST_BACKOFF * 2**tries, _MAX_BACKOFF)
-            if time.monotonic() + wait > give_up:
-                return TransientChannelError(where, 1.0)
-            tries += 1
-            await asyncio.sleep(wait)
+    def _prepare(self, message: Message) -> dict[str, str]:
+        return self.form(message)
+
+    def _throttled(self, answer: Answer) -> bool:
+        return answer[0] == 429 or _code(answer[1]) == TOO_MANY
 
     async def _post(
         self, form: dict[str, str], message: Message
-    ) -> ChannelError | Accepted | tuple[int, Any]:
+    ) -> ChannelError | Accepted | Answer:
         """The answer (status, JSON body), or what its absence means."""
         self.requests += 1
         log.debug("twilio: POST %s (To %s)", self.settings.messages_url, mask_phone(message.to))
@@ -282,17 +190,8 @@ class TwilioSms:
             return Accepted((str(body["sid"]),), detail)
         return resp.status, body
 
-    def _unknown(self, message: Message, why: str) -> ChannelError | Accepted:
-        """Sent, but no answer: Twilio may have taken it (it has no idempotency key)."""
-        where = f"twilio gave no answer for delivery {message.delivery_id} ({why})"
-        if self.settings.resend_unknown:
-            return TransientChannelError(f"{where}; sending again")
-        log.warning("%s: counted as sent, not sent again", where)
-        return Accepted(
-            (f"unknown-{message.idempotency_key}",), {"provider": "twilio", "unknown": "1"}
-        )
-
-    def _error(self, status: int, body: Any, message: Message) -> ChannelError:
+    def _error(self, answer: Answer, message: Message) -> ChannelError:
+        status, body = answer
         code = _code(body)
         where = f"twilio refused the send to {mask_phone(message.to)}: HTTP {status}"
         where += f", error {code}" if code else ""

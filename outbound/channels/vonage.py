@@ -25,31 +25,27 @@ the HMAC of that string keyed by the secret; hex.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from outbound.channels.base import Message, Refused, Result
-from outbound.channels.push_http import _LoopThread
+from outbound.channels.base import Message, Refused
+from outbound.channels.http_sms import Answer, HttpSms, Throttle
 from outbound.channels.sms_text import plan
-from outbound.channels.twilio import Throttle
-from outbound.channels.window import Aimd, AsyncWindow
-from outbound.domain.errors import ChannelError, PermanentChannelError, TransientChannelError
+from outbound.domain.errors import ChannelError, PermanentChannelError
 from outbound.domain.masking import mask_phone
-from outbound.domain.values import Accepted, Channel
+from outbound.domain.values import Accepted
 
 log = logging.getLogger("outbound.sms.vonage")
 
 THROTTLED, INTERNAL, BAD_CREDENTIALS, BAD_SIGNATURE = "1", "5", "4", "14"
-_FIRST_BACKOFF, _MAX_BACKOFF = 0.05, 1.0
 METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 
 #: a delivery receipt's ``status`` -> the SMPP receipt state (None: not final)
@@ -116,8 +112,7 @@ class VonageSettings:
         return f"{self.api_base.rstrip('/')}/account/get-balance"
 
 
-class VonageSms:
-    channel = Channel.SMS
+class VonageSms(HttpSms[VonageSettings]):
     name = "vonage"
 
     def __init__(
@@ -126,53 +121,11 @@ class VonageSms:
         throttle: Throttle,
         senders: Mapping[str, str] | None = None,
     ) -> None:
-        self.settings = settings
-        self._throttle = throttle
+        super().__init__(settings, throttle)
         self._senders = dict(senders or {})
-        self.window = AsyncWindow(Aimd(settings.window))
-        self._session: aiohttp.ClientSession | None = None
-        self._loop = _LoopThread("vonage-sms")
-
-    def send(self, message: Message) -> Accepted:
-        (result,) = self.send_batch([message])
-        if isinstance(result, ChannelError):
-            raise result
-        assert isinstance(result, Accepted)
-        return result
-
-    def send_batch(self, messages: Sequence[Message]) -> list[Result]:
-        if not messages:
-            return []
-        s = self.settings
-        limit = (len(messages) / s.window + 1) * (s.timeout_seconds + s.hold_seconds)
-        try:
-            return self._loop.run(self._send_all(messages), limit + s.hold_seconds)
-        except TimeoutError:
-            return [TransientChannelError(f"no answer within {limit:.0f}s")] * len(messages)
-
-    def close(self) -> None:
-        if self._loop.started:
-            self._loop.run(self._aclose())
-        self._loop.stop()
-
-    def check(self) -> str:
-        """Whether the credentials are accepted: a GET of the account balance."""
-        return self._loop.run(self._check(), self.settings.timeout_seconds + 1)
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_seconds),
-            )
-        return self._session
-
-    async def _aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def _check(self) -> str:
+        """A GET of the account balance."""
         s = self.settings
         log.debug("vonage credentials check: GET %s", s.balance_url)
         params = {"api_key": s.api_key, "api_secret": s.api_secret}
@@ -186,17 +139,6 @@ class VonageSms:
         if resp.status in (401, 403):
             return f"refused (HTTP {resp.status})"
         return f"unexpected answer (HTTP {resp.status})"
-
-    async def _send_all(self, messages: Sequence[Message]) -> list[Result]:
-        results = await asyncio.gather(*(self._send(m) for m in messages), return_exceptions=True)
-        out: list[Result] = []
-        for result in results:
-            if not isinstance(result, BaseException) or isinstance(result, ChannelError):
-                out.append(result)
-            else:
-                log.error("vonage send failed unexpectedly", exc_info=result)
-                out.append(TransientChannelError(f"vonage send crashed: {type(result).__name__}"))
-        return out
 
     def form(self, message: Message) -> dict[str, str]:
         s = self.settings
@@ -225,42 +167,19 @@ class VonageSms:
                 return self._senders[digits[:length]]
         return self.settings.sender
 
-    async def _send(self, message: Message) -> Result:
-        if not message.to:
-            return PermanentChannelError(f"delivery {message.delivery_id}: customer has no phone")
-        loop = asyncio.get_running_loop()
-        give_up = time.monotonic() + self.settings.hold_seconds
-        form, tries = self.form(message), 0
-        while True:
-            epoch = await self.window.acquire()
-            try:
-                await loop.run_in_executor(None, self._throttle.acquire)
-            except ChannelError as exc:
-                self.window.release(epoch, answered=False)
-                return exc
-            at_one = self.window.aimd.size == 1
-            answer = await self._post(form, message)
-            if isinstance(answer, ChannelError | Accepted):
-                self.window.release(epoch, answered=isinstance(answer, Accepted))
-                return answer
-            status, parts = answer
-            codes = [str(p.get("status", "")) for p in parts]
-            throttled = status == 429 or THROTTLED in codes
-            self.window.release(epoch, answered=True, throttled=throttled)
-            if not throttled:
-                return self._error(status, parts, message)
-            where = f"vonage throttled the send to {mask_phone(message.to)}"
-            if at_one:
-                return Refused(f"{where} at a window of 1", 1.0)
-            wait = min(_FIRST_BACKOFF * 2**tries, _MAX_BACKOFF)
-            if time.monotonic() + wait > give_up:
-                return TransientChannelError(where, 1.0)
-            tries += 1
-            await asyncio.sleep(wait)
+    def _prepare(self, message: Message) -> dict[str, str]:
+        return self.form(message)
+
+    def _throttled(self, answer: Answer) -> bool:
+        status, parts = answer
+        return status == 429 or THROTTLED in [str(p.get("status", "")) for p in parts]
+
+    def _throttled_text(self, answer: Answer, message: Message) -> str:
+        return f"vonage throttled the send to {mask_phone(message.to)}"
 
     async def _post(
         self, form: dict[str, str], message: Message
-    ) -> ChannelError | Accepted | tuple[int, list[dict[str, Any]]]:
+    ) -> ChannelError | Accepted | Answer:
         log.debug("vonage: POST %s (to %s)", self.settings.sms_url, mask_phone(message.to))
         try:
             async with self._client().post(self.settings.sms_url, data=form) as resp:
@@ -280,17 +199,9 @@ class VonageSms:
             return Accepted(ids, {"provider": "vonage", "parts": str(len(ids))})
         return resp.status, parts
 
-    def _unknown(self, message: Message, why: str) -> ChannelError | Accepted:
-        where = f"vonage gave no answer for delivery {message.delivery_id} ({why})"
-        if self.settings.resend_unknown:
-            return TransientChannelError(f"{where}; sending again")
-        log.warning("%s: counted as sent, not sent again", where)
-        return Accepted(
-            (f"unknown-{message.idempotency_key}",), {"provider": "vonage", "unknown": "1"}
-        )
-
-    def _error(self, status: int, parts: list[dict[str, Any]], message: Message) -> ChannelError:
-        failed = next((p for p in parts if str(p.get("status")) != "0"), {})
+    def _error(self, answer: Answer, message: Message) -> ChannelError:
+        status, parts = answer
+        failed: dict[str, Any] = next((p for p in parts if str(p.get("status")) != "0"), {})
         code = str(failed.get("status", ""))
         text = str(failed.get("error-text", ""))[:80]
         where = f"vonage refused the send to {mask_phone(message.to)}: HTTP {status}"

@@ -6,7 +6,9 @@ the last halving don't halve it again, so one burst of throttled answers (a whol
 worth) counts as one signal, as TCP treats the losses of one round trip.
 
 ``Aimd`` is only the arithmetic; the SMPP submit window (threads) and the push window (asyncio)
-each keep their own count of what is outstanding and ask ``Aimd`` how much they may have.
+each keep their own count of what is outstanding and ask ``Aimd`` how much they may have. A
+window given a provider name reports to ``outbound_provider_in_flight`` and
+``outbound_provider_window`` (outbound.observability.metrics).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+
+from outbound.observability import metrics
 
 
 @dataclass
@@ -48,8 +52,9 @@ class AsyncWindow:
     ``release`` after its answer. Waiters are woken first come first served, one per free
     slot (a batch of hundreds waiting costs nothing per answer)."""
 
-    def __init__(self, aimd: Aimd) -> None:
+    def __init__(self, aimd: Aimd, provider: str = "") -> None:
         self.aimd = aimd
+        self.provider = provider  # the metrics' label ("": not reported)
         self.outstanding = 0
         self.most = 0  # the most outstanding at once (reports and tests)
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -79,6 +84,8 @@ class AsyncWindow:
             self.aimd.shrink(epoch)
         elif answered:
             self.aimd.grow()
+        if self.provider:
+            metrics.window_moved(self.provider, -1, self.aimd.size)
         while self._waiters and self.outstanding < self.aimd.size:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -88,3 +95,5 @@ class AsyncWindow:
     def _take(self) -> None:
         self.outstanding += 1
         self.most = max(self.most, self.outstanding)
+        if self.provider:
+            metrics.window_moved(self.provider, 1, self.aimd.size)

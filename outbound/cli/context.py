@@ -34,11 +34,7 @@ class Ctx:
 
         overrides = {"database": {"url": self.db}} if self.db else None
         settings = load_settings(self.config_dir, overrides)
-        if settings.log.format != os.environ.get("OUTBOUND_LOG_FORMAT", "human"):
-            from outbound.domain.masking import configure_logging
-
-            os.environ["OUTBOUND_LOG_FORMAT"] = settings.log.format  # [log] format
-            configure_logging()
+        _follow_log_format(settings.log.format)
         return settings
 
     def app(self, check_schema: bool = True) -> bootstrap.App:
@@ -54,9 +50,13 @@ class Ctx:
         if self._app is not None:
             return self._app.engine
         if self._engine is None:
+            from outbound.config.quick import database_settings
             from outbound.services.storage import open_current
 
-            self._engine = open_current(self.settings().database_url)
+            # two keys, read without pydantic (outbound.config.quick): a read is quick to start
+            quick = database_settings(self.config_dir, self.db)
+            _follow_log_format(quick.log_format)
+            self._engine = open_current(quick.database_url)
         return self._engine
 
     def database_url(self) -> str:
@@ -66,9 +66,20 @@ class Ctx:
         if self.db:
             return self.db
         try:
-            return self.settings().database_url
+            from outbound.config.quick import database_settings
+
+            return database_settings(self.config_dir, self.db).database_url
         except OutboundError:
             return "the configured database"
+
+
+def _follow_log_format(log_format: str) -> None:
+    """``[log] format`` of the config, applied to this process's log lines."""
+    if log_format != os.environ.get("OUTBOUND_LOG_FORMAT", "human"):
+        from outbound.domain.masking import configure_logging
+
+        os.environ["OUTBOUND_LOG_FORMAT"] = log_format
+        configure_logging()
 
 
 pass_ctx = click.make_pass_decorator(Ctx)

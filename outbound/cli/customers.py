@@ -12,8 +12,7 @@ from outbound.cli.context import JSON_OPTION, Ctx, Progress, fail, now, pass_ctx
 from outbound.cli.output import clean, emit_json, table
 from outbound.domain.errors import ValidationError
 from outbound.domain.values import Channel, ConsentAction, Purpose
-from outbound.services.people import customers
-from outbound.services.people.customers import add_consent, customer_id_for
+from outbound.services.views.history import customer_id_for
 
 if TYPE_CHECKING:
     from outbound.bootstrap.app import App
@@ -136,6 +135,8 @@ def customer_list(ctx: Ctx, limit: int, as_json: bool) -> None:
     Example:
       outbound customer list --limit 20
     """
+    from outbound.services.people import customers
+
     with ctx.app().engine.begin() as conn:
         data = customers.listing(conn, limit)
     if as_json:
@@ -173,6 +174,8 @@ def _consent(
     evidence: str,
     written: bool,
 ) -> None:
+    from outbound.services.people.customers import add_consent
+
     app = ctx.app()
     with app.engine.begin() as conn:
         cid = customer_id_for(conn, ref)

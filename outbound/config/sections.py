@@ -317,6 +317,17 @@ class PushSection(Section):
         }
 
 
+class OtelSection(Section):
+    """OpenTelemetry traces of the API (FastAPI and SQLAlchemy spans), off by default; needs
+    ``pip install 'outbound[otel]'`` (outbound.observability.tracing)."""
+
+    enabled: bool = False
+    #: the OTLP/HTTP traces URL; "" = the exporter's default (OTEL_EXPORTER_OTLP_ENDPOINT, else
+    #: http://localhost:4318/v1/traces)
+    endpoint: str = ""
+    service_name: str = "outbound"
+
+
 class TemplatesSection(Section):
     dir: str = ""  # default: ./templates (outbound init), else the shipped templates
     default_locale: str = "en"  # the last fallback: fr-CA -> fr -> this

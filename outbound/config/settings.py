@@ -11,7 +11,6 @@ command line) instead of pydantic's merged view.
 from __future__ import annotations
 
 import logging
-import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from outbound.config.paths import SOURCE_CONFIG as _SOURCE_CONFIG
+from outbound.config.paths import find_config_dir
 from outbound.config.providers import AliyunSection, TwilioSection, VonageSection, twilio_from
 from outbound.config.sections import (
     ApiSection,
@@ -45,6 +46,7 @@ from outbound.config.sections import (
     ExpirySection,
     LadderSection,
     LogSection,
+    OtelSection,
     PrivacySection,
     PushSection,
     SchedulerSection,
@@ -53,11 +55,9 @@ from outbound.config.sections import (
     VoiceSection,
     WorkerSection,
 )
-from outbound.defaults import default_dir
 from outbound.domain.errors import ConfigError
 
 log = logging.getLogger("outbound.config")
-_SOURCE_CONFIG = default_dir("config")
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSection = SchedulerSection()
     api: ApiSection = ApiSection()
     log: LogSection = LogSection()
+    otel: OtelSection = OtelSection()
     console: ConsoleSection = ConsoleSection()
     audit: AuditSection = AuditSection()
     sms: SmsSection = SmsSection()
@@ -184,22 +185,6 @@ class Settings(BaseSettings):
             for section, entries in changes.items()
         }
         return self.model_copy(update=_validated(type(self), merged, origin))
-
-
-def find_config_dir(explicit: str | Path | None = None) -> Path:
-    for candidate in (explicit, os.environ.get("OUTBOUND_CONFIG_DIR")):
-        if candidate:
-            path = Path(candidate)
-            if not path.is_dir():
-                raise ConfigError(
-                    f"config dir {str(path)!r} does not exist; pass --config-dir DIR with "
-                    "outbound.toml and policies.toml, or unset OUTBOUND_CONFIG_DIR"
-                )
-            return path
-    local = Path("config")
-    if (local / "policies.toml").is_file():
-        return local
-    return _SOURCE_CONFIG
 
 
 def load_settings(

@@ -260,11 +260,14 @@ def api_server(app: App, host: str, port: int) -> Any:
 
     from outbound.api.app import create_app
     from outbound.api.slow import server_config
+    from outbound.observability import tracing
     from outbound.services.templates.sizes import warm
 
     deps = api_deps(app)
     warm(deps.limits)  # the size check's template frames, measured before the first event
-    return uvicorn.Server(server_config(create_app(deps), deps, host=host, port=port))
+    api = create_app(deps)
+    tracing.instrument(app.settings.otel, api, app.engine)  # [otel] enabled: spans (else nothing)
+    return uvicorn.Server(server_config(api, deps, host=host, port=port))
 
 
 def freeze_heap() -> None:

@@ -101,6 +101,13 @@ PROVIDER_IN_FLIGHT = Gauge(
     ["provider"],
     registry=REGISTRY,
 )
+PROVIDER_WINDOW = Gauge(
+    "outbound_provider_window",
+    "The in-flight window a provider allows now: a throttling answer halves it, answers widen "
+    "it back to the configured size (AIMD).",
+    ["provider"],
+    registry=REGISTRY,
+)
 PROVIDER_UP = Gauge(
     "outbound_provider_up",
     "1 while the provider link is usable (SMPP bound, push reachable), else 0.",
@@ -176,6 +183,13 @@ def count_delivery(channel: object, result: object) -> None:
     else:
         label = "unknown"
     DELIVERIES.labels(str(channel), label).inc()
+
+
+def window_moved(provider: str, taken: int, size: int) -> None:
+    """A provider's window: ``taken`` slots taken (+1) or given back (-1), its size now."""
+    if taken:
+        PROVIDER_IN_FLIGHT.labels(provider).inc(taken)
+    PROVIDER_WINDOW.labels(provider).set(size)
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from outbound.store.endpoint_tables import endpoint_tables
 from outbound.store.types import UTCDateTime
 from outbound.store.voice_tables import admission_table
 
-metadata = MetaData(
+metadata: MetaData = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
         "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -38,7 +38,7 @@ metadata = MetaData(
 
 # BigInteger primary keys that still autoincrement on SQLite (which wants INTEGER).
 Id = BigInteger().with_variant(Integer(), "sqlite")
-TS = UTCDateTime()
+TS: UTCDateTime = UTCDateTime()
 
 customers = Table(
     "customers",

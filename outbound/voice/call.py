@@ -270,6 +270,24 @@ class SipCallSession:
         self.engine.hangup(self.h)
 
 
+class _SetupTimer:
+    """The trunk's answer to the INVITE: from dialling to the first of ringing, answered or
+    refused, observed once as ``outbound_provider_request_seconds{provider="sip"}``."""
+
+    def __init__(self, started: float) -> None:
+        self.started, self.done = started, False
+
+    def check(self, h: CallHandle) -> None:
+        if self.done:
+            return
+        answered = h.confirmed.is_set() or h.disconnected.is_set()
+        if not (h.ringing_at or answered):
+            return
+        at = h.ringing_at or time.monotonic()
+        metrics.PROVIDER_SECONDS.labels("sip").observe(max(at - self.started, 0.0))
+        self.done = True
+
+
 def place_call(
     engine: SipEngine,
     uri: str,
@@ -288,8 +306,11 @@ def place_call(
     started = time.monotonic()
     h = engine.dial(uri)
     metrics.CALLS_IN_PROGRESS.inc()
+    metrics.PROVIDER_IN_FLIGHT.labels("sip").inc()
+    setup = _SetupTimer(started)
     try:
         while not (h.confirmed.is_set() or h.disconnected.is_set()):
+            setup.check(h)
             # ring time counts from the phone ringing, not from the INVITE leaving a busy host
             rang = h.ringing_at or started + SETUP_GRACE
             if time.monotonic() > rang + limits.ring_timeout:
@@ -297,6 +318,7 @@ def place_call(
                 h.disconnected.wait(5)
                 return CallReport(False, h.codes, h.last_code, h.reason, ring_timeout=True)
             time.sleep(0.01)
+        setup.check(h)
         if not h.confirmed.is_set():
             return CallReport(False, h.codes, h.last_code, h.reason)
         h.media_ready.wait(5)
@@ -310,4 +332,5 @@ def place_call(
         return CallReport(True, h.codes, h.last_code, h.reason, run=run)
     finally:
         metrics.CALLS_IN_PROGRESS.dec()
+        metrics.PROVIDER_IN_FLIGHT.labels("sip").dec()
         engine.release(h)

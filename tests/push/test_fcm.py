@@ -18,6 +18,7 @@ from outbound.channels.base import Message
 from outbound.channels.push_auth import ServiceAccountTokens
 from outbound.domain.errors import ConfigError, PermanentChannelError, TransientChannelError
 from outbound.domain.values import Channel, Kind
+from outbound.observability import metrics
 from outbound.store.tables import deliveries, push_subscriptions
 from outbound.testing.postgres import free_port
 from tests.conftest import FrozenClock
@@ -55,6 +56,22 @@ def test_fcm_success_records_delivered_with_the_message_name_as_provider_ref(
         "body": "Shop: order A1 is with DHL (tracking T-A1) and arrives November 28, 2026.",
     }
     assert sent["data"] == {"delivery_id": str(row.id), "kind": "shipping"}
+
+
+def test_an_fcm_send_feeds_the_fcm_latency_histogram_and_window_gauges(
+    push_app: AppFactory, fcm_service: FcmService
+) -> None:
+    def sample(name: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, {"provider": "fcm"}) or 0.0
+
+    app = push_app(window=7)
+    before = sample("outbound_provider_request_seconds_count")
+    trigger(app, Kind.SHIPPING, _customer(app), shipping("A1"))
+    assert app.dispatcher().run_once() == 1
+    assert len(fcm_service.sent) == 1
+    assert sample("outbound_provider_request_seconds_count") == before + 1
+    assert sample("outbound_provider_window") == 7
+    assert sample("outbound_provider_in_flight") == 0
 
 
 def test_an_unregistered_fcm_token_is_removed_and_the_ladder_moves_to_sms(

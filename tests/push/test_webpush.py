@@ -15,6 +15,7 @@ from outbound import bootstrap
 from outbound.channels.base import Message
 from outbound.domain.errors import PermanentChannelError
 from outbound.domain.values import Channel, Kind
+from outbound.observability import metrics
 from outbound.store.tables import audit_events, deliveries, push_subscriptions
 from tests.conftest import FrozenClock
 from tests.integration.helpers import NY, add_customer, count, shipping, trigger
@@ -53,6 +54,23 @@ def test_web_push_payload_decrypts_to_the_rendered_text_under_a_valid_vapid_sign
     assert pushed.headers["topic"] == f"delivery-{row.id}" and pushed.headers["ttl"] == "86400"
     assert pushed.claims["sub"] == "mailto:ops@shop.example"
     assert webpush_service.refused == []
+
+
+def test_a_web_push_send_is_counted_under_webpush_not_under_the_services_origin(
+    push_app: AppFactory, webpush_service: WebPushService
+) -> None:
+    def sample(name: str, provider: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, {"provider": provider}) or 0.0
+
+    origin = webpush_service.http.url
+    app = push_app()
+    before = sample("outbound_provider_request_seconds_count", "webpush")
+    trigger(app, Kind.SHIPPING, _subscribed(app, webpush_service), shipping("A1"))
+    assert app.dispatcher().run_once() == 1
+    assert len(webpush_service.pushed) == 1
+    assert sample("outbound_provider_request_seconds_count", "webpush") == before + 1
+    assert sample("outbound_provider_in_flight", "webpush") == 0
+    assert origin.split("//")[1] not in metrics.render().decode()  # no series per origin
 
 
 def test_an_expired_web_push_subscription_is_removed_and_the_ladder_moves_to_sms(

@@ -16,6 +16,7 @@ from outbound import bootstrap
 from outbound.channels.base import Message, Result
 from outbound.channels.sms import SmppSms
 from outbound.domain.values import Accepted, Channel, Kind
+from outbound.observability import metrics
 from tests.sms.conftest import Smsc, eventually
 
 AppFactory = Callable[..., bootstrap.App]
@@ -71,6 +72,26 @@ def test_a_batch_goes_out_with_several_submits_outstanding_at_once(
     outstanding = [e["outstanding"] for e in smsc.events("submit")]
     assert max(outstanding) == 5  # the whole window, and never more than it
     assert sms.window.most == 5 and sms.window.outstanding == 0
+
+
+def test_each_answered_submit_feeds_the_smpp_latency_histogram_and_the_window_gauges(
+    make_app: AppFactory, smsc: Smsc
+) -> None:
+    def sample(name: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, {"provider": "smpp"}) or 0.0
+
+    sms = _adapter(make_app, smsc, window=5, throughput_per_second=1000.0)
+    smsc.command(cmd="delay", ms=50)
+    before = sample("outbound_provider_request_seconds_count")
+    waited = sample("outbound_provider_request_seconds_sum")
+    messages = _messages(6)
+    results = sms.send_batch(messages)
+    _refs_match_destinations(smsc, messages, results)
+    assert sample("outbound_provider_request_seconds_count") == before + 6  # one part each
+    # each submit waited for the SMSC's 50 ms delay before its answer
+    assert sample("outbound_provider_request_seconds_sum") - waited >= 6 * 0.045
+    assert sample("outbound_provider_window") == 5
+    assert sample("outbound_provider_in_flight") == 0
 
 
 def test_throttled_answers_halve_the_window_once_and_every_message_still_arrives_once(

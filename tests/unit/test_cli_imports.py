@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
+import pytest
 
 from outbound.cli.lazy import COMMANDS, load
 from outbound.cli.root import cli
@@ -70,6 +72,40 @@ def test_reading_a_notification_does_not_load_the_geocoder_argon2_or_the_schedul
     modules = _imported_after(code)
     for name in ("phonenumbers.geocoder", "argon2", "apscheduler", "fastapi", "alembic"):
         assert name not in modules, name
+
+
+@pytest.mark.parametrize("args", [["why", "42"], ["customer", "show", "C1"]])
+def test_an_everyday_read_runs_on_sqlalchemy_alone(tmp_path: Path, args: list[str]) -> None:
+    """``why 42`` / ``customer show C1`` open the database, check its schema and run the query
+    (exit 3: not found) without pydantic (settings), the policy engine, the geocoder, argon2,
+    the scheduler, FastAPI, Alembic, the voice stack or the App."""
+    from outbound.store.db import make_engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 'outbound.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    code = (
+        "import json, sys\nfrom outbound.cli.root import main\n"
+        f"sys.argv = {['outbound', '--db', url, *args]!r}\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code, file=sys.stderr)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "OUTBOUND_CONFIG_DIR": str(tmp_path)},
+    )
+    assert "not found" in out.stderr and "exit 3" in out.stderr, out.stderr
+    modules = set(json.loads(out.stdout.splitlines()[-1]))
+    assert "sqlalchemy" in modules  # it did open the database
+    loaded = [m for m in _heavy(modules) if not m.startswith(("sqlalchemy", "rich"))]
+    assert loaded == []
+    assert "pydantic_settings" not in modules
 
 
 def test_the_listed_short_help_of_each_command_is_the_commands_own() -> None:

@@ -273,3 +273,85 @@ def test_sms_section_defaults_match_the_adapter_defaults() -> None:
 
     built = smpp_settings(SmsSection())
     assert built == SmppSettings(host="127.0.0.1", port=2775, system_id="", password="")
+
+
+# --- the quick reader of the read-only commands (outbound.config.quick) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "flag", "url", "log_format"),
+    [
+        (None, {}, None, "sqlite:///outbound.db", "human"),
+        (
+            '[database]\nurl = "sqlite:///f.db"\n[log]\nformat = "json"\n',
+            {},
+            None,
+            "sqlite:///f.db",
+            "json",
+        ),
+        (
+            '[database]\nurl = "sqlite:///f.db"\n',
+            {"OUTBOUND_DATABASE_URL": "sqlite:///e.db"},
+            None,
+            "sqlite:///e.db",
+            "human",
+        ),
+        (
+            '[database]\nurl = "sqlite:///f.db"\n',
+            {"outbound_log_format": "json"},
+            "sqlite:///c.db",
+            "sqlite:///c.db",
+            "json",
+        ),
+        (
+            '[worker]\nthreads = 3\n[database]\nurl = "sqlite:///f.db"\n',
+            {},
+            None,
+            "sqlite:///f.db",
+            "human",
+        ),
+    ],
+)
+def test_the_quick_reader_gives_the_url_and_log_format_the_full_loader_gives(
+    tmp_path: Path,
+    toml: str | None,
+    environ: dict[str, str],
+    flag: str | None,
+    url: str,
+    log_format: str,
+) -> None:
+    from outbound.config.quick import database_settings
+
+    directory = _dir(tmp_path, toml)
+    quick = database_settings(directory, flag, environ)
+    full = load_settings(directory, {"database": {"url": flag}}, environ)
+    assert (quick.database_url, quick.log_format) == (url, log_format)
+    assert (full.database_url, full.log.format) == (url, log_format)
+    assert quick.config_dir == full.config_dir == directory
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ"),
+    [
+        ('[log]\nformat = "xml"\n', {}),
+        ("[database]\nurl = [1]\n", {}),
+        ('[database]\nurl = "x"\nbogus = 1\n', {}),
+        ('database = "x"\n', {}),
+        ("[database\n", {}),
+        (None, {"OUTBOUND_LOG_FORMAT": "yaml"}),
+        (None, {"OUTBOUND_DATABASE": "not json"}),
+        (None, {"OUTBOUND_LOG_LEVEL": "debug"}),
+    ],
+)
+def test_the_quick_reader_words_a_bad_value_as_the_full_loader_does(
+    tmp_path: Path, toml: str | None, environ: dict[str, str]
+) -> None:
+    from outbound.config.quick import database_settings
+
+    directory = _dir(tmp_path, toml)
+    with pytest.raises(ConfigError) as full:
+        load_settings(directory, environ=environ)
+    with pytest.raises(ConfigError) as quick:
+        database_settings(directory, None, environ)
+    assert str(quick.value) == str(full.value)
+    assert "outbound.toml" in str(quick.value) or "environment" in str(quick.value)

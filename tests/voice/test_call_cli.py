@@ -94,3 +94,39 @@ def test_call_test_in_a_locale_without_a_model_says_so_in_one_line_and_asks_for_
     assert "Traceback" not in done.stderr
     lines = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines() if line}
     assert lines["outcome"] == ["answered"] and lines["intent"] == ["confirmed"]
+
+
+def test_a_call_feeds_the_sip_setup_latency_and_in_flight_metrics(
+    voice_env: VoiceEnv, sipp_uas: Callable[[str], int]
+) -> None:
+    """The trunk's answer to the INVITE (here 486) is one ``provider="sip"`` observation; the
+    call is in flight while it lasts (the CLI in a process of its own, metrics read after)."""
+    port = sipp_uas(_rejecting("486 Busy Here"))
+    argv = ["outbound", "--config-dir", str(ROOT / "config"), "call", "test"]
+    argv += [f"sip:desk@127.0.0.1:{port}", "--flow", "renewal", "--json"]
+    code = (
+        "import json, sys\n"
+        "from outbound.cli.root import main\n"
+        "from outbound.observability import metrics\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "get = metrics.REGISTRY.get_sample_value\n"
+        "names = ('outbound_provider_request_seconds_count', 'outbound_provider_request_seconds_sum',"
+        " 'outbound_provider_in_flight')\n"
+        "print('METRICS', json.dumps({n: get(n, {'provider': 'sip'}) for n in names}),"
+        " file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=voice_env.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=voice_env.tmp,
+    )
+    assert json.loads(done.stdout)["outcome"] == "busy", done.stderr[-2000:]
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("METRICS ")]
+    sampled = json.loads(line.removeprefix("METRICS "))
+    assert sampled["outbound_provider_request_seconds_count"] == 1
+    assert 0 < sampled["outbound_provider_request_seconds_sum"] < 30
+    assert sampled["outbound_provider_in_flight"] == 0

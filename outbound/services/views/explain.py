@@ -11,23 +11,29 @@ only when the caller says the text goes to a terminal.
 from __future__ import annotations
 
 import io
-import shutil
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any
-
-from rich.box import Box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from outbound.services.views.history import verdict
 
-# Plain ASCII: a row of dashes under the header, nothing else, so a pipe or a CI log reads
-# like the columns the CLI always printed and ``line.split()`` finds the cells.
-_DASHES = Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
+if TYPE_CHECKING:  # rich is imported when a table is drawn: a command that fails first pays none
+    from rich.box import Box
+    from rich.text import Text
+
+
+@cache
+def _dashes() -> Box:
+    """Plain ASCII: a row of dashes under the header, nothing else, so a pipe or a CI log reads
+    like the columns the CLI always printed and ``line.split()`` finds the cells."""
+    from rich.box import Box
+
+    return Box("    \n    \n -  \n    \n    \n    \n    \n    \n", ascii=True)
+
+
 _PIPE_WIDTH = 10_000  # not a terminal: never wrap or cut a cell
 
 #: invisible characters that reorder or split what the terminal shows (bidi, line separators)
@@ -70,6 +76,8 @@ def human(value: Any) -> str:
 
 
 def _cell(value: Any) -> Text:
+    from rich.text import Text
+
     return Text(human(value))  # Text, not a str: "[push]" in a value is not rich markup
 
 
@@ -82,7 +90,11 @@ def table(
 ) -> str:
     """Aligned columns (CJK counts double); colour and wrapping to the window only when
     ``terminal``, never in text for a pipe or a web page."""
-    grid = Table(box=_DASHES, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(box=_dashes(), show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for header in headers:
         grid.add_column(Text(header))
     for row in rows:
@@ -91,7 +103,7 @@ def table(
     console = Console(
         file=buffer,
         force_terminal=terminal,
-        width=shutil.get_terminal_size().columns if terminal else _PIPE_WIDTH,
+        width=_columns() if terminal else _PIPE_WIDTH,
     )
     console.print(grid)
     out = [title] if title else []
@@ -99,6 +111,12 @@ def table(
     if not rows:
         out.append("(none)")
     return "\n".join(out)
+
+
+def _columns() -> int:
+    import shutil  # here: it imports the archive modules, which a pipe's table does not need
+
+    return shutil.get_terminal_size().columns
 
 
 def explain(data: dict[str, Any], *, terminal: bool = False) -> str:

@@ -23,6 +23,13 @@ EVENT_FIELDS = ("seq", "at", "actor", "action", "subject", "data", "hash")
 _TRAIL_FIELDS = ("seq", "at", "action", "subject", "actor", "data")
 
 
+def customer_id_for(conn: Connection, ref: str) -> int:
+    """The customer an operator's reference names (external id, or ``#<id>``)."""
+    from outbound.store import customers as customer_rows  # here: ``why`` needs none of it
+
+    return customer_rows.customer_id_for(conn, ref)
+
+
 def customer_report(conn: Connection, cid: int) -> dict[str, Any]:
     """Everything about one customer: profile (phone masked), consent ledger, history, audit."""
     row = reports.customer(conn, cid)
