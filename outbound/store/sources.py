@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,10 @@ EVENT_TYPES = (
     "push.receipt",  # POST /v1/receipts: the shop's app reports a push delivered / opened
 )
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: how a source signs and what it sends: our own events (Standard Webhooks) or a shop platform's
+KINDS = ("standard", "shopify", "woocommerce")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_SHOP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]{0,400}$")
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,41 @@ class Source:
     name: str
     events: tuple[str, ...]
     rate_per_second: int
-    secrets: tuple[str, ...]
+    secrets: tuple[str, ...] = field(repr=False)
+    kind: str = "standard"
+    currency: str | None = None
+    shop_url: str | None = None
 
 
-def _check(name: str, events: list[str], rate: int) -> None:
-    problems = []
+@dataclass(frozen=True)
+class Shop:
+    """What a shop platform's source adds: its kind and the facts its payloads leave out."""
+
+    kind: str = "standard"
+    currency: str | None = None
+    shop_url: str | None = None
+
+    def problems(self) -> list[FieldProblem]:
+        out = []
+        if self.kind not in KINDS:
+            out.append(FieldProblem("kind", self.kind, f"is not a source kind; use {', '.join(KINDS)}"))
+        if self.kind == "standard":
+            return out
+        if self.currency is None or not _CURRENCY.match(self.currency):
+            out.append(
+                FieldProblem("currency", self.currency, "is required: ISO 4217, e.g. --currency EUR")
+            )
+        if self.shop_url is None or not _SHOP_URL.match(self.shop_url):
+            out.append(
+                FieldProblem(
+                    "shop_url", self.shop_url, "is required: e.g. --shop-url https://shop.example"
+                )
+            )
+        return out
+
+
+def _check(name: str, events: list[str], rate: int, shop: Shop) -> None:
+    problems = shop.problems()
     if not _NAME.match(name):
         problems.append(FieldProblem("name", name, "must be 1-64 of a-z 0-9 _ - (e.g. shopify-eu)"))
     problems.extend(
@@ -59,9 +93,11 @@ def add_source(
     secret: str,
     now: datetime,
     actor: str,
+    shop: Shop | None = None,
 ) -> None:
     """Create a source with its first ``secret`` (made by the caller; never logged)."""
-    _check(name, events, rate)
+    shop = shop or Shop()
+    _check(name, events, rate, shop)
     try:
         with conn.begin_nested():
             sid = conn.execute(
@@ -72,6 +108,9 @@ def add_source(
                     rate_per_second=rate,
                     status="active",
                     created_at=now,
+                    kind=shop.kind,
+                    currency=shop.currency,
+                    shop_url=shop.shop_url,
                 )
                 .returning(sources.c.id)
             ).scalar_one()
@@ -87,7 +126,7 @@ def add_source(
                 actor,
                 "source.created",
                 f"source:{name}",
-                {"events": events, "rate_per_second": rate},
+                {"events": events, "rate_per_second": rate, "kind": shop.kind},
             )
         ],
         now,
@@ -143,7 +182,16 @@ def active_sources(conn: Connection, now: datetime) -> list[Source]:
     ):
         live.setdefault(r.source_id, []).append(r.secret)
     return [
-        Source(r.id, r.name, tuple(r.events), r.rate_per_second, tuple(live.get(r.id, ())))
+        Source(
+            r.id,
+            r.name,
+            tuple(r.events),
+            r.rate_per_second,
+            tuple(live.get(r.id, ())),
+            r.kind,
+            r.currency,
+            r.shop_url,
+        )
         for r in rows
     ]
 
@@ -152,9 +200,12 @@ def list_sources(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     return [
         {
             "name": s.name,
+            "kind": s.kind,
             "events": list(s.events),
             "rate_per_second": s.rate_per_second,
             "live_secrets": len(s.secrets),
+            "currency": s.currency,
+            "shop_url": s.shop_url,
         }
         for s in active_sources(conn, now)
     ]

@@ -249,6 +249,10 @@ sources = Table(
     Column("rate_per_second", Integer, nullable=False),
     Column("status", String(16), nullable=False, default="active"),
     Column("created_at", TS, nullable=False),
+    # standard (Standard Webhooks, our events) | shopify | woocommerce (0015_integrations)
+    Column("kind", String(16), nullable=False, server_default="standard"),
+    Column("currency", String(3)),  # shopify/woocommerce: what the payloads leave out
+    Column("shop_url", String(500)),
 )
 
 # Several live secrets per source make rotation seamless; an old one expires at expires_at.
@@ -354,3 +358,4 @@ inbound_texts, privacy_state = tables_privacy.declare(metadata, Id, TS)  # store
 # Status webhooks out: store/endpoint_tables.py
 endpoints, endpoint_messages, endpoint_attempts = endpoint_tables(metadata, TS, Id)
 from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0012)
+from outbound.store.shop_tables import shop_orders  # noqa: E402, F401  (integrations: 0015)
