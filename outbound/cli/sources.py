@@ -33,7 +33,7 @@ def _secret(kind: str, from_stdin: bool) -> str | None:
     if kind != "standard":
         raise click.UsageError(
             f"a {kind} source signs with the platform's secret: pipe it in with --secret-stdin "
-            f"(e.g. printf %s \"$SECRET\" | outbound source add NAME --kind {kind} --secret-stdin ...)"
+            f'(e.g. printf %s "$SECRET" | outbound source add NAME --kind {kind} --secret-stdin ...)'
         )
     return None
 
@@ -62,7 +62,9 @@ def _secret(kind: str, from_stdin: bool) -> str | None:
     help="Read the signing secret from stdin (required for shopify: the app's client secret; "
     "woocommerce: the webhook's secret) instead of making one. Never echoed or logged.",
 )
-@click.option("--currency", default=None, help="shopify/woocommerce: the shop's currency, e.g. EUR.")
+@click.option(
+    "--currency", default=None, help="shopify/woocommerce: the shop's currency, e.g. EUR."
+)
 @click.option(
     "--shop-url", default=None, help="shopify/woocommerce: e.g. https://shop.example (links)."
 )

@@ -35,7 +35,7 @@ def check_secret(secret: str) -> str:
                     "secret",
                     f"<{len(secret)} characters, not shown>",
                     f"must be 1-{MAX_SECRET} printable characters without spaces on stdin, "
-                    "e.g. printf %s \"$SHOPIFY_CLIENT_SECRET\" | outbound source add ...",
+                    'e.g. printf %s "$SHOPIFY_CLIENT_SECRET" | outbound source add ...',
                 )
             ]
         )

@@ -53,12 +53,16 @@ class Shop:
     def problems(self) -> list[FieldProblem]:
         out = []
         if self.kind not in KINDS:
-            out.append(FieldProblem("kind", self.kind, f"is not a source kind; use {', '.join(KINDS)}"))
+            out.append(
+                FieldProblem("kind", self.kind, f"is not a source kind; use {', '.join(KINDS)}")
+            )
         if self.kind == "standard":
             return out
         if self.currency is None or not _CURRENCY.match(self.currency):
             out.append(
-                FieldProblem("currency", self.currency, "is required: ISO 4217, e.g. --currency EUR")
+                FieldProblem(
+                    "currency", self.currency, "is required: ISO 4217, e.g. --currency EUR"
+                )
             )
         if self.shop_url is None or not _SHOP_URL.match(self.shop_url):
             out.append(

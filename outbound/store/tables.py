@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from outbound.store import tables_privacy
+from outbound.store import shop_tables, tables_privacy
 from outbound.store.endpoint_tables import endpoint_tables
 from outbound.store.types import UTCDateTime
 from outbound.store.voice_tables import admission_table
@@ -357,5 +357,5 @@ voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this f
 inbound_texts, privacy_state = tables_privacy.declare(metadata, Id, TS)  # store/tables_privacy.py
 # Status webhooks out: store/endpoint_tables.py
 endpoints, endpoint_messages, endpoint_attempts = endpoint_tables(metadata, TS, Id)
+shop_orders, shop_prices = shop_tables.declare(metadata, TS, Id)  # store/shop_tables.py (0015)
 from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0012)
-from outbound.store.shop_tables import shop_orders  # noqa: E402, F401  (integrations: 0015)

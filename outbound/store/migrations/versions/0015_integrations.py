@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("source_id", _ID, nullable=False),
         sa.Column("order_id", sa.String(length=64), nullable=False),
         sa.Column("customer_external_id", sa.String(length=128), nullable=False),
+        sa.Column("order_name", sa.String(length=64), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["source_id"],
