@@ -1,0 +1,195 @@
+"""``POST /v1/integrations/{shopify,woocommerce}/NAME``: a shop platform's own webhooks.
+
+Checks before the queue, as for ``/v1/events``: size (413), the source by name and kind (404),
+WooCommerce's unsigned ping on webhook creation (200, nothing written), the platform's HMAC
+over the raw body (401: nothing written), rate (429), content type (415), JSON (422). Then the
+delivery joins the group-commit writer: its receipt (source, the platform's delivery id) is
+looked up first, so a retried delivery gets the stored answer (``duplicate: true``) and is never
+applied twice; else its actions are applied and the receipt stored in the same transaction.
+Every accepted delivery is answered 200 — an unknown topic too (recorded as ignored), because
+a 4xx makes the platform retry and then disable the webhook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from outbound.api.deps import ApiDeps
+from outbound.api.gate import Gate, Refused, read_body
+from outbound.api.ingest import GroupCommit, Job
+from outbound.api.intake import detail, replayed
+from outbound.domain.errors import ConfigError, ValidationError
+from outbound.services.intake import receipts as source_store
+from outbound.services.integrations import shopify, signatures, woocommerce
+from outbound.services.integrations.intake import ShopContext, apply
+from outbound.services.integrations.model import Mapped
+
+log = logging.getLogger("outbound.api.integrations")
+Platform = Literal["shopify", "woocommerce"]
+
+
+@dataclass(frozen=True)
+class Headers:
+    """Where each platform puts its signature, topic and delivery id."""
+
+    signature: str
+    topic: str
+    delivery: str
+
+
+HEADERS: dict[str, Headers] = {
+    "shopify": Headers("x-shopify-hmac-sha256", "x-shopify-topic", "x-shopify-webhook-id"),
+    "woocommerce": Headers(
+        "x-wc-webhook-signature", "x-wc-webhook-topic", "x-wc-webhook-delivery-id"
+    ),
+}
+_MAPPERS = {"shopify": shopify.map_topic, "woocommerce": woocommerce.map_topic}
+_PING = re.compile(rb"^webhook_id=[0-9]{1,20}$")
+
+
+def install_integrations(api: FastAPI, app: ApiDeps, gate: Gate, writer: GroupCommit) -> None:
+    ctx = ShopContext(
+        send=app.send_context(),
+        erasure_key=app.erasure_key(),
+        prompts_dir=app.prompts_dir,
+        exports_dir=app.exports_dir,
+    )
+
+    @api.post(
+        "/v1/integrations/{platform}/{name}",
+        responses={
+            200: {"description": "Applied, ignored (unknown topic) or a retry answered again"},
+            401: {"description": "Missing or bad signature: nothing written"},
+            404: {"description": "No source of that kind and name"},
+            413: {"description": "Body over 64 KiB"},
+            415: {"description": "Content type is not application/json"},
+            422: {"description": "A value our rules refuse"},
+            429: {"description": "Per-source rate limit exceeded"},
+            503: {"description": "Database unavailable, or [privacy] erasure_key not set"},
+        },
+    )
+    async def post_integration(request: Request, platform: Platform, name: str) -> JSONResponse:
+        """A Shopify or WooCommerce webhook, verified and applied as the platform documents."""
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > 64 * 1024):
+            raise Refused(413, "body over 65536 bytes")
+        body = await read_body(request)
+        sources = gate.cached() or await run_in_threadpool(gate.sources)
+        job = delivery_job(ctx, gate, platform, name, dict(request.headers), body, sources)
+        if isinstance(job, JSONResponse):
+            return job
+        return await writer.run(job)
+
+
+def find_source(
+    sources: list[source_store.Source], platform: str, name: str
+) -> source_store.Source:
+    for s in sources:
+        if s.name == name and s.kind == platform:
+            return s
+    raise Refused(
+        404,
+        f"no {platform} source named {name[:64]!r}; add it with: outbound source add {name[:64]} "
+        f"--kind {platform} --secret-stdin --currency EUR --shop-url https://shop.example",
+    )
+
+
+def delivery_job(
+    ctx: ShopContext,
+    gate: Gate,
+    platform: str,
+    name: str,
+    headers: dict[str, str],
+    body: bytes,
+    sources: list[source_store.Source] | None,
+) -> Job[JSONResponse] | JSONResponse:
+    """Every check that needs no write; the delivery's writes as a job (or the ping's answer)."""
+    source = find_source(sources or gate.sources(), platform, name)
+    names = HEADERS[platform]
+    signature = headers.get(names.signature)
+    if platform == "woocommerce" and not signature and _PING.match(body.strip()):
+        log.info("woocommerce source %r: webhook created (ping); nothing written", source.name)
+        return JSONResponse({"ping": True, "source": source.name})
+    if not signatures.verify(signature, body, source.secrets):
+        raise Refused(
+            401,
+            f"{names.signature} is missing or is not the base64 HMAC-SHA256 of the body under "
+            f"the {platform} source {source.name!r}'s secret; nothing was written",
+        )
+    gate.throttle(source)
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise Refused(415, f"content-type {kind or 'missing'!r} is not application/json")
+    topic = headers.get(names.topic, "")[:100]
+    digest = hashlib.sha256(body).hexdigest()
+    delivery = headers.get(names.delivery, "")[:200] or f"sha256:{digest}"
+    mapped = _mapped(platform, topic, source, body)
+    return Job(
+        lambda conn: _apply(conn, ctx, source, delivery, digest, mapped),
+        _twin(source.id, delivery, digest),
+    )
+
+
+def _twin(
+    source_id: int, delivery: str, digest: str
+) -> Callable[[Connection, IntegrityError], JSONResponse]:
+    """After an IntegrityError: a concurrent retry committed first, so answer as it did."""
+
+    def conflict(conn: Connection, exc: IntegrityError) -> JSONResponse:
+        seen = source_store.find_receipt(conn, source_id, delivery)
+        if seen is None:
+            raise exc
+        return replayed(seen, digest)
+
+    return conflict
+
+
+def _mapped(platform: str, topic: str, source: source_store.Source, body: bytes) -> Mapped:
+    if b"\\u0000" in body:
+        raise Refused(422, [{"loc": ["body"], "msg": "text may not contain NUL (\\u0000)"}])
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise Refused(422, [{"loc": ["body"], "msg": "the body is not JSON"}]) from None
+    try:
+        return _MAPPERS[platform](topic, source.name, payload, source.shop_url or "")
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise Refused(
+            422, [{"loc": ["body"], "msg": f"{topic}: the payload lacks {exc!s:.80} it needs"}]
+        ) from None
+
+
+def _apply(
+    conn: Connection,
+    ctx: ShopContext,
+    source: source_store.Source,
+    delivery: str,
+    digest: str,
+    mapped: Mapped,
+) -> JSONResponse:
+    seen = source_store.find_receipt(conn, source.id, delivery)
+    if seen is not None:
+        return replayed(seen, digest)
+    try:
+        result = apply(conn, ctx, source, mapped)
+    except ValidationError as exc:
+        raise Refused(422, detail(exc.problems) or str(exc)) from None
+    except ConfigError as exc:
+        log.error("%s %s: %s", source.name, mapped.topic, exc)
+        raise Refused(503, str(exc), {"Retry-After": "60"}) from None
+    out = {"event_id": delivery, "source": source.name, **result, "duplicate": False}
+    now = ctx.send.clock()
+    source_store.store_receipt(conn, source.id, delivery, digest, 200, out, now)
+    return JSONResponse(out)
