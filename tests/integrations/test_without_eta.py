@@ -10,6 +10,7 @@ import pytest
 from outbound.domain.values import Channel, Kind
 from outbound.services.templates.render import render_message, shipped
 from outbound.voice import template
+from outbound.voice.flow import flows_dir, load_kind
 
 TODAY = date(2026, 12, 6)
 NO_ETA = {"order_id": "#9999", "carrier": "UPS", "tracking_no": "1Z2345", "shipment_id": "123456"}
@@ -80,3 +81,24 @@ def test_voice_prompt_leaves_out_the_arrival_when_there_is_no_eta() -> None:
     )
     assert template.problems(text, {"order_id", "carrier", "eta"}) == []
     assert template.problems("on its way[[, arriving {eta}.", {"eta"}) != []
+
+
+def test_the_shipped_voice_flow_drops_the_arrival_clause_in_every_locale() -> None:
+    flow = load_kind("shipping", flows_dir())
+    intro = flow.steps[flow.start].text
+    values = {"brand": "Shop", "order_id": "#9999", "carrier": "UPS"}
+    assert template.render(intro["en-US"], values).startswith(
+        "Hello, this is Shop. To stop these calls, press 9 or say stop. Your order #9999 is on "
+        "its way with UPS. Press 2"
+    )
+    assert "Ihre Bestellung #9999 ist mit UPS unterwegs. Zum Bestätigen" in template.render(
+        intro["de-DE"], values
+    )
+    for locale, text in intro.items():
+        without, with_eta = (
+            template.render(text, values),
+            template.render(text, {**values, "eta": "2026-12-09"}),
+        )
+        assert "[[" not in without and "]]" not in without and "{" not in without, locale
+        if "{eta}" in text:  # ko-KR never says the date
+            assert "2026-12-09" in with_eta and "2026-12-09" not in without, locale
