@@ -182,7 +182,12 @@ def rotate(ctx: Ctx, name: str, keep_old_hours: float, secret_stdin: bool) -> No
       outbound source rotate shop-eu --keep-old-hours 1
       printf %s "$NEW_CLIENT_SECRET" | outbound source rotate myshop --secret-stdin
     """
-    pasted = _secret("standard", secret_stdin)
+    with ctx.app().engine.begin() as conn:
+        kind = next(
+            (s["kind"] for s in source_service.list_sources(conn, now()) if s["name"] == name),
+            "standard",
+        )
+    pasted = _secret(kind, secret_stdin)  # a platform's source takes the platform's new secret
     secret = pasted if pasted is not None else new_secret()
     with ctx.app().engine.begin() as conn:
         source_service.rotate(

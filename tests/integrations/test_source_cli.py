@@ -57,6 +57,8 @@ def test_a_shopify_source_takes_its_secret_from_stdin_and_never_shows_it(home: P
     ]
     table = _run(home, "source", "list").stdout
     assert "shopify" in table and SECRET not in table
+    made = _run(home, "source", "rotate", "myshop")  # Shopify signs with its secret, not ours
+    assert made.returncode == 2 and "--secret-stdin" in made.stderr
     rotated = _run(home, "source", "rotate", "myshop", "--secret-stdin", stdin="shpss_new\n")
     assert rotated.returncode == 0 and "shpss_new" not in rotated.stdout
 
