@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from outbound.api.deps import ApiDeps
-from outbound.api.gate import Gate, Refused, read_body
+from outbound.api.gate import MAX_BODY, Gate, Refused, read_body
 from outbound.api.ingest import GroupCommit, Job
 from outbound.api.intake import detail, replayed
 from outbound.domain.errors import ConfigError, ValidationError
@@ -83,8 +83,8 @@ def install_integrations(api: FastAPI, app: ApiDeps, gate: Gate, writer: GroupCo
     async def post_integration(request: Request, platform: Platform, name: str) -> JSONResponse:
         """A Shopify or WooCommerce webhook, verified and applied as the platform documents."""
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > 64 * 1024):
-            raise Refused(413, "body over 65536 bytes")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            raise Refused(413, f"body over {MAX_BODY} bytes")
         body = await read_body(request)
         sources = gate.cached() or await run_in_threadpool(gate.sources)
         job = delivery_job(ctx, gate, platform, name, dict(request.headers), body, sources)

@@ -7,6 +7,8 @@ import copy
 import json
 from typing import Any
 
+import httpx
+
 from tests.integrations.conftest import Shops, payload
 
 BOB = "myshop:706405506930370084"
@@ -212,3 +214,18 @@ def test_a_data_request_writes_the_customers_evidence_export_and_audits_it(shops
         shops.count("SELECT count(*) FROM audit_events WHERE action = 'integration.data_request'")
         == 1
     )
+
+
+def test_an_unknown_source_or_another_kinds_route_is_404_and_writes_nothing(shops: Shops) -> None:
+    before = shops.writes()
+    body = b'{"id": 1}'
+    for path in ("shopify/nosuch", "woocommerce/myshop", "shopify/woo"):
+        answer = httpx.post(
+            f"{shops.server.url}/v1/integrations/{path}",
+            content=body,
+            headers={"Content-Type": "application/json", "X-Shopify-Topic": "customers/create"},
+            timeout=30,
+        )
+        assert answer.status_code == 404, path
+        assert "--kind" in answer.json()["detail"]
+    assert shops.writes() == before
