@@ -16,9 +16,9 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -28,13 +28,13 @@ from starlette.concurrency import run_in_threadpool
 
 from outbound.api.deps import ApiDeps
 from outbound.api.gate import MAX_BODY, Gate, Refused, read_body
-from outbound.api.ingest import GroupCommit, Job
+from outbound.api.ingest import ALONE, GroupCommit, Job
 from outbound.api.intake import detail, replayed
 from outbound.domain.errors import ConfigError, ValidationError
 from outbound.services.intake import receipts as source_store
 from outbound.services.integrations import shopify, signatures, woocommerce
-from outbound.services.integrations.intake import ShopContext, apply
-from outbound.services.integrations.model import Mapped
+from outbound.services.integrations.intake import ShopContext, apply, ship_many
+from outbound.services.integrations.model import Mapped, Shipped
 
 log = logging.getLogger("outbound.api.integrations")
 Platform = Literal["shopify", "woocommerce"]
@@ -136,10 +136,65 @@ def delivery_job(
     digest = hashlib.sha256(body).hexdigest()
     delivery = headers.get(names.delivery, "")[:200] or f"sha256:{digest}"
     mapped = _mapped(platform, topic, source, body)
+    one = Delivery(ctx, source, delivery, digest, mapped)
+    shipping = len(mapped.actions) == 1 and isinstance(mapped.actions[0], Shipped)
     return Job(
         lambda conn: _apply(conn, ctx, source, delivery, digest, mapped),
         _twin(source.id, delivery, digest),
+        _bulk_shipments if shipping else None,
+        one,
     )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A checked delivery, as the bulk path reads it."""
+
+    ctx: ShopContext
+    source: source_store.Source
+    delivery: str
+    digest: str
+    mapped: Mapped
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.source.id, self.delivery
+
+
+def _bulk_shipments(conn: Connection, jobs: Sequence[Job[Any]]) -> list[Any]:
+    """A run of queued fulfillments, answered as ``_apply`` would one after the other: one
+    receipt lookup, one notify (``ship_many``), one receipt insert. A repeated delivery id
+    inside the run, or one ``ship_many`` leaves alone, goes the one-delivery path (``ALONE``)."""
+    todo: list[Delivery] = [job.item for job in jobs]
+    seen = source_store.find_receipts(conn, [d.key for d in todo])
+    out: list[Any] = [ALONE] * len(todo)
+    fresh: dict[tuple[int, str], int] = {}
+    for i, d in enumerate(todo):
+        if d.key in seen:
+            out[i] = _replay(seen[d.key], d.digest)
+        elif d.key not in fresh:
+            fresh[d.key] = i
+    picked = list(fresh.values())
+    ctx = todo[0].ctx
+    answers = ship_many(conn, ctx, [(todo[i].source, todo[i].mapped) for i in picked])
+    now, receipts = ctx.send.clock(), []
+    for i, answer in zip(picked, answers, strict=True):
+        d = todo[i]
+        if isinstance(answer, ValidationError):
+            out[i] = Refused(422, detail(answer.problems) or str(answer))
+        elif answer is not None:
+            body = {"event_id": d.delivery, "source": d.source.name, **answer, "duplicate": False}
+            receipts.append(source_store.receipt_row(*d.key, d.digest, 200, body, now))
+            out[i] = JSONResponse(body)
+    source_store.store_receipts(conn, receipts)
+    return out
+
+
+def _replay(seen: Any, digest: str) -> JSONResponse | Refused:
+    try:
+        return replayed(seen, digest)
+    except Refused as refused:
+        return refused
 
 
 def _twin(

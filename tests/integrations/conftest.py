@@ -135,7 +135,7 @@ def shops(make_app: Callable[..., bootstrap.App], tmp_path: Path) -> Iterator[Sh
             ("woo", WOO_SECRET, Shop("woocommerce", "EUR", "https://woo.example")),
         ):
             add_source(conn, name, [], 10_000, secret=secret, now=now, actor="test", shop=shop)
-    srv = start_server(app, STANDARD_SECRET)
+    srv = start_server(app, STANDARD_SECRET, source_cache_seconds=60)  # sources set up above
     try:
         yield Shops(srv, exports)
     finally:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
+from tests.api.test_group_commit import held
 from tests.integrations.conftest import Shops, payload
 
 BOB = "myshop:706405506930370084"
@@ -229,3 +231,29 @@ def test_an_unknown_source_or_another_kinds_route_is_404_and_writes_nothing(shop
         assert answer.status_code == 404, path
         assert "--kind" in answer.json()["detail"]
     assert shops.writes() == before
+
+
+def test_fulfillments_queued_together_are_answered_as_they_would_be_one_by_one(
+    shops: Shops,
+) -> None:
+    _customer_and_order(shops)
+    unknown = {**_fulfillment(99, "1Z99"), "order_id": 1}
+    posts: list[tuple[dict[str, Any], str]] = [
+        (_fulfillment(100 + i, f"1ZG{i}"), f"wh-g{i}") for i in range(6)
+    ]
+    posts += [(_fulfillment(100, "1ZG0"), "wh-g0"), (unknown, "wh-unknown")]
+    with held(shops.server, len(posts)) as commits, ThreadPoolExecutor(len(posts)) as pool:
+        answers = list(
+            pool.map(lambda p: shops.shopify("fulfillments/create", p[0], webhook_id=p[1]), posts)
+        )
+    assert [a.status_code for a in answers] == [200] * len(posts)
+    assert len(commits.seen) <= 2  # one group (then whatever queued behind it)
+    ids = [a.json()["notification_ids"] for a in answers]
+    assert all(len(i) == 1 for i in ids[:6]) and len({i[0] for i in ids[:6]}) == 6
+    assert ids[6] == ids[0] and [a.json()["duplicate"] for a in (answers[0], answers[6])] in (
+        [False, True],
+        [True, False],
+    )
+    assert answers[7].json()["ignored"] == ["order 1: not seen before, its customer is unknown"]
+    assert shops.count("SELECT count(*) FROM notifications") == 6
+    assert shops.count("SELECT count(*) FROM webhook_receipts") == 2 + 7

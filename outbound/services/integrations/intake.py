@@ -10,6 +10,7 @@ do (an order we never saw, an unknown topic) is answered 200 and recorded as ign
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -157,36 +158,74 @@ def _customer(
         )
 
 
-def _shipped(
-    conn: Connection, ctx: ShopContext, source: source_rows.Source, s: Shipped, out: Outcome
-) -> None:
+def _parcels(
+    conn: Connection, source: source_rows.Source, s: Shipped
+) -> list[tuple[Kind, str, dict[str, Any], str]] | None:
+    """One notify event per parcel, for the order's customer (None: the order is unknown)."""
     known = shop.order_of(conn, source.id, s.order_id)
     who = s.customer or (known[0] if known else None)
     if who is None:
-        out.ignored.append(f"order {s.order_id}: not seen before, its customer is unknown")
-        return
+        return None
     shown = s.order_name or (known[1] if known and known[1] else None) or s.order_id
-    payloads = [
-        {
-            "order_id": shown,
-            "carrier": p.carrier,
-            "tracking_no": p.tracking_no,
-            "shipment_id": p.shipment_id,
-            **({"tracking_url": p.tracking_url} if p.tracking_url else {}),
-        }
+    actor = actor_of(source)
+    return [
+        (
+            Kind.SHIPPING,
+            who,
+            {
+                "order_id": shown,
+                "carrier": p.carrier,
+                "tracking_no": p.tracking_no,
+                "shipment_id": p.shipment_id,
+                **({"tracking_url": p.tracking_url} if p.tracking_url else {}),
+            },
+            actor,
+        )
         for p in s.parcels
     ]
-    actor = actor_of(source)
-    done = notify.notify_many(
-        conn,
-        ctx.send,
-        [(Kind.SHIPPING, who, payload, actor) for payload in payloads],
-        ref_field="customer",
-    )
+
+
+def _shipped(
+    conn: Connection, ctx: ShopContext, source: source_rows.Source, s: Shipped, out: Outcome
+) -> None:
+    events = _parcels(conn, source, s)
+    if events is None:
+        out.ignored.append(f"order {s.order_id}: not seen before, its customer is unknown")
+        return
+    done = notify.notify_many(conn, ctx.send, events, ref_field="customer")
     problems = [p for d in done if isinstance(d, ValidationError) for p in d.problems]
     if problems:
         raise ValidationError(problems)
     out.notification_ids += [d.notification_id for d in done if not isinstance(d, ValidationError)]
+
+
+def ship_many(
+    conn: Connection, ctx: ShopContext, items: Sequence[tuple[source_rows.Source, Mapped]]
+) -> list[dict[str, Any] | ValidationError | None]:
+    """Many deliveries that are each one ``Shipped`` of one parcel (``fulfillments/create|
+    update``), answered as ``apply`` would one after the other, with one ``notify_many`` (one
+    customer lookup, one enqueue and audit append per source); a refused one wrote nothing.
+    None: leave that delivery to ``apply`` (an unknown order, recorded as ignored there; more
+    than one parcel)."""
+    out: list[dict[str, Any] | ValidationError | None] = [None] * len(items)
+    events: list[tuple[Kind, str, dict[str, Any], str]] = []
+    owner: list[int] = []
+    for i, (source, mapped) in enumerate(items):
+        (shipped,) = mapped.actions
+        assert isinstance(shipped, Shipped)
+        found = _parcels(conn, source, shipped) if len(shipped.parcels) == 1 else None
+        if found is not None:
+            events += found
+            owner += [i] * len(found)
+            out[i] = Outcome(mapped.topic).body()
+    done = notify.notify_many(conn, ctx.send, events, ref_field="customer")
+    for i, d in zip(owner, done, strict=True):
+        answer = out[i]
+        if isinstance(d, ValidationError):
+            out[i] = d
+        elif isinstance(answer, dict):
+            answer["notification_ids"].append(d.notification_id)
+    return out
 
 
 def _price(
