@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy
 
-from benchmarks import apscheduler_peer, dispatch, fanout, pg_dispatch, pg_report
+from benchmarks import apscheduler_peer, dispatch, fanout, pg_dispatch, pg_report, shopify_intake
 from benchmarks.common import RESULTS_DIR, Place, build_app, open_places
 from outbound.store.db import make_engine
 
@@ -48,8 +48,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("fanout", "dispatch", "pg"),
-        help="run only one benchmark (pg: dispatch on PostgreSQL, 1 vs 2 worker processes)",
+        choices=("fanout", "dispatch", "pg", "shopify"),
+        help="run only one benchmark (pg: dispatch on PostgreSQL, 1 vs 2 worker processes; "
+        "shopify: Shopify intake vs /v1/events on one real server)",
     )
     parser.add_argument(
         "--renderers",
@@ -200,6 +201,8 @@ def _report(results: dict[str, Any]) -> str:
         lines += ["", "3. " + pg_report.report(pg).split("\n\n", 1)[0]]
     elif pg:
         lines += ["", f"3. PostgreSQL dispatch: {pg['skipped']}"]
+    if results.get("shopify_report"):
+        lines += ["", "4. " + results["shopify_report"]]
     return "\n".join(lines)
 
 
@@ -281,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
                 _save(args.output, results)
         if args.only in (None, "pg"):
             results["pg_dispatch"] = _pg(args, now, places)
+            _save(args.output, results)
+        if args.only in (None, "shopify"):
+            shop = shopify_intake.run(workdir, 8.0, 16, 200, say=_say)
+            results["shopify_intake"] = shop.as_dict()
+            results["shopify_report"] = shopify_intake.report(shop)
             _save(args.output, results)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     results["complete"] = True

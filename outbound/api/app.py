@@ -50,6 +50,7 @@ from outbound.api.gate import (
 )
 from outbound.api.ingest import GroupCommit
 from outbound.api.intake import Accepted, event_job, read_job, receipt_job
+from outbound.api.integrations import install_integrations
 from outbound.api.metrics import install_metrics
 from outbound.api.providers import install_providers
 from outbound.domain.errors import SchemaError
@@ -144,9 +145,9 @@ def create_app(app: ApiDeps, source_cache_seconds: float = SOURCE_CACHE_SECONDS)
 
     _install_reads(api, gate, writer)
     _install_probes(api, app)
-    install_metrics(api, app)  # GET /metrics (outbound.api.metrics)
-    install_console(api, app)
-    install_providers(api, app)
+    for install in (install_metrics, install_console, install_providers):  # /metrics, …
+        install(api, app)
+    install_integrations(api, app, gate, writer)  # POST /v1/integrations/{platform}/{name}
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api
 

@@ -60,6 +60,8 @@ class ApiDeps:
     prompts_dir: str
     #: the SMS providers' callbacks (None: no provider configured, their routes answer 404)
     providers: ProviderHooks | None = None
+    #: ``[privacy] exports_dir``: where a shop's ``customers/data_request`` export is written
+    exports_dir: str = "exports"
 
     def erasure_key(self) -> bytes | None:
         """The key that hashes the numbers erasures keep (None when unset)."""

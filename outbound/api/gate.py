@@ -102,7 +102,8 @@ class Gate:
         sources: list[intake_sources.Source] | None = None,
     ) -> tuple[intake_sources.Source, str]:
         live = self.sources() if sources is None else sources
-        candidates = [(s, secret) for s in live for secret in s.secrets]
+        # a shop platform's secret signs only on its own route, never a Standard Webhook
+        candidates = [(s, secret) for s in live if s.kind == "standard" for secret in s.secrets]
         try:
             verified = verify(headers, body, [secret for _, secret in candidates], self.app.clock())
         except SignatureError as exc:

@@ -135,7 +135,7 @@ def _bulk_events(conn: Connection, jobs: Sequence[Job[Any]]) -> list[Any]:
     fresh: dict[tuple[int, str], int] = {}
     for i, c in enumerate(todo):
         if c.key in seen:
-            out[i] = _response(seen[c.key])
+            out[i] = answer_again(seen[c.key])
         elif c.key not in fresh:
             fresh[c.key] = i
     results = events.notify_many(
@@ -202,7 +202,8 @@ def replayed(conn: Connection, c: Checked) -> JSONResponse | None:
     return None if seen is None else JSONResponse(seen.body, status_code=seen.status_code)
 
 
-def _response(seen: receipts.Answer | receipts.Reused) -> JSONResponse | Refused:
+def answer_again(seen: receipts.Answer | receipts.Reused) -> JSONResponse | Refused:
+    """A repeated delivery's answer (its receipt's, marked duplicate), or 401 for a reused id."""
     if isinstance(seen, receipts.Reused):
         return Refused(401, str(seen))
     return JSONResponse(seen.body, status_code=seen.status_code)

@@ -21,27 +21,77 @@ def source() -> None:
     Example:
       outbound source add shop-eu --events shipping.dispatched,customer.upserted --rate 200
       outbound source rotate shop-eu --keep-old-hours 24
+      printf %s "$SHOPIFY_CLIENT_SECRET" | outbound source add myshop --kind shopify \
+          --secret-stdin --currency EUR --shop-url https://myshop.example
     """
+
+
+def _secret(kind: str, from_stdin: bool) -> str | None:
+    """The pasted secret (stdin), a new one for a standard source, or None (print it)."""
+    if from_stdin:
+        return click.get_text_stream("stdin").read()
+    if kind != "standard":
+        raise click.UsageError(
+            f"a {kind} source signs with the platform's secret: pipe it in with --secret-stdin "
+            f'(e.g. printf %s "$SECRET" | outbound source add NAME --kind {kind} --secret-stdin ...)'
+        )
+    return None
 
 
 @source.command("add")
 @click.argument("name")
 @click.option(
-    "--events",
-    default=",".join(source_service.EVENT_TYPES),
+    "--kind",
+    type=click.Choice(source_service.KINDS),
+    default="standard",
     show_default=True,
-    help="Comma-separated event types this source may send.",
+    help="standard: our events signed per Standard Webhooks (POST /v1/events); shopify or "
+    "woocommerce: the platform's own webhooks (POST /v1/integrations/KIND/NAME).",
+)
+@click.option(
+    "--events",
+    default=None,
+    help="Comma-separated event types a standard source may send [default: all of "
+    + ",".join(source_service.EVENT_TYPES)
+    + "].",
 )
 @click.option("--rate", default=100, show_default=True, help="Requests per second (bursts of 2 s).")
+@click.option(
+    "--secret-stdin",
+    is_flag=True,
+    help="Read the signing secret from stdin (required for shopify: the app's client secret; "
+    "woocommerce: the webhook's secret) instead of making one. Never echoed or logged.",
+)
+@click.option(
+    "--currency", default=None, help="shopify/woocommerce: the shop's currency, e.g. EUR."
+)
+@click.option(
+    "--shop-url", default=None, help="shopify/woocommerce: e.g. https://shop.example (links)."
+)
 @pass_ctx
-def add(ctx: Ctx, name: str, events: str, rate: int) -> None:
-    """Register a source and print its signing secret ONCE (it is never logged).
+def add(
+    ctx: Ctx,
+    name: str,
+    kind: str,
+    events: str | None,
+    rate: int,
+    secret_stdin: bool,
+    currency: str | None,
+    shop_url: str | None,
+) -> None:
+    """Register a source; a made secret is printed ONCE (it is never logged).
 
     \b
     Example:
       outbound source add shop-eu --events shipping.dispatched,price.dropped
+      printf %s "$WC_WEBHOOK_SECRET" | outbound source add woo --kind woocommerce \
+          --secret-stdin --currency EUR --shop-url https://woo.example
     """
-    secret = new_secret()
+    pasted = _secret(kind, secret_stdin)
+    secret = pasted if pasted is not None else new_secret()
+    if events is None:
+        events = ",".join(source_service.EVENT_TYPES) if kind == "standard" else ""
+    shop = source_service.Shop(kind, currency and currency.upper(), shop_url)
     with ctx.app().engine.begin() as conn:
         source_service.add_source(
             conn,
@@ -51,7 +101,12 @@ def add(ctx: Ctx, name: str, events: str, rate: int) -> None:
             secret=secret,
             now=now(),
             actor="cli",
+            shop=shop,
         )
+    if pasted is not None:
+        where = "/v1/events" if kind == "standard" else f"/v1/integrations/{kind}/{name}"
+        click.echo(f"source {name!r} ({kind}) created with the secret given; it posts to {where}")
+        return
     click.echo(f"source {name!r} created. Its signing secret (shown once, store it now):\n{secret}")
 
 
@@ -72,9 +127,15 @@ def list_(ctx: Ctx, as_json: bool) -> None:
     else:
         click.echo(
             table(
-                ["name", "events", "rate/s", "live secrets"],
+                ["name", "kind", "events", "rate/s", "live secrets"],
                 [
-                    [d["name"], ",".join(d["events"]), d["rate_per_second"], d["live_secrets"]]
+                    [
+                        d["name"],
+                        d["kind"],
+                        ",".join(d["events"]) or "-",
+                        d["rate_per_second"],
+                        d["live_secrets"],
+                    ]
                     for d in data
                 ],
             )
@@ -107,19 +168,34 @@ def _keep_hours(ctx: click.Context, param: click.Parameter, value: float) -> flo
     help="How long the current secrets stay valid so the sender can switch: 0 (revoke them "
     f"now) to {MAX_KEEP_HOURS} (a year).",
 )
+@click.option(
+    "--secret-stdin",
+    is_flag=True,
+    help="Read the new secret from stdin (a shop platform's new secret) instead of making one.",
+)
 @pass_ctx
-def rotate(ctx: Ctx, name: str, keep_old_hours: float) -> None:
-    """Issue a new secret; old ones keep working for --keep-old-hours.
+def rotate(ctx: Ctx, name: str, keep_old_hours: float, secret_stdin: bool) -> None:
+    """Issue a new secret (or take the platform's); old ones keep working for --keep-old-hours.
 
     \b
     Example:
       outbound source rotate shop-eu --keep-old-hours 1
+      printf %s "$NEW_CLIENT_SECRET" | outbound source rotate myshop --secret-stdin
     """
-    secret = new_secret()
+    with ctx.app().engine.begin() as conn:
+        kind = next(
+            (s["kind"] for s in source_service.list_sources(conn, now()) if s["name"] == name),
+            "standard",
+        )
+    pasted = _secret(kind, secret_stdin)  # a platform's source takes the platform's new secret
+    secret = pasted if pasted is not None else new_secret()
     with ctx.app().engine.begin() as conn:
         source_service.rotate(
             conn, name, timedelta(hours=keep_old_hours), secret=secret, now=now(), actor="cli"
         )
+    if pasted is not None:
+        click.echo(f"secret for {name!r} replaced; old secrets expire in {keep_old_hours:g} h")
+        return
     click.echo(
         f"new secret for {name!r} (shown once):\n{secret}\nold secrets expire in {keep_old_hours:g} h"
     )

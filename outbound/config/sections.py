@@ -370,6 +370,9 @@ class PrivacySection(Section):
     #: HMAC key for the hashed numbers an erasure leaves on the suppression list; a secret
     #: kept outside the database (pass by OUTBOUND_PRIVACY_ERASURE_KEY)
     erasure_key: SecretStr = SecretStr("")
+    #: where a shop platform's data request (Shopify ``customers/data_request``) is exported:
+    #: the customer's evidence bundle and its manifest (relative to the working directory)
+    exports_dir: str = "exports"
 
 
 class EndpointsSection(Section):

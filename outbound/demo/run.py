@@ -325,6 +325,10 @@ def run_demo(
             live.seed(now)
             live.start_dialer()
         _trigger(app, ids, now, say)
+        if use_peers and api_server is not None:
+            from outbound.demo.shop import shopify_step
+
+            shopify_step(app, say, api_server)
         _campaign(app, app.clock(), say)
         _dispatch(app, providers, say, live is not None)
         if live is not None:

@@ -228,6 +228,7 @@ def api_deps(app: App) -> ApiDeps:
         erasure_secret=settings.privacy.erasure_key.get_secret_value(),
         prompts_dir=settings.voice.tts_cache_dir,
         providers=provider_hooks(app),
+        exports_dir=settings.privacy.exports_dir,
     )
 
 

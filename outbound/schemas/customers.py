@@ -52,6 +52,20 @@ def _phone(raw: str) -> str:
     return e164
 
 
+def e164_of(raw: Any, region: str | None = None) -> str | None:
+    """A shop's free-text phone (``(555) 625-1199``, read in ``region`` when it has no +) as
+    E.164, or None when it is not a valid number — a platform's payload is taken as it comes."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    try:
+        number = phonenumbers.parse(raw, region.upper() if region else None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def region_of(e164: str | None) -> str | None:
     """The ISO country of a valid E.164 number (None for non-geographic +800 and the like)."""
     if not e164:

@@ -42,9 +42,12 @@ class ShippingPayload(Payload):
     order_id: Token
     carrier: Text
     tracking_no: Token
-    eta: IsoDate
+    #: the expected delivery date; absent where the platform gives none (Shopify, WooCommerce)
+    eta: IsoDate | None = None
     shipment_id: Token | None = None
     signature_required: Flag | None = None
+    #: the carrier's tracking page, where the platform gives one
+    tracking_url: Url | None = None
 
 
 class RenewalPayload(Payload):

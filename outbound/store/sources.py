@@ -6,7 +6,7 @@ The checks, the audit events and the replay rule are ``outbound.services.intake`
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,13 +23,24 @@ class Source:
     name: str
     events: tuple[str, ...]
     rate_per_second: int
-    secrets: tuple[str, ...]
+    secrets: tuple[str, ...] = field(repr=False)
+    #: standard (our events, Standard Webhooks) | shopify | woocommerce
+    kind: str = "standard"
+    currency: str | None = None  # a shop platform's: what its payloads leave out
+    shop_url: str | None = None
 
 
 def insert_source(
-    conn: Connection, name: str, events: list[str], rate: int, now: datetime
+    conn: Connection,
+    name: str,
+    events: list[str],
+    rate: int,
+    now: datetime,
+    shop: tuple[str, str | None, str | None] = ("standard", None, None),
 ) -> int | None:
-    """A new active source's id; None when the name is taken (nothing is written then)."""
+    """A new active source's id; None when the name is taken (nothing is written then).
+    ``shop``: its kind, currency and shop URL."""
+    kind, currency, shop_url = shop
     try:
         with conn.begin_nested():
             return int(
@@ -41,6 +52,9 @@ def insert_source(
                         rate_per_second=rate,
                         status="active",
                         created_at=now,
+                        kind=kind,
+                        currency=currency,
+                        shop_url=shop_url,
                     )
                     .returning(sources.c.id)
                 ).scalar_one()
@@ -84,7 +98,16 @@ def active_sources(conn: Connection, now: datetime) -> list[Source]:
     ):
         live.setdefault(r.source_id, []).append(r.secret)
     return [
-        Source(r.id, r.name, tuple(r.events), r.rate_per_second, tuple(live.get(r.id, ())))
+        Source(
+            r.id,
+            r.name,
+            tuple(r.events),
+            r.rate_per_second,
+            tuple(live.get(r.id, ())),
+            r.kind,
+            r.currency,
+            r.shop_url,
+        )
         for r in rows
     ]
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from outbound.store import tables_privacy
+from outbound.store import shop_tables, tables_privacy
 from outbound.store.endpoint_tables import endpoint_tables
 from outbound.store.types import UTCDateTime
 from outbound.store.voice_tables import admission_table
@@ -249,6 +249,10 @@ sources = Table(
     Column("rate_per_second", Integer, nullable=False),
     Column("status", String(16), nullable=False, default="active"),
     Column("created_at", TS, nullable=False),
+    # standard (Standard Webhooks, our events) | shopify | woocommerce (0015_integrations)
+    Column("kind", String(16), nullable=False, server_default="standard"),
+    Column("currency", String(3)),  # shopify/woocommerce: what the payloads leave out
+    Column("shop_url", String(500)),
 )
 
 # Several live secrets per source make rotation seamless; an old one expires at expires_at.
@@ -353,4 +357,5 @@ voice_admission = admission_table(metadata, TS)  # store/voice_tables.py (this f
 inbound_texts, privacy_state = tables_privacy.declare(metadata, Id, TS)  # store/tables_privacy.py
 # Status webhooks out: store/endpoint_tables.py
 endpoints, endpoint_messages, endpoint_attempts = endpoint_tables(metadata, TS, Id)
+shop_orders, shop_prices = shop_tables.declare(metadata, TS, Id)  # store/shop_tables.py (0015)
 from outbound.store.ops_tables import heartbeats  # noqa: E402, F401  (operations tables: 0012)

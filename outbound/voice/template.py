@@ -1,4 +1,6 @@
-"""Prompt templates: ``{name}`` of a known field, ``{{`` / ``}}`` for a literal brace. Nothing else.
+"""Prompt templates: ``{name}`` of a known field, ``{{`` / ``}}`` for a literal brace, and
+``[[…]]`` for a part said only when every field inside it has a value (``on its way[[, arriving
+{eta}]].``: a shop platform gives no delivery date). Nothing else.
 
 Flow texts are written by people and rendered with values from webhooks, so they are never
 handed to ``str.format``: a format spec (``{brand:>300000000}``), a conversion (``{brand!r}``),
@@ -16,6 +18,8 @@ from typing import Any
 #: a doubled brace, a ``{…}`` without braces inside, or a lone brace
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: an optional part: said only when each of its fields has a value (no nesting)
+_OPTIONAL = re.compile(r"\[\[((?:(?!\[\[|\]\]).)*)\]\]", re.DOTALL)
 
 
 def _tokens(text: str) -> Iterator[tuple[re.Match[str], str | None]]:
@@ -33,7 +37,10 @@ def fields(text: str) -> set[str]:
 def problems(text: str, known: Collection[str]) -> list[str]:
     """Why ``text`` is not a valid template: one message per bad placeholder or brace."""
     out: list[str] = []
-    for match, body in _tokens(text):
+    plain = _OPTIONAL.sub(lambda m: m.group(1), text)
+    if "[[" in plain or "]]" in plain:
+        out.append("has an unmatched or nested '[[' / ']]' (an optional part is [[… {field} …]])")
+    for match, body in _tokens(plain):
         token = match.group(0)
         if token in ("{", "}"):
             out.append(
@@ -53,7 +60,19 @@ def problems(text: str, known: Collection[str]) -> list[str]:
 
 
 def render(text: str, values: Mapping[str, Any]) -> str:
-    """``{name}`` -> ``str(values[name])`` (missing: empty); anything malformed is kept as written."""
+    """``{name}`` -> ``str(values[name])`` (missing: empty); anything malformed is kept as written.
+    An optional part ``[[…]]`` is kept (without its brackets) when each field inside has a value,
+    else dropped whole."""
+
+    def optional(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        named = fields(inner)
+        return inner if all(values.get(n) not in (None, "") for n in named) else ""
+
+    return _substitute(_OPTIONAL.sub(optional, text), values)
+
+
+def _substitute(text: str, values: Mapping[str, Any]) -> str:
 
     def one(match: re.Match[str]) -> str:
         token, body = match.group(0), match.group(1)

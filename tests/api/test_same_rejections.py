@@ -137,7 +137,7 @@ EVENTS = {
         "shipping",
         {"colour": "red"},
         "data.colour: 'red' is not a shipping field; known: order_id, carrier, tracking_no, "
-        "eta, shipment_id, signature_required",
+        "eta, shipment_id, signature_required, tracking_url",
     ),
     "bad-token": Event(
         "shipping",

@@ -47,6 +47,8 @@ LONGEST: dict[str, dict[str, Any]] = {
         "eta": "2026-09-30",
         "shipment_id": "SHP-0012345678",
         "signature_required": True,
+        "tracking_url": "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html"
+        "?piececode=JJD000390007788812345",
     },
     "renewal": {
         "tier": "Premium Plus",
