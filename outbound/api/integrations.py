@@ -94,9 +94,7 @@ def install_integrations(api: FastAPI, app: ApiDeps, gate: Gate, writer: GroupCo
         return await writer.run(job)
 
 
-def find_source(
-    sources: list[Source], platform: str, name: str
-) -> Source:
+def find_source(sources: list[Source], platform: str, name: str) -> Source:
     for s in sources:
         if s.name == name and s.kind == platform:
             return s
@@ -248,5 +246,7 @@ def _apply(
         log.error("%s %s: %s", source.name, mapped.topic, exc)
         raise Refused(503, str(exc), {"Retry-After": "60"}) from None
     out = {"event_id": delivery, "source": source.name, **result, "duplicate": False}
-    receipts.record(conn, (source.id, delivery), digest, receipts.Answer(200, out), ctx.send.clock())
+    receipts.record(
+        conn, (source.id, delivery), digest, receipts.Answer(200, out), ctx.send.clock()
+    )
     return JSONResponse(out)

@@ -1,6 +1,6 @@
 """shop integrations: source kind, currency and shop URL; order and price memory
 
-Revision ID: 0015_integrations
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-06
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_integrations"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
