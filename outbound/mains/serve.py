@@ -100,7 +100,13 @@ class Service:
         return self.host or self.app.settings.api.host
 
     def _port(self) -> int:
-        return self.port or self.app.settings.api.port
+        """The API's port; 0 (``--port 0``) picks a free one once, so the start line and every
+        API process agree on it."""
+        if self.port is None:
+            self.port = self.app.settings.api.port
+        if self.port == 0:
+            self.port = _free_port(self._host())
+        return self.port
 
     def run(self) -> None:
         """Start every part, then wait for stop (or, with until_idle, for the workers to finish)."""
@@ -278,6 +284,13 @@ def freeze_heap() -> None:
     request in flight (measured: ingest p99 95 → 25 ms in the closed loop, see benchmarks)."""
     gc.collect()
     gc.freeze()
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -120,3 +120,31 @@ def test_two_api_processes_keep_one_notification_for_a_hundred_identical_events(
         assert count(app, notifications) == 1 and count(app, webhook_receipts) == 51
     finally:
         app.close()
+
+
+def test_serve_on_port_zero_listens_on_a_free_port_and_names_it(tmp_path: Path) -> None:
+    """``--port 0``: a free port, the same in the start line and on the socket (not 8080)."""
+    url = f"sqlite:///{tmp_path / 'outbound.db'}"
+    upgrade(make_engine(url))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OUTBOUND_DATABASE_URL": url}
+    command = [sys.executable, "-m", "outbound", "--config-dir", str(CONFIG_DIR), "serve"]
+    proc = subprocess.Popen(
+        [*command, "--role", "api", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        line = ""
+        deadline = time.monotonic() + 60
+        while "outbound serving:" not in line:  # readline returns "" only when serve exits
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "outbound serve exited"
+            assert time.monotonic() < deadline, "no start line"
+        port = int(line.split("API on http://127.0.0.1:")[1].split(";")[0].split(" ")[0])
+        assert port not in (0, 8080)
+        while not _ready(f"http://127.0.0.1:{port}"):
+            assert proc.poll() is None, "outbound serve exited"
+            assert time.monotonic() < deadline, f"nothing answers on the port it named ({port})"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
