@@ -8,9 +8,10 @@ set) it is a failure.
 
 Under xdist (``make test``: ``--dist loadgroup``) every test gets an ``xdist_group``
 (``pytest_collection_modifyitems`` below): the SIP/voice tests share one group, the browser
-console tests another, the tests that start PostgreSQL clusters of their own a third, and every
-other module is a group of its own (its module fixtures, e.g. the wheel, are built once). The
-voice group is scheduled first: it is the longest.
+console tests another, the tests that start PostgreSQL clusters of their own a third, the tests
+that read the one shared ``outbound demo`` run (``demo_run``) a fourth, and every other module
+is a group of its own (its module fixtures, e.g. the wheel, are built once). The voice group is
+scheduled first: it is the longest.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -31,6 +32,9 @@ from outbound import bootstrap
 from outbound.config import load_settings
 from outbound.store.db import make_engine, upgrade
 from outbound.testing.postgres import PgCluster, PgServer, as_postgres, start_cluster
+
+if TYPE_CHECKING:
+    from tests.demo_run import DemoRun
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -64,12 +68,17 @@ SHARED_PG = "shared-pg.json"
 
 #: (path prefix, group): tests that must not run beside each other on two workers
 GROUPS = (
+    # the tests that read the one shared ``outbound demo`` run (``demo_run``, tests/demo_run.py)
+    ("tests/voice/test_demo_calls.py", "demo"),
+    ("tests/integration/test_cli.py::test_demo_", "demo"),
+    ("tests/integration/test_demo_logs.py", "demo"),
+    ("tests/evidence/test_campaign_report.py::test_report_charts_each_send_", "demo"),
     ("tests/voice/", "voice"),  # SIP ports, real-time media: one worker
     ("tests/console/", "browser"),  # one console server and one Chromium per run
     ("tests/api/test_outage.py", "pg-own"),  # start and stop PostgreSQL clusters of their own
     ("tests/integration/test_pg_fixture_smoke.py", "pg-own"),
 )
-FIRST = ("voice", "browser")  # the longest groups start first
+FIRST = ("voice", "demo", "browser")  # the longest groups start first
 
 
 def xdist_group_of(nodeid: str) -> str:
@@ -137,6 +146,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     subprocess.run(as_postgres(stop), capture_output=True, check=False)
     shutil.rmtree(base, ignore_errors=True)
     info.unlink()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One ``outbound -vv demo`` per session in a fresh directory, shared by the tests of the
+    ``demo`` group (tests/demo_run.py)."""
+    from tests.demo_run import run_demo  # it imports this module
+
+    return run_demo(tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
