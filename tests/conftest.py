@@ -157,17 +157,42 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return run_demo(tmp_path_factory.mktemp("demo"))
 
 
+@pytest.fixture(scope="session")
+def migrated_templates() -> dict[str, str]:
+    """Per session (per xdist worker): engine -> a database migrated to head once, which
+    ``db_url`` copies for each test (a file copy; ``CREATE DATABASE … TEMPLATE``)."""
+    return {}
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, migrated database on each engine."""
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_templates: dict[str, str],
+) -> str:
+    """A fresh, migrated database on each engine: a copy of the session's migrated template
+    (migrated from empty once per session: test_migrations still checks what they build)."""
+    template = migrated_templates.get(request.param)
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'outbound.db'}"
-    else:
-        url = request.getfixturevalue("pg_server").new_database()
+        if template is None:
+            template = str(tmp_path_factory.mktemp("template") / "outbound.db")
+            _migrate(f"sqlite:///{template}")
+            migrated_templates["sqlite"] = template
+        shutil.copyfile(template, tmp_path / "outbound.db")
+        return f"sqlite:///{tmp_path / 'outbound.db'}"
+    server: PgServer = request.getfixturevalue("pg_server")
+    if template is None:
+        template = server.new_database().rsplit("/", 1)[1]
+        _migrate(server.url(template))  # disposed: a template must have no connections
+        migrated_templates["postgresql"] = template
+    return server.new_database(template=template)
+
+
+def _migrate(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    return url
 
 
 class FrozenClock:
