@@ -10,8 +10,8 @@ Under xdist (``make test``: ``--dist loadgroup``) every test gets an ``xdist_gro
 (``pytest_collection_modifyitems`` below): the SIP/voice tests share one group, the browser
 console tests another, the tests that start PostgreSQL clusters of their own a third, the tests
 that read the one shared ``outbound demo`` run (``demo_run``) a fourth, and every other module
-is a group of its own (its module fixtures, e.g. the wheel, are built once). The voice group is
-scheduled first: it is the longest.
+is a group of its own (its module fixtures, e.g. the wheel, are built once). The longest groups
+(``FIRST``) are scheduled first.
 """
 
 from __future__ import annotations
@@ -78,7 +78,14 @@ GROUPS = (
     ("tests/api/test_outage.py", "pg-own"),  # start and stop PostgreSQL clusters of their own
     ("tests/integration/test_pg_fixture_smoke.py", "pg-own"),
 )
-FIRST = ("voice", "demo", "browser")  # the longest groups start first
+#: the longest groups start first, so no long one is left running alone at the end
+FIRST = (
+    "voice",
+    "demo",
+    "browser",
+    "tests/integration/test_wheel_install.py",  # builds and installs the wheel, runs the demo
+    "tests/integration/test_worker_processes.py",
+)
 
 
 def xdist_group_of(nodeid: str) -> str:
