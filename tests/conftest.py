@@ -6,8 +6,8 @@ the first worker that needs it starts it (under a file lock) and the others conn
 controller stops it at the end. Locally a missing PostgreSQL skips those tests; in CI (``CI``
 set) it is a failure.
 
-Under xdist (``make test``: ``--dist loadgroup``) every test gets an ``xdist_group``
-(``pytest_collection_modifyitems`` below): the SIP/voice tests share one group, the browser
+Under xdist (``make test``: ``--dist loadgroup``) every test is in a group (``xdist_group_of``;
+``GroupScheduling`` runs each group on one worker): the SIP/voice tests share one group, the browser
 console tests another, the tests that start PostgreSQL clusters of their own a third, the tests
 that read the one shared ``outbound demo`` run (``demo_run``) a fourth, and every other module
 is a group of its own (its module fixtures, e.g. the wheel, are built once). The longest groups
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
 
 from outbound import bootstrap
 from outbound.config import load_settings
@@ -96,11 +98,30 @@ def xdist_group_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.nodeid)))
+class GroupScheduling(LoadScopeScheduling):
+    """``--dist loadgroup`` by ``xdist_group_of``: one work unit per group, in collection order
+    (``FIRST`` first, see below), never reordered by size.
 
+    Not xdist's own loadgroup: it appends each test's ``xdist_group`` mark to the test's node
+    id, which pytest 9.2 no longer reads back (``Node.nodeid`` is computed), so every group was
+    spread over all the workers; and its reorder by number of tests put the two-test wheel
+    module, the longest, last."""
+
+    def __init__(self, config: pytest.Config, log: Producer | None = None) -> None:
+        super().__init__(config, log)
+        config.option.loadscopereorder = False  # collection order: the longest groups first
+
+    def _split_scope(self, nodeid: str) -> str:
+        return xdist_group_of(nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> GroupScheduling | None:
+    if config.getvalue("dist") != "loadgroup":
+        return None  # xdist picks its own
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         group = xdist_group_of(item.nodeid)
         return FIRST.index(group) if group in FIRST else len(FIRST)
