@@ -115,6 +115,7 @@ class GroupScheduling(LoadScopeScheduling):
         return xdist_group_of(nodeid)
 
 
+@pytest.hookimpl(optionalhook=True)  # -p no:xdist: no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> GroupScheduling | None:
     if config.getvalue("dist") != "loadgroup":
         return None  # xdist picks its own
