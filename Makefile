@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-compile -e '.[dev]'  # bytecode is written on first import
 	touch $@
 
 setup: $(BIN)/.installed
@@ -30,10 +30,11 @@ $(SMSC_MODULES): outbound/testing/smsc_js/package.json outbound/testing/smsc_js/
 	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20+ with npm" >&2; exit 1; }
 	cd outbound/testing/smsc_js && npm ci --no-audit --no-fund
 
-# pytest-xdist: TEST_WORKERS processes (auto = one per core); SIP/voice, browser and own-cluster
-# PostgreSQL tests are grouped (tests/conftest.py) so they never run beside each other; the
-# PostgreSQL cluster is started once per run and shared by the workers.
-TEST_WORKERS ?= auto
+# pytest-xdist: TEST_WORKERS processes, one per core plus one: the voice group's worker mostly
+# waits on real-time calls, so the others keep every core busy. SIP/voice, browser, shared-demo
+# and own-cluster PostgreSQL tests are grouped (tests/conftest.py) so they never run beside
+# their own kind; the PostgreSQL cluster is started once per run and shared by the workers.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 PYTEST_FAST := -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 test: system-deps setup lint $(SMSC_MODULES)

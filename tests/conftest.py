@@ -6,11 +6,12 @@ the first worker that needs it starts it (under a file lock) and the others conn
 controller stops it at the end. Locally a missing PostgreSQL skips those tests; in CI (``CI``
 set) it is a failure.
 
-Under xdist (``make test``: ``--dist loadgroup``) every test gets an ``xdist_group``
-(``pytest_collection_modifyitems`` below): the SIP/voice tests share one group, the browser
-console tests another, the tests that start PostgreSQL clusters of their own a third, and every
-other module is a group of its own (its module fixtures, e.g. the wheel, are built once). The
-voice group is scheduled first: it is the longest.
+Under xdist (``make test``: ``--dist loadgroup``) every test is in a group (``xdist_group_of``;
+``GroupScheduling`` runs each group on one worker): the SIP/voice tests share one group, the browser
+console tests another, the tests that start PostgreSQL clusters of their own a third, the tests
+that read the one shared ``outbound demo`` run (``demo_run``) a fourth, and every other module
+is a group of its own (its module fixtures, e.g. the wheel, are built once). The longest groups
+(``FIRST``) are scheduled first.
 """
 
 from __future__ import annotations
@@ -23,14 +24,19 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
 
 from outbound import bootstrap
 from outbound.config import load_settings
 from outbound.store.db import make_engine, upgrade
 from outbound.testing.postgres import PgCluster, PgServer, as_postgres, start_cluster
+
+if TYPE_CHECKING:
+    from tests.demo_run import DemoRun
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -64,12 +70,24 @@ SHARED_PG = "shared-pg.json"
 
 #: (path prefix, group): tests that must not run beside each other on two workers
 GROUPS = (
+    # the tests that read the one shared ``outbound demo`` run (``demo_run``, tests/demo_run.py)
+    ("tests/voice/test_demo_calls.py", "demo"),
+    ("tests/integration/test_cli.py::test_demo_", "demo"),
+    ("tests/integration/test_demo_logs.py", "demo"),
+    ("tests/evidence/test_campaign_report.py::test_report_charts_each_send_", "demo"),
     ("tests/voice/", "voice"),  # SIP ports, real-time media: one worker
     ("tests/console/", "browser"),  # one console server and one Chromium per run
     ("tests/api/test_outage.py", "pg-own"),  # start and stop PostgreSQL clusters of their own
     ("tests/integration/test_pg_fixture_smoke.py", "pg-own"),
 )
-FIRST = ("voice", "browser")  # the longest groups start first
+#: the longest groups start first, so no long one is left running alone at the end
+FIRST = (
+    "voice",
+    "demo",
+    "browser",
+    "tests/integration/test_wheel_install.py",  # builds and installs the wheel, runs the demo
+    "tests/integration/test_worker_processes.py",
+)
 
 
 def xdist_group_of(nodeid: str) -> str:
@@ -80,11 +98,31 @@ def xdist_group_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.nodeid)))
+class GroupScheduling(LoadScopeScheduling):
+    """``--dist loadgroup`` by ``xdist_group_of``: one work unit per group, in collection order
+    (``FIRST`` first, see below), never reordered by size.
 
+    Not xdist's own loadgroup: it appends each test's ``xdist_group`` mark to the test's node
+    id, which pytest 9.2 no longer reads back (``Node.nodeid`` is computed), so every group was
+    spread over all the workers; and its reorder by number of tests put the two-test wheel
+    module, the longest, last."""
+
+    def __init__(self, config: pytest.Config, log: Producer | None = None) -> None:
+        super().__init__(config, log)
+        config.option.loadscopereorder = False  # collection order: the longest groups first
+
+    def _split_scope(self, nodeid: str) -> str:
+        return xdist_group_of(nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)  # -p no:xdist: no such hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> GroupScheduling | None:
+    if config.getvalue("dist") != "loadgroup":
+        return None  # xdist picks its own
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         group = xdist_group_of(item.nodeid)
         return FIRST.index(group) if group in FIRST else len(FIRST)
@@ -139,17 +177,51 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     info.unlink()
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One ``outbound -vv demo`` per session in a fresh directory, shared by the tests of the
+    ``demo`` group (tests/demo_run.py)."""
+    from tests.demo_run import run_demo  # it imports this module
+
+    return run_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def migrated_templates() -> dict[str, str]:
+    """Per session (per xdist worker): engine -> a database migrated to head once, which
+    ``db_url`` copies for each test (a file copy; ``CREATE DATABASE … TEMPLATE``)."""
+    return {}
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, migrated database on each engine."""
+def db_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_templates: dict[str, str],
+) -> str:
+    """A fresh, migrated database on each engine: a copy of the session's migrated template
+    (migrated from empty once per session: test_migrations still checks what they build)."""
+    template = migrated_templates.get(request.param)
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'outbound.db'}"
-    else:
-        url = request.getfixturevalue("pg_server").new_database()
+        if template is None:
+            template = str(tmp_path_factory.mktemp("template") / "outbound.db")
+            _migrate(f"sqlite:///{template}")
+            migrated_templates["sqlite"] = template
+        shutil.copyfile(template, tmp_path / "outbound.db")
+        return f"sqlite:///{tmp_path / 'outbound.db'}"
+    server: PgServer = request.getfixturevalue("pg_server")
+    if template is None:
+        template = server.new_database().rsplit("/", 1)[1]
+        _migrate(server.url(template))  # disposed: a template must have no connections
+        migrated_templates["postgresql"] = template
+    return server.new_database(template=template)
+
+
+def _migrate(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    return url
 
 
 class FrozenClock:

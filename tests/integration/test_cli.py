@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CONFIG_DIR
+from tests.demo_run import DemoRun
 
 OUTBOUND = str(Path(sys.executable).with_name("outbound"))
 
@@ -216,22 +217,22 @@ def test_every_command_has_help_with_an_example() -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_from_a_fresh_directory_and_explains_itself(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
-    proc = subprocess.run(
-        [OUTBOUND, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+def test_demo_runs_from_a_fresh_directory_and_explains_itself(demo_run: DemoRun) -> None:
+    out = demo_run.stdout  # the session's one demo run (tests/demo_run.py), in a fresh directory
     for heading in ("Sent", "Deferred", "Suppressed", "Fallbacks", "Try:"):
         assert heading in out
     assert "chain verified" in out
     assert "status webhooks: the loopback receiver verified" in out and "(0 rejected)" in out
-    assert (tmp_path / "outbound-demo.db").exists()
+    assert demo_run.db.exists()
     why_line = next(line for line in out.splitlines() if " why " in line)
     args = why_line.split("outbound", 1)[1].split()
     why = subprocess.run(
-        [OUTBOUND, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [OUTBOUND, *args],
+        cwd=demo_run.directory,
+        env=demo_run.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert why.returncode == 0 and "decision 1" in why.stdout
     assert "+1212" not in out  # no unmasked phone numbers in the demo output

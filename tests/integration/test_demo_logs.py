@@ -4,38 +4,22 @@ not on stderr (the logs) and not on stdout (the report)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from sqlalchemy import create_engine, select
 
 from outbound.demo.peers import ACCESS_TOKEN, PASSWORD
 from outbound.store.tables import customers, push_subscriptions
-from tests.conftest import ROOT
+from tests.demo_run import DemoRun
 from tests.logcheck import leaks
-from tests.sms.conftest import ensure_node_modules
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_at_vv_prints_no_number_endpoint_token_or_password(tmp_path: Path) -> None:
-    ensure_node_modules()  # the demo's SMS then goes over SMPP, bind password and all
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.run(
-        [sys.executable, "-m", "outbound", "-vv", "demo"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+def test_demo_at_vv_prints_no_number_endpoint_token_or_password(demo_run: DemoRun) -> None:
+    run = demo_run  # the session's one `outbound -vv demo` run (tests/demo_run.py)
     assert "SMS via SMPP to the loopback SMSC" in run.stdout  # the real SMPP path ran
     assert " DEBUG " in run.stderr  # and the logs were at -vv
-    engine = create_engine(f"sqlite:///{tmp_path / 'outbound-demo.db'}")
+    engine = create_engine(f"sqlite:///{demo_run.db}")
     with engine.connect() as conn:
         phones = [p for (p,) in conn.execute(select(customers.c.phone_e164)) if p]
         endpoints = [e for (e,) in conn.execute(select(push_subscriptions.c.endpoint))]

@@ -30,18 +30,27 @@ def test_call_test_hears_a_spoken_yes_and_detects_a_machine_on_the_shared_callee
         "machine": {"greeting": str(with_beep(greeting, tmp / "b.wav"))},
     }
     callee = start_callee(tmp, "callee", scripts, free_udp_port())
+    procs: dict[str, subprocess.Popen[str]] = {}
     try:
-        outs = {}
+        # both operators' checks at once, as two terminals would: each its own RTP port
         for user in ("yes", "machine"):
             cmd = [OUTBOUND, "--config-dir", str(ROOT / "config"), "call", "test"]
             cmd += [f"sip:{user}@127.0.0.1:{callee.port}", "--flow", "shipping"]
             cmd += ["--locale", "ko-KR", "--json"]
-            done = subprocess.run(
-                cmd, env=voice_env.env, capture_output=True, text=True, timeout=90, cwd=tmp
+            env = {**voice_env.env, "OUTBOUND_VOICE_RTP_PORT": str(free_udp_port())}
+            procs[user] = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp
             )
-            assert done.returncode == 0, done.stderr[-2000:]
-            outs[user] = json.loads(done.stdout)
+        outs = {}
+        for user, proc in procs.items():
+            stdout, stderr = proc.communicate(timeout=120)
+            assert proc.returncode == 0, stderr[-2000:]
+            outs[user] = json.loads(stdout)
     finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
         callee.stop()
     said = outs["yes"]
     # a low-confidence hearing is asked again, and the callee repeats itself

@@ -1,12 +1,11 @@
-"""``outbound demo`` places live calls: the dialer process calls loopback callee processes."""
+"""``outbound demo`` places live calls: the dialer process calls loopback callee processes.
+
+The demo is the session's shared run (``demo_run``, tests/demo_run.py): its live-call table."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,10 @@ from outbound.config import load_settings
 from outbound.demo.calls import open_live_calls
 from outbound.store.db import make_engine, upgrade
 from tests.conftest import require_tool
+from tests.demo_run import DemoRun, table_rows
 from tests.voice.conftest import ROOT
 
 pytestmark = pytest.mark.slow
-OUTBOUND = str(Path(sys.executable).with_name("outbound"))
 
 
 def _gone(pid: int) -> bool:
@@ -30,33 +29,23 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def test_demo_calls_people_and_machines_live_and_stops_every_callee(tmp_path: Path) -> None:
-    require_tool("espeak-ng")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
-    proc = subprocess.run(
-        [OUTBOUND, "demo", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,  # a bound on a hung demo, not a speed target (benchmarks hold those)
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout)
-    assert "live SIP calls on 127.0.0.1" in out["providers"], out["providers"]
-    assert re.search(r"TTS: \w+", out["providers"]) and "ASR: ko-KR Vosk" in out["providers"]
-    calls = {c["callee"]: c for c in out["calls"]}
+def test_demo_calls_people_and_machines_live_and_stops_every_callee(demo_run: DemoRun) -> None:
+    (voice,) = demo_run.lines("voice:")
+    assert "live SIP calls on 127.0.0.1" in voice, voice
+    assert re.search(r"TTS: \w+", voice) and "ASR: ko-KR Vosk" in voice
+    rows = table_rows(demo_run.stdout, "Live calls")
+    calls = {c["callee"]: c for c in rows}
     yes = calls["says yes"]
     assert (yes["outcome"], yes["intent"], yes["transcript"]) == ("answered", "confirmed", "예")
-    assert yes["confidence"] >= 0.6 and yes["opted_out"] is False
+    assert float(yes["confidence"]) >= 0.6 and yes["opted_out"] == "False"
     stop = calls["presses 9 (stop)"]
-    assert (stop["outcome"], stop["intent"], stop["opted_out"]) == ("answered", "opt_out", True)
+    assert (stop["outcome"], stop["intent"], stop["opted_out"]) == ("answered", "opt_out", "True")
     agent = calls["asks for an agent"]
     assert (agent["intent"], agent["transcript"]) == ("agent", "상담원"), agent
     assert calls["answering machine"]["outcome"] == "voicemail"
     assert calls["never answers"]["outcome"] == "no_answer"
-    assert all("*" in c["phone"] for c in out["calls"])  # masked
-    pids = [int(p) for p in re.findall(r"pid (\d+)", out["providers"])]
+    assert all("*" in c["phone"] for c in rows)  # masked
+    pids = [int(p) for p in re.findall(r"pid (\d+)", voice)]
     assert len(pids) == 2 and all(_gone(p) for p in pids)
 
 
