@@ -26,11 +26,14 @@ def watch(app: App) -> None:
     metrics.watch_database(partial(snapshot, app))
 
 
-def observe(app: App, role: str, stop: threading.Event, serves_api: bool) -> None:
-    """Called by ``serve`` once its parts run: heartbeat, gauges, /metrics where no API is."""
+def observe(
+    app: App, role: str, stop: threading.Event, serves_api: bool
+) -> status.Heartbeat | None:
+    """Called by ``serve`` once its parts run: heartbeat, gauges, /metrics where no API is.
+    Returns the heartbeat (it ends when ``stop`` is set), None for the API role."""
     watch(app)
-    if role != "api":
-        status.Heartbeat(app.engine, role, app.clock, stop).start()
+    beat = status.Heartbeat(app.engine, role, app.clock, stop).start() if role != "api" else None
     port = app.settings.api.metrics_port
     if not serves_api and port >= 0:
         metrics.serve_metrics(app.settings.api.host, port)
+    return beat

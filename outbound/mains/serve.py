@@ -45,6 +45,7 @@ class Service:
     _api: Any = None
     _api_processes: list[BaseProcess] = field(default_factory=list)
     _scheduler: Any = None
+    _heartbeat: Any = None
     _dialers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _failures: list[OutboundError] = field(default_factory=list)
 
@@ -122,7 +123,7 @@ class Service:
         if self._serves_api():
             self._start_api()
         self._start_dialers()
-        observe(self.app, self.role, self.stop, self._serves_api())  # heartbeat, /metrics
+        self._heartbeat = observe(self.app, self.role, self.stop, self._serves_api())
         waiting_for_workers = self.until_idle and (self._threads or self._dialers)
         while not self.stop.is_set():
             alive = any(t.is_alive() for t in self._threads) or any(
@@ -134,7 +135,13 @@ class Service:
                 break
             self.stop.wait(0.5)
         if self._failures:
+            self._end_heartbeat()  # its last words come before the error line, not after it
             raise self._failures[0]
+
+    def _end_heartbeat(self) -> None:
+        self.stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.thread.join(timeout=10)
 
     def _start(self, name: str, target: Any, *args: Any) -> None:
         def guarded() -> None:
@@ -201,6 +208,7 @@ class Service:
             self._api.should_exit = True
         for thread in self._threads:
             thread.join(timeout=30)
+        self._end_heartbeat()
         if self._scheduler is not None:
             led = self._scheduler.leader
             self._scheduler.stop()
