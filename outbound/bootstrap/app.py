@@ -22,9 +22,7 @@ from outbound.policy.ladder import Ladder
 from outbound.policy.messaging import MessagingRules, load_messaging
 from outbound.policy.model import Rules
 from outbound.services.checkpoints import Checkpoints
-from outbound.services.endpoints.worker import DeliveryWorker
 from outbound.services.send.context import Expiry, SendContext
-from outbound.services.send.dispatch import AfterResult, Dispatcher, FaultLog
 from outbound.services.send.outcomes import SilentReceipts
 from outbound.services.send.receipts import Escalation, escalation_delays
 from outbound.services.templates.lint import LintReport, lint
@@ -35,8 +33,10 @@ from outbound.store.anchor import KEY_OPTION
 from outbound.store.db import make_engine, require_current_schema
 from outbound.store.sendlog import DbSendLog
 
-if TYPE_CHECKING:  # APScheduler is imported by the one process part that schedules
-    from outbound.scheduling.scheduler import Scheduler
+if TYPE_CHECKING:  # imported by the process parts that run them, not by every command
+    from outbound.scheduling.scheduler import Scheduler  # APScheduler
+    from outbound.services.endpoints.worker import DeliveryWorker  # aiohttp
+    from outbound.services.send.dispatch import AfterResult, Dispatcher, FaultLog
 
 
 @dataclass
@@ -50,7 +50,7 @@ class App:
     #: HMAC key of the audit chain (never stored in the database); None = chain not anchored
     audit_key: bytes | None = None
     _adapters: dict[Channel, ChannelPort] = field(default_factory=dict)
-    _faults: FaultLog = field(default_factory=FaultLog)  # one line per interval, all workers
+    _faults: FaultLog | None = None  # one line per interval, shared by all workers
     _messaging: MessagingRules | None = None
     _templates: TemplateStore | None = None
     _send: SendContext | None = None
@@ -115,6 +115,8 @@ class App:
 
     def webhook_worker(self) -> DeliveryWorker:
         """The delivery worker of status webhooks (``[endpoints]``), started by ``serve``."""
+        from outbound.services.endpoints.worker import DeliveryWorker
+
         return DeliveryWorker(self.engine, self.settings.endpoints, self.clock)
 
     def dispatcher(
@@ -124,6 +126,10 @@ class App:
         actor: str = "dispatcher",
         after_result: AfterResult | None = None,
     ) -> Dispatcher:
+        from outbound.services.send.dispatch import Dispatcher, FaultLog
+
+        if self._faults is None:
+            self._faults = FaultLog()
         settings = self.settings
         return Dispatcher(
             engine=self.engine,

@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import Engine
 
 from outbound.config.audit_key import HINT
@@ -74,6 +73,8 @@ def publish(checkpoint: Checkpoint, target: str, timeout: float = 10.0) -> None:
 
 
 def _post(checkpoint: Checkpoint, url: str, timeout: float) -> None:
+    import httpx  # only where checkpoints go to a URL: not on every command's start
+
     try:
         response = httpx.post(url, json=checkpoint.as_dict(), timeout=timeout)
     except httpx.HTTPError as exc:

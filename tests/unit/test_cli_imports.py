@@ -48,6 +48,15 @@ def test_importing_the_cli_root_imports_no_heavy_module() -> None:
     assert _heavy(_imported_after("import outbound.cli.root")) == []
 
 
+def test_building_the_app_leaves_the_serving_parts_unimported() -> None:
+    """Every command that needs the App imports ``bootstrap``; the status-webhook worker
+    (aiohttp), the dispatcher, HTTP checkpoints (httpx) and the scheduler load only in the
+    process part that runs them."""
+    modules = _imported_after("import outbound.bootstrap.app")
+    serving = ("aiohttp", "httpx", "apscheduler", "outbound.services.send.dispatch")
+    assert sorted(m for m in modules if m.split(".")[0] in serving or m in serving) == []
+
+
 def test_the_root_help_lists_every_command_without_importing_one() -> None:
     code = (
         "import sys\nfrom outbound.cli.root import cli\n"

@@ -6,6 +6,7 @@ not hold a usable session. Every account change and every login attempt is an au
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -25,8 +26,13 @@ MIN_PASSWORD = 12
 WRONG = "wrong user name or password"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _HASHER = PasswordHasher()
-#: verified against when the name is unknown, so a wrong name costs as long as a wrong password
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so a wrong name costs as long as a wrong
+    password; made at the first sign-in, not at import (every command would pay for it)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,7 @@ def login(
             f"account locked until {row.locked_until:%H:%M} UTC after "
             f"{policy.max_failures} failed logins; try again then",
         )
-    right = _verify(row.password_hash if row is not None else _DUMMY_HASH, password)
+    right = _verify(row.password_hash if row is not None else _dummy_hash(), password)
     if row is None:
         _event(conn, name, "console.login_failed", {"reason": "unknown user"}, now)
         return LoginResult(None, WRONG)
