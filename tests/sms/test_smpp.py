@@ -195,18 +195,20 @@ def test_throttling_holds_the_configured_rate_across_two_workers(
 def test_a_dropped_connection_reconnects_without_losing_or_duplicating_a_message(
     make_app: AppFactory, smsc: Smsc
 ) -> None:
-    app = _sms_app(make_app, smsc)
+    # generous bounds (not waits): on a loaded machine the loopback SMSC may refuse a first
+    # rebind and take seconds to accept the next; the resend must still wait for the new link
+    app = _sms_app(make_app, smsc, response_timeout_seconds=20.0)
     sms = app.channels()[Channel.SMS]
     ids = [add_customer(app, f"C{i}", f"+1212555{i:04d}", preference="sms") for i in range(3)]
     trigger(app, Kind.SHIPPING, ids[0], shipping("A0"))
     app.dispatcher().run_once()
     smsc.command(cmd="kill")  # the link dies while idle
-    eventually(lambda: sms.binds == 2, what="the reconnect")  # type: ignore[attr-defined]
+    eventually(lambda: sms.binds == 2, 30, what="the reconnect")  # type: ignore[attr-defined]
     trigger(app, Kind.SHIPPING, ids[1], shipping("A1"))
     smsc.command(cmd="drop_next")  # the link dies with a submit in flight, unacknowledged
     trigger(app, Kind.SHIPPING, ids[2], shipping("A2"))
     app.dispatcher().run_once()
-    eventually(lambda: len(smsc.events("message")) == 3, what="all three messages")
+    eventually(lambda: len(smsc.events("message")) == 3, 30, what="all three messages")
     time.sleep(0.3)
     dests = sorted(e["dest"] for e in smsc.events("message"))
     assert dests == sorted(f"1212555{i:04d}" for i in range(3))
