@@ -54,7 +54,8 @@ class Recognition:
     the n-best list (``ALTERNATIVES``), so the runner can see a "stop" the best path lost.
     Every utterance of the turn counts: a later noise must not replace an earlier answer.
     The turn is over ``ANSWER_TAIL_S`` audio seconds after the first utterance ends (later if a
-    second one is then under way), so a second word said after a breath is heard too.
+    second one is then under way): the answer stays the first utterance's words, and what the
+    tail hears joins the hypotheses, where a "stop" said after a breath is still found.
     """
 
     def __init__(self, model: Any, rate: int, phrases: Iterable[str]) -> None:
@@ -111,7 +112,8 @@ class Recognition:
         words = [
             (str(w["word"]), float(w.get("conf", 0))) for w in json.loads(raw).get("result", [])
         ]
-        self._words.extend(words)
+        if self._done_at is None:  # the answer is the first utterance's words and confidence;
+            self._words.extend(words)  # what the tail hears only joins the hypotheses (a stop)
         self._hypotheses.append(" ".join(w for w, _ in words))
         return any(c >= MIN_WORD_CONFIDENCE for _, c in words)
 

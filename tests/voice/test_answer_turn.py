@@ -53,7 +53,6 @@ def test_a_stop_said_after_a_breath_following_a_yes_is_an_opt_out(tts: Tts, paus
     audio = _silence(0.5) + _speech(tts, "네") + _silence(pause) + _speech(tts, "그만")
     intent, text, _ = _turn(audio + _silence(3))
     assert intent == "stop", text
-    assert "그만" in text.split(), text
 
 
 def test_a_plain_yes_still_ends_the_turn_soon_after_it_is_said(tts: Tts) -> None:
