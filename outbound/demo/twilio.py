@@ -22,11 +22,13 @@ from outbound.services.send import notify, progress
 if TYPE_CHECKING:
     from outbound.testing.twilio import TwilioService
 
-#: a number per time zone; the demo picks one where it is daytime now (10:00-17:00 local)
+#: a number per time zone; the demo picks one where it is daytime now (10:00-17:00 local).
+#: Each must be a valid number for its region (tests/unit/test_demo_numbers.py): Ofcom's
+#: drama range 07700 900xxx is not, and made the demo fail while it was daytime in London.
 DAYTIME = [
     ("America/Los_Angeles", "+14155550142", "en-US"),
     ("America/New_York", "+12125550142", "en-US"),
-    ("Europe/London", "+447700900142", "en-GB"),
+    ("Europe/London", "+447911123142", "en-GB"),
     ("Asia/Kolkata", "+919820000142", "en-IN"),
     ("Asia/Shanghai", "+8613800138142", "zh-CN"),
     ("Australia/Sydney", "+61491570142", "en-AU"),
