@@ -2,6 +2,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Bytecode is written on first import (pip installs with --no-compile, below). These machines
+# set PYTHONDONTWRITEBYTECODE=1 in the environment: then no .pyc was ever kept for what the
+# first process did not happen to write, and every process compiled alembic, APScheduler,
+# phonenumbers' data ... from source again (a fresh-clone test run took ~200 s longer than the
+# same run in a warm checkout). Empty means unset to Python.
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: setup system-deps demo test test-stress lint check unit bench clean
 
