@@ -117,6 +117,47 @@ def test_an_everyday_read_runs_on_sqlalchemy_alone(tmp_path: Path, args: list[st
     assert "pydantic_settings" not in modules
 
 
+def test_showing_a_customer_masks_the_phone_without_phonenumbers_metadata(tmp_path: Path) -> None:
+    """``customer show`` of a real customer prints the masked phone: the country code comes
+    from masking's own table, not from importing phonenumbers (~20 ms)."""
+    config = Path(__file__).resolve().parents[2] / "config"
+    env = {"PATH": "/usr/bin:/bin", "OUTBOUND_CONFIG_DIR": str(config)}
+    url = f"sqlite:///{tmp_path / 'outbound.db'}"
+    (tmp_path / "c.csv").write_text(
+        "external_id,phone,timezone,locale,preference,opt_in\n"
+        "C1,+380441234567,Europe/Kyiv,uk,sms,sms:transactional\n",
+        encoding="utf-8",
+    )
+    outbound = str(Path(sys.executable).with_name("outbound"))
+    for args in (["db", "upgrade"], ["customer", "import", "c.csv"]):
+        subprocess.run(
+            [outbound, "--db", url, *args],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+    code = (
+        "import json, sys\nfrom outbound.cli.root import main\n"
+        f"sys.argv = {['outbound', '--db', url, 'customer', 'show', 'C1']!r}\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert "+380*****4567" in out.stdout and "+380441234567" not in out.stdout
+    modules = set(json.loads(out.stdout.splitlines()[-1]))
+    assert sorted(m for m in modules if m.split(".")[0] == "phonenumbers") == []
+
+
 def test_the_listed_short_help_of_each_command_is_the_commands_own() -> None:
     for name, (_, _, listed) in COMMANDS.items():
         command = load(name)

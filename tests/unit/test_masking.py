@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from outbound.domain.masking import mask_phone, mask_text
+from outbound.domain.masking import _CALLING_CODES, mask_phone, mask_text
 
 
 def test_phone_keeps_country_prefix_and_last_four_digits_only() -> None:
@@ -14,6 +17,31 @@ def test_numbers_inside_free_text_are_masked() -> None:
     text = mask_text("call +4915112345678 or +12125550123 now")
     assert "+4915112345678" not in text and "+12125550123" not in text
     assert text == "call +49*******5678 or +1******0123 now"
+
+
+def test_the_calling_code_table_is_phonenumbers_own() -> None:
+    expected = {str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+    assert sorted(_CALLING_CODES ^ expected) == [], "update masking._CALLING_CODES"
+
+
+def test_three_digit_codes_and_unknown_prefixes_are_cut_where_the_code_ends() -> None:
+    assert mask_phone("+380441234567") == "+380*****4567"  # Ukraine: 380, not 38 or 3
+    assert mask_phone("+85212345678") == "+852****5678"  # Hong Kong
+    assert mask_phone("+2821234567") == "+2*****4567"  # 28x is no country: one digit shown
+
+
+def _masked_by_phonenumbers(digits: str) -> str:
+    """The masking as phonenumbers' parser cuts the code (what mask_phone did before)."""
+    try:
+        head = str(phonenumbers.parse("+" + digits, None).country_code)
+    except phonenumbers.NumberParseException:
+        head = digits[:1]
+    return "+" + head + "*" * (len(digits) - len(head) - 4) + digits[-4:]
+
+
+@given(st.text(alphabet="0123456789", min_size=7, max_size=20))
+def test_every_number_is_masked_as_phonenumbers_would_cut_its_code(digits: str) -> None:
+    assert mask_phone("+" + digits) == _masked_by_phonenumbers(digits)
 
 
 def test_short_values_are_fully_masked() -> None:
