@@ -27,13 +27,11 @@ _CODES = """
     970 971 972 973 974 975 976 977 979 992 993 994 995 996 998
 """
 _CALLING_CODES = frozenset(_CODES.split())
-_MAX_NATIONAL = 17  # phonenumbers refuses a longer national number: then one digit is shown
 
 
 def calling_code(digits: str) -> str:
     """The country calling code ``digits`` starts with (codes are prefix-free), else ``""``."""
-    code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in _CALLING_CODES), "")
-    return code if len(digits) - len(code) <= _MAX_NATIONAL else ""
+    return next((digits[:n] for n in (1, 2, 3) if digits[:n] in _CALLING_CODES), "")
 
 
 def mask_phone(phone: str | None) -> str:

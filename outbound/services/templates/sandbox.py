@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -150,10 +151,7 @@ def compile_file(path: Path, rel: str, folder: str, channel: Channel, locale: st
     """Read, hash and compile one file; TemplateSyntaxError (with its line) when it is broken."""
     data = path.read_bytes()
     source = data.decode("utf-8")
-    tree = _ENV.parse(source, rel, str(path))
-    code = _ENV.compile(source, rel, str(path))
-    template = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
-    blocks = frozenset(b.name for b in tree.find_all(nodes.Block))
+    template, uses, blocks = _compiled(source, rel, str(path))
     return TemplateFile(
         folder,
         channel,
@@ -163,9 +161,24 @@ def compile_file(path: Path, rel: str, folder: str, channel: Channel, locale: st
         source,
         hashlib.sha256(data).hexdigest(),
         template,
-        _uses(tree),
+        uses,
         blocks,
     )
+
+
+@lru_cache(maxsize=2048)
+def _compiled(
+    source: str, rel: str, filename: str
+) -> tuple[Template, tuple[Use, ...], frozenset[str]]:
+    """One text compiled once per process: a reload, or another App over the same folder,
+    gets the same Template for an unchanged file (rendering never changes a Template). Parsed
+    once: the tree is read for lint before code generation (whose optimizer rewrites it)."""
+    tree = _ENV.parse(source, rel, filename)
+    uses = _uses(tree)
+    blocks = frozenset(b.name for b in tree.find_all(nodes.Block))
+    code = _ENV.compile(tree, rel, filename)
+    template = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
+    return template, uses, blocks
 
 
 def error_line(exc: BaseException, file: TemplateFile) -> int:
