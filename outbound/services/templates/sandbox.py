@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, Template, nodes, pass_context
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
@@ -26,6 +26,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from outbound.domain.errors import OutboundError
 from outbound.domain.values import Channel
 from outbound.services.templates import filters
+
+if TYPE_CHECKING:
+    from outbound.services.templates import code_cache
 
 #: characters a formatted value may carry that GSM-7 lacks but a plain space replaces
 SMS_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
@@ -171,14 +174,28 @@ def _compiled(
     source: str, rel: str, filename: str
 ) -> tuple[Template, tuple[Use, ...], frozenset[str]]:
     """One text compiled once per process: a reload, or another App over the same folder,
-    gets the same Template for an unchanged file (rendering never changes a Template). Parsed
-    once: the tree is read for lint before code generation (whose optimizer rewrites it)."""
-    tree = _ENV.parse(source, rel, filename)
-    uses = _uses(tree)
-    blocks = frozenset(b.name for b in tree.find_all(nodes.Block))
-    code = _ENV.compile(tree, rel, filename)
+    gets the same Template for an unchanged file (rendering never changes a Template); across
+    processes the code comes from ``code_cache`` when an earlier one compiled the same text."""
+    from outbound.services.templates import code_cache
+
+    entry_key = code_cache.key(source, rel, filename)
+    entry = code_cache.load(entry_key)
+    if entry is None:
+        entry = _compile(source, rel, filename)
+        code_cache.store(entry_key, entry)
+    code, uses, blocks = entry
     template = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
-    return template, uses, blocks
+    return template, tuple(Use(*u) for u in uses), frozenset(blocks)
+
+
+def _compile(source: str, rel: str, filename: str) -> code_cache.Entry:
+    """Parsed once: the tree is read for lint before code generation (whose optimizer
+    rewrites it)."""
+    tree = _ENV.parse(source, rel, filename)
+    uses = tuple((u.what, u.line, u.detail) for u in _uses(tree))
+    blocks = tuple(sorted(b.name for b in tree.find_all(nodes.Block)))
+    code = _ENV.compile(tree, rel, filename)
+    return code, uses, blocks
 
 
 def error_line(exc: BaseException, file: TemplateFile) -> int:
