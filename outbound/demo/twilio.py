@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 DAYTIME = [
     ("America/Los_Angeles", "+14155550142", "en-US"),
     ("America/New_York", "+12125550142", "en-US"),
-    ("Europe/London", "+447700900142", "en-GB"),
+    ("Europe/London", "+447400123142", "en-GB"),  # not 07700 900xxx: invalid since phonenumbers 9
     ("Asia/Kolkata", "+919820000142", "en-IN"),
     ("Asia/Shanghai", "+8613800138142", "zh-CN"),
     ("Australia/Sydney", "+61491570142", "en-AU"),
