@@ -1,18 +1,18 @@
 """The wheel built from the checkout and installed into a fresh venv, once per test session.
 
 ``python -m build --wheel`` builds it; a fresh venv without the system site packages
-(``python -m venv``) gets it and its declared dependencies, resolved from the package index
-(``uv pip install outbound-*.whl``, as a user would with pip or uv); the commands run with no
-PYTHONPATH, no VIRTUAL_ENV and no ``OUTBOUND_*`` settings.
+(``python -m venv``) gets it and its declared dependencies, resolved from the package index;
+the commands run with no PYTHONPATH, no VIRTUAL_ENV and no ``OUTBOUND_*`` settings.
+tests/integration/test_wheel_install.py checks what the wheel carries and runs ``outbound
+init``, ``db upgrade`` and ``db status`` with it in an empty directory; the session's one
+``outbound -vv demo`` (tests/demo_run.py) is this install's ``outbound`` too, so one demo run
+proves the installed demo and feeds the tests that read it.
 
-The installer is uv (the dev extra's), not pip: it reads the same metadata (the wheel's
-Requires-Dist, Requires-Python and markers; the same 88 distributions at the same versions as
-pip resolved on 2026-12-06) but fetches in parallel, 10-15 s where pip took 35 s, and the venv
-needs no pip of its own (ensurepip: 4 s). uv reads its own settings (``UV_INDEX_URL``, …), not
-pip.conf: with none, the index is PyPI. tests/integration/test_wheel_install.py checks what
-the wheel carries and runs ``outbound init``, ``db upgrade`` and ``db status`` with it in an
-empty directory; the session's one ``outbound -vv demo`` (tests/demo_run.py) is this install's
-``outbound`` too, so one demo run proves the installed demo and feeds the tests that read it.
+The installer is uv (the dev extra's: ``uv pip install outbound-*.whl``), not pip: it reads the
+same metadata (the wheel's Requires-Dist, Requires-Python and markers: the same 88
+distributions at the same versions as pip resolved on 2026-12-06) but fetches in parallel,
+10-15 s where pip took 35 s, and the venv needs no pip of its own (ensurepip: 4 s). uv reads
+its own settings (``UV_INDEX_URL``, ...), not pip.conf: with none, the index is PyPI.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import venv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from uv import find_uv_bin
 
 from tests.conftest import ROOT
 
@@ -81,6 +79,8 @@ class InstalledWheel:
 
 def install(wheel: Path, where: Path) -> InstalledWheel:
     """A fresh venv at ``where`` (no system site packages) with ``wheel`` and its dependencies."""
+    from uv import find_uv_bin  # the dev extra's uv: only the tests that install import it
+
     venv.create(where, with_pip=False, system_site_packages=False)
     python = where / "bin" / "python"
     # no bytecode at install (uv's default): what the commands import is compiled when imported
