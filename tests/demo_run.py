@@ -7,9 +7,9 @@ session-scoped, its consumers in one xdist group (``demo``) so the run happens o
 The run is a user's: the ``outbound`` of the wheel installed in a fresh venv
 (``installed_wheel``, tests/installed_wheel.py), a fresh empty directory outside the checkout,
 no PYTHONPATH and no ``OUTBOUND_*`` settings, stdout the report (not a terminal), stderr the
-``-vv`` log; so the run is also the installed wheel's demo (tests/integration/
-test_wheel_install.py). The consumers only read: the report, the log, and the database
-(``why``, ``campaign report``).
+``-vv`` log; so it is also the installed wheel's demo, which
+tests/integration/test_wheel_install.py checks. The consumers only read: the report, the log,
+and the database (``why``, ``campaign report``).
 
 ``section`` and ``table_rows`` read the report generically: a section is found by the start of
 its title, a table's columns by its dashes line, so new lines or rows in the demo (another
