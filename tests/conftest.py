@@ -9,9 +9,9 @@ set) it is a failure.
 Under xdist (``make test``: ``--dist loadgroup``) every test is in a group (``xdist_group_of``;
 ``GroupScheduling`` runs each group on one worker): the SIP/voice tests share one group, the browser
 console tests another, the tests that start PostgreSQL clusters of their own a third, the tests
-that read the one shared ``outbound demo`` run (``demo_run``) a fourth, and every other module
-is a group of its own (its module fixtures, e.g. the wheel, are built once). The longest groups
-(``FIRST``) are scheduled first.
+that read the one shared ``outbound demo`` run (``demo_run``: the installed wheel's, so with the
+wheel's own tests) a fourth, and every other module is a group of its own (its module fixtures
+are built once). The longest groups (``FIRST``) are scheduled first.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from outbound.testing.postgres import PgCluster, PgServer, as_postgres, start_cl
 
 if TYPE_CHECKING:
     from tests.demo_run import DemoRun
+    from tests.installed_wheel import InstalledWheel
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -71,6 +72,8 @@ SHARED_PG = "shared-pg.json"
 #: (path prefix, group): tests that must not run beside each other on two workers
 GROUPS = (
     # the tests that read the one shared ``outbound demo`` run (``demo_run``, tests/demo_run.py)
+    # and the wheel's, whose installed ``outbound`` that run is (``installed_wheel``)
+    ("tests/integration/test_wheel_install.py", "demo"),
     ("tests/voice/test_demo_calls.py", "demo"),
     ("tests/integration/test_cli.py::test_demo_", "demo"),
     ("tests/integration/test_demo_logs.py", "demo"),
@@ -85,7 +88,6 @@ FIRST = (
     "voice",
     "demo",
     "browser",
-    "tests/integration/test_wheel_install.py",  # builds and installs the wheel, runs the demo
     "tests/integration/test_worker_processes.py",
 )
 
@@ -178,12 +180,29 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """One ``outbound -vv demo`` per session in a fresh directory, shared by the tests of the
-    ``demo`` group (tests/demo_run.py)."""
-    from tests.demo_run import run_demo  # it imports this module
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of the checkout (``python -m build``), built once per session."""
+    from tests.installed_wheel import build_wheel  # it imports this module
 
-    return run_demo(tmp_path_factory.mktemp("demo"))
+    return build_wheel(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> InstalledWheel:
+    """The wheel installed into a fresh venv with its dependencies, once per session
+    (tests/installed_wheel.py)."""
+    from tests.installed_wheel import install
+
+    return install(built_wheel, tmp_path_factory.mktemp("installed") / "venv")
+
+
+@pytest.fixture(scope="session")
+def demo_run(installed_wheel: InstalledWheel, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One ``outbound -vv demo`` per session, the installed wheel's, in a fresh directory,
+    shared by the tests of the ``demo`` group (tests/demo_run.py)."""
+    from tests.demo_run import run_demo
+
+    return run_demo(tmp_path_factory.mktemp("demo"), installed_wheel)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,11 @@ The demo takes about a minute (live SIP calls in real time, the scheduler, SMPP 
 receipts), so the tests that only look at a finished demo (its report, its log at ``-vv``, its
 live-call table, its database) share one run: the ``demo_run`` fixture (tests/conftest.py),
 session-scoped, its consumers in one xdist group (``demo``) so the run happens once per session.
-The run is the operator's: a fresh empty directory, no ``OUTBOUND_*`` settings, stdout the
-report (not a terminal), stderr the ``-vv`` log. The consumers only read: the report, the log,
+The run is a user's: the ``outbound`` of the wheel installed in a fresh venv
+(``installed_wheel``, tests/installed_wheel.py), a fresh empty directory outside the checkout,
+no PYTHONPATH and no ``OUTBOUND_*`` settings, stdout the report (not a terminal), stderr the
+``-vv`` log; so it is also the installed wheel's demo, which
+tests/integration/test_wheel_install.py checks. The consumers only read: the report, the log,
 and the database (``why``, ``campaign report``).
 
 ``section`` and ``table_rows`` read the report generically: a section is found by the start of
@@ -15,17 +18,16 @@ source, another channel) do not move what a test looks for.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.cells import cell_len
 
-from tests.conftest import ROOT, require_tool
-from tests.sms.conftest import ensure_node_modules
+from tests.conftest import require_tool
+from tests.installed_wheel import InstalledWheel, user_env
+from tests.sms.conftest import SMS_DIR, ensure_node_modules
 
 DEMO_SECONDS = 600  # a bound on a hung demo, not a speed target (benchmarks hold those)
 
@@ -36,6 +38,7 @@ class DemoRun:
     stdout: str  # the report
     stderr: str  # the log at -vv
     env: dict[str, str]  # the environment it ran with (for follow-up commands)
+    outbound: Path  # the program that ran: the installed wheel's ``outbound``
 
     @property
     def db(self) -> Path:
@@ -46,13 +49,17 @@ class DemoRun:
         return [line[2:] for line in self.stdout.splitlines() if line.startswith(f"- {prefix}")]
 
 
-def run_demo(directory: Path) -> DemoRun:
+def run_demo(directory: Path, installed: InstalledWheel) -> DemoRun:
     require_tool("espeak-ng")  # the robot's prompts and the callees' voices
-    ensure_node_modules()  # the demo's SMS then go over SMPP, bind password and all
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOUND_")}
-    env["PYTHONPATH"] = str(ROOT)
+    # the demo's SMS then go over SMPP, bind password and all: the installed smsc.js gets the
+    # node_modules that `npm ci` of the same package-lock.json (the wheel carries it) made here
+    ensure_node_modules()
+    modules = installed.package / "testing" / "smsc_js" / "node_modules"
+    if not modules.exists():
+        modules.symlink_to(SMS_DIR / "node_modules", target_is_directory=True)
+    env = user_env()
     proc = subprocess.run(
-        [sys.executable, "-m", "outbound", "-vv", "demo"],
+        [installed.outbound, "-vv", "demo"],
         cwd=directory,
         env=env,
         capture_output=True,
@@ -60,7 +67,7 @@ def run_demo(directory: Path) -> DemoRun:
         timeout=DEMO_SECONDS,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return DemoRun(directory, proc.stdout, proc.stderr, env)
+    return DemoRun(directory, proc.stdout, proc.stderr, env, installed.outbound)
 
 
 def section(report: str, title: str) -> list[str]:

@@ -1,54 +1,33 @@
 """A wheel built from the repository is a working install outside the checkout.
 
-Builds the wheel (``python -m build``), installs it into a fresh venv without the system site
-packages (its dependencies come from the package index this machine's pip is configured with),
-and runs ``outbound init``, ``outbound db upgrade`` and ``outbound demo`` in an empty directory
-that is not the checkout, with no PYTHONPATH: every file the install needs must be in the wheel.
+The session's wheel (``built_wheel``: ``python -m build``) is installed into a fresh venv
+without the system site packages, its dependencies resolved from the package index this
+machine's pip is configured with (``installed_wheel``, tests/installed_wheel.py). Its
+``outbound init``, ``db upgrade`` and ``db status`` run here in an empty directory that is not
+the checkout, with no PYTHONPATH: every file the install needs must be in the wheel. Its
+``outbound -vv demo`` is the session's one demo run (``demo_run``, tests/demo_run.py), read
+here for what the install proves and by the demo group's other tests for what the demo did.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import venv
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.demo_run import DemoRun
+from tests.installed_wheel import InstalledWheel, run
 
 pytestmark = pytest.mark.slow
 
-INSTALL_SECONDS = 900  # a cold pip cache downloads ~100 MB of wheels
-
-
-def _run(cmd: Sequence[str | Path], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    result = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert result.returncode == 0, (
-        f"{' '.join(map(str, cmd))} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    )
-    return result
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", out, ROOT], ROOT, 600)
-    (built,) = out.glob("outbound-*.whl")
-    return built
-
 
 def test_wheel_carries_the_default_config_flows_split_area_codes_and_migrations(
-    wheel: Path,
+    built_wheel: Path,
 ) -> None:
-    names = set(zipfile.ZipFile(wheel).namelist())
+    names = set(zipfile.ZipFile(built_wheel).namelist())
     expected = {
         *(f"outbound/defaults/config/{p.name}" for p in (ROOT / "config").glob("*.toml")),
         *(f"outbound/defaults/voice_flows/{p.name}" for p in (ROOT / "voice_flows").glob("*.yaml")),
@@ -66,32 +45,32 @@ def test_wheel_carries_the_default_config_flows_split_area_codes_and_migrations(
     assert sorted(expected - names) == []
 
 
-def test_installed_wheel_runs_init_db_upgrade_and_demo_in_an_empty_directory(
-    wheel: Path, tmp_path: Path
+def test_installed_wheel_runs_init_db_upgrade_and_status_in_an_empty_directory(
+    installed_wheel: InstalledWheel, tmp_path: Path
 ) -> None:
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True, system_site_packages=False)
-    python = env_dir / "bin" / "python"
-    # no bytecode at install: what the commands below import is compiled when first imported
-    install = [python, "-m", "pip", "install", "--quiet", "--no-compile", wheel]
-    _run(install, tmp_path, INSTALL_SECONDS)
-    where = _run([python, "-c", "import outbound; print(outbound.__file__)"], tmp_path, 60)
-    assert Path(where.stdout.strip()).is_relative_to(env_dir), where.stdout
-
+    assert installed_wheel.package.is_relative_to(installed_wheel.venv), installed_wheel.package
     work = tmp_path / "empty"
     work.mkdir()
-    outbound = env_dir / "bin" / "outbound"
-    init = _run([outbound, "init"], work, 120)
+    outbound = installed_wheel.outbound
+    init = run([outbound, "init"], work, 120)
     assert "at schema" in init.stdout
     for name in ("outbound.toml", "policies.toml"):
         assert (work / "config" / name).read_bytes() == (ROOT / "config" / name).read_bytes()
     flows = sorted(p.name for p in (work / "voice_flows").glob("*.yaml"))
     assert flows == sorted(p.name for p in (ROOT / "voice_flows").glob("*.yaml"))
 
-    _run([outbound, "db", "upgrade"], work, 120)
-    status = json.loads(_run([outbound, "db", "status", "--json"], work, 60).stdout)
+    run([outbound, "db", "upgrade"], work, 120)
+    status = json.loads(run([outbound, "db", "status", "--json"], work, 60).stdout)
     assert status["ok"] is True and status["current"], status
 
-    demo = _run([outbound, "demo"], work, 600)
-    assert "(chain verified)" in demo.stdout, demo.stdout
-    assert (work / "outbound-demo.db").is_file()
+
+def test_installed_wheels_demo_calls_live_and_verifies_its_chain_outside_the_checkout(
+    installed_wheel: InstalledWheel, demo_run: DemoRun
+) -> None:
+    assert demo_run.outbound == installed_wheel.outbound  # the session's demo is the install's
+    assert not demo_run.directory.is_relative_to(ROOT)
+    assert "PYTHONPATH" not in demo_run.env
+    assert "(chain verified)" in demo_run.stdout, demo_run.stdout
+    (voice,) = demo_run.lines("voice:")
+    assert "live SIP calls on 127.0.0.1" in voice, voice
+    assert demo_run.db.is_file()

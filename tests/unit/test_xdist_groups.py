@@ -1,7 +1,7 @@
 """``make test`` runs under xdist with ``--dist loadgroup``: the tests that would fight over SIP
 ports, the console's browser or PostgreSQL clusters of their own share a group (one worker), as
-do the tests that read the session's one ``outbound demo`` run (``demo_run``); every other module
-is a group of its own."""
+do the tests that read the session's one ``outbound demo`` run (``demo_run``) with the wheel's
+tests (that run is the installed wheel's); every other module is a group of its own."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from tests.conftest import xdist_group_of
         ("tests/integration/test_cli.py::test_demo_runs_from_a_fresh_directory", "demo"),
         ("tests/integration/test_demo_logs.py::test_demo_at_vv", "demo"),
         ("tests/evidence/test_campaign_report.py::test_report_charts_each_send_in", "demo"),
+        ("tests/integration/test_wheel_install.py::test_wheel_carries_the", "demo"),
+        ("tests/integration/test_wheel_install.py::test_installed_wheel_runs", "demo"),
         ("tests/integration/test_cli.py::test_init_db", "tests/integration/test_cli.py"),
         ("tests/console/test_login_throttle.py::test_throttle", "browser"),
         ("tests/console/test_console_hardening.py::test_headers", "browser"),
