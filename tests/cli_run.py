@@ -90,6 +90,7 @@ def run_cli(
             os.chdir(cwd)
         if env is not None:
             _replace_environ(env)
+            time.tzset()  # a TZ given applies to time.localtime as in a new process
         sys.argv = [OUTBOUND, *argv]
         sys.stdin, sys.stdout, sys.stderr = stdin, out, err
         code = _call_main(argv, err)
@@ -168,7 +169,6 @@ def _restored() -> Iterator[None]:
     logging.root.handlers.clear()  # basicConfig(force=True) would close pytest's handlers
     level, filters = masking._level, warnings.filters[:]
     handlers = {s: signal.getsignal(s) for s in _SIGNALS}
-    tz = os.environ.get("TZ")
     events.invalidate()
     try:
         yield
@@ -177,8 +177,7 @@ def _restored() -> Iterator[None]:
         sys.argv = argv
         os.chdir(cwd)
         _replace_environ(environ)
-        if os.environ.get("TZ") != tz or tz is not None:
-            time.tzset()
+        time.tzset()  # TZ as it was for time.localtime, too
         _put_back_loggers(loggers, root_handlers)
         logging.disable(disabled)
         masking._level = level

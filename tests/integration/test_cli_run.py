@@ -99,3 +99,9 @@ def test_exit_codes_and_errors_are_the_console_scripts(tmp_path: Path) -> None:
     assert proc.returncode == 0 and proc.stdout.startswith("Usage: outbound ")
     proc = run_cli(["--db", f"sqlite:///{tmp_path / 'none' / 'x.db'}", "why", "1"], cwd=tmp_path)
     assert proc.returncode == 5 and proc.stderr.startswith("error: "), proc.stderr
+
+
+def test_commands_that_run_until_stopped_are_refused_in_process() -> None:
+    for args in (["serve"], ["--db", "sqlite:///x.db", "-vv", "serve", "--role", "api"], ["demo"]):
+        with pytest.raises(ValueError, match="runs until stopped: use run_process"):
+            run_cli(args)
