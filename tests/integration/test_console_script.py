@@ -28,9 +28,9 @@ def test_every_command_family_runs_from_the_installed_script_in_a_fresh_director
     assert "audit key written to" in outbound("init")
     assert json.loads(outbound("db", "status", "--json"))["ok"] is True
     (tmp_path / "c.csv").write_text(CSV)
-    assert "1" in outbound("customer", "import", "c.csv")
-    outbound(*"consent grant --customer C1 --channel sms --purpose marketing".split(),
-             "--evidence", "web form v3")  # fmt: skip
+    assert "1 created" in outbound("customer", "import", "c.csv")
+    grant = ["consent", "grant", "--customer", "C1", "--channel", "sms", "--purpose", "marketing"]
+    outbound(*grant, "--evidence", "web form v3")
     assert "notification 1 created" in outbound(
         "send", "shipping", "--customer", "C1", "--data", SHIPPING
     )
