@@ -24,6 +24,7 @@ from outbound.services.people.inbound import Program, handle_mo
 from outbound.store.db import make_engine
 from outbound.store.tables import customers
 from outbound.testing.postgres import free_port
+from tests.cli_run import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
@@ -65,24 +66,12 @@ class Site:
     engine: Engine
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "outbound",
-                "--db",
-                self.db_url,
-                "--config-dir",
-                str(CONFIG_DIR),
-                *args,
-            ],
+        """``outbound`` in this process: the site, not the script, is what these tests prove."""
+        return run_cli(
+            ["--db", self.db_url, "--config-dir", str(CONFIG_DIR), *args],
             input=stdin,
-            capture_output=True,
-            text=True,
             env=_env(self.directory),
             cwd=self.directory,
-            timeout=120,
-            check=False,
         )
 
     def add_user(self, name: str, role: str, password: str = PASSWORD) -> None:

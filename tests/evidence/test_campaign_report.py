@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +24,11 @@ from outbound.services.views.charts import report_svg
 from outbound.services.views.history import campaign_funnel, notification_report
 from outbound.store.db import make_engine
 from outbound.store.tables import campaigns, customers, deliveries, notifications
+from tests.cli_run import run_cli
 from tests.conftest import CONFIG_DIR, FrozenClock
 from tests.demo_run import DemoRun
 from tests.evidence.conftest import EXPIRES, AppFactory, customer, keyed, renewal_campaign
 from tests.integration.helpers import SHANGHAI, ScriptedChannel
-from tests.integration.test_cli import OUTBOUND
 
 MEMBER = {"preference": "sms>voice", "membership_tier": "gold", "membership_expires_on": EXPIRES}
 
@@ -127,19 +126,13 @@ def test_report_cli_prints_the_funnel_and_writes_the_chart(
     app = keyed(make_app)
     _story(app)
     env = {**os.environ, "OUTBOUND_DATABASE_URL": db_url}
-    args = [OUTBOUND, "--config-dir", str(CONFIG_DIR), "campaign", "report", "renewals"]
-    proc = subprocess.run(
-        [*args, "--chart", str(tmp_path / "r.svg"), "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = ["--config-dir", str(CONFIG_DIR), "campaign", "report", "renewals"]
+    proc = run_cli([*args, "--chart", str(tmp_path / "r.svg"), "--json"], env=env)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert [row["sent"] for row in data["funnel"]] == [3, 1]
     assert ET.parse(tmp_path / "r.svg").getroot().tag.endswith("svg")
-    text = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120).stdout
+    text = run_cli(args, env=env).stdout
     assert "funnel" in text and "sends per local hour" in text
 
 
@@ -159,11 +152,10 @@ def test_report_charts_each_send_in_the_zone_its_why_names_korean_customers_in_s
     demo_run: DemoRun,
 ) -> None:
     db = demo_run.db  # the session's one demo run (tests/demo_run.py): read, never changed
-    cli = [OUTBOUND, "--config-dir", str(CONFIG_DIR)]
-    on_db = [*cli, "--db", f"sqlite:///{db}"]
+    on_db = ["--config-dir", str(CONFIG_DIR), "--db", f"sqlite:///{db}"]
 
     def run(*args: str) -> Any:
-        done = subprocess.run([*on_db, *args], capture_output=True, text=True, timeout=120)
+        done = run_cli([*on_db, *args])
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 

@@ -1,4 +1,5 @@
-"""``customer forget`` and ``audit export`` as an operator runs them (real subprocesses)."""
+"""``customer forget`` and ``audit export`` as an operator runs them (in the test
+process, tests/cli_run.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import subprocess
 from pathlib import Path
 
 from outbound.voice.tts import Tts
+from tests.cli_run import run_cli
 from tests.conftest import CONFIG_DIR
 from tests.evidence.conftest import KEY
-from tests.integration.test_cli import GOOD, OUTBOUND
+from tests.integration.test_cli import GOOD
 
 
 def _run(home: Path, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
@@ -23,14 +25,7 @@ def _run(home: Path, *args: str, key: str | None = KEY) -> subprocess.CompletedP
     env.pop("OUTBOUND_PRIVACY_ERASURE_KEY", None)
     if key is not None:
         env["OUTBOUND_PRIVACY_ERASURE_KEY"] = key
-    return subprocess.run(
-        [OUTBOUND, "--config-dir", str(CONFIG_DIR), *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(["--config-dir", str(CONFIG_DIR), *args], cwd=home, env=env)
 
 
 def _ok(home: Path, *args: str) -> str:

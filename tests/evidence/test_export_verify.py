@@ -1,6 +1,7 @@
 """``audit export`` bundles a reviewer checks alone with ``audit verify-export DIR``: a signed
 manifest (HMAC under the audit key, Ed25519 with a key whose public half they hold), MACs and
-per-row hashes; the CLI export is itself an audit event (real subprocesses, a real SQLite file)."""
+per-row hashes; the CLI export is itself an audit event (the CLI in the test process,
+tests/cli_run.py; a real SQLite file)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.cli_run import run_cli
 from tests.conftest import CONFIG_DIR
-from tests.integration.test_cli import GOOD, OUTBOUND
+from tests.integration.test_cli import GOOD
 
 AUDIT_KEY = "export-audit-key-" + "0123456789abcdef" * 2
 
 
 def _run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [OUTBOUND, "--config-dir", str(CONFIG_DIR), *args],
+    return run_cli(
+        ["--config-dir", str(CONFIG_DIR), *args],
         cwd=home,
         env={
             **os.environ,
@@ -28,9 +30,6 @@ def _run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]
             "OUTBOUND_AUDIT_KEY": AUDIT_KEY,
             **env,
         },
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
 
 

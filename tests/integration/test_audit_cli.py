@@ -1,5 +1,6 @@
 """``outbound audit checkpoint`` / ``verify --checkpoint`` and the scheduled checkpoint of
-``serve``, as an operator runs them: real subprocesses on a real SQLite file, the key in the
+``serve``, as an operator runs them (``serve`` and ``init``'s flow as real processes, the rest in the
+test process, tests/cli_run.py) on a real SQLite file, the key in the
 environment, the attacker editing the file with an engine of their own (no key)."""
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 
 from outbound.store.anchor import parse_checkpoint
 from outbound.store.db import make_engine
+from tests.cli_run import OUTBOUND, run_outbound, run_process
 from tests.conftest import CONFIG_DIR
 from tests.integration.helpers import rewrite_chain_from, truncate_chain
 
-OUTBOUND = str(Path(sys.executable).with_name("outbound"))
 KEY = "0123456789abcdef" * 4
 REVOKE = ("consent", "revoke", "--channel", "sms", "--purpose", "marketing", "--customer")
 CSV = (
@@ -41,14 +41,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run(home: Path, *args: str, ok: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [OUTBOUND, "--config-dir", str(CONFIG_DIR), *args],
-        cwd=home,
-        env=_env(home, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_outbound(["--config-dir", str(CONFIG_DIR), *args], cwd=home, env=_env(home, **env))
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -155,9 +148,7 @@ def test_init_creates_a_private_key_file_that_later_commands_use_and_keeps_it(
     env["OUTBOUND_DATABASE_URL"] = f"sqlite:///{tmp_path / 'o.db'}"
 
     def outbound(*args: str) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [OUTBOUND, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-        )
+        proc = run_process(args, cwd=tmp_path, env=env)  # the audit family's console-script run
         assert proc.returncode == 0, proc.stderr
         return proc
 

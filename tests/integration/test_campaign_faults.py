@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +21,11 @@ from outbound.scheduling.scheduler import validate_schedule
 from outbound.services.campaigns import runs as campaigns
 from outbound.store.tables import audit_events, campaign_runs, notifications
 from outbound.store.tables import campaigns as campaigns_table
+from tests.cli_run import run_cli
 from tests.conftest import CONFIG_DIR
 from tests.integration.helpers import BERLIN, NY, add_customer, count
 
 AppFactory = Callable[..., bootstrap.App]
-OUTBOUND = str(Path(sys.executable).with_name("outbound"))
 RENEW = {"renew_url": "https://shop.example/r?c={external_id}"}
 PRICE = {
     "title": "Kettle",
@@ -40,9 +39,8 @@ PRICE = {
 def _create(
     home: Path, name: str, kind: str, schedule: str, segment: object, params: object
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_cli(
         [
-            OUTBOUND,
             "--config-dir",
             str(CONFIG_DIR),
             "campaign",
@@ -61,20 +59,14 @@ def _create(
         ],
         cwd=home,
         env={**os.environ, "OUTBOUND_DATABASE_URL": f"sqlite:///{home / 'o.db'}"},
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     url = f"sqlite:///{tmp_path / 'o.db'}"
-    subprocess.run(
-        [OUTBOUND, "--config-dir", str(CONFIG_DIR), "--db", url, "db", "upgrade"],
-        check=True,
-        capture_output=True,
-    )
+    done = run_cli(["--config-dir", str(CONFIG_DIR), "--db", url, "db", "upgrade"])
+    assert done.returncode == 0, done.stderr
     return tmp_path
 
 

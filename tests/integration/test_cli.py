@@ -1,20 +1,19 @@
-"""The ``outbound`` command as an operator runs it: real subprocesses, real SQLite files."""
+"""The ``outbound`` command as an operator runs it, on real SQLite files: in the test process
+(tests/cli_run.py), ``serve`` and ``demo`` as real processes."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.cli_run import OUTBOUND, run_outbound
 from tests.conftest import CONFIG_DIR
 from tests.demo_run import DemoRun
-
-OUTBOUND = str(Path(sys.executable).with_name("outbound"))
 
 EXPIRES = (date.today() + timedelta(days=10)).isoformat()  # the CLI runs on the real clock
 GOOD = (
@@ -26,14 +25,7 @@ GOOD = (
 
 def run(tmp: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OUTBOUND_DATABASE_URL": f"sqlite:///{tmp / 'o.db'}"}
-    proc = subprocess.run(
-        [OUTBOUND, "--config-dir", str(CONFIG_DIR), *args],
-        cwd=tmp,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_outbound(["--config-dir", str(CONFIG_DIR), *args], cwd=tmp, env=env)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc

@@ -1,6 +1,6 @@
 """Hardening, third pass (issue 21, items 11-14): numbers no row can have, files that cannot be
 written, options a role ignores and a demo that would overwrite someone's database are one
-usage line from the venv's ``outbound`` script, never a traceback and never silent."""
+usage line from ``outbound`` (run in the test process, tests/cli_run.py), never a traceback and never silent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``outbound customer import`` as an operator runs it (real subprocess, real SQLite): partial
+"""``outbound customer import`` as an operator runs it (in the test process, real SQLite): partial
 re-imports keep what the file does not name; a file it cannot read fully is refused by line."""
 
 from __future__ import annotations

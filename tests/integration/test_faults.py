@@ -10,25 +10,22 @@ import os
 import re
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_run import run_outbound
 from tests.conftest import CONFIG_DIR
 
-OUTBOUND = str(Path(sys.executable).with_name("outbound"))
 CSV = "external_id,name,phone,timezone,locale,preference\nC1,Ann,+12125550123,America/New_York,en-US,sms\n"
 SHIPPING = '{"order_id":"A1","carrier":"DHL","tracking_no":"T9","eta":"2026-12-05"}'
 
 
 def run(home: Path, url: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [OUTBOUND, "--config-dir", str(CONFIG_DIR), "--db", url, *args],
+    return run_outbound(
+        ["--config-dir", str(CONFIG_DIR), "--db", url, *args],
         cwd=home,
         env={**os.environ, "OUTBOUND_AUDIT_KEY": ""},
-        capture_output=True,
-        text=True,
         timeout=timeout,
     )
 

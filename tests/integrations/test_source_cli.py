@@ -10,22 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import CONFIG_DIR, OUTBOUND, run
+from tests.cli_run import run_cli
+from tests.integration.test_cli import CONFIG_DIR, run
 
 SECRET = "shpss_5e3c0ffee0123456789abcdef0123456"
 
 
 def _run(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OUTBOUND_DATABASE_URL": f"sqlite:///{home / 'o.db'}"}
-    return subprocess.run(
-        [OUTBOUND, "--config-dir", str(CONFIG_DIR), *args],
-        cwd=home,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(["--config-dir", str(CONFIG_DIR), *args], cwd=home, env=env, input=stdin)
 
 
 @pytest.fixture

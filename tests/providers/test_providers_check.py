@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from outbound.testing.twilio import TwilioService
+from tests.cli_run import run_cli
 from tests.logcheck import leaks
 from tests.providers.conftest import ACCOUNT, TOKEN
-
-OUTBOUND = str(Path(sys.executable).with_name("outbound"))
 
 
 def _check(tmp_path: Path, service: TwilioService, token: str, *flags: str) -> tuple[str, str]:
@@ -29,9 +26,7 @@ def _check(tmp_path: Path, service: TwilioService, token: str, *flags: str) -> t
         OUTBOUND_API_PUBLIC_URL="https://hooks.shop.example",
     )
     for args in (["db", "upgrade"], ["-vv", "providers", "check", *flags]):
-        run = subprocess.run(
-            [OUTBOUND, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-        )
+        run = run_cli(args, cwd=tmp_path, env=env)
         assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout, run.stderr
 

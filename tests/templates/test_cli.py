@@ -1,5 +1,6 @@
 """``outbound templates`` and ``serve`` with templates, as an operator runs them: real
-subprocesses, real files, a real SIGHUP."""
+files, ``serve`` a real process given a real SIGHUP (the commands run in the test process,
+tests/cli_run.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from outbound.defaults import default_dir
+from tests.cli_run import OUTBOUND, run_outbound
 from tests.conftest import CONFIG_DIR
-
-OUTBOUND = str(Path(sys.executable).with_name("outbound"))
 
 
 def _env(home: Path, templates: Path | None = None) -> dict[str, str]:
@@ -32,13 +31,8 @@ def _env(home: Path, templates: Path | None = None) -> dict[str, str]:
 
 
 def run(home: Path, *args: str, templates: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [OUTBOUND, "--config-dir", str(CONFIG_DIR), *args],
-        cwd=home,
-        env=_env(home, templates),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return run_outbound(
+        ["--config-dir", str(CONFIG_DIR), *args], cwd=home, env=_env(home, templates)
     )
 
 
