@@ -50,6 +50,9 @@ class Recognised:
     #: 1): a clear "예" can split it between "예", "네" and "예 예", each word then near 0.5
     #: although every hypothesis is a yes; the runner adds up the shares of one intent
     nbest: tuple[tuple[str, float], ...] = ()
+    #: the words heard after the answer, in the turn's tail ("네" then "그만" after a breath):
+    #: not the answer, but part of what the customer said (the transcript)
+    tail: str = ""
 
 
 class Recognition:
@@ -79,6 +82,7 @@ class Recognition:
         self._words: list[tuple[str, float]] = []
         self._hypotheses: list[str] = []
         self._nbests: list[tuple[tuple[str, float], ...]] = []  # each utterance's n-best
+        self._tail: list[tuple[str, float]] = []  # words heard after the answer
         self._fed_s = 0.0
         self._done_at: float | None = None  # audio second the first utterance ended
         self._speaking = False  # an utterance is under way (a partial result, no final yet)
@@ -121,14 +125,16 @@ class Recognition:
         # word confidences (up to a second apart): its list for the answer is the first that
         # holds the answer's words
         nbest = next((nb for nb in self._nbests if any(t == text for t, _ in nb)), ())
-        return Recognised(text, round(conf, 3), alternatives, nbest)
+        tail = " ".join(w for w, c in self._tail if c >= MIN_WORD_CONFIDENCE)
+        return Recognised(text, round(conf, 3), alternatives, nbest, tail)
 
     def _note_words(self, raw: str) -> bool:
         words = [
             (str(w["word"]), float(w.get("conf", 0))) for w in json.loads(raw).get("result", [])
         ]
-        if self._done_at is None:  # the answer is the first utterance's words and confidence;
-            self._words.extend(words)  # what the tail hears only joins the hypotheses (a stop)
+        # the answer is the first utterance's words and confidence; what the tail hears joins
+        # the hypotheses (a stop) and the transcript, never the answer's confidence
+        (self._words if self._done_at is None else self._tail).extend(words)
         self._hypotheses.append(" ".join(w for w, _ in words))
         return any(c >= MIN_WORD_CONFIDENCE for _, c in words)
 

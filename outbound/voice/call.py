@@ -87,6 +87,7 @@ def _heard(rec: Any) -> Heard:
         confidence=got.confidence,
         alternatives=got.alternatives,
         nbest=got.nbest,
+        tail=got.tail,
     )
 
 

@@ -57,6 +57,8 @@ class Heard:
     #: the answer's n-best hypotheses with their share of the recogniser's belief (see
     #: ``Grammar.confidence``); empty where the recogniser gives none
     nbest: tuple[tuple[str, float], ...] = ()
+    #: words heard after the answer in the same turn: recorded in the transcript only
+    tail: str = ""
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ class FlowRunner:
         r = self.result
         r.dtmf += heard.dtmf
         if heard.text:
-            r.transcript.append(heard.text)
+            r.transcript.append(f"{heard.text} {heard.tail}".strip())  # all that was said
             r.confidence = confidence  # the intent's (``Grammar.confidence``)
         if intent is not None:
             r.intents.append(intent)

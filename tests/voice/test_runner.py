@@ -193,3 +193,11 @@ def test_the_outcome_records_the_confidence_of_the_intent() -> None:
     session = ScriptedSession([Heard(text="예", confidence=0.53, nbest=split)])
     result = _run("shipping", session, "ko-KR")
     assert (result.intents, result.confidence) == (["confirm"], 1.0)
+
+
+def test_a_stop_heard_after_a_misheard_yes_is_in_the_transcript_of_the_opt_out() -> None:
+    # "그만 그만" with a breath: the first heard as "네" (the answer's words), the second in the
+    # turn's tail; the opt-out's transcript shows both, not a bare "네"
+    heard = Heard(text="네", confidence=1.0, alternatives=("네", "그만"), tail="그만")
+    result = _run("shipping", ScriptedSession([heard]), "ko-KR")
+    assert (result.intent, result.transcript) == (Intent.OPT_OUT, ["네 그만"])
