@@ -114,10 +114,7 @@ def neighbour_demo(workdir: Path) -> Iterator[LiveCalls]:
     all at media priority, its dialer loading its speech model while the test's calls start.
     Stopped by PID when the block ends (the dialer first, then its callees)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{workdir / 'neighbour.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrated_sqlite(workdir / "neighbour.db")
     app = bootstrap.build(load_settings(ROOT / "config", {"database": {"url": url}}, environ={}))
     try:
         with open_live_calls(app, lambda _line: None) as live:

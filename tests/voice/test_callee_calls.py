@@ -30,7 +30,6 @@ from sqlalchemy import select
 from outbound.cli.voice import call_values
 from outbound.config import load_settings
 from outbound.domain.values import Channel, Kind
-from outbound.store.db import make_engine, upgrade
 from outbound.store.tables import (
     consents,
     customers,
@@ -51,7 +50,16 @@ from outbound.voice.runner import render
 from outbound.voice.tts import Tts
 from tests.conftest import require_tool
 from tests.integration.helpers import add_customer, shipping, trigger
-from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port, midday_zone, neighbour_demo
+from tests.voice.conftest import (
+    ROOT,
+    CallBatches,
+    VoiceEnv,
+    call_batch,
+    free_udp_port,
+    midday_zone,
+    migrated_sqlite,
+    neighbour_demo,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -94,14 +102,11 @@ class Batch:
         return path
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
+@call_batch(__name__)
+def _calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
     require_tool("espeak-ng")
     tmp = tmp_path_factory.mktemp("callee-calls")
-    url = f"sqlite:///{tmp / 'outbound.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrated_sqlite(tmp / "outbound.db")
     wavs = tmp / "wav"
     wavs.mkdir()
     yes = espeak_wav(wavs / "ye.wav", "예", speed=130)
@@ -164,6 +169,13 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batch]:
     finally:
         for callee in started:
             callee.stop()
+
+
+@pytest.fixture(scope="module")
+def batch(call_batches: CallBatches) -> Batch:
+    """The calls, placed beside the other modules' batches (``CallBatches``) too."""
+    found: Batch = call_batches.get(__name__)
+    return found
 
 
 def test_the_calls_ran_beside_a_second_demos_dialer_and_callees(batch: Batch) -> None:
