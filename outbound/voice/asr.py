@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import math
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,13 @@ class Recognised:
     #: every other hypothesis heard in the turn: n-best alternatives, partial results and the
     #: words dropped for low confidence — where an opt-out must be looked for too
     alternatives: tuple[str, ...] = ()
+    #: the answer's n-best hypotheses with their share of the recogniser's belief (summing to
+    #: 1): a clear "예" can split it between "예", "네" and "예 예", each word then near 0.5
+    #: although every hypothesis is a yes; the runner adds up the shares of one intent
+    nbest: tuple[tuple[str, float], ...] = ()
+    #: the words heard after the answer, in the turn's tail ("네" then "그만" after a breath):
+    #: not the answer, but part of what the customer said (the transcript)
+    tail: str = ""
 
 
 class Recognition:
@@ -56,6 +64,10 @@ class Recognition:
     The turn is over ``ANSWER_TAIL_S`` audio seconds after the first utterance ends (later if a
     second one is then under way): the answer stays the first utterance's words, and what the
     tail hears joins the hypotheses, where a "stop" said after a breath is still found.
+    The n-best list that holds the answer goes with it, each hypothesis with its share
+    (``shares``): the runner weighs the answer's intent by it (``Grammar.confidence``). The
+    shares are over the ``ALTERNATIVES`` best paths only, which a clear answer fills with
+    variants of itself and noise with many others.
     """
 
     def __init__(self, model: Any, rate: int, phrases: Iterable[str]) -> None:
@@ -69,6 +81,8 @@ class Recognition:
         self.utterance_done = False
         self._words: list[tuple[str, float]] = []
         self._hypotheses: list[str] = []
+        self._nbests: list[tuple[tuple[str, float], ...]] = []  # each utterance's n-best
+        self._tail: list[tuple[str, float]] = []  # words heard after the answer
         self._fed_s = 0.0
         self._done_at: float | None = None  # audio second the first utterance ended
         self._speaking = False  # an utterance is under way (a partial result, no final yet)
@@ -106,20 +120,43 @@ class Recognition:
         if not kept:
             return Recognised("", None, alternatives)
         conf = sum(c for _, c in kept) / len(kept)
-        return Recognised(" ".join(w for w, _ in kept), round(conf, 3), alternatives)
+        text = " ".join(w for w, _ in kept)
+        # the n-best decoder ends its utterances at slightly other moments than the one with
+        # word confidences (up to a second apart): its list for the answer is the first that
+        # holds the answer's words
+        nbest = next((nb for nb in self._nbests if any(t == text for t, _ in nb)), ())
+        tail = " ".join(w for w, c in self._tail if c >= MIN_WORD_CONFIDENCE)
+        return Recognised(text, round(conf, 3), alternatives, nbest, tail)
 
     def _note_words(self, raw: str) -> bool:
         words = [
             (str(w["word"]), float(w.get("conf", 0))) for w in json.loads(raw).get("result", [])
         ]
-        if self._done_at is None:  # the answer is the first utterance's words and confidence;
-            self._words.extend(words)  # what the tail hears only joins the hypotheses (a stop)
+        # the answer is the first utterance's words and confidence; what the tail hears joins
+        # the hypotheses (a stop) and the transcript, never the answer's confidence
+        (self._words if self._done_at is None else self._tail).extend(words)
         self._hypotheses.append(" ".join(w for w, _ in words))
         return any(c >= MIN_WORD_CONFIDENCE for _, c in words)
 
     def _note_alternatives(self, raw: str) -> None:
-        for alt in json.loads(raw).get("alternatives", []):
+        alternatives = json.loads(raw).get("alternatives", [])
+        for alt in alternatives:
             self._hypotheses.append(str(alt.get("text", "")))
+        if any(str(a.get("text", "")) for a in alternatives):
+            self._nbests.append(shares(alternatives))
+
+
+def shares(alternatives: list[dict[str, Any]]) -> tuple[tuple[str, float], ...]:
+    """Each n-best hypothesis's share of the belief: Vosk's alternative ``confidence`` is the
+    path's log-likelihood (acoustic plus graph score, natural log), so a softmax over the list
+    gives the paths' posteriors, as the per-word confidence is a posterior over the lattice."""
+    scored = [(str(a.get("text", "")), float(a.get("confidence", 0.0))) for a in alternatives]
+    if not scored:
+        return ()
+    top = max(s for _, s in scored)
+    weights = [(text, math.exp(s - top)) for text, s in scored]
+    total = sum(w for _, w in weights)
+    return tuple((text, round(w / total, 3)) for text, w in weights)
 
 
 class Recognizers:

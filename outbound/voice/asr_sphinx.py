@@ -128,7 +128,9 @@ class SphinxRecognition:
             return self._result
         scored.setdefault(best, max(scored.values(), default=0.0))
         top = scored[best]
-        total = sum(math.exp((s - top) / SOFTMAX_T) for s in scored.values())
+        weights = {t: math.exp((s - top) / SOFTMAX_T) for t, s in scored.items()}
+        total = sum(weights.values())
         others = tuple(t for t in scored if t != best)
-        self._result = Recognised(best, round(1.0 / total, 3), others)
+        nbest = tuple((t, round(w / total, 3)) for t, w in weights.items())
+        self._result = Recognised(best, round(1.0 / total, 3), others, nbest)
         return self._result

@@ -82,7 +82,13 @@ def _heard(rec: Any) -> Heard:
     got = rec.result()
     if got.confidence is not None:
         metrics.ASR_CONFIDENCE.observe(got.confidence)
-    return Heard(text=got.text, confidence=got.confidence, alternatives=got.alternatives)
+    return Heard(
+        text=got.text,
+        confidence=got.confidence,
+        alternatives=got.alternatives,
+        nbest=got.nbest,
+        tail=got.tail,
+    )
 
 
 class SipCallSession:

@@ -10,10 +10,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,10 +114,7 @@ def neighbour_demo(workdir: Path) -> Iterator[LiveCalls]:
     all at media priority, its dialer loading its speech model while the test's calls start.
     Stopped by PID when the block ends (the dialer first, then its callees)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{workdir / 'neighbour.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrated_sqlite(workdir / "neighbour.db")
     app = bootstrap.build(load_settings(ROOT / "config", {"database": {"url": url}}, environ={}))
     try:
         with open_live_calls(app, lambda _line: None) as live:
@@ -123,3 +123,78 @@ def neighbour_demo(workdir: Path) -> Iterator[LiveCalls]:
             yield live
     finally:
         app.close()
+
+
+#: Alembic's command API keeps its context in module globals: one migration at a time
+_MIGRATING = threading.Lock()
+
+
+def migrated_sqlite(path: Path) -> str:
+    """A fresh SQLite database at ``path``, migrated to head (from any thread); its URL."""
+    url = f"sqlite:///{path}"
+    with _MIGRATING:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+    return url
+
+
+#: module name -> its batch of live calls (``call_batch``): a context manager over a
+#: ``TempPathFactory`` that places the calls and yields what the module's tests read
+BATCHES: dict[str, Callable[[pytest.TempPathFactory], contextlib.AbstractContextManager[Any]]] = {}
+
+
+def call_batch(
+    module: str,
+) -> Callable[[Callable[[pytest.TempPathFactory], Iterator[Any]]], None]:
+    """Register a module's batch of live calls (a generator like a module fixture's body): the
+    batches of every selected module start together, when the first of them is asked for."""
+
+    def register(body: Callable[[pytest.TempPathFactory], Iterator[Any]]) -> None:
+        BATCHES[module] = contextlib.contextmanager(body)
+
+    return register
+
+
+class CallBatches:
+    """Independent batches of live calls (their own database, callee and dialer processes),
+    run at the same time, each on a thread: a call mostly waits for audio to play in real
+    time, so batches one after the other left both cores idle for most of a minute each."""
+
+    def __init__(self, factory: pytest.TempPathFactory, wanted: list[str]) -> None:
+        self._factory, self._wanted = factory, wanted
+        self._pool = ThreadPoolExecutor(max(1, len(wanted)), thread_name_prefix="batch")
+        self._futures: dict[str, Future[Any]] = {}
+        self._entered: list[contextlib.AbstractContextManager[Any]] = []
+        self._lock = threading.Lock()
+
+    def get(self, module: str) -> Any:
+        with self._lock:
+            if not self._futures:
+                for name in dict.fromkeys([*self._wanted, module]):
+                    self._futures[name] = self._pool.submit(self._enter, name)
+        return self._futures[module].result()
+
+    def _enter(self, module: str) -> Any:
+        batch = BATCHES[module](self._factory)
+        value = batch.__enter__()
+        with self._lock:
+            self._entered.append(batch)
+        return value
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for batch in reversed(self._entered):
+            batch.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def call_batches(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CallBatches]:
+    selected = {item.module.__name__ for item in request.session.items if item.module}
+    batches = CallBatches(tmp_path_factory, [m for m in BATCHES if m in selected])
+    try:
+        yield batches
+    finally:
+        batches.close()

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import select
 
 from outbound.domain.values import Kind
-from outbound.store.db import make_engine, upgrade
 from outbound.store.tables import customers, deliveries, notifications
 from outbound.testing.callees import (
     Callee,
@@ -31,7 +30,14 @@ from outbound.testing.callees import (
 )
 from tests.conftest import require_tool
 from tests.integration.helpers import add_customer, shipping, trigger
-from tests.voice.conftest import VoiceEnv, free_udp_port, midday_zone
+from tests.voice.conftest import (
+    CallBatches,
+    VoiceEnv,
+    call_batch,
+    free_udp_port,
+    midday_zone,
+    migrated_sqlite,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -53,14 +59,11 @@ class Run:
         return call
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+@call_batch(__name__)
+def _calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     require_tool("espeak-ng")
     tmp = tmp_path_factory.mktemp("amd-calls")
-    url = f"sqlite:///{tmp / 'outbound.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrated_sqlite(tmp / "outbound.db")
     hello = espeak_wav(tmp / "hello.wav", "Hello?", voice="en-us")
     greeting = with_beep(espeak_wav(tmp / "greeting.wav", GREETING, "en-us"), tmp / "beep.wav")
     scripts = {
@@ -100,6 +103,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         yield Run(callee, {r.phone: r for r in found}, tmp)
     finally:
         callee.stop()
+
+
+@pytest.fixture(scope="module")
+def run(call_batches: CallBatches) -> Run:
+    """The calls, placed beside the other modules' batches (``CallBatches``)."""
+    found: Run = call_batches.get(__name__)
+    return found
 
 
 def test_a_short_hello_then_silence_is_a_person_and_hears_the_prompt(run: Run) -> None:

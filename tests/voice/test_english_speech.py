@@ -15,26 +15,29 @@ import pytest
 from sqlalchemy import select
 
 from outbound.domain.values import Kind
-from outbound.store.db import make_engine, upgrade
 from outbound.store.tables import consents, customers, deliveries, notifications
 from outbound.testing.callees import Callee, espeak_wav, start_callee
 from tests.conftest import require_tool
 from tests.integration.helpers import add_customer, shipping, trigger
-from tests.voice.conftest import VoiceEnv, free_udp_port, midday_zone
+from tests.voice.conftest import (
+    CallBatches,
+    VoiceEnv,
+    call_batch,
+    free_udp_port,
+    midday_zone,
+    migrated_sqlite,
+)
 
 pytestmark = pytest.mark.slow
 
 SAYS_YES, SAYS_STOP, SAYS_AGENT = "+12125550101", "+12125550102", "+12125550103"
 
 
-@pytest.fixture(scope="module")
-def calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], VoiceEnv]]:
+@call_batch(__name__)
+def _calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], VoiceEnv]]:
     require_tool("espeak-ng")
     tmp = tmp_path_factory.mktemp("english-calls")
-    url = f"sqlite:///{tmp / 'outbound.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrated_sqlite(tmp / "outbound.db")
     wavs = tmp / "wav"
     wavs.mkdir()
     scripts = {
@@ -86,6 +89,13 @@ def calls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, 
     finally:
         for c in started:
             c.stop()
+
+
+@pytest.fixture(scope="module")
+def calls(call_batches: CallBatches) -> tuple[dict[str, Any], VoiceEnv]:
+    """The calls, placed beside the other modules' batches (``CallBatches``)."""
+    found: tuple[dict[str, Any], VoiceEnv] = call_batches.get(__name__)
+    return found
 
 
 def _detail(rows: dict[str, Any], phone: str) -> dict[str, Any]:

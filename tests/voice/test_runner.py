@@ -168,3 +168,36 @@ def test_a_spoken_stop_heard_as_yes_with_a_stop_alternative_opts_out_in_the_flow
     session = ScriptedSession([Heard(text="예", confidence=0.9, alternatives=("그만 그만", "예"))])
     result = _run("shipping", session, "ko-KR")
     assert result.intent is Intent.OPT_OUT and result.actions == ["opt_out"]
+
+
+def test_a_yes_the_recogniser_splits_between_phrases_of_yes_is_confirmed() -> None:
+    grammar = Grammar(
+        phrases={"stop": ("그만",), "confirm": ("예", "예 예", "네"), "agent": ("상담원",)},
+        keys={},
+    )
+    # a live call's "예": the best word at 0.53, its n-best all ways of saying yes
+    split = (("예", 0.378), ("네", 0.298), ("예 예", 0.248), ("예 네", 0.076))
+    heard = Heard(text="예", confidence=0.53, nbest=split)
+    assert grammar.match(heard) == "confirm" and grammar.confidence(heard) == 1.0
+    # a split with another intent, or with nothing said, is still asked again
+    torn = Heard(text="예", confidence=0.5, nbest=(("예", 0.5), ("상담원", 0.5)))
+    assert grammar.match(torn) is None and grammar.confidence(torn) == 0.5
+    faint = Heard(text="예", confidence=0.45, nbest=(("예", 0.4), ("네", 0.15), ("", 0.45)))
+    assert grammar.match(faint) is None and grammar.confidence(faint) == 0.55
+    # without an n-best (PocketSphinx's one phrase, a test) the words' confidence decides
+    assert grammar.match(Heard(text="예", confidence=0.55)) is None
+
+
+def test_the_outcome_records_the_confidence_of_the_intent() -> None:
+    split = (("예", 0.378), ("네", 0.298), ("예 예", 0.248), ("예 네", 0.076))
+    session = ScriptedSession([Heard(text="예", confidence=0.53, nbest=split)])
+    result = _run("shipping", session, "ko-KR")
+    assert (result.intents, result.confidence) == (["confirm"], 1.0)
+
+
+def test_a_stop_heard_after_a_misheard_yes_is_in_the_transcript_of_the_opt_out() -> None:
+    # "그만 그만" with a breath: the first heard as "네" (the answer's words), the second in the
+    # turn's tail; the opt-out's transcript shows both, not a bare "네"
+    heard = Heard(text="네", confidence=1.0, alternatives=("네", "그만"), tail="그만")
+    result = _run("shipping", ScriptedSession([heard]), "ko-KR")
+    assert (result.intent, result.transcript) == (Intent.OPT_OUT, ["네 그만"])
