@@ -1,8 +1,10 @@
 """CLI start-up: wall time of everyday commands beside ``python -c "import click"``.
 
 Each command runs as a fresh process of the venv's ``outbound`` script against a migrated
-SQLite database in a temporary directory (``why 42`` and ``customer show C1`` find nothing and
-exit 3: the start-up, configuration, schema check and one query are what is measured). The
+SQLite database in a temporary directory holding one customer (C1) and one notification (1):
+``why 42`` finds nothing and exits 3 (start-up, configuration, schema check, one query);
+``why 1`` and ``customer show C1`` find theirs and draw their tables (rich) as an operator sees
+them. The
 peers, measured in the same run and interleaved with the commands so that a busy machine slows
 all alike: ``python -c "import click"`` (the floor any click CLI pays) and ``python -c "import
 sqlalchemy"`` (what a command that opens the database cannot avoid), and that with ``import
@@ -43,8 +45,25 @@ CASES: dict[str, list[str]] = {
     "click + sqlalchemy + sqlite query": [sys.executable, "-c", FLOOR],
     "outbound --help": [OUTBOUND, "--help"],
     "outbound why 42": [OUTBOUND, "why", "42"],
+    "outbound why 1 (found)": [OUTBOUND, "why", "1"],
     "outbound customer show C1": [OUTBOUND, "customer", "show", "C1"],
 }
+CUSTOMERS = (
+    "external_id,phone,timezone,locale,preference,opt_in\n"
+    "C1,+4915112345678,Europe/Berlin,de,sms,sms:transactional\n"
+)
+SHIPPING = '{"order_id":"A1","carrier":"DHL","tracking_no":"T9","eta":"2026-12-01"}'
+
+
+def _prepare(work: Path) -> None:
+    """Init, one customer and one notification (``why 1`` and ``customer show C1`` find them)."""
+    (work / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
+    for args in (
+        ["init"],
+        ["customer", "import", "customers.csv"],
+        ["send", "shipping", "--customer", "C1", "--data", SHIPPING],
+    ):
+        subprocess.run([OUTBOUND, *args], cwd=work, capture_output=True, check=True, timeout=300)
 
 
 def _cpu() -> float:
@@ -66,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="outbound-cli-bench-") as tmp:
         work = Path(tmp)
-        subprocess.run([OUTBOUND, "init"], cwd=work, capture_output=True, check=True, timeout=300)
+        _prepare(work)
         for cmd in CASES.values():  # warm the page cache and the bytecode
             _wall(cmd, work)
         times: dict[str, list[float]] = {name: [] for name in CASES}
