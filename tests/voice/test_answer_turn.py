@@ -110,6 +110,7 @@ def test_a_no_or_a_question_over_a_phone_line_is_never_a_yes(said: str) -> None:
     grammar = Grammar(PHRASES, {})
     assert "confirm" not in [grammar.match(h) for h in heard], heard
     assert all(h.spoken for h in heard), heard  # not understood, not silence
+    assert [h.text for h in heard] == [""] * len(heard), heard  # no phrase made up from it
     words = {w for h in heard for w in f"{h.text} {h.tail} {' '.join(h.alternatives)}".split()}
     assert not words - {p for ps in PHRASES.values() for p in ps}, words  # no "<UNK>", no "아니"
 
