@@ -201,3 +201,26 @@ def test_a_stop_heard_after_a_misheard_yes_is_in_the_transcript_of_the_opt_out()
     heard = Heard(text="네", confidence=1.0, alternatives=("네", "그만"), tail="그만")
     result = _run("shipping", ScriptedSession([heard]), "ko-KR")
     assert (result.intent, result.transcript) == (Intent.OPT_OUT, ["네 그만"])
+
+
+def test_a_yes_heard_beside_words_outside_the_grammar_is_asked_again_then_not_understood() -> None:
+    # "아니요" (no) heard as an unknown word and a "네": not a yes, however sure the "네"
+    beside = Heard(text="네", confidence=1.0, nbest=(("네", 0.7), ("", 0.3)), unknown=True)
+    alone = Heard(text="", unknown=True)  # heard as nothing but the unknown word
+    result = _run("shipping", ScriptedSession([beside, alone]), "ko-KR")
+    assert (result.intents, result.intent) == (["not_understood"] * 2, Intent.NOT_UNDERSTOOD)
+    assert result.transcript == ["네"] and result.actions == []
+    assert result.confidence == 1.0  # the words' own, no share of a yes added to it
+
+
+def test_a_stop_or_an_agent_beside_words_outside_the_grammar_still_counts() -> None:
+    grammar = Grammar(
+        phrases={"stop": ("그만",), "confirm": ("예", "네"), "agent": ("상담원",)}, keys={}
+    )
+    # a stop in any hypothesis wins, also when the answer itself was nothing understood
+    assert grammar.match(Heard(text="", alternatives=("그만",), unknown=True)) == "stop"
+    stop_beside = Heard(text="네", confidence=1.0, alternatives=("네 그만",), unknown=True)
+    assert grammar.match(stop_beside) == "stop"
+    assert grammar.match(Heard(text="상담원", confidence=1.0, unknown=True)) == "agent"
+    assert grammar.match(Heard(text="네", confidence=1.0, unknown=True)) is None
+    assert grammar.match(Heard(text="", alternatives=("그만",))) is None  # silence: no stop
