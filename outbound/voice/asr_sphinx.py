@@ -30,6 +30,10 @@ NBEST = 10
 SOFTMAX_T = 0.02  # n-best scores differ by hundredths between close phrases
 RATE = 16000
 _lock = threading.Lock()
+#: out-of-grammar words beside the phrases (as Vosk's ``FILLERS``): a JSGF grammar has no
+#: garbage model, and an eSpeak "no" over G.711 was "okay" (a yes) at confidence 1.0 at 20
+#: starts of 20; "no" and "nope" as fillers took eSpeak's "stop" and "opt out", "who" none
+FILLERS = ("who",)
 
 
 def available() -> bool:
@@ -56,7 +60,9 @@ class SphinxRecognition:
         if not known:
             raise LookupError("no phrase of the grammar is in the en-US dictionary")
         self._phrases = set(known)
-        self._dec.add_jsgf_string("answers", _jsgf(known))
+        words = {w for p in known for w in p.split()}
+        self._fillers = {f for f in FILLERS if f not in words and self._dec.lookup_word(f)}
+        self._dec.add_jsgf_string("answers", _jsgf(known + sorted(self._fillers)))
         self._dec.activate_search("answers")
         self._dec.start_utt()
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
@@ -118,19 +124,24 @@ class SphinxRecognition:
             if n is None or not n.hypstr:
                 continue
             text = " ".join(str(n.hypstr).split())
-            if text in self._phrases and text not in scored:
+            if (text in self._phrases or text in self._fillers) and text not in scored:
                 scored[text] = float(n.score)
         best = " ".join(str(hyp.hypstr).split()) if hyp is not None and hyp.hypstr else ""
-        if best not in self._phrases:  # a partial path ("opt"): the best whole phrase instead
+        if best not in self._phrases and best not in self._fillers:  # a partial path ("opt")
             best = next(iter(scored), "")
-        if not best or not self.heard_speech:
-            self._result = Recognised("", None, tuple(scored))
+        phrases = tuple(t for t in scored if t in self._phrases)
+        if not best or not self.heard_speech or best in self._fillers:
+            unknown = bool(best) and self.heard_speech  # a filler: speech not understood
+            self._result = Recognised("", None, phrases, unknown=unknown)
             return self._result
         scored.setdefault(best, max(scored.values(), default=0.0))
         top = scored[best]
         weights = {t: math.exp((s - top) / SOFTMAX_T) for t, s in scored.items()}
         total = sum(weights.values())
-        others = tuple(t for t in scored if t != best)
-        nbest = tuple((t, round(w / total, 3)) for t, w in weights.items())
+        others = tuple(t for t in phrases if t != best)
+        nbest = tuple((self._understood(t), round(w / total, 3)) for t, w in weights.items())
         self._result = Recognised(best, round(1.0 / total, 3), others, nbest)
         return self._result
+
+    def _understood(self, text: str) -> str:
+        return "" if text in self._fillers else text
