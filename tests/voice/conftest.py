@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +35,35 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def launch_baresip(
+    binary: str, cfg: Path, log: Path, configure: Callable[[], int], tries: int = 3
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start baresip on the config dir ``cfg`` that ``configure`` writes (picking free ports;
+    it returns the SIP port) and wait for "baresip is ready". A port found free can be taken
+    by another process before baresip binds it (it binds the SIP port for UDP and TCP): then
+    new ports, up to ``tries`` starts; any other failure at once, with baresip's log."""
+    for attempt in range(1, tries + 1):
+        port = configure()
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [binary, "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        deadline = time.monotonic() + 30
+        text = ""
+        while "baresip is ready" not in (text := log.read_text(errors="replace")):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        else:
+            return proc, port
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        if "Address already in use" not in text or attempt == tries:
+            raise AssertionError(f"baresip did not start (try {attempt}):\n{text[-2000:]}")
+    raise AssertionError("tries must be at least 1")
 
 
 def midday_zone() -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
-import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +27,7 @@ from outbound.voice.flow import flows_dir, load_kind
 from outbound.voice.runner import render
 from outbound.voice.tts import Tts
 from tests.conftest import require_tool
-from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port
+from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port, launch_baresip
 from tests.voice.test_call_cli import OUTBOUND
 
 pytestmark = pytest.mark.slow
@@ -69,42 +69,38 @@ def baresip(tmp_path: Path, voice_env: VoiceEnv) -> Iterator[tuple[str, Path]]:
     dumps.mkdir()
     reply = tmp_path / "reply.wav"
     _reply_wav(reply, _intro_seconds(voice_env) + 1.5, "예 예")
-    port, rtp = free_udp_port(), free_udp_port()
-    (cfg / "config").write_text(
-        "\n".join(
-            [
-                "poll_method epoll",
-                f"sip_listen 127.0.0.1:{port}",
-                "audio_player aufile,/dev/null",
-                f"audio_source aufile,{reply}",
-                "audio_alert aufile,/dev/null",
-                "audio_srate 8000",
-                "audio_channels 1",
-                f"rtp_ports {rtp}-{rtp + 20}",
-                "module_path /usr/lib/baresip/modules",
-                "module g711.so",
-                "module aufile.so",
-                "module sndfile.so",
-                "module_app account.so",
-                "module_app menu.so",
-                f"snd_path {dumps}",
-                "",
-            ]
+
+    def configure() -> int:
+        port, rtp = free_udp_port(), free_udp_port()
+        (cfg / "config").write_text(
+            "\n".join(
+                [
+                    "poll_method epoll",
+                    f"sip_listen 127.0.0.1:{port}",
+                    "audio_player aufile,/dev/null",
+                    f"audio_source aufile,{reply}",
+                    "audio_alert aufile,/dev/null",
+                    "audio_srate 8000",
+                    "audio_channels 1",
+                    f"rtp_ports {rtp}-{rtp + 20}",
+                    "module_path /usr/lib/baresip/modules",
+                    "module g711.so",
+                    "module aufile.so",
+                    "module sndfile.so",
+                    "module_app account.so",
+                    "module_app menu.so",
+                    f"snd_path {dumps}",
+                    "",
+                ]
+            )
         )
-    )
+        return port
+
     (cfg / "accounts").write_text(
         "<sip:callee@127.0.0.1>;regint=0;answermode=auto;audio_codecs=PCMU\n"
     )
-    log = tmp_path / "baresip.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [binary, "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=out, stderr=out
-        )
+    proc, port = launch_baresip(binary, cfg, tmp_path / "baresip.log", configure)
     try:
-        deadline = time.monotonic() + 30
-        while "baresip is ready" not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.05)
         yield f"sip:callee@127.0.0.1:{port}", dumps
     finally:
         if proc.poll() is None:
@@ -133,3 +129,39 @@ def test_baresip_auto_answers_and_its_spoken_yes_is_confirmed(
     # baresip heard the robot: its decoded-audio dump holds the prompt's speech
     heard = next(dumps.glob("*-dec.wav"))
     assert voiced_seconds(envelope(heard)) >= 0.5 * _intro_seconds(voice_env)
+
+
+def test_baresip_is_started_again_on_new_ports_when_its_sip_port_was_taken(
+    tmp_path: Path,
+) -> None:
+    """A port found free can be taken before baresip binds it (another worker's TCP
+    connection): the fixture starts it again on new ports instead of failing the test."""
+    binary = require_tool("baresip")
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "accounts").write_text("<sip:callee@127.0.0.1>;regint=0;answermode=auto\n")
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = [int(taken.getsockname()[1]), free_udp_port()]
+    second = ports[1]
+    logs: list[str] = []
+
+    def configure() -> int:
+        if (tmp_path / "b.log").exists():
+            logs.append((tmp_path / "b.log").read_text(errors="replace"))
+        port = ports.pop(0)
+        lines = ["poll_method epoll", f"sip_listen 127.0.0.1:{port}", "module_app account.so"]
+        (cfg / "config").write_text("\n".join([*lines, ""]))
+        return port
+
+    try:
+        proc, port = launch_baresip(binary, cfg, tmp_path / "b.log", configure)
+    finally:
+        taken.close()
+    try:
+        assert port == second and len(logs) == 1 and "Address already in use" in logs[0]
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)

@@ -13,7 +13,6 @@ import json
 import signal
 import socket
 import subprocess
-import time
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from outbound.testing.callees import envelope, voiced_seconds
 from outbound.testing.tls import self_signed
 from tests.conftest import require_tool
-from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port
+from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port, launch_baresip
 from tests.voice.test_call_cli import OUTBOUND
 
 pytestmark = pytest.mark.slow
@@ -67,43 +66,40 @@ def baresip_tls(tmp_path: Path) -> Iterator[Baresip]:
         cfg, dumps = tmp_path / f"baresip-{mediaenc}", tmp_path / f"heard-{mediaenc}"
         cfg.mkdir()
         dumps.mkdir()
-        port, rtp = _two_free_tcp_ports(), free_udp_port()
-        lines = [
-            "poll_method epoll",
-            f"sip_listen 127.0.0.1:{port}",
-            f"sip_certificate {combined}",
-            "audio_player aufile,/dev/null",
-            f"audio_source aufile,{silence}",
-            "audio_alert aufile,/dev/null",
-            "audio_srate 8000",
-            "audio_channels 1",
-            f"rtp_ports {rtp}-{rtp + 20}",
-            "module_path /usr/lib/baresip/modules",
-            "module g711.so",
-            "module aufile.so",
-            "module sndfile.so",
-            "module srtp.so",
-            "module_app account.so",
-            "module_app menu.so",
-            f"snd_path {dumps}",
-            "",
-        ]
-        (cfg / "config").write_text("\n".join(lines))
+
+        def configure() -> int:
+            port, rtp = _two_free_tcp_ports(), free_udp_port()
+            lines = [
+                "poll_method epoll",
+                f"sip_listen 127.0.0.1:{port}",
+                f"sip_certificate {combined}",
+                "audio_player aufile,/dev/null",
+                f"audio_source aufile,{silence}",
+                "audio_alert aufile,/dev/null",
+                "audio_srate 8000",
+                "audio_channels 1",
+                f"rtp_ports {rtp}-{rtp + 20}",
+                "module_path /usr/lib/baresip/modules",
+                "module g711.so",
+                "module aufile.so",
+                "module sndfile.so",
+                "module srtp.so",
+                "module_app account.so",
+                "module_app menu.so",
+                f"snd_path {dumps}",
+                "",
+            ]
+            (cfg / "config").write_text("\n".join(lines))
+            return port
+
         media = f";mediaenc={mediaenc}" if mediaenc != "none" else ""
         (cfg / "accounts").write_text(
             f"<sip:callee@127.0.0.1;transport=tls>;regint=0;answermode=auto;"
             f"audio_codecs=PCMU{media}\n"
         )
         log = tmp_path / f"baresip-{mediaenc}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [binary, "-f", str(cfg)], stdin=subprocess.DEVNULL, stdout=out, stderr=out
-            )
+        proc, port = launch_baresip(binary, cfg, log, configure)
         procs.append(proc)
-        deadline = time.monotonic() + 30
-        while "baresip is ready" not in log.read_text(errors="replace"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.05)
         return f"sip:callee@127.0.0.1:{port + 1};transport=tls", dumps, log
 
     yield start
