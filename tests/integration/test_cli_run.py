@@ -61,32 +61,27 @@ def test_two_runs_with_their_own_config_see_only_their_own_database_and_log_form
     assert code == 0 and json.loads(out_b)["database"].endswith("b.db")
 
 
+def _process_state() -> tuple[object, ...]:
+    """What a run must leave as it found it: logging, environment, cwd, streams, argv."""
+    noisy = logging.getLogger("httpx")
+    return (
+        logging.root.level,
+        logging.root.handlers[:],
+        noisy.level,
+        dict(os.environ),
+        os.getcwd(),
+        sys.stdout,
+        sys.stderr,
+        sys.argv,
+    )
+
+
 def test_a_run_leaves_logging_environment_cwd_and_streams_as_they_were(tmp_path: Path) -> None:
     home = _home(tmp_path, "c", "json")
-    noisy = logging.getLogger("httpx")
-    before = (
-        logging.root.level,
-        logging.root.handlers[:],
-        noisy.level,
-        dict(os.environ),
-        os.getcwd(),
-        sys.stdout,
-        sys.stderr,
-        sys.argv,
-    )
+    before = _process_state()
     code, _, err = _outbound(home, "-vv", "--log-format", "json", "db", "upgrade")
     assert code == 0 and err.startswith("{"), err  # it did configure logging, as JSON, at debug
-    after = (
-        logging.root.level,
-        logging.root.handlers[:],
-        noisy.level,
-        dict(os.environ),
-        os.getcwd(),
-        sys.stdout,
-        sys.stderr,
-        sys.argv,
-    )
-    assert after == before
+    assert _process_state() == before
     logging.getLogger("outbound.test").warning("after the run")  # no CLI handler writes it
 
 

@@ -83,6 +83,30 @@ def test_reading_a_notification_does_not_load_the_geocoder_argon2_or_the_schedul
         assert name not in modules, name
 
 
+def _cli_in_fresh_python(
+    args: list[str], cwd: Path, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """``outbound *args`` run by ``main()`` in a new interpreter: its output (the exit code
+    as ``exit N`` on stderr) and every module it imported."""
+    code = (
+        "import json, sys\nfrom outbound.cli.root import main\n"
+        f"sys.argv = {['outbound', *args]!r}\n"
+        "try:\n    main()\n    print('exit 0', file=sys.stderr)\n"
+        "except SystemExit as exc:\n    print('exit', exc.code or 0, file=sys.stderr)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=cwd,
+        env=env,
+    )
+    return out, set(json.loads(out.stdout.splitlines()[-1]))
+
+
 @pytest.mark.parametrize("args", [["why", "42"], ["customer", "show", "C1"]])
 def test_an_everyday_read_runs_on_sqlalchemy_alone(tmp_path: Path, args: list[str]) -> None:
     """``why 42`` / ``customer show C1`` open the database, check its schema and run the query
@@ -94,23 +118,9 @@ def test_an_everyday_read_runs_on_sqlalchemy_alone(tmp_path: Path, args: list[st
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    code = (
-        "import json, sys\nfrom outbound.cli.root import main\n"
-        f"sys.argv = {['outbound', '--db', url, *args]!r}\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code, file=sys.stderr)\n"
-        "print(json.dumps(sorted(sys.modules)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "OUTBOUND_CONFIG_DIR": str(tmp_path)},
-    )
+    env = {"PATH": "/usr/bin:/bin", "OUTBOUND_CONFIG_DIR": str(tmp_path)}
+    out, modules = _cli_in_fresh_python(["--db", url, *args], tmp_path, env)
     assert "not found" in out.stderr and "exit 3" in out.stderr, out.stderr
-    modules = set(json.loads(out.stdout.splitlines()[-1]))
     assert "sqlalchemy" in modules  # it did open the database
     loaded = [m for m in _heavy(modules) if not m.startswith(("sqlalchemy", "rich"))]
     assert loaded == []
@@ -138,23 +148,9 @@ def test_showing_a_customer_masks_the_phone_without_phonenumbers_metadata(tmp_pa
             timeout=120,
             capture_output=True,
         )
-    code = (
-        "import json, sys\nfrom outbound.cli.root import main\n"
-        f"sys.argv = {['outbound', '--db', url, 'customer', 'show', 'C1']!r}\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "print(json.dumps(sorted(sys.modules)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=env,
-    )
+    out, modules = _cli_in_fresh_python(["--db", url, "customer", "show", "C1"], tmp_path, env)
+    assert "exit 0" in out.stderr, out.stderr
     assert "+380*****4567" in out.stdout and "+380441234567" not in out.stdout
-    modules = set(json.loads(out.stdout.splitlines()[-1]))
     assert sorted(m for m in modules if m.split(".")[0] == "phonenumbers") == []
 
 

@@ -37,6 +37,37 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def baresip_config(
+    port: int, rtp: int, source: Path, dumps: Path, certificate: Path | None = None
+) -> str:
+    """A baresip ``config``: SIP on 127.0.0.1:``port``, PCMU at 8 kHz mono, ``source`` (a WAV)
+    as its microphone, what it hears dumped into ``dumps``; with ``certificate`` (certificate
+    and key in one PEM) also TLS on ``port + 1`` and the SRTP module."""
+    tls = [f"sip_certificate {certificate}"] if certificate else []
+    return "\n".join(
+        [
+            "poll_method epoll",
+            f"sip_listen 127.0.0.1:{port}",
+            *tls,
+            "audio_player aufile,/dev/null",
+            f"audio_source aufile,{source}",
+            "audio_alert aufile,/dev/null",
+            "audio_srate 8000",
+            "audio_channels 1",
+            f"rtp_ports {rtp}-{rtp + 20}",
+            "module_path /usr/lib/baresip/modules",
+            "module g711.so",
+            "module aufile.so",
+            "module sndfile.so",
+            *(["module srtp.so"] if certificate else []),
+            "module_app account.so",
+            "module_app menu.so",
+            f"snd_path {dumps}",
+            "",
+        ]
+    )
+
+
 def launch_baresip(
     binary: str, cfg: Path, log: Path, configure: Callable[[], int], tries: int = 3
 ) -> tuple[subprocess.Popen[bytes], int]:

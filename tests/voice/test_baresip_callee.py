@@ -27,7 +27,13 @@ from outbound.voice.flow import flows_dir, load_kind
 from outbound.voice.runner import render
 from outbound.voice.tts import Tts
 from tests.conftest import require_tool
-from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port, launch_baresip
+from tests.voice.conftest import (
+    ROOT,
+    VoiceEnv,
+    baresip_config,
+    free_udp_port,
+    launch_baresip,
+)
 from tests.voice.test_call_cli import OUTBOUND
 
 pytestmark = pytest.mark.slow
@@ -72,28 +78,7 @@ def baresip(tmp_path: Path, voice_env: VoiceEnv) -> Iterator[tuple[str, Path]]:
 
     def configure() -> int:
         port, rtp = free_udp_port(), free_udp_port()
-        (cfg / "config").write_text(
-            "\n".join(
-                [
-                    "poll_method epoll",
-                    f"sip_listen 127.0.0.1:{port}",
-                    "audio_player aufile,/dev/null",
-                    f"audio_source aufile,{reply}",
-                    "audio_alert aufile,/dev/null",
-                    "audio_srate 8000",
-                    "audio_channels 1",
-                    f"rtp_ports {rtp}-{rtp + 20}",
-                    "module_path /usr/lib/baresip/modules",
-                    "module g711.so",
-                    "module aufile.so",
-                    "module sndfile.so",
-                    "module_app account.so",
-                    "module_app menu.so",
-                    f"snd_path {dumps}",
-                    "",
-                ]
-            )
-        )
+        (cfg / "config").write_text(baresip_config(port, rtp, reply, dumps))
         return port
 
     (cfg / "accounts").write_text(

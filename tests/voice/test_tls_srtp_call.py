@@ -22,7 +22,13 @@ import pytest
 from outbound.testing.callees import envelope, voiced_seconds
 from outbound.testing.tls import self_signed
 from tests.conftest import require_tool
-from tests.voice.conftest import ROOT, VoiceEnv, free_udp_port, launch_baresip
+from tests.voice.conftest import (
+    ROOT,
+    VoiceEnv,
+    baresip_config,
+    free_udp_port,
+    launch_baresip,
+)
 from tests.voice.test_call_cli import OUTBOUND
 
 pytestmark = pytest.mark.slow
@@ -69,27 +75,8 @@ def baresip_tls(tmp_path: Path) -> Iterator[Baresip]:
 
         def configure() -> int:
             port, rtp = _two_free_tcp_ports(), free_udp_port()
-            lines = [
-                "poll_method epoll",
-                f"sip_listen 127.0.0.1:{port}",
-                f"sip_certificate {combined}",
-                "audio_player aufile,/dev/null",
-                f"audio_source aufile,{silence}",
-                "audio_alert aufile,/dev/null",
-                "audio_srate 8000",
-                "audio_channels 1",
-                f"rtp_ports {rtp}-{rtp + 20}",
-                "module_path /usr/lib/baresip/modules",
-                "module g711.so",
-                "module aufile.so",
-                "module sndfile.so",
-                "module srtp.so",
-                "module_app account.so",
-                "module_app menu.so",
-                f"snd_path {dumps}",
-                "",
-            ]
-            (cfg / "config").write_text("\n".join(lines))
+            config = baresip_config(port, rtp, silence, dumps, certificate=combined)
+            (cfg / "config").write_text(config)
             return port
 
         media = f";mediaenc={mediaenc}" if mediaenc != "none" else ""
