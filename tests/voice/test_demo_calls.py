@@ -36,7 +36,9 @@ def test_demo_calls_people_and_machines_live_and_stops_every_callee(demo_run: De
     rows = table_rows(demo_run.stdout, "Live calls")
     calls = {c["callee"]: c for c in rows}
     yes = calls["says yes"]
-    assert (yes["outcome"], yes["intent"], yes["transcript"]) == ("answered", "confirmed", "예")
+    assert (yes["outcome"], yes["intent"]) == ("answered", "confirmed")
+    # Vosk's best path for one spoken "예" is "예" or the grammar's "예 예" (both yes phrases)
+    assert yes["transcript"] in ("예", "예 예"), yes["transcript"]
     assert float(yes["confidence"]) >= 0.6 and yes["opted_out"] == "False"
     stop = calls["presses 9 (stop)"]
     assert (stop["outcome"], stop["intent"], stop["opted_out"]) == ("answered", "opt_out", "True")
