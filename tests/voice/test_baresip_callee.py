@@ -3,7 +3,7 @@
 baresip runs with its own temp config dir: PCMU only, ``aufile`` as its microphone (a WAV of
 silence for as long as the robot's first prompt, then "예 예" from espeak-ng, then silence) and
 ``sndfile`` dumping what it heard. The robot is ``outbound call test`` in its own process. It
-must hear the answer: answered, transcript "예 예", intent confirmed. baresip is stopped by PID.
+must hear the answer: answered, transcript of 예s only, intent confirmed. baresip is stopped by PID.
 """
 
 from __future__ import annotations
@@ -109,7 +109,9 @@ def test_baresip_auto_answers_and_its_spoken_yes_is_confirmed(
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout)
     assert out["outcome"] == "answered" and 200 in out["sip_codes"], out
-    assert (out["intent"], out["transcript"]) == ("confirmed", "예 예"), out
+    assert out["intent"] == "confirmed", out
+    # "예 예" said: Vosk's best path repeats the word two or three times, never another word
+    assert out["transcript"].split() in (["예", "예"], ["예", "예", "예"]), out
     assert out["confidence"] >= 0.6 and out["dtmf"] == ""
     # baresip heard the robot: its decoded-audio dump holds the prompt's speech
     heard = next(dumps.glob("*-dec.wav"))
